@@ -1,0 +1,3 @@
+from sloth_tui.cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""`sloth-tui bench`: throughput and latency figures, measured in one process.
+
+Absolute numbers drift on shared machines, so dispatch is also reported as a
+ratio to raw SQLite batched inserts on the same schema, measured moments before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sloth_tui import catalog
+from sloth_tui.config import load_settings
+from sloth_tui.engine.engine import Engine
+from sloth_tui.engine.schema import INSERT_EVENT, MIGRATIONS
+from sloth_tui.engine.store import percentile
+
+SAMPLE_TYPE = "deploy.completed"
+
+
+def bench_sqlite(path: Path, n: int, batch: int = 500) -> float:
+    """Rows/s for plain sqlite3 executemany in batches, same schema and pragmas as the store."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(MIGRATIONS[0])
+    data = catalog.sample_data(SAMPLE_TYPE)
+    start = time.perf_counter()
+    for base in range(0, n, batch):
+        rows = [
+            (
+                base + i + 1,
+                SAMPLE_TYPE,
+                "deploy",
+                "bench",
+                time.time(),
+                None,
+                0,
+                "completed",
+                json.dumps(data, separators=(",", ":")),
+                None,
+            )
+            for i in range(min(batch, n - base))
+        ]
+        conn.execute("BEGIN")
+        conn.executemany(INSERT_EVENT, rows)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+async def _producers(engine: Engine, n: int, concurrency: int) -> float:
+    data = catalog.sample_data(SAMPLE_TYPE)
+    per = n // concurrency
+
+    async def produce() -> None:
+        for _ in range(per):
+            await engine.dispatch(SAMPLE_TYPE, dict(data), source="bench")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(produce() for _ in range(concurrency)))
+    await engine.wait_idle(120)
+    return per * concurrency / (time.perf_counter() - start)
+
+
+async def _open(home: Path, **overrides: Any) -> Engine:
+    settings = replace(load_settings(home), **overrides)
+    return await Engine.open(settings)
+
+
+async def _latency(engine: Engine, rate: float, count: int) -> tuple[float, float]:
+    sub_started: dict[int, float] = {}
+    sub = engine.subscribe(maxsize=count * 4)
+    interval = 1.0 / rate
+    start = time.perf_counter()
+    sent: dict[int, float] = {}
+    for i in range(count):
+        target = start + i * interval
+        delay = target - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        event = await engine.dispatch("task.completed", {"task_name": "t"}, source="bench")
+        sent[event.id] = event.ts
+    await engine.wait_idle(60)
+    for notice in sub.drain():
+        if notice.kind == "execution":
+            sub_started[notice.payload.event_id] = notice.payload.started
+    sub.close()
+    lat = sorted((sub_started[i] - ts) * 1000 for i, ts in sent.items() if i in sub_started)
+    return percentile(lat, 50), percentile(lat, 99)
+
+
+async def run_bench(events: int = 20_000, hook_events: int = 5_000) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="sloth-bench-") as tmp:
+        root = Path(tmp)
+        results: dict[str, float] = {}
+        results["sqlite_rows_per_s"] = bench_sqlite(root / "raw.db", events)
+
+        engine = await _open(root / "dispatch")
+        results["dispatch_events_per_s"] = await _producers(engine, events, 64)
+        await engine.close()
+        results["dispatch_ratio"] = results["dispatch_events_per_s"] / results["sqlite_rows_per_s"]
+
+        hook_file = root / "trivial.lua"
+        hook_file.write_text("function on_event() return true end\n")
+        engine = await _open(root / "hooks")
+        await engine.add_hook("trivial", ["*"], hook_file)
+        before = engine.stats().executions_total
+        start = time.perf_counter()
+        data = catalog.sample_data(SAMPLE_TYPE)
+
+        async def produce(k: int) -> None:
+            for _ in range(k):
+                await engine.dispatch(SAMPLE_TYPE, dict(data), source="bench")
+
+        await asyncio.gather(*(produce(hook_events // 32) for _ in range(32)))
+        await engine.wait_idle(300)
+        done = engine.stats().executions_total - before
+        results["hook_executions_per_s"] = done / (time.perf_counter() - start)
+        p50, p99 = await _latency(engine, rate=1000, count=2000)
+        results["latency_p50_ms"] = p50
+        results["latency_p99_ms"] = p99
+        await engine.close()
+
+        from sloth_tui.lua.runtime import sandbox_build_cost_us
+
+        results["sandbox_build_us"] = sandbox_build_cost_us()
+        return results

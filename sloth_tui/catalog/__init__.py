@@ -1,0 +1,173 @@
+"""Catalog of Sloth Runner event types, built from the seed event reference.
+
+The data lives in ``catalog.json`` beside this module: a list of categories, each with its
+event types; a type's ``fields`` maps the seed's field spelling (``failed_tasks[]``,
+``payload{}``, ``agent.name``) to a realistic sample value. It is loaded once, on first use.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+__all__ = [
+    "Category",
+    "EventType",
+    "FieldKind",
+    "FieldSpec",
+    "categories",
+    "category",
+    "category_of",
+    "field_names",
+    "get",
+    "sample_data",
+    "type_names",
+    "types",
+]
+
+FieldKind = Literal["scalar", "list", "object"]
+
+# Seed suffix -> field kind; anything without a suffix is a scalar.
+_SUFFIXES: dict[str, FieldKind] = {"[]": "list", "{}": "object"}
+_SAMPLE_TYPES: dict[FieldKind, tuple[type, ...]] = {
+    "scalar": (str, int, float, bool, type(None)),
+    "list": (list,),
+    "object": (dict,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One data field of an event type."""
+
+    name: str  # seed name without the []/{} suffix, e.g. "agent.name"
+    kind: FieldKind
+    # Excluded from eq/hash so specs stay hashable although list/dict samples are not.
+    sample: Any = field(compare=False)
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """Key path into event data: dotted names are nested objects."""
+        return tuple(self.name.split("."))
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    type: str
+    category: str
+    description: str
+    fields: tuple[FieldSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    name: str  # id, also the event-type prefix (except restore.* / dir.* / custom)
+    title: str
+    description: str
+    types: tuple[EventType, ...]
+
+
+def _field(raw_name: str, sample: Any) -> FieldSpec:
+    kind: FieldKind = _SUFFIXES.get(raw_name[-2:], "scalar")
+    name = raw_name[:-2] if kind != "scalar" else raw_name
+    if not isinstance(sample, _SAMPLE_TYPES[kind]):
+        raise ValueError(f"catalog.json: sample for {raw_name!r} is not a {kind}: {sample!r}")
+    return FieldSpec(name, kind, sample)
+
+
+@dataclass(frozen=True, slots=True)
+class _Catalog:
+    categories: tuple[Category, ...]
+    by_name: dict[str, Category]
+    by_type: dict[str, EventType]
+
+
+@cache
+def _catalog() -> _Catalog:
+    raw = json.loads(resources.files(__package__).joinpath("catalog.json").read_text("utf-8"))
+    cats = tuple(
+        Category(
+            name=c["name"],
+            title=c["title"],
+            description=c["description"],
+            types=tuple(
+                EventType(
+                    type=t["type"],
+                    category=c["name"],
+                    description=t["description"],
+                    fields=tuple(_field(n, s) for n, s in t["fields"].items()),
+                )
+                for t in c["types"]
+            ),
+        )
+        for c in raw["categories"]
+    )
+    return _Catalog(
+        categories=cats,
+        by_name={c.name: c for c in cats},
+        by_type={t.type: t for c in cats for t in c.types},
+    )
+
+
+def get(type_name: str) -> EventType | None:
+    """The event type called ``type_name``, or None if the catalog doesn't know it."""
+    return _catalog().by_type.get(type_name)
+
+
+def categories() -> list[Category]:
+    """All categories, in seed order."""
+    return list(_catalog().categories)
+
+
+def category(name: str) -> Category:
+    """The category with id ``name``; KeyError listing the valid ids if unknown."""
+    return _category(name)
+
+
+def _category(name: str) -> Category:  # usable where a parameter shadows category()
+    try:
+        return _catalog().by_name[name]
+    except KeyError:
+        known = ", ".join(_catalog().by_name)
+        raise KeyError(f"unknown event category {name!r}; known categories: {known}") from None
+
+
+def types(category: str | None = None) -> list[EventType]:
+    """All event types in seed order, or only those of one category (KeyError if unknown)."""
+    if category is None:
+        return list(_catalog().by_type.values())
+    return list(_category(category).types)
+
+
+def sample_data(type_name: str) -> dict[str, Any]:
+    """A fresh dict of sample values for every field, dotted names nested; {} if unknown."""
+    event = get(type_name)
+    data: dict[str, Any] = {}
+    for spec in event.fields if event else ():
+        *parents, leaf = spec.path
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = copy.deepcopy(spec.sample)
+    return data
+
+
+def category_of(type_name: str) -> str:
+    """Catalog category of a known type; otherwise the text before the first dot."""
+    event = get(type_name)
+    return event.category if event else type_name.partition(".")[0]
+
+
+def type_names() -> list[str]:
+    """Names of all event types, in seed order."""
+    return list(_catalog().by_type)
+
+
+def field_names() -> list[str]:
+    """Every distinct field name (no suffix), in order of first appearance."""
+    names = (f.name for t in _catalog().by_type.values() for f in t.fields)
+    return list(dict.fromkeys(names))

@@ -1,0 +1,99 @@
+"""The `sloth-tui` command line. With no subcommand it opens the dashboard."""
+
+from __future__ import annotations
+
+import click
+
+from sloth_tui import __version__
+from sloth_tui.commands.bench import bench_command
+from sloth_tui.commands.event import event_dispatch, event_group
+from sloth_tui.commands.hook import hook_group
+from sloth_tui.commands.serve import serve_command
+from sloth_tui.commands.tail import event_tail
+from sloth_tui.commands.watch import watch_group
+
+_ATTACH_HELP = "Attach to the daemon on this socket (error if none answers)."
+_EMBEDDED_HELP = "Never attach: run the engine in this process."
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar="SLOTH_TUI_HOME",
+    help="Data dir (events DB, hooks/, config.toml). Env: SLOTH_TUI_HOME. "
+    "Default: the platform's user data dir.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    default=None,
+    help="Refuse events whose data does not match the catalog (default: keep them, with warnings).",
+)
+@click.option(
+    "--attach",
+    metavar="SOCKET",
+    default=None,
+    help=_ATTACH_HELP + " By default "
+    "commands attach when a daemon answers on the data dir's socket.",
+)
+@click.option("--embedded", is_flag=True, default=False, help=_EMBEDDED_HELP)
+@click.version_option(__version__, prog_name="sloth-tui")
+@click.pass_context
+def main(
+    ctx: click.Context, home: str | None, strict: bool | None, attach: str | None, embedded: bool
+) -> None:
+    """sloth-tui: watch Sloth Runner events and run Lua hooks on them, in your terminal.
+
+    Run with no command to open the dashboard on the local engine.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+    ctx.obj["strict"] = strict or None
+    ctx.obj["attach"] = attach
+    ctx.obj["embedded"] = embedded
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(dashboard_command)
+
+
+@click.command("dashboard")
+@click.option("--theme", default=None, help="Theme name (see themes/ and your config dir).")
+@click.option("--attach", metavar="SOCKET", default=None, help=_ATTACH_HELP)
+@click.option("--embedded", is_flag=True, default=False, help=_EMBEDDED_HELP)
+@click.pass_context
+def dashboard_command(
+    ctx: click.Context, theme: str | None, attach: str | None = None, embedded: bool = False
+) -> None:
+    """Open the dashboard: on the running daemon when one answers, else on an embedded engine."""
+    from sloth_tui.commands.common import choose_engine_socket
+
+    obj = ctx.find_root().obj
+    obj["attach"] = attach or obj.get("attach")
+    obj["embedded"] = embedded or obj.get("embedded", False)
+    # The socket of the daemon to attach to, or None for the embedded engine.
+    obj["engine_socket"] = choose_engine_socket(ctx)
+    from sloth_tui.tui.launch import run_dashboard
+
+    run_dashboard(ctx, theme=theme)
+
+
+@click.command("demo")
+@click.option("--rate", default=20.0, show_default=True, help="Synthetic events per second.")
+@click.option("--theme", default=None, help="Theme name.")
+@click.pass_context
+def demo_command(ctx: click.Context, rate: float, theme: str | None) -> None:
+    """Open the dashboard on a temporary home with a live synthetic event stream."""
+    from sloth_tui.tui.launch import run_demo
+
+    run_demo(ctx, rate=rate, theme=theme)
+
+
+main.add_command(dashboard_command)
+main.add_command(demo_command)
+main.add_command(hook_group)
+main.add_command(event_group)
+main.add_command(event_dispatch, name="emit")
+main.add_command(bench_command)
+main.add_command(serve_command)
+main.add_command(watch_group)
+event_group.add_command(event_tail)

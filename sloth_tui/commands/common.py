@@ -1,0 +1,143 @@
+"""Shared plumbing for the click commands: settings, running the engine, output, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import click
+
+from sloth_tui.config import Settings, load_settings
+from sloth_tui.engine.engine import Engine
+from sloth_tui.engine.errors import SlothError
+
+T = TypeVar("T")
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    obj = ctx.find_root().obj or {}
+    if "settings" not in obj:
+        try:
+            obj["settings"] = load_settings(obj.get("home"), strict=obj.get("strict"))
+        except SlothError as exc:
+            fail(str(exc))
+    return obj["settings"]
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run an async command body; a SlothError becomes a one-line error and exit 1."""
+    try:
+        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+    except SlothError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    raise AssertionError("unreachable")
+
+
+def choose_engine_socket(ctx: click.Context) -> str | None:
+    """The daemon socket this command should use (--attach / --embedded / auto), or None."""
+    from sloth_tui.sources.client import choose_engine
+
+    obj = ctx.find_root().obj or {}
+    try:
+        return choose_engine(settings_from(ctx), obj.get("attach"), bool(obj.get("embedded")))
+    except SlothError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+@asynccontextmanager
+async def engine_for(ctx: click.Context, *, readonly: bool = False) -> AsyncIterator[Engine]:
+    """The running daemon when one answers (so writes reach it), else an embedded engine."""
+    from sloth_tui.sources.client import RemoteEngine
+
+    socket = choose_engine_socket(ctx)
+    engine: Engine
+    if socket is not None:
+        # Same API as Engine: the commands cannot tell the difference.
+        engine = await RemoteEngine.open(settings_from(ctx), socket)  # type: ignore[assignment]
+    else:
+        engine = await Engine.open(settings_from(ctx), readonly=readonly)
+    try:
+        yield engine
+    finally:
+        await engine.close(reason="cli command finished")
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def fmt_ts(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"
+
+
+def table(rows: list[list[str]], headers: list[str]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
+    click.echo(line.rstrip())
+    for row in rows:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `30m`, `24h`, `7d`, `1h30m` -> seconds."""
+    text = text.strip().lower()
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise click.BadParameter(f"{text!r} is not a duration like 90s, 30m, 24h, 7d or 1h30m")
+    return total
+
+
+def parse_json_object(text: str | None, what: str = "--data") -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint=what) from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object like '{\"key\": 1}'", param_hint=what)
+    return value
+
+
+def parse_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """key=value arguments; a value is JSON when it parses (3, true, [1,2]), else a string."""
+    data: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="DATA")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        data[key] = value
+    return data

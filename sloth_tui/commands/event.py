@@ -1,0 +1,274 @@
+"""`sloth-tui event ...`: dispatch, list, show, delete, cleanup, types."""
+
+from __future__ import annotations
+
+import click
+
+from sloth_tui import catalog
+from sloth_tui.commands.common import (
+    emit_json,
+    engine_for,
+    fmt_ts,
+    parse_duration,
+    parse_json_object,
+    parse_pairs,
+    run,
+    table,
+)
+from sloth_tui.engine.errors import EventRefused
+from sloth_tui.engine.events import check_type_name
+from sloth_tui.engine.filters import Filter, Term
+from sloth_tui.engine.records import EVENT_STATUSES, Event, Execution
+
+
+@click.group("event")
+def event_group() -> None:
+    """Dispatch, query and clean up events."""
+
+
+def summary(event: Event, width: int = 60) -> str:
+    parts = []
+    for key, value in event.data.items():
+        if isinstance(value, dict):
+            value = value.get("name", "{…}")
+        parts.append(f"{key}={value}")
+    text = " ".join(parts)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@click.command("dispatch")
+@click.argument("event_type", metavar="TYPE")
+@click.argument("pairs", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--data", metavar="JSON", help="Event data as a JSON object (pairs are merged in).")
+@click.option(
+    "--strict", is_flag=True, default=None, help="Refuse data that does not match the catalog."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print {id, executions} as JSON.")
+@click.pass_context
+def event_dispatch(
+    ctx: click.Context,
+    event_type: str,
+    pairs: tuple[str, ...],
+    data: str | None,
+    strict: bool | None,
+    as_json: bool,
+) -> None:
+    """Store an event of TYPE, run the matching hooks to the end, print the id and executions.
+
+    A VALUE is parsed as JSON when it parses (3, true, [1,2]), otherwise it is a string:
+
+        sloth-tui event dispatch deploy.failed service=api rollback_needed=true
+    """
+    try:
+        check_type_name(event_type)
+    except EventRefused as exc:
+        raise click.BadParameter(str(exc), param_hint="TYPE") from None
+    payload = parse_json_object(data) | parse_pairs(pairs)
+
+    async def body() -> tuple[Event, list[Execution]]:
+        async with engine_for(ctx) as engine:
+            return await engine.dispatch_and_run(
+                event_type, payload, source="cli", strict=strict or None
+            )
+
+    event, executions = run(body)
+    if as_json:
+        emit_json(
+            {
+                "id": event.id,
+                "event": event.to_dict(),
+                "executions": [e.to_dict() for e in executions],
+            }
+        )
+        return
+    click.echo(f"dispatched {event.type} id={event.id}")
+    for warning in event.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for ex in executions:
+        click.echo(
+            f"  {ex.hook}: {ex.status} ({ex.duration_ms:.1f} ms)"
+            + (f" - {ex.error}" if ex.error else "")
+        )
+
+
+event_group.add_command(event_dispatch)
+
+
+@event_group.command("list")
+@click.option("--type", "type_pattern", metavar="PATTERN", help="Type or glob (deploy.*).")
+@click.option("--category", metavar="C", help="Category (deploy, security, ...).")
+@click.option("--status", type=click.Choice(EVENT_STATUSES), help="Event status.")
+@click.option("--source", metavar="S", help="Source (cli, socket, hook, watcher, ...).")
+@click.option(
+    "--filter",
+    "filter_text",
+    metavar="EXPR",
+    help="Dashboard filter syntax: 'type:deploy.* !src:demo service=api'.",
+)
+@click.option("--limit", default=50, show_default=True, help="Newest N events.")
+@click.option("--json", "as_json", is_flag=True, help="Print an array of events.")
+@click.pass_context
+def event_list(
+    ctx: click.Context,
+    type_pattern: str | None,
+    category: str | None,
+    status: str | None,
+    source: str | None,
+    filter_text: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List stored events, newest first."""
+    from sloth_tui.engine.filters import FilterError, parse_filter
+
+    try:
+        flt = parse_filter(filter_text) if filter_text else Filter()
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter") from None
+    for kind, value in (
+        ("type", type_pattern),
+        ("category", category),
+        ("status", status),
+        ("source", source),
+    ):
+        if value:
+            flt = flt.with_terms(Term(kind, value))
+
+    async def body() -> list[Event]:
+        async with engine_for(ctx, readonly=True) as engine:
+            return await engine.query_events(flt, limit=limit)
+
+    events = run(body)
+    if as_json:
+        emit_json([e.to_dict() for e in events])
+        return
+    table(
+        [
+            [
+                str(e.id),
+                fmt_ts(e.ts),
+                e.type,
+                e.source,
+                e.status,
+                ("⚠ " if e.warnings else "") + summary(e),
+            ]
+            for e in events
+        ],
+        ["id", "time", "type", "source", "status", "data"],
+    )
+
+
+@event_group.command("show")
+@click.argument("event_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
+    """Show an event: data, warnings, the executions it caused and its child events."""
+
+    async def body() -> tuple[Event, list[Execution], list[Event]]:
+        async with engine_for(ctx, readonly=True) as engine:
+            event = await engine.get_event(event_id)
+            return event, await engine.executions_of(event_id), await engine.child_events(event_id)
+
+    event, executions, children = run(body)
+    if as_json:
+        emit_json(
+            event.to_dict()
+            | {
+                "executions": [e.to_dict() for e in executions],
+                "children": [c.to_dict() for c in children],
+            }
+        )
+        return
+    import json
+
+    click.echo(f"id:       {event.id}\ntype:     {event.type}  ({event.category})")
+    click.echo(f"time:     {fmt_ts(event.ts)}\nsource:   {event.source}\nstatus:   {event.status}")
+    if event.parent_id:
+        click.echo(f"parent:   {event.parent_id} (depth {event.depth})")
+    for warning in event.warnings:
+        click.echo(f"warning:  {warning}")
+    click.echo("data:\n" + json.dumps(event.data, indent=2, ensure_ascii=False))
+    for ex in executions:
+        click.echo(
+            f"execution: {ex.hook} {ex.status} {ex.duration_ms:.1f} ms"
+            + (f" - {ex.error}" if ex.error else "")
+        )
+    for child in children:
+        click.echo(f"child:    {child.id} {child.type}")
+
+
+@event_group.command("delete")
+@click.argument("event_id", type=int)
+@click.pass_context
+def event_delete(ctx: click.Context, event_id: int) -> None:
+    """Delete one event and its executions."""
+
+    async def body() -> None:
+        async with engine_for(ctx) as engine:
+            await engine.delete_event(event_id)
+
+    run(body)
+    click.echo(f"deleted event {event_id}")
+
+
+@event_group.command("cleanup")
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    metavar="DURATION",
+    help="Age such as 90s, 30m, 24h, 7d.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print {deleted: N}.")
+@click.pass_context
+def event_cleanup(ctx: click.Context, older_than: str, as_json: bool) -> None:
+    """Delete events (and their executions) older than DURATION."""
+    seconds = parse_duration(older_than)
+
+    async def body() -> int:
+        async with engine_for(ctx) as engine:
+            return await engine.cleanup(seconds)
+
+    deleted = run(body)
+    if as_json:
+        emit_json({"deleted": deleted})
+    else:
+        click.echo(f"deleted {deleted} events older than {older_than}")
+
+
+@event_group.command("types")
+@click.option("--category", metavar="C", help="Only this category.")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
+def event_types(category: str | None, as_json: bool) -> None:
+    """The event catalog: every type with its description and fields."""
+    try:
+        entries = catalog.types(category)
+    except KeyError as exc:
+        raise click.BadParameter(exc.args[0], param_hint="--category") from None
+    if as_json:
+        emit_json(
+            [
+                {
+                    "type": t.type,
+                    "category": t.category,
+                    "description": t.description,
+                    "fields": [{"name": f.name, "kind": f.kind} for f in t.fields],
+                }
+                for t in entries
+            ]
+        )
+        return
+    suffix = {"list": "[]", "object": "{}", "scalar": ""}
+    table(
+        [
+            [
+                t.type,
+                t.category,
+                t.description,
+                ", ".join(f.name + suffix[f.kind] for f in t.fields),
+            ]
+            for t in entries
+        ],
+        ["type", "category", "description", "fields"],
+    )

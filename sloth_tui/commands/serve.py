@@ -1,0 +1,91 @@
+"""`sloth-tui serve`: run the engine headless, fed by the socket, the monitor and the watchers."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from sloth_tui.commands.common import fail, settings_from
+from sloth_tui.engine.errors import SlothError
+
+
+@click.command("serve")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Data dir (same as the global --home).",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Unix socket path (default: sloth.sock in the data dir, or `socket` in config.toml).",
+)
+@click.option(
+    "--tcp",
+    metavar="HOST:PORT",
+    default=None,
+    help="Also listen on loopback TCP, e.g. 127.0.0.1:7071 (needs --token-file).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File holding the token TCP clients must send first.",
+)
+@click.option("--no-monitor", is_flag=True, help="Do not run the system monitor.")
+@click.option("--no-watchers", is_flag=True, help="Do not start the [[watchers]] of config.toml.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    home: str | None,
+    socket_path: str | None,
+    tcp: str | None,
+    token_file: str | None,
+    no_monitor: bool,
+    no_watchers: bool,
+    log_level: str,
+) -> None:
+    """Run the engine in the foreground until SIGTERM or SIGINT (for systemd and the like).
+
+    Producers send newline-delimited JSON to the socket; the dashboard and the CLI
+    attach to it. Logs go to stderr."""
+    from sloth_tui.sources.daemon import DaemonOptions, configure_logging, serve
+    from sloth_tui.sources.server import TcpAddress, read_token
+
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    if home is not None:
+        root.obj["home"] = home
+        root.obj.pop("settings", None)
+    settings = settings_from(ctx)
+    if socket_path is not None:
+        settings = dataclasses.replace(settings, socket=Path(socket_path).expanduser().resolve())
+    configure_logging(log_level)
+    try:
+        address = TcpAddress.parse(tcp) if tcp else None
+        if address is not None and token_file is None:
+            raise click.UsageError("--tcp needs --token-file (TCP clients must present a token)")
+        if token_file is not None and address is None:
+            raise click.UsageError("--token-file is only used with --tcp")
+        token = read_token(token_file) if token_file else None
+        options = DaemonOptions(
+            tcp=address, token=token, monitor=not no_monitor, watchers=not no_watchers
+        )
+        asyncio.run(serve(settings, options))
+    except SlothError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:  # a signal before the handlers were in place
+        sys.exit(130)

@@ -1,0 +1,154 @@
+"""`sloth-tui event tail`: follow events as JSON lines, for scripts and `jq`.
+
+From the daemon's live stream when one answers (reconnecting, and
+backfilling from the store what it missed meanwhile); otherwise by polling
+the store read-only, which also follows a dashboard's embedded engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+from sloth_tui.commands.common import choose_engine_socket, run, settings_from
+from sloth_tui.engine.engine import Engine
+from sloth_tui.engine.filters import Filter, FilterError, parse_filter
+
+KINDS = ("event", "event_status", "execution")
+POLL_S = 0.5
+
+
+class _Printer:
+    """Prints records once each, in id order, and stops after `count` when given."""
+
+    def __init__(self, flt: Filter, kinds: tuple[str, ...], count: int | None) -> None:
+        self.flt = flt
+        self.kinds = kinds
+        self.count = count
+        self.printed = 0
+        self.last_id = 0
+
+    @property
+    def done(self) -> bool:
+        return self.count is not None and self.printed >= self.count
+
+    def emit(self, kind: str, record: Any) -> None:
+        if self.done or kind not in self.kinds:
+            return
+        if kind in ("event", "event_status"):
+            if not self.flt.matches(record):
+                return
+            if kind == "event":
+                if record.id <= self.last_id:
+                    return  # already printed by a backfill
+                self.last_id = record.id
+        out = record.to_dict()
+        if len(self.kinds) > 1:
+            out = {"kind": kind, **out}
+        click.echo(json.dumps(out, ensure_ascii=False, default=str))
+        self.printed += 1
+
+
+async def _backfill(engine: Any, printer: _Printer, last: int | None) -> None:
+    """Events already stored: the newest `last` at start, or all since the last one printed."""
+    if last is not None:
+        events = list(reversed(await engine.query_events(printer.flt, limit=last))) if last else []
+    else:
+        events = await engine.query_events(printer.flt, after_id=printer.last_id, limit=100_000)
+    for event in events:
+        printer.emit("event", event)
+    if last is not None and not events:
+        latest = await engine.query_events(None, limit=1)
+        printer.last_id = latest[0].id if latest else 0
+
+
+async def _follow_daemon(ctx: click.Context, socket: str, printer: _Printer, last: int) -> None:
+    from sloth_tui.sources.client import RemoteEngine
+
+    engine = await RemoteEngine.open(settings_from(ctx), socket)
+    sub = engine.subscribe()
+    try:
+        await engine.wait_subscribed()  # live first, then backfill: no gap between the two
+        await _backfill(engine, printer, last)
+        while not printer.done:
+            notice = await sub.get()
+            if notice.kind == "disconnected":
+                click.echo(f"tail: {notice.payload}; reconnecting", err=True)
+            elif notice.kind == "connected":
+                click.echo("tail: reconnected", err=True)
+                await _backfill(engine, printer, None)
+            elif notice.kind == "dropped":
+                click.echo(f"tail: missed {notice.payload} notices (reading too slowly)", err=True)
+            elif notice.kind in KINDS:
+                printer.emit(notice.kind, notice.payload)
+    finally:
+        sub.close()
+        await engine.close()
+
+
+async def _follow_store(ctx: click.Context, printer: _Printer, last: int) -> None:
+    engine = await Engine.open(settings_from(ctx), readonly=True)
+    try:
+        await _backfill(engine, printer, last)
+        while not printer.done:
+            await asyncio.sleep(POLL_S)
+            await _backfill(engine, printer, None)
+    finally:
+        await engine.close()
+
+
+@click.command("tail")
+@click.option(
+    "--filter",
+    "filter_text",
+    metavar="EXPR",
+    default="",
+    help="Dashboard filter syntax: 'type:deploy.* !src:demo service=api'.",
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(KINDS),
+    help="What to print (repeatable; default: event). With several, each line "
+    "gets a `kind` field. event_status and execution need the daemon.",
+)
+@click.option("-n", "--last", default=0, show_default=True, help="First print the newest N events.")
+@click.option("--count", type=int, default=None, help="Exit after printing N lines.")
+@click.pass_context
+def event_tail(
+    ctx: click.Context, filter_text: str, kinds: tuple[str, ...], last: int, count: int | None
+) -> None:
+    """Follow events as they are stored, one JSON object a line (pipe it to jq).
+
+    sloth-tui event tail --filter 'type:deploy.* service=api' | jq -r .type
+    """
+    try:
+        flt = parse_filter(filter_text)
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter") from None
+    if flt.needs_hooks():
+        raise click.BadParameter(
+            "hook: terms cannot be followed live; use `event list`", param_hint="--filter"
+        )
+    kinds = kinds or ("event",)
+    socket = choose_engine_socket(ctx)
+    if socket is None and set(kinds) != {"event"}:
+        raise click.UsageError("--kind event_status/execution need a running `sloth-tui serve`")
+    printer = _Printer(flt, kinds, count)
+
+    async def body() -> None:
+        if socket is not None:
+            await _follow_daemon(ctx, socket, printer, last)
+        else:
+            await _follow_store(ctx, printer, last)
+
+    try:
+        run(body)
+    except BrokenPipeError:  # `| head`: the reader left, which is not an error
+        sys.stderr.close()
+        sys.exit(0)

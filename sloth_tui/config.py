@@ -1,0 +1,184 @@
+"""Settings: defaults < config.toml < environment < command-line flags.
+
+Paths come from platformdirs unless a home dir is given (`--home` or
+SLOTH_TUI_HOME), in which case data and config.toml both live in it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from sloth_tui.engine.errors import SlothError
+
+APP_NAME = "sloth-tui"
+
+
+class ConfigError(SlothError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    enabled: bool = True
+    interval: float = 5.0  # seconds between samples
+    cpu_percent: float = 90.0
+    memory_percent: float = 90.0
+    disk_percent: float = 90.0
+    load_per_cpu: float = 2.0  # load average / cores that counts as high
+    mount_points: tuple[str, ...] = ("/",)
+    hysteresis: float = 5.0  # percent below the threshold before it may fire again
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherSettings:
+    name: str
+    path: str
+    recursive: bool = True
+    patterns: tuple[str, ...] = ("*",)
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path
+    config_dir: Path
+    strict: bool = False
+    max_events: int = 1_000_000  # retention cap
+    concurrency: int = 8  # hook runs at once
+    queue_size: int = 10_000  # bounded dispatch queue
+    max_depth: int = 8  # hook-dispatched event chains
+    hook_timeout: float = 10.0
+    hook_instructions: int = 100_000_000
+    hook_memory_mb: int = 64
+    theme: str = "sloth-dark"
+    socket: Path | None = None  # default: home / "sloth.sock"
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    watchers: tuple[WatcherSettings, ...] = ()
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "sloth.db"
+
+    @property
+    def hooks_dir(self) -> Path:
+        return self.home / "hooks"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "engine.lock"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.socket or self.home / "sloth.sock"
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def themes_dir(self) -> Path:
+        return self.config_dir / "themes"
+
+
+_SCALARS = {f.name: f.type for f in fields(Settings) if f.name not in ("monitor", "watchers")}
+_ENV_KEYS = ("strict", "max_events", "concurrency", "queue_size", "max_depth", "theme")
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def _coerce(key: str, value: Any, kind: type | str) -> Any:
+    kind_name = kind if isinstance(kind, str) else kind.__name__
+    try:
+        if kind_name == "bool":
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if kind_name == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind_name == "float":
+            return float(value)
+        if kind_name.startswith("tuple"):
+            if isinstance(value, str):
+                return tuple(v for v in value.split(",") if v)
+            return tuple(str(v) for v in value)
+        if "Path" in kind_name:
+            return Path(os.path.expanduser(str(value)))
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config: {key} = {value!r} is not a valid {kind_name}") from None
+
+
+def _apply(obj: Any, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f.type for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})"
+            )
+        changes[key] = _coerce(key, value, known[key])
+    return replace(obj, **changes)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from every layer; `overrides` are command-line flags (None = not given)."""
+    home_env = os.environ.get("SLOTH_TUI_HOME")
+    if home is not None or home_env:
+        home_path = Path(os.path.expanduser(str(home if home is not None else home_env))).resolve()
+        config_dir = home_path
+    else:
+        home_path = default_home()
+        config_dir = Path(platformdirs.user_config_dir(APP_NAME))
+    settings = Settings(home=home_path, config_dir=config_dir)
+
+    raw = _read_toml(settings.config_file)
+    where = str(settings.config_file)
+    retention = raw.pop("retention", {})
+    if "max_events" in retention:
+        raw["max_events"] = retention["max_events"]
+    monitor = raw.pop("monitor", None)
+    watchers = raw.pop("watchers", None)
+    settings = _apply(settings, raw, where)
+    if monitor is not None:
+        settings = replace(
+            settings, monitor=_apply(settings.monitor, monitor, f"{where} [monitor]")
+        )
+    if watchers is not None:
+        parsed = []
+        for i, w in enumerate(watchers):
+            if not isinstance(w, dict) or "name" not in w or "path" not in w:
+                raise ConfigError(f"{where}: [[watchers]] entry {i + 1} needs a name and a path")
+            parsed.append(_apply(WatcherSettings(name=w["name"], path=w["path"]), w, where))
+        settings = replace(settings, watchers=tuple(parsed))
+
+    env = {
+        key: os.environ[f"SLOTH_TUI_{key.upper()}"]
+        for key in _ENV_KEYS
+        if f"SLOTH_TUI_{key.upper()}" in os.environ
+    }
+    settings = _apply(settings, env, "environment")
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    return _apply(settings, flags, "flags")

@@ -1,0 +1,128 @@
+"""The dispatcher: a bounded run queue, a pool of workers, and hook runs in threads.
+
+An event reaches the queue only after it is committed, so a crash at any
+point leaves it `pending`/`processing` in the store, and `recover()` picks it
+up on the next start without repeating executions already recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from sloth_tui.engine.bus import Bus
+from sloth_tui.engine.records import Event, Execution, Hook
+from sloth_tui.engine.store import INSERT_EXECUTION, Store, execution_row
+
+UPDATE_STATUS = "UPDATE events SET status = ? WHERE id = ?"
+UPDATE_HOOK_RUN = "UPDATE hooks SET run_count = run_count + 1, last_run = ? WHERE name = ?"
+
+# Runs one hook on one event in a worker thread and never raises.
+RunFn = Callable[[Hook, Event], Execution]
+
+Job = tuple[Event, list[Hook]]
+
+
+class Dispatcher:
+    def __init__(
+        self, store: Store, bus: Bus, run: RunFn, *, concurrency: int, queue_size: int
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._run = run
+        # The queue itself is unbounded; `_room` bounds what producers may add. Events
+        # dispatched by hooks skip the bound: a hook thread waiting for room that only
+        # hook threads free would deadlock. Chain depth bounds those instead.
+        self._queue: asyncio.Queue[tuple[Job, bool]] = asyncio.Queue()
+        self._room = asyncio.Semaphore(queue_size)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hook")
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"dispatch-{i}") for i in range(concurrency)
+        ]
+        self._waiters: dict[int, asyncio.Future[list[Execution]]] = {}
+        self._active = 0
+        self.executions_total = 0
+        self.processed_total = 0
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize() + self._active
+
+    def expect(self, event_id: int) -> asyncio.Future[list[Execution]]:
+        """A future for the executions of an event not yet queued (set before submit)."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiters[event_id] = future
+        return future
+
+    async def submit(self, event: Event, hooks: list[Hook]) -> None:
+        """Queue work, waiting for room when the queue is full (backpressure)."""
+        await self._room.acquire()
+        self._queue.put_nowait(((event, hooks), True))
+
+    def submit_nowait(self, event: Event, hooks: list[Hook]) -> None:
+        """Queue work past the bound (hook-dispatched events, recovery)."""
+        self._queue.put_nowait(((event, hooks), False))
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            (event, hooks), bounded = await self._queue.get()
+            if bounded:
+                self._room.release()
+            self._active += 1
+            try:
+                await self._process(loop, event, hooks)
+            finally:
+                self._active -= 1
+
+    async def _process(
+        self, loop: asyncio.AbstractEventLoop, event: Event, hooks: list[Hook]
+    ) -> None:
+        event.status = "processing"
+        self._store.write_later((UPDATE_STATUS, ("processing", event.id)))
+        executions: list[Execution] = []
+        for hook in hooks:
+            try:
+                execution = await loop.run_in_executor(self._pool, self._run, hook, event)
+            except RuntimeError:  # pool shut down while stopping: the event stays unfinished
+                return
+            hook.run_count += 1
+            hook.last_run = execution.started
+            self._store.write_later(
+                (INSERT_EXECUTION, execution_row(execution)),
+                (UPDATE_HOOK_RUN, (execution.started, hook.name)),
+            )
+            self.executions_total += 1
+            executions.append(execution)
+            self._bus.publish("execution", execution)
+        event.status = "completed" if all(e.status == "success" for e in executions) else "failed"
+        self._store.write_later((UPDATE_STATUS, (event.status, event.id)))
+        self.processed_total += 1
+        self._bus.publish("event_status", event)
+        waiter = self._waiters.pop(event.id, None)
+        if waiter is not None and not waiter.done():
+            await self._store.flush()
+            waiter.set_result(executions)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until queued work is done; False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        while self.depth:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.cancel()

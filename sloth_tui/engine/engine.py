@@ -1,0 +1,433 @@
+"""Engine: the one API that the CLI, the dashboard, the socket server and every source use.
+
+engine = await Engine.open(settings)
+event = await engine.dispatch("deploy.failed", {...}, source="cli")
+sub = engine.subscribe()          # notices: event, event_status, execution, hooks, stats
+await engine.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sloth_tui import __version__, catalog
+from sloth_tui.config import Settings
+from sloth_tui.engine.bus import Bus, Subscription
+from sloth_tui.engine.dispatcher import Dispatcher
+from sloth_tui.engine.errors import EventRefused, HookError, NotFound
+from sloth_tui.engine.events import check_event
+from sloth_tui.engine.filters import Filter
+from sloth_tui.engine.hooks import Matcher, check_hook_name, check_pattern
+from sloth_tui.engine.lock import DataDirLock
+from sloth_tui.engine.records import Event, Execution, Hook
+from sloth_tui.engine.store import INSERT_EVENT, HookStats, Store, event_row
+from sloth_tui.engine.threadhost import ThreadHost
+from sloth_tui.lua.runtime import HookRuntime, Limits
+
+CAP_CHECK_EVERY = 1000  # events between retention-cap checks
+
+
+@dataclass(slots=True)
+class EngineStats:
+    started: float
+    events_total: int  # dispatched since start
+    executions_total: int
+    queue_depth: int
+    bus_dropped: int
+    subscribers: int
+    commits: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+class Engine:
+    def __init__(self, settings: Settings, store: Store, *, readonly: bool) -> None:
+        self.settings = settings
+        self.store = store
+        self.readonly = readonly
+        self.bus = Bus()
+        self.matcher = Matcher()
+        self.started = time.time()
+        self._hooks: dict[str, Hook] = {}
+        self._next_id = 1
+        self._events_total = 0
+        self._lock: DataDirLock | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._runtime: HookRuntime | None = None
+        self._stats_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, settings: Settings, *, readonly: bool = False) -> Engine:
+        """Open the engine on settings.home. Read-only engines take no lock and run no hooks."""
+        lock = None
+        if not readonly:
+            lock = DataDirLock(settings.lock_path)
+            lock.acquire()
+        try:
+            store = await Store.open(settings.db_path, readonly=readonly)
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        engine = cls(settings, store, readonly=readonly)
+        engine._lock = lock
+        await engine._reload_hooks()
+        if not readonly:
+            await engine._start()
+        return engine
+
+    async def _start(self) -> None:
+        s = self.settings
+        self._next_id = await self.store.max_event_id() + 1
+        limits = Limits(
+            timeout=s.hook_timeout,
+            instructions=s.hook_instructions,
+            memory=s.hook_memory_mb * 1024 * 1024,
+        )
+        self._runtime = HookRuntime(ThreadHost(self, asyncio.get_running_loop()), limits)
+        self._dispatcher = Dispatcher(
+            self.store,
+            self.bus,
+            lambda hook, event: self._runtime.run(hook, event),  # type: ignore[union-attr]
+            concurrency=s.concurrency,
+            queue_size=s.queue_size,
+        )
+        await self._recover()
+        await self.dispatch(
+            "system.startup",
+            {"version": __version__, "start_time": _iso(self.started)},
+            source="system",
+        )
+        self._stats_task = asyncio.create_task(self._publish_stats(), name="engine-stats")
+
+    async def close(self, reason: str = "stopped", drain_timeout: float = 10.0) -> None:
+        """Emit system.shutdown, let queued hooks finish (up to drain_timeout), release the lock."""
+        if self._closed:
+            return
+        if self._dispatcher is not None:
+            with contextlib.suppress(EventRefused):
+                await self.dispatch(
+                    "system.shutdown",
+                    {"reason": reason, "uptime": round(time.time() - self.started, 3)},
+                    source="system",
+                )
+            await self._dispatcher.drain(drain_timeout)
+        self._closed = True
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+        if self._dispatcher is not None:
+            await self._dispatcher.stop()
+        self.bus.publish("shutdown", reason)
+        await self.store.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _recover(self) -> None:
+        """Re-run events a crash left unfinished, skipping hooks already recorded for them."""
+        assert self._dispatcher is not None
+        for event in await self.store.unfinished_events():
+            done = await self.store.finished_hooks_for(event.id)
+            hooks = [h for h in self.matcher.match(event.type) if h.name not in done]
+            if hooks:
+                self._dispatcher.submit_nowait(event, hooks)
+            else:
+                self.store.write_later(
+                    ("UPDATE events SET status = 'completed' WHERE id = ?", (event.id,))
+                )
+
+    async def _publish_stats(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.bus.subscriber_count:
+                self.bus.publish("stats", self.stats())
+
+    # -- events ---------------------------------------------------------------
+
+    async def dispatch(
+        self,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        source: str = "cli",
+        parent: Event | None = None,
+        strict: bool | None = None,
+        wait: bool = False,
+    ) -> Event:
+        """Validate, store (returns once committed), publish, and queue for matching hooks.
+
+        With wait=True, returns only after the hooks have run (see `executions_of`).
+        """
+        if self._closed or self._dispatcher is None:
+            raise EventRefused("the engine is not accepting events (read-only or stopped)")
+        checked = check_event(type, data, strict=self.settings.strict if strict is None else strict)
+        depth = 0 if parent is None else parent.depth + 1
+        if depth > self.settings.max_depth:
+            raise EventRefused(
+                f"event chain too deep: {checked.type} would be at depth {depth}, "
+                f"the limit is {self.settings.max_depth}"
+            )
+        hooks = self.matcher.match(checked.type)
+        event = Event(
+            id=self._next_id,
+            type=checked.type,
+            category=checked.category,
+            data=checked.data,
+            source=source,
+            ts=time.time(),
+            parent_id=None if parent is None else parent.id,
+            depth=depth,
+            status="pending" if hooks else "completed",
+            warnings=checked.warnings,
+        )
+        self._next_id += 1
+        waiter = self._dispatcher.expect(event.id) if wait and hooks else None
+        await self.store.write((INSERT_EVENT, event_row(event, checked.encoded)))
+        self._events_total += 1
+        self.bus.publish("event", event)
+        if hooks:
+            if parent is not None:
+                self._dispatcher.submit_nowait(event, list(hooks))
+            else:
+                await self._dispatcher.submit(event, list(hooks))
+        if self._events_total % CAP_CHECK_EVERY == 0:
+            self._enforce_cap()
+        if waiter is not None:
+            await waiter
+        return event
+
+    async def dispatch_and_run(
+        self, type: str, data: dict[str, Any] | None = None, **kwargs: Any
+    ) -> tuple[Event, list[Execution]]:
+        """Dispatch and run the matching hooks to the end; return the event and its executions."""
+        event = await self.dispatch(type, data, wait=True, **kwargs)
+        return event, await self.executions_of(event.id)
+
+    def _enforce_cap(self) -> None:
+        drop_upto = self._next_id - 1 - self.settings.max_events
+        if drop_upto > 0:
+            for op in Store.cap_ops(drop_upto):
+                self.store.write_later(op)
+
+    async def get_event(self, event_id: int) -> Event:
+        return await self.store.get_event(event_id)
+
+    async def query_events(self, flt: Filter | None = None, **kwargs: Any) -> list[Event]:
+        return await self.store.query_events(flt, **kwargs)
+
+    async def count_events(self, flt: Filter | None = None) -> int:
+        return await self.store.count_events(flt)
+
+    async def child_events(self, event_id: int) -> list[Event]:
+        return await self.store.child_events(event_id)
+
+    async def executions_of(self, event_id: int) -> list[Execution]:
+        return list(reversed(await self.store.executions(event_id=event_id, limit=10_000)))
+
+    async def executions(self, **kwargs: Any) -> list[Execution]:
+        return await self.store.executions(**kwargs)
+
+    async def delete_event(self, event_id: int) -> None:
+        await self.store.get_event(event_id)  # NotFound when missing
+        await self._write(
+            ("DELETE FROM executions WHERE event_id = ?", (event_id,)),
+            ("DELETE FROM events WHERE id = ?", (event_id,)),
+        )
+
+    async def cleanup(self, older_than: float) -> int:
+        """Delete events older than `older_than` seconds; return how many went."""
+        cutoff = time.time() - older_than
+        flt_count = await self.store.run_readonly(
+            lambda c: c.execute("SELECT COUNT(*) FROM events WHERE ts < ?", (cutoff,)).fetchone()[0]
+        )
+        await self._write(*Store.cleanup_ops(cutoff))
+        return int(flt_count)
+
+    async def counts(self) -> dict[str, Any]:
+        return {
+            "categories": await self.store.counts_by_category(),
+            "types": {t: n for _c, t, n in await self.store.counts_by_type()},
+        }
+
+    # -- hooks ----------------------------------------------------------------
+
+    async def _reload_hooks(self) -> None:
+        hooks = await self.store.list_hooks()
+        self._hooks = {h.name: h for h in hooks}
+        self.matcher.load(hooks)
+
+    async def _write(self, *ops: Any) -> None:
+        if self.readonly:
+            raise HookError(
+                "another engine owns this data dir; make changes through it "
+                "(its dashboard or socket)"
+            )
+        await self.store.write(*ops)
+
+    async def list_hooks(self) -> list[Hook]:
+        return [replace(h) for h in sorted(self._hooks.values(), key=lambda h: h.name)]
+
+    async def get_hook(self, name: str) -> Hook:
+        hook = self._hooks.get(name)
+        if hook is None:
+            raise NotFound(f"no hook named {name!r}")
+        return replace(hook)
+
+    async def add_hook(
+        self,
+        name: str,
+        events: list[str],
+        file: str | Path,
+        *,
+        description: str = "",
+        enabled: bool = True,
+        timeout: float | None = None,
+    ) -> Hook:
+        check_hook_name(name)
+        if name in self._hooks:
+            raise HookError(
+                f"a hook named {name!r} already exists (delete it first, or pick another name)"
+            )
+        path = Path(file).expanduser().resolve()
+        if not path.is_file():
+            raise HookError(f"hook file not found: {path}")
+        if not events:
+            raise HookError("a hook needs at least one --event pattern")
+        for pattern in events:
+            check_pattern(pattern)
+        if timeout is not None and not 0 < timeout <= 3600:
+            raise HookError("--timeout must be between 0 and 3600 seconds")
+        hook = Hook(
+            name=name,
+            events=list(dict.fromkeys(events)),
+            file=str(path),
+            description=description,
+            enabled=enabled,
+            timeout=timeout if timeout is not None else self.settings.hook_timeout,
+        )
+        return await self._save_hook(hook)
+
+    async def update_hook(self, name: str, **changes: Any) -> Hook:
+        hook = await self.get_hook(name)
+        if "events" in changes:
+            if not changes["events"]:
+                raise HookError("a hook needs at least one event pattern")
+            for pattern in changes["events"]:
+                check_pattern(pattern)
+        if "file" in changes:
+            changes["file"] = str(Path(changes["file"]).expanduser().resolve())
+        return await self._save_hook(replace(hook, **changes))
+
+    async def set_hook_enabled(self, name: str, enabled: bool) -> Hook:
+        return await self.update_hook(name, enabled=enabled)
+
+    async def _save_hook(self, hook: Hook) -> Hook:
+        await self._write(Store.hook_upsert(hook))
+        await self._reload_hooks()
+        self.bus.publish("hooks", hook.name)
+        return replace(hook)
+
+    async def delete_hook(self, name: str) -> None:
+        await self.get_hook(name)
+        await self._write(
+            ("DELETE FROM hooks WHERE name = ?", (name,)),
+            ("DELETE FROM state WHERE hook = ?", (name,)),
+        )
+        await self._reload_hooks()
+        self.bus.publish("hooks", name)
+
+    async def hook_stats(self) -> dict[str, HookStats]:
+        return await self.store.hook_stats()
+
+    async def test_hook(
+        self,
+        hook: Hook | str,
+        event_type: str | None = None,
+        data: dict[str, Any] | None = None,
+        *,
+        event: Event | None = None,
+        code: str | None = None,
+    ) -> Execution:
+        """Dry run: the hook on a sample (or given) event; http and dispatch are only recorded."""
+        if isinstance(hook, str):
+            hook = await self.get_hook(hook)
+        if event is None:
+            event_type = event_type or _first_concrete_type(hook.events)
+            sample = catalog.sample_data(event_type)
+            sample.update(data or {})
+            checked = check_event(event_type, sample, strict=False)
+            event = Event(
+                0,
+                checked.type,
+                checked.category,
+                checked.data,
+                source="test",
+                warnings=checked.warnings,
+            )
+        runtime = self._runtime or HookRuntime(ThreadHost(self, asyncio.get_running_loop()))
+        execution = await asyncio.to_thread(runtime.run, hook, event, dry_run=True, code=code)
+        if not self.readonly:
+            await self.store.write(*_execution_ops(execution))
+        return execution
+
+    # -- notices and stats ----------------------------------------------------------
+
+    def subscribe(self, maxsize: int = 10_000) -> Subscription:
+        return self.bus.subscribe(maxsize)
+
+    def stats(self) -> EngineStats:
+        d = self._dispatcher
+        return EngineStats(
+            started=self.started,
+            events_total=self._events_total,
+            executions_total=d.executions_total if d else 0,
+            queue_depth=d.depth if d else 0,
+            bus_dropped=self.bus.dropped_total,
+            subscribers=self.bus.subscriber_count,
+            commits=self.store.commits,
+        )
+
+    async def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no hook work is queued or running (tests, `event dispatch`)."""
+        if self._dispatcher is None:
+            return True
+        ok = await self._dispatcher.drain(timeout)
+        await self.store.flush()
+        return ok
+
+
+def _execution_ops(execution: Execution) -> list[Any]:
+    from sloth_tui.engine.store import INSERT_EXECUTION, execution_row
+
+    return [(INSERT_EXECUTION, execution_row(execution))]
+
+
+def _first_concrete_type(patterns: list[str]) -> str:
+    """The first catalog type a hook's patterns match: what a test-fire uses by default."""
+    from fnmatch import fnmatchcase
+
+    for pattern in patterns:
+        if catalog.get(pattern) or pattern == "custom":
+            return pattern
+        for name in catalog.type_names():
+            if fnmatchcase(name, pattern):
+                return name
+    return "custom"
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -1,0 +1,124 @@
+"""Event names, data validation against the catalog, and construction of Events.
+
+Validation happens once, at the engine's door, for every producer alike.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sloth_tui import catalog
+from sloth_tui.engine.errors import EventRefused
+
+MAX_DATA_BYTES = 256 * 1024
+MAX_DEPTH = 32
+
+_NAME_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
+
+
+def check_type_name(name: object) -> str:
+    """Return the name if it is `category.action` or `custom`; raise EventRefused otherwise."""
+    if not isinstance(name, str) or not name:
+        raise EventRefused("event type must be a non-empty string")
+    if name == "custom" or _NAME_RE.match(name):
+        return name
+    raise EventRefused(
+        f"invalid event type {name!r}: use category.action (lowercase letters, digits, "
+        "underscore, exactly one dot) or custom"
+    )
+
+
+def _nesting_depth(value: Any) -> int:
+    """Depth of nested containers, iteratively (a hostile payload must not blow the stack)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def encode_data(data: object) -> str:
+    """Check `data` is a JSON object within limits; return its compact JSON encoding."""
+    if not isinstance(data, dict):
+        raise EventRefused(f"event data must be a JSON object, not {type(data).__name__}")
+    try:
+        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise EventRefused(f"event data is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise EventRefused(f"event data nests deeper than {MAX_DEPTH} levels") from None
+    size = len(encoded.encode())
+    if size > MAX_DATA_BYTES:
+        raise EventRefused(f"event data is {size} bytes encoded; the limit is {MAX_DATA_BYTES}")
+    # Cheap bound first: fewer opening brackets than the limit means shallow enough.
+    if encoded.count("{") + encoded.count("[") > MAX_DEPTH:
+        depth = _nesting_depth(data)
+        if depth > MAX_DEPTH:
+            raise EventRefused(f"event data nests {depth} levels deep; the limit is {MAX_DEPTH}")
+    return encoded
+
+
+_KIND_CHECK = {
+    "list": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "scalar": lambda v: v is None or isinstance(v, str | int | float | bool),
+}
+
+
+def catalog_warnings(type_name: str, data: dict[str, Any]) -> list[str]:
+    """Mismatches between `data` and the catalog entry of `type_name` (none for unknown types)."""
+    spec = catalog.get(type_name)
+    if spec is None:
+        return []
+    warnings: list[str] = []
+    for field in spec.fields:
+        value: Any = data
+        found = True
+        for part in field.path:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
+                found = False
+                break
+        if not found:
+            warnings.append(f"missing field {field.name}")
+        elif not _KIND_CHECK[field.kind](value):
+            article = "an" if field.kind == "object" else "a"
+            warnings.append(
+                f"field {field.name} should be {article} {field.kind}, got {type(value).__name__}"
+            )
+    return warnings
+
+
+@dataclass(slots=True)
+class CheckedEvent:
+    """An event that passed the door: what the store needs, encoded once."""
+
+    type: str
+    category: str
+    data: dict[str, Any]
+    encoded: str
+    warnings: list[str]
+
+
+def check_event(type_name: object, data: object, *, strict: bool) -> CheckedEvent:
+    name = check_type_name(type_name)
+    if data is None:
+        data = {}
+    encoded = encode_data(data)
+    assert isinstance(data, dict)
+    warnings = catalog_warnings(name, data)
+    if strict and warnings:
+        raise EventRefused(
+            f"{name} does not match the catalog (strict mode): {'; '.join(warnings)}"
+        )
+    return CheckedEvent(name, catalog.category_of(name), data, encoded, warnings)

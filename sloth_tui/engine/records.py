@@ -1,0 +1,155 @@
+"""The three records that flow through sloth-tui: Event, Hook, Execution.
+
+Plain dataclasses with `to_dict()` giving the JSON shapes the CLI, the socket
+protocol and the dashboard share. No I/O here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+EventStatus = Literal["pending", "processing", "completed", "failed"]
+ExecStatus = Literal["success", "failed", "error", "timeout", "skipped"]
+# Which per-run limit stopped a hook, when one did.
+LimitName = Literal["timeout", "memory", "instructions", "depth"]
+
+EVENT_STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed")
+EXEC_STATUSES: tuple[str, ...] = ("success", "failed", "error", "timeout", "skipped")
+
+
+@dataclass(slots=True)
+class Event:
+    id: int
+    type: str
+    category: str
+    data: dict[str, Any]
+    source: str = "cli"
+    ts: float = field(default_factory=time.time)
+    parent_id: int | None = None
+    depth: int = 0
+    status: str = "pending"
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "category": self.category,
+            "data": self.data,
+            "source": self.source,
+            "status": self.status,
+            "ts": self.ts,
+            "parent_id": self.parent_id,
+            "depth": self.depth,
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
+        return cls(
+            id=int(d["id"]),
+            type=d["type"],
+            category=d["category"],
+            data=d.get("data") or {},
+            source=d.get("source", "cli"),
+            ts=float(d.get("ts", 0.0)),
+            parent_id=d.get("parent_id"),
+            depth=int(d.get("depth", 0)),
+            status=d.get("status", "pending"),
+            warnings=list(d.get("warnings") or []),
+        )
+
+
+@dataclass(slots=True)
+class Hook:
+    name: str
+    events: list[str]
+    file: str
+    description: str = ""
+    enabled: bool = True
+    timeout: float = 10.0  # seconds of wall clock per run, http time included
+    run_count: int = 0
+    last_run: float | None = None
+    created: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Hook:
+        return cls(
+            name=d["name"],
+            events=list(d["events"]),
+            file=d["file"],
+            description=d.get("description", ""),
+            enabled=bool(d.get("enabled", True)),
+            timeout=float(d.get("timeout", 10.0)),
+            run_count=int(d.get("run_count", 0)),
+            last_run=d.get("last_run"),
+            created=float(d.get("created", 0.0)),
+        )
+
+
+@dataclass(slots=True)
+class LogLine:
+    level: str  # debug | info | warn | error
+    ts: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "ts": self.ts, "message": self.message}
+
+
+@dataclass(slots=True)
+class Execution:
+    hook: str
+    event_id: int
+    status: str  # one of EXEC_STATUSES
+    started: float
+    duration_ms: float = 0.0
+    result: Any = None
+    error: str | None = None  # Lua message with its line number
+    error_line: int | None = None
+    limit: str | None = None  # which limit tripped, when one did
+    logs: list[LogLine] = field(default_factory=list)
+    # Each host-API call: {"fn": "http.post", ...details}; dry-run calls are marked.
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hook": self.hook,
+            "event_id": self.event_id,
+            "status": self.status,
+            "started": self.started,
+            "duration_ms": self.duration_ms,
+            "result": self.result,
+            "error": self.error,
+            "error_line": self.error_line,
+            "limit": self.limit,
+            "logs": [line.to_dict() for line in self.logs],
+            "calls": self.calls,
+            "dry_run": self.dry_run,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Execution:
+        return cls(
+            id=d.get("id"),
+            hook=d["hook"],
+            event_id=int(d["event_id"]),
+            status=d["status"],
+            started=float(d["started"]),
+            duration_ms=float(d.get("duration_ms", 0.0)),
+            result=d.get("result"),
+            error=d.get("error"),
+            error_line=d.get("error_line"),
+            limit=d.get("limit"),
+            logs=[LogLine(**x) for x in d.get("logs") or []],
+            calls=list(d.get("calls") or []),
+            dry_run=bool(d.get("dry_run", False)),
+        )

@@ -1,0 +1,68 @@
+"""The SQLite schema as an ordered list of migrations (PRAGMA user_version counts them)."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        category TEXT NOT NULL,
+        source TEXT NOT NULL,
+        ts REAL NOT NULL,
+        parent_id INTEGER,
+        depth INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL,
+        warnings TEXT
+    );
+    CREATE INDEX events_ts ON events(ts);
+    CREATE INDEX events_type ON events(type, id);
+    CREATE INDEX events_category ON events(category, id);
+    CREATE INDEX events_parent ON events(parent_id) WHERE parent_id IS NOT NULL;
+    CREATE INDEX events_unfinished ON events(status) WHERE status IN ('pending', 'processing');
+
+    CREATE TABLE hooks (
+        name TEXT PRIMARY KEY,
+        events TEXT NOT NULL,
+        file TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        enabled INTEGER NOT NULL DEFAULT 1,
+        timeout REAL NOT NULL DEFAULT 10.0,
+        run_count INTEGER NOT NULL DEFAULT 0,
+        last_run REAL,
+        created REAL NOT NULL
+    );
+
+    CREATE TABLE executions (
+        id INTEGER PRIMARY KEY,
+        hook TEXT NOT NULL,
+        event_id INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        started REAL NOT NULL,
+        duration_ms REAL NOT NULL,
+        result TEXT,
+        error TEXT,
+        error_line INTEGER,
+        lim TEXT,
+        logs TEXT NOT NULL,
+        calls TEXT NOT NULL,
+        dry_run INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX executions_hook ON executions(hook, id);
+    CREATE INDEX executions_event ON executions(event_id);
+
+    CREATE TABLE state (
+        hook TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (hook, key)
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+EVENT_COLUMNS = "id, type, category, source, ts, parent_id, depth, status, data, warnings"
+INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -1,0 +1,480 @@
+"""SQLite storage through aiosqlite: schema migrations, group-committed writes, queries.
+
+Two connections: a writer owned by one task that batches every write into a
+single transaction per round (group commit), and a reader for queries, so a
+slow query never holds up ingest (WAL lets them run side by side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from sloth_tui.engine.errors import NotFound
+from sloth_tui.engine.filters import Filter
+from sloth_tui.engine.records import Event, Execution, Hook, LogLine
+from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCHEMA_VERSION
+
+# One write: a statement and its rows. Consecutive writes with the same statement
+# are merged into one executemany.
+WriteOp = tuple[str, Sequence[Any]]
+
+MAX_BATCH = 4096
+
+
+@dataclass(slots=True)
+class _Pending:
+    ops: list[WriteOp]
+    future: asyncio.Future[None] | None
+
+
+@dataclass(slots=True)
+class HookStats:
+    hook: str
+    runs: int
+    failures: int
+    avg_ms: float
+    p50_ms: float
+    p95_ms: float
+    last_run: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if not self.runs else (self.runs - self.failures) / self.runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook,
+            "runs": self.runs,
+            "failures": self.failures,
+            "success_rate": self.success_rate,
+            "avg_ms": self.avg_ms,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "last_run": self.last_run,
+        }
+
+
+def event_row(event: Event, encoded: str | None = None) -> tuple[Any, ...]:
+    return (
+        event.id,
+        event.type,
+        event.category,
+        event.source,
+        event.ts,
+        event.parent_id,
+        event.depth,
+        event.status,
+        encoded if encoded is not None else json.dumps(event.data, separators=(",", ":")),
+        json.dumps(event.warnings) if event.warnings else None,
+    )
+
+
+def _event_from_row(row: Sequence[Any]) -> Event:
+    return Event(
+        id=row[0],
+        type=row[1],
+        category=row[2],
+        source=row[3],
+        ts=row[4],
+        parent_id=row[5],
+        depth=row[6],
+        status=row[7],
+        data=json.loads(row[8]),
+        warnings=json.loads(row[9]) if row[9] else [],
+    )
+
+
+EXEC_COLUMNS = (
+    "id, hook, event_id, status, started, duration_ms, result, error, error_line, lim, "
+    "logs, calls, dry_run"
+)
+INSERT_EXECUTION = (
+    "INSERT INTO executions (hook, event_id, status, started, duration_ms, result, error, "
+    "error_line, lim, logs, calls, dry_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def execution_row(ex: Execution) -> tuple[Any, ...]:
+    return (
+        ex.hook,
+        ex.event_id,
+        ex.status,
+        ex.started,
+        ex.duration_ms,
+        _dumps(ex.result),
+        ex.error,
+        ex.error_line,
+        ex.limit,
+        _dumps([line.to_dict() for line in ex.logs]),
+        _dumps(ex.calls),
+        int(ex.dry_run),
+    )
+
+
+def _execution_from_row(row: Sequence[Any]) -> Execution:
+    return Execution(
+        id=row[0],
+        hook=row[1],
+        event_id=row[2],
+        status=row[3],
+        started=row[4],
+        duration_ms=row[5],
+        result=json.loads(row[6]) if row[6] is not None else None,
+        error=row[7],
+        error_line=row[8],
+        limit=row[9],
+        logs=[LogLine(**x) for x in json.loads(row[10])],
+        calls=json.loads(row[11]),
+        dry_run=bool(row[12]),
+    )
+
+
+HOOK_COLUMNS = "name, events, file, description, enabled, timeout, run_count, last_run, created"
+
+
+def _hook_from_row(row: Sequence[Any]) -> Hook:
+    return Hook(
+        name=row[0],
+        events=json.loads(row[1]),
+        file=row[2],
+        description=row[3],
+        enabled=bool(row[4]),
+        timeout=row[5],
+        run_count=row[6],
+        last_run=row[7],
+        created=row[8],
+    )
+
+
+def _run_batch(conn: sqlite3.Connection, ops: list[WriteOp]) -> None:
+    """Runs in aiosqlite's thread: every op of the round in one transaction."""
+    i = 0
+    with conn:
+        while i < len(ops):
+            sql = ops[i][0]
+            j = i
+            while j < len(ops) and ops[j][0] == sql:
+                j += 1
+            conn.executemany(sql, [op[1] for op in ops[i:j]])
+            i = j
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {version} is newer than this sloth-tui ({SCHEMA_VERSION})"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        conn.executescript(
+            "BEGIN;" + MIGRATIONS[number] + f"; PRAGMA user_version = {number + 1};COMMIT;"
+        )
+
+
+class Store:
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection | None, reader: aiosqlite.Connection
+    ):
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+        self.rows_written = 0
+
+    @classmethod
+    async def open(cls, path: Path, *, readonly: bool = False) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = None
+        if not readonly:
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute("PRAGMA synchronous=NORMAL")
+            await writer.execute("PRAGMA busy_timeout=5000")
+            await writer._execute(_migrate, writer._conn)  # one hop, in the writer's thread
+            writer.isolation_level = "DEFERRED"
+        elif not path.exists():
+            # Nothing stored yet: give queries an empty, current schema to read.
+            with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+                _migrate(conn)
+        uri = f"file:{path}?mode=ro" if readonly else str(path)
+        reader = await aiosqlite.connect(uri, uri=readonly)
+        await reader.execute("PRAGMA busy_timeout=5000")
+        store = cls(path, writer, reader)
+        if writer is not None:
+            store._task = asyncio.create_task(store._write_loop(), name="store-writer")
+        return store
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._writer is not None:
+            await self._writer.close()
+        await self._reader.close()
+
+    # -- writes -------------------------------------------------------------
+
+    async def write(self, *ops: WriteOp) -> None:
+        """Queue writes and return once they are committed."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(list(ops), future))
+        await future
+
+    def write_later(self, *ops: WriteOp) -> None:
+        """Queue writes that nobody waits on (status updates); committed in the next round."""
+        self._queue.put_nowait(_Pending(list(ops), None))
+
+    async def flush(self) -> None:
+        await self.write()
+
+    async def _write_loop(self) -> None:
+        assert self._writer is not None
+        while True:
+            batch = [await self._queue.get()]
+            ops = list(batch[0].ops)
+            while len(ops) < MAX_BATCH and not self._queue.empty():
+                item = self._queue.get_nowait()
+                batch.append(item)
+                ops.extend(item.ops)
+            error: BaseException | None = None
+            try:
+                if ops:
+                    await self._writer._execute(_run_batch, self._writer._conn, ops)
+                    self.commits += 1
+                    self.rows_written += len(ops)
+            except Exception as exc:
+                error = exc
+            for item in batch:
+                if item.future is not None and not item.future.done():
+                    if error is None:
+                        item.future.set_result(None)
+                    else:
+                        item.future.set_exception(error)
+                self._queue.task_done()
+
+    # -- queries ------------------------------------------------------------
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with self._reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def max_event_id(self) -> int:
+        rows = await self._fetchall("SELECT COALESCE(MAX(id), 0) FROM events")
+        return int(rows[0][0])
+
+    async def get_event(self, event_id: int) -> Event:
+        rows = await self._fetchall(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", [event_id])
+        if not rows:
+            raise NotFound(f"no event with id {event_id}")
+        return _event_from_row(rows[0])
+
+    async def query_events(
+        self,
+        flt: Filter | None = None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Event]:
+        """Newest first; page back with before_id, forward with after_id (then oldest first)."""
+        where, params = (flt or Filter()).to_sql()
+        clauses = [where]
+        if before_id is not None:
+            clauses.append("id < ?")
+            params.append(before_id)
+        if after_id is not None:
+            clauses.append("id > ?")
+            params.append(after_id)
+        if since is not None:
+            clauses.append("ts >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("ts < ?")
+            params.append(until)
+        order = "ASC" if after_id is not None and before_id is None else "DESC"
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(clauses)} "
+            f"ORDER BY id {order} LIMIT ?"
+        )
+        params.append(limit)
+        return [_event_from_row(r) for r in await self._fetchall(sql, params)]
+
+    async def count_events(self, flt: Filter | None = None) -> int:
+        where, params = (flt or Filter()).to_sql()
+        rows = await self._fetchall(f"SELECT COUNT(*) FROM events WHERE {where}", params)
+        return int(rows[0][0])
+
+    async def child_events(self, event_id: int) -> list[Event]:
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE parent_id = ? ORDER BY id"
+        return [_event_from_row(r) for r in await self._fetchall(sql, [event_id])]
+
+    async def unfinished_events(self) -> list[Event]:
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE status IN ('pending', 'processing') "
+            "ORDER BY id"
+        )
+        return [_event_from_row(r) for r in await self._fetchall(sql)]
+
+    async def counts_by_type(self) -> list[tuple[str, str, int]]:
+        rows = await self._fetchall(
+            "SELECT category, type, COUNT(*) FROM events GROUP BY type ORDER BY 3 DESC"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def counts_by_category(self) -> dict[str, int]:
+        rows = await self._fetchall("SELECT category, COUNT(*) FROM events GROUP BY category")
+        return {r[0]: r[1] for r in rows}
+
+    # -- hooks ----------------------------------------------------------------
+
+    async def list_hooks(self) -> list[Hook]:
+        rows = await self._fetchall(f"SELECT {HOOK_COLUMNS} FROM hooks ORDER BY name")
+        return [_hook_from_row(r) for r in rows]
+
+    @staticmethod
+    def hook_upsert(hook: Hook) -> WriteOp:
+        return (
+            f"INSERT OR REPLACE INTO hooks ({HOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                hook.name,
+                json.dumps(hook.events),
+                hook.file,
+                hook.description,
+                int(hook.enabled),
+                hook.timeout,
+                hook.run_count,
+                hook.last_run,
+                hook.created,
+            ),
+        )
+
+    # -- executions -----------------------------------------------------------
+
+    async def executions(
+        self,
+        *,
+        hook: str | None = None,
+        event_id: int | None = None,
+        status: str | None = None,
+        only_failed: bool = False,
+        include_dry_runs: bool = True,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Execution]:
+        clauses, params = ["1"], []
+        for column, value in (("hook", hook), ("event_id", event_id), ("status", status)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if only_failed:
+            clauses.append("status != 'success'")
+        if not include_dry_runs:
+            clauses.append("dry_run = 0")
+        if before_id is not None:
+            clauses.append("id < ?")
+            params.append(before_id)
+        sql = (
+            f"SELECT {EXEC_COLUMNS} FROM executions WHERE {' AND '.join(clauses)} "
+            "ORDER BY id DESC LIMIT ?"
+        )
+        params.append(limit)
+        return [_execution_from_row(r) for r in await self._fetchall(sql, params)]
+
+    async def finished_hooks_for(self, event_id: int) -> set[str]:
+        rows = await self._fetchall(
+            "SELECT hook FROM executions WHERE event_id = ? AND dry_run = 0", [event_id]
+        )
+        return {r[0] for r in rows}
+
+    async def hook_stats(self, window: int = 1000) -> dict[str, HookStats]:
+        """Counts over all real runs; percentiles over each hook's last `window` runs."""
+        totals = await self._fetchall(
+            "SELECT hook, COUNT(*), SUM(status != 'success'), AVG(duration_ms), MAX(started) "
+            "FROM executions WHERE dry_run = 0 GROUP BY hook"
+        )
+        stats: dict[str, HookStats] = {}
+        for name, runs, failures, avg, last in totals:
+            recent = await self._fetchall(
+                "SELECT duration_ms FROM executions WHERE hook = ? AND dry_run = 0 "
+                "ORDER BY id DESC LIMIT ?",
+                [name, window],
+            )
+            durations = sorted(r[0] for r in recent)
+            stats[name] = HookStats(
+                name,
+                runs,
+                failures or 0,
+                avg or 0.0,
+                percentile(durations, 50),
+                percentile(durations, 95),
+                last,
+            )
+        return stats
+
+    # -- state (per-hook key/value) ------------------------------------------------
+
+    async def state_get(self, hook: str, key: str) -> Any:
+        rows = await self._fetchall(
+            "SELECT value FROM state WHERE hook = ? AND key = ?", [hook, key]
+        )
+        return json.loads(rows[0][0]) if rows else None
+
+    async def state_all(self, hook: str) -> dict[str, Any]:
+        rows = await self._fetchall("SELECT key, value FROM state WHERE hook = ?", [hook])
+        return {k: json.loads(v) for k, v in rows}
+
+    # -- retention ------------------------------------------------------------
+
+    @staticmethod
+    def cleanup_ops(cutoff_ts: float) -> list[WriteOp]:
+        return [
+            (
+                "DELETE FROM executions WHERE event_id IN (SELECT id FROM events WHERE ts < ?)",
+                (cutoff_ts,),
+            ),
+            ("DELETE FROM events WHERE ts < ?", (cutoff_ts,)),
+        ]
+
+    @staticmethod
+    def cap_ops(max_id_to_drop: int) -> list[WriteOp]:
+        return [
+            ("DELETE FROM executions WHERE event_id <= ? AND dry_run = 0", (max_id_to_drop,)),
+            ("DELETE FROM events WHERE id <= ?", (max_id_to_drop,)),
+        ]
+
+    async def run_readonly(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        return await self._reader._execute(fn, self._reader._conn)
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * (len(sorted_values) - 1))))
+    return float(sorted_values[index])
+
+
+def now() -> float:
+    return time.time()
+
+
+__all__ = ["INSERT_EVENT", "HookStats", "Store", "event_row", "execution_row", "percentile"]

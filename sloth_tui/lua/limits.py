@@ -1,0 +1,45 @@
+"""Per-run limits of a hook, and the caps on what one run may record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 10.0  # seconds, wall clock; http time included (Hook.timeout wins when > 0)
+    instructions: int = 100_000_000  # Lua VM instructions, counted in steps of CHECK_EVERY
+    memory: int = 64 * 1024 * 1024  # bytes of Lua heap for the runtime serving the run
+    http_body_cap: int = 1024 * 1024  # response bytes kept; the rest is dropped, `truncated` set
+
+
+# VM instructions between two limit checks (count hook). A check costs one call
+# to time.monotonic (~0.2 us) per ~50 us of Lua: under 1% of a busy loop, and a
+# deadline is noticed within a fraction of a millisecond.
+CHECK_EVERY = 10_000
+
+# What one run may leave in its Execution: Python memory is not under the Lua cap.
+MAX_LOG_LINES = 1000
+MAX_CALLS = 1000
+RECORD_TEXT_MAX = 64 * 1024  # request bodies kept in `calls`
+JSON_DECODE_MAX = 16 * 1024 * 1024  # json.decode input, bytes
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a hook file larger than this is refused
+
+
+def describe(limit: str, limits: Limits, timeout: float) -> str:
+    """The operator-facing message for a tripped limit."""
+    if limit == "timeout":
+        return f"timed out after {timeout:g} s (wall-clock limit, http time included)"
+    if limit == "instructions":
+        return f"instruction limit exceeded ({limits.instructions:,} Lua VM instructions)"
+    if limit == "memory":
+        return f"memory limit exceeded ({_size(limits.memory)} of Lua heap)"
+    return f"{limit} limit exceeded"
+
+
+def _size(n: int) -> str:
+    if n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)} MiB"
+    if n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n} bytes"

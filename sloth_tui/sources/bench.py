@@ -1,0 +1,127 @@
+"""Benchmarks for the producers: socket ingest with acks, and the system monitor's own cost.
+
+The daemon runs as a real `sloth-tui serve` process and the client pipelines
+from this one, so the figure includes both sides of the socket the way a
+producer on the server sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sloth_tui import catalog
+from sloth_tui.config import MonitorSettings
+from sloth_tui.sources.monitor import Alarms, take_sample
+from sloth_tui.sources.protocol import probe
+
+SAMPLE_TYPE = "deploy.completed"
+CHUNK_LINES = 1000  # lines per write: the client pipelines, reading acks as they come
+
+
+def start_daemon(home: Path, *extra: str, timeout: float = 20.0) -> subprocess.Popen[bytes]:
+    """`sloth-tui serve` on `home`, returned once its socket answers; it logs to home/serve.log."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "serve.log", "ab") as log:  # a file, not a pipe nobody drains
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sloth_tui", "serve", "--home", str(home), *extra],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    deadline = time.monotonic() + timeout
+    while probe(home / "sloth.sock", timeout=0.5) is None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            err = (home / "serve.log").read_text(errors="replace").strip()
+            raise RuntimeError(f"sloth-tui serve did not start: {err[-500:]}")
+        time.sleep(0.05)
+    return proc
+
+
+def stop_daemon(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def pipelined_ingest(socket_path: Path, events: int) -> float:
+    """Send `events` lines as fast as the socket takes them; events/s when the last ack is in."""
+    reader, writer = await asyncio.open_unix_connection(str(socket_path))
+    line = json.dumps({"type": SAMPLE_TYPE, "data": catalog.sample_data(SAMPLE_TYPE)}).encode()
+    chunk = (line + b"\n") * CHUNK_LINES
+
+    async def send() -> None:
+        left = events
+        while left > 0:
+            n = min(left, CHUNK_LINES)
+            writer.write(chunk if n == CHUNK_LINES else (line + b"\n") * n)
+            await writer.drain()
+            left -= n
+
+    start = time.perf_counter()
+    sender = asyncio.create_task(send())
+    failed = 0
+    for _ in range(events):
+        reply = await reader.readline()
+        if not reply.startswith(b'{"ok":true'):
+            failed += 1
+    elapsed = time.perf_counter() - start
+    await sender
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+    if failed:
+        raise RuntimeError(f"{failed} of {events} events were refused during the bench")
+    return events / elapsed
+
+
+def monitor_overhead_percent(samples: int = 20) -> float:
+    """The monitor's CPU time per sample over the default interval, as % of one core."""
+    settings = MonitorSettings()
+    alarms = Alarms(settings)
+    missing: set[str] = set()
+    take_sample(settings.mount_points, missing)  # warm the imports and psutil's caches
+    cost = 0.0
+    for _ in range(samples):
+        sample = take_sample(settings.mount_points, missing)
+        started = time.thread_time()
+        alarms.check(sample)
+        cost += sample.cost_s + time.thread_time() - started
+    return cost / samples / settings.interval * 100
+
+
+async def run_socket_bench(events: int = 20_000) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="sloth-sockbench-") as tmp:
+        home = Path(tmp)
+        proc = await asyncio.to_thread(
+            start_daemon, home, "--no-monitor", "--no-watchers", "--log-level", "warning"
+        )
+        try:
+            rate = await pipelined_ingest(home / "sloth.sock", events)
+        finally:
+            await asyncio.to_thread(stop_daemon, proc)
+    return {
+        "socket_events_per_s": rate,
+        "monitor_overhead_percent": monitor_overhead_percent(),
+    }
+
+
+if __name__ == "__main__":  # python -m sloth_tui.sources.bench [EVENTS]
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    print(json.dumps(asyncio.run(run_socket_bench(count)), indent=2))
+    sys.stdout.flush()
+    os._exit(0)

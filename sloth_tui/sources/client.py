@@ -1,0 +1,450 @@
+"""RemoteEngine: the Engine API over the socket, for the CLI and an attached dashboard.
+
+Same method names, signatures and return types as sloth_tui.engine.engine.Engine
+for everything the CLI and the dashboard use, so a screen cannot tell which it
+has. Differences worth knowing:
+
+- `subscribe()` returns a real sloth_tui.engine.bus.Subscription fed by one
+  notice stream from the daemon, which reconnects by itself. Two extra notice
+  kinds say so: `disconnected` (payload: a one-line reason) and `connected`
+  (payload: the daemon's info dict). The daemon stopping arrives as
+  `disconnected`; `shutdown` means only that this RemoteEngine was closed.
+  Notices during a gap are lost: backfill with query_events(after_id=...).
+- `stats()` is the latest figure the daemon published (every second).
+- `close()` detaches; the daemon keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from sloth_tui.config import Settings
+from sloth_tui.engine.bus import Bus, Subscription
+from sloth_tui.engine.engine import EngineStats
+from sloth_tui.engine.errors import SlothError
+from sloth_tui.engine.filters import Filter
+from sloth_tui.engine.records import Event, Execution, Hook
+from sloth_tui.engine.store import HookStats
+from sloth_tui.sources.protocol import (
+    DaemonUnavailable,
+    error_from_reply,
+    filter_to_wire,
+    notice_from_wire,
+    probe,
+)
+from sloth_tui.sources.wire import Address, WireConnection
+
+log = logging.getLogger("sloth_tui.client")
+
+POOL_SIZE = 8  # concurrent requests; more wait for a free connection
+BACKOFF = (0.2, 2.0)  # reconnect delay: first, max
+
+
+def choose_engine(settings: Settings, attach: str | None, embedded: bool) -> str | None:
+    """The socket path of the daemon to attach to, or None for the embedded engine.
+
+    `--attach SOCKET` insists (error when nothing answers), `--embedded` never
+    attaches, and by default the daemon on settings.socket_path is used when it answers.
+    """
+    if attach and embedded:
+        raise SlothError("--attach and --embedded exclude each other")
+    if embedded:
+        return None
+    if attach:
+        path = Path(attach).expanduser()
+        if probe(path) is None:
+            raise DaemonUnavailable(f"no sloth-tui daemon answers on {path}")
+        return str(path)
+    return str(settings.socket_path) if probe(settings.socket_path) is not None else None
+
+
+def stats_from_dict(d: dict[str, Any]) -> EngineStats:
+    return EngineStats(**{f.name: d.get(f.name, 0) for f in fields(EngineStats)})
+
+
+def _hook_stats_from_dict(d: dict[str, Any]) -> HookStats:
+    return HookStats(
+        d["hook"],
+        int(d["runs"]),
+        int(d["failures"]),
+        float(d["avg_ms"]),
+        float(d["p50_ms"]),
+        float(d["p95_ms"]),
+        d.get("last_run"),
+    )
+
+
+class RemoteEngine:
+    remote = True
+    readonly = False
+
+    def __init__(self, settings: Settings, address: Address, info: dict[str, Any]) -> None:
+        self.settings = settings
+        self.address = address
+        self.info = info
+        self.started = float(info.get("started", 0.0))
+        self._idle: list[WireConnection] = []
+        self._slots = asyncio.Semaphore(POOL_SIZE)
+        self._bus = Bus()
+        self._stats = stats_from_dict(info.get("stats") or {})
+        self._feed: asyncio.Task[None] | None = None
+        self._connected = True
+        self._live = asyncio.Event()  # the notice stream is subscribed right now
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        socket: str | Path | None = None,
+        *,
+        tcp: tuple[str, int] | None = None,
+        token: str | None = None,
+    ) -> RemoteEngine:
+        """Connect and ping; DaemonUnavailable when nothing answers."""
+        if tcp is not None:
+            address = Address(host=tcp[0], port=tcp[1], token=token)
+        else:
+            address = Address(path=Path(socket or settings.socket_path).expanduser())
+        conn = await WireConnection.open(address)
+        try:
+            reply = await conn.request({"op": "ping"})
+        except (OSError, ValueError) as exc:
+            conn.close()
+            raise DaemonUnavailable(f"the daemon on {address} did not answer: {exc}") from None
+        if not reply.get("ok"):
+            conn.close()
+            raise error_from_reply(reply)
+        engine = cls(settings, address, reply.get("engine") or {})
+        engine._idle.append(conn)
+        return engine
+
+    @property
+    def label(self) -> str:
+        """For the dashboard header: which engine this is."""
+        return f"daemon pid {self.info.get('pid', '?')} on {self.address}"
+
+    @property
+    def connected(self) -> bool:
+        return self._connected and not self._closed
+
+    # -- requests -------------------------------------------------------------------
+
+    async def _call(self, op: str, *, retry: bool = False, **params: Any) -> dict[str, Any]:
+        """One request on a pooled connection. Queries (retry=True) survive a daemon restart."""
+        if self._closed:
+            raise DaemonUnavailable("this remote engine is closed")
+        request = {"op": op, **{k: v for k, v in params.items() if v is not None}}
+        async with self._slots:
+            for attempt in range(2 if retry else 1):
+                conn = self._checkout() or await WireConnection.open(self.address)
+                try:
+                    reply = await conn.request(request)
+                except (OSError, ValueError) as exc:
+                    conn.close()
+                    if attempt == 0 and retry:
+                        continue
+                    raise DaemonUnavailable(
+                        f"lost the daemon on {self.address} during {op}: {exc}"
+                    ) from None
+                except BaseException:  # cancelled mid-request: the reply would be misread later
+                    conn.close()
+                    raise
+                self._idle.append(conn)
+                break
+        if not reply.get("ok"):
+            raise error_from_reply(reply)
+        return reply
+
+    def _checkout(self) -> WireConnection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.usable:
+                return conn
+            conn.close()
+        return None
+
+    # -- events ---------------------------------------------------------------------
+
+    async def dispatch(
+        self,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        source: str = "cli",
+        parent: Event | None = None,
+        strict: bool | None = None,
+        wait: bool = False,
+    ) -> Event:
+        reply = await self._call(
+            "dispatch",
+            type=type,
+            data=data,
+            source=source,
+            strict=strict,
+            parent_id=None if parent is None else parent.id,
+            wait=wait,
+        )
+        return Event.from_dict(reply["event"])
+
+    async def dispatch_and_run(
+        self, type: str, data: dict[str, Any] | None = None, **kwargs: Any
+    ) -> tuple[Event, list[Execution]]:
+        parent = kwargs.pop("parent", None)
+        reply = await self._call(
+            "dispatch",
+            type=type,
+            data=data,
+            wait=True,
+            parent_id=None if parent is None else parent.id,
+            **kwargs,
+        )
+        return Event.from_dict(reply["event"]), _executions(reply)
+
+    async def get_event(self, event_id: int) -> Event:
+        return Event.from_dict((await self._call("get_event", retry=True, id=event_id))["event"])
+
+    async def query_events(
+        self,
+        flt: Filter | None = None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Event]:
+        reply = await self._call(
+            "query_events",
+            retry=True,
+            filter=filter_to_wire(flt),
+            limit=limit,
+            before_id=before_id,
+            after_id=after_id,
+            since=since,
+            until=until,
+        )
+        return [Event.from_dict(e) for e in reply["events"]]
+
+    async def count_events(self, flt: Filter | None = None) -> int:
+        return int(
+            (await self._call("count_events", retry=True, filter=filter_to_wire(flt)))["count"]
+        )
+
+    async def child_events(self, event_id: int) -> list[Event]:
+        reply = await self._call("child_events", retry=True, id=event_id)
+        return [Event.from_dict(e) for e in reply["events"]]
+
+    async def executions_of(self, event_id: int) -> list[Execution]:
+        return _executions(await self._call("executions_of", retry=True, event_id=event_id))
+
+    async def executions(
+        self,
+        hook: str | None = None,
+        event_id: int | None = None,
+        status: str | None = None,
+        only_failed: bool = False,
+        include_dry_runs: bool = True,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Execution]:
+        return _executions(
+            await self._call(
+                "executions",
+                retry=True,
+                hook=hook,
+                event_id=event_id,
+                status=status,
+                only_failed=only_failed,
+                include_dry_runs=include_dry_runs,
+                before_id=before_id,
+                limit=limit,
+            )
+        )
+
+    async def delete_event(self, event_id: int) -> None:
+        await self._call("delete_event", id=event_id)
+
+    async def cleanup(self, older_than: float) -> int:
+        return int((await self._call("cleanup", older_than=older_than))["deleted"])
+
+    async def counts(self) -> dict[str, Any]:
+        reply = await self._call("counts", retry=True)
+        return {"categories": reply["categories"], "types": reply["types"]}
+
+    # -- hooks ----------------------------------------------------------------------
+
+    async def list_hooks(self) -> list[Hook]:
+        return [Hook.from_dict(h) for h in (await self._call("list_hooks", retry=True))["hooks"]]
+
+    async def get_hook(self, name: str) -> Hook:
+        return Hook.from_dict((await self._call("get_hook", retry=True, name=name))["hook"])
+
+    async def add_hook(
+        self,
+        name: str,
+        events: list[str],
+        file: str | Path,
+        *,
+        description: str = "",
+        enabled: bool = True,
+        timeout: float | None = None,
+    ) -> Hook:
+        # The daemon resolves paths against its own cwd: send an absolute one.
+        reply = await self._call(
+            "add_hook",
+            name=name,
+            events=list(events),
+            file=str(Path(file).expanduser().resolve()),
+            description=description,
+            enabled=enabled,
+            timeout=timeout,
+        )
+        return Hook.from_dict(reply["hook"])
+
+    async def update_hook(self, name: str, **changes: Any) -> Hook:
+        if "file" in changes:
+            changes["file"] = str(Path(changes["file"]).expanduser().resolve())
+        return Hook.from_dict((await self._call("update_hook", name=name, changes=changes))["hook"])
+
+    async def set_hook_enabled(self, name: str, enabled: bool) -> Hook:
+        reply = await self._call("set_hook_enabled", name=name, enabled=enabled)
+        return Hook.from_dict(reply["hook"])
+
+    async def delete_hook(self, name: str) -> None:
+        await self._call("delete_hook", name=name)
+
+    async def hook_stats(self) -> dict[str, HookStats]:
+        reply = await self._call("hook_stats", retry=True)
+        return {name: _hook_stats_from_dict(d) for name, d in reply["stats"].items()}
+
+    async def test_hook(
+        self,
+        hook: Hook | str,
+        event_type: str | None = None,
+        data: dict[str, Any] | None = None,
+        *,
+        event: Event | None = None,
+        code: str | None = None,
+    ) -> Execution:
+        reply = await self._call(
+            "test_hook",
+            hook=hook if isinstance(hook, str) else hook.to_dict(),
+            event_type=event_type,
+            data=data,
+            event=None if event is None else event.to_dict(),
+            code=code,
+        )
+        return Execution.from_dict(reply["execution"])
+
+    async def wait_idle(self, timeout: float = 30.0) -> bool:
+        return bool((await self._call("wait_idle", timeout=timeout))["idle"])
+
+    # -- notices and stats ------------------------------------------------------------
+
+    def subscribe(self, maxsize: int = 10_000) -> Subscription:
+        self._ensure_feed()
+        return self._bus.subscribe(maxsize)
+
+    def stats(self) -> EngineStats:
+        self._ensure_feed()
+        return self._stats
+
+    def _ensure_feed(self) -> None:
+        if self._feed is None and not self._closed:
+            self._feed = asyncio.get_running_loop().create_task(
+                self._run_feed(), name="remote-feed"
+            )
+
+    async def _run_feed(self) -> None:
+        delay = BACKOFF[0]
+        while not self._closed:
+            try:
+                conn = await WireConnection.open(self.address)
+            except SlothError as exc:
+                self._set_connected(False, str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF[1])
+                continue
+            try:
+                await self._stream(conn)
+                delay = BACKOFF[0]
+                reason = "the daemon closed the connection"
+            except (OSError, ValueError, SlothError) as exc:
+                reason = f"lost the daemon on {self.address}: {exc}"
+            finally:
+                conn.close()
+            self._set_connected(False, reason)
+
+    async def _stream(self, conn: WireConnection) -> None:
+        ping = await conn.request({"op": "ping"})
+        if not ping.get("ok"):
+            raise error_from_reply(ping)
+        self.info = ping.get("engine") or self.info
+        reply = await conn.request({"op": "subscribe"})
+        if not reply.get("ok"):
+            raise error_from_reply(reply)
+        self._set_connected(True, "")
+        self._live.set()
+        while True:
+            notice = notice_from_wire(await conn.read())
+            if notice.kind == "stats" and isinstance(notice.payload, dict):
+                self._stats = stats_from_dict(notice.payload)
+                self._bus.publish("stats", self._stats)
+            elif notice.kind == "shutdown":
+                self._set_connected(False, f"the daemon is shutting down ({notice.payload})")
+            else:
+                self._bus.publish(notice.kind, notice.payload)
+
+    async def wait_subscribed(self, timeout: float = 5.0) -> bool:
+        """Wait until notices flow (after subscribe()), so nothing later is missed."""
+        self._ensure_feed()
+        try:
+            await asyncio.wait_for(self._live.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _set_connected(self, connected: bool, reason: str) -> None:
+        if not connected:
+            self._live.clear()
+        if connected == self._connected:
+            return
+        self._connected = connected
+        if connected:
+            log.info("attached to %s", self.label)
+            self._bus.publish("connected", dict(self.info))
+        else:
+            log.warning("%s", reason)
+            self._bus.publish("disconnected", reason)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def close(self, reason: str = "detached") -> None:
+        """Detach from the daemon (it keeps running)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._feed is not None:
+            self._feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feed
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
+        self._bus.publish("shutdown", reason)
+
+    async def __aenter__(self) -> RemoteEngine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _executions(reply: dict[str, Any]) -> list[Execution]:
+    return [Execution.from_dict(e) for e in reply["executions"]]

@@ -1,0 +1,138 @@
+"""`sloth-tui serve`: the headless engine with its producers, until SIGTERM or SIGINT.
+
+Stopping order matters: producers stop first (the watchers send what they
+were still coalescing), then the socket stops taking requests and answers
+what it owes, then the engine drains its hook queue and records
+system.shutdown, and only then do subscribers get their last notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from sloth_tui.config import Settings, load_settings
+from sloth_tui.engine.engine import Engine
+from sloth_tui.engine.errors import EventRefused
+from sloth_tui.sources.monitor import SystemMonitor
+from sloth_tui.sources.server import SocketServer, TcpAddress
+from sloth_tui.sources.watchers import FileWatchers
+
+log = logging.getLogger("sloth_tui.serve")
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    tcp: TcpAddress | None = None
+    token: str | None = None
+    monitor: bool = True
+    watchers: bool = True
+
+
+class Daemon:
+    def __init__(self, settings: Settings, options: DaemonOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.engine: Engine | None = None
+        self.server: SocketServer | None = None
+        self.monitor: SystemMonitor | None = None
+        self.watchers: FileWatchers | None = None
+        self._stop = asyncio.Event()
+        self._reason = "stopped"
+
+    def request_stop(self, reason: str) -> None:
+        if self._stop.is_set():
+            log.info("already stopping")
+            return
+        log.info("%s: stopping", reason)
+        self._reason = reason
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, f"received {sig.name}")
+        self.engine = engine = await Engine.open(self.settings)
+        try:
+            await self._start(engine)
+        except BaseException:
+            await self._shutdown("failed to start")
+            raise
+        log.info(
+            "ready: engine on %s, %d hooks", self.settings.home, len(await engine.list_hooks())
+        )
+        await self._stop.wait()
+        await self._shutdown(self._reason)
+
+    async def _start(self, engine: Engine) -> None:
+        opts = self.options
+        self.server = SocketServer(
+            engine,
+            self.settings.socket_path,
+            tcp=opts.tcp,
+            token=opts.token,
+            extra_ops={"reload_watchers": self._reload_watchers},
+        )
+        await self.server.start()
+        if opts.monitor and self.settings.monitor.enabled:
+            self.monitor = SystemMonitor(engine.dispatch, self.settings.monitor)
+            self.monitor.start()
+        if opts.watchers:
+            await self._start_watchers(self.settings)
+
+    async def _start_watchers(self, settings: Settings) -> list[str]:
+        assert self.engine is not None
+        self.watchers = FileWatchers(self.engine.dispatch, settings.watchers)
+        errors = self.watchers.start()
+        for error in errors:
+            log.error("%s", error)
+            name = error.split("'")[1] if "'" in error else "?"
+            with contextlib.suppress(EventRefused):
+                await self.engine.dispatch(
+                    "system.error",
+                    {"component": f"watcher:{name}", "error": error, "severity": "error"},
+                    source="system",
+                )
+        return errors
+
+    async def _reload_watchers(self, engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
+        """Op `reload_watchers`: re-read config.toml's [[watchers]] (after `watch add/remove`)."""
+        s = self.settings
+        fresh = load_settings(s.home if s.config_dir == s.home else None)
+        if self.watchers is not None:
+            await self.watchers.stop()
+        errors = await self._start_watchers(fresh)
+        assert self.watchers is not None
+        log.info("watchers reloaded: %s", ", ".join(self.watchers.names) or "(none)")
+        return {"watchers": self.watchers.names, "errors": errors}
+
+    async def _shutdown(self, reason: str) -> None:
+        if self.watchers is not None:
+            await self.watchers.stop()
+        if self.monitor is not None:
+            await self.monitor.stop()
+        if self.server is not None:
+            await self.server.stop_intake()
+        if self.engine is not None:
+            await self.engine.close(reason=reason)
+        if self.server is not None:
+            await self.server.close()
+        log.info("stopped")
+
+
+async def serve(settings: Settings, options: DaemonOptions) -> None:
+    await Daemon(settings, options).run()
+
+
+def configure_logging(level: str = "info") -> None:
+    """Plain lines on stderr: journald and `docker logs` add their own context."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("sloth_tui")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False

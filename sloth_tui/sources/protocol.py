@@ -1,0 +1,218 @@
+"""The socket protocol's wire format, shared by the server and the client.
+
+Newline-delimited JSON, one object per line, UTF-8, at most MAX_LINE bytes a
+line. Replies come back in request order. Records travel as their `to_dict()`
+shapes and are rebuilt with `from_dict()` on the client, so an attached
+dashboard sees the same Event/Execution/Hook objects an embedded one does.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sloth_tui.engine.bus import Notice
+from sloth_tui.engine.errors import EngineLocked, EventRefused, HookError, NotFound, SlothError
+from sloth_tui.engine.filters import KEYS, Filter, FilterError, Term, parse_filter
+from sloth_tui.engine.records import Event, Execution
+
+MAX_LINE = 1024 * 1024  # bytes, newline excluded
+PROTOCOL_VERSION = 1
+
+
+class ProtocolError(SlothError):
+    """A request line the server cannot act on (bad JSON, bad field, unknown op)."""
+
+
+class Unauthorized(SlothError):
+    """A TCP client that did not present the right token."""
+
+
+class DaemonUnavailable(SlothError):
+    """No daemon answers on the socket, or the connection to it was lost."""
+
+
+# Error classes by the `error_type` carried in an error reply, so the client raises
+# the same exception an embedded engine would (the CLI's handling stays the same).
+ERROR_TYPES: dict[str, type[SlothError]] = {
+    "refused": EventRefused,
+    "hook": HookError,
+    "not_found": NotFound,
+    "locked": EngineLocked,
+    "filter": FilterError,
+    "bad_request": ProtocolError,
+    "unauthorized": Unauthorized,
+}
+_TYPE_NAMES = {cls: name for name, cls in ERROR_TYPES.items()}
+
+
+def error_type_of(exc: BaseException) -> str:
+    for cls in type(exc).__mro__:
+        if cls in _TYPE_NAMES:
+            return _TYPE_NAMES[cls]  # type: ignore[index]
+    return "error"
+
+
+def error_from_reply(reply: dict[str, Any]) -> SlothError:
+    cls = ERROR_TYPES.get(str(reply.get("error_type")), SlothError)
+    return cls(str(reply.get("error") or "the daemon refused the request"))
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode() + b"\n"
+
+
+def error_reply(message: str, error_type: str = "bad_request") -> dict[str, Any]:
+    return {"ok": False, "error": message, "error_type": error_type}
+
+
+def decode_line(raw: bytes) -> dict[str, Any]:
+    """One request line -> a dict; ProtocolError with a one-line reason otherwise."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"line is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ProtocolError("line nests too deeply") from None
+    except ValueError as exc:
+        raise ProtocolError(f"line is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"line must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TooLong:
+    """Stands in for a line past MAX_LINE: it is skipped whole and answered with an error."""
+
+    size: int
+
+
+class LineSplitter:
+    """Cuts a byte stream into lines, skipping (not buffering) lines past the limit.
+
+    A trailing piece without a newline is held until more bytes come; at EOF it
+    is dropped, since a client that vanished mid-line sent no whole request.
+    """
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self.limit = limit
+        self._buf = b""
+        self._skipping = 0  # > 0: inside an over-long line, bytes seen so far
+
+    @property
+    def partial(self) -> bool:
+        return bool(self._buf) or self._skipping > 0
+
+    def feed(self, chunk: bytes) -> list[bytes | TooLong]:
+        out: list[bytes | TooLong] = []
+        start = 0
+        if self._skipping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                self._skipping += len(chunk)
+                return out
+            out.append(TooLong(self._skipping + end))
+            self._skipping = 0
+            start = end + 1
+        data = self._buf + chunk[start:] if self._buf else chunk[start:]
+        self._buf = b""
+        pieces = data.split(b"\n")
+        tail = pieces.pop()
+        for piece in pieces:
+            if len(piece) > self.limit:
+                out.append(TooLong(len(piece)))
+            elif piece.strip():
+                out.append(piece)
+        if len(tail) > self.limit:
+            self._skipping = len(tail)
+        else:
+            self._buf = tail
+        return out
+
+
+# -- records over the wire ---------------------------------------------------------
+
+
+def notice_to_wire(notice: Notice) -> dict[str, Any]:
+    payload = notice.payload
+    if hasattr(payload, "to_dict"):
+        payload = payload.to_dict()
+    return {"notice": notice.kind, "payload": payload}
+
+
+def notice_from_wire(line: dict[str, Any]) -> Notice:
+    """Rebuild a Notice with real records; `stats` stays a dict (the client rebuilds it)."""
+    kind, payload = str(line.get("notice")), line.get("payload")
+    if kind in ("event", "event_status") and isinstance(payload, dict):
+        payload = Event.from_dict(payload)
+    elif kind == "execution" and isinstance(payload, dict):
+        payload = Execution.from_dict(payload)
+    return Notice(kind, payload)
+
+
+_TERM_KINDS = frozenset(KEYS.values()) | {"field", "text"}
+
+
+def filter_to_wire(flt: Filter | None) -> list[dict[str, Any]] | None:
+    """Terms, not text: a Filter built with `with_terms` has terms its text lacks."""
+    if not flt:
+        return None
+    return [
+        {"kind": t.kind, "value": t.value, "negate": t.negate, "path": list(t.path)}
+        for t in flt.terms
+    ]
+
+
+def filter_from_wire(value: Any) -> Filter | None:
+    """A filter string in the dashboard syntax, or a list of terms from filter_to_wire."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return parse_filter(value)
+    if not isinstance(value, list):
+        raise ProtocolError("'filter' must be a string or a list of terms")
+    terms = []
+    for raw in value:
+        if not isinstance(raw, dict) or raw.get("kind") not in _TERM_KINDS:
+            raise ProtocolError(f"bad filter term {raw!r}")
+        path = raw.get("path") or []
+        if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
+            raise ProtocolError(f"bad filter term path {path!r}")
+        value_ = raw.get("value")
+        if raw["kind"] == "id" and not isinstance(value_, int):
+            raise ProtocolError("an id term needs an integer value")
+        if raw["kind"] not in ("field", "id") and not isinstance(value_, str):
+            raise ProtocolError(f"a {raw['kind']} term needs a string value")
+        terms.append(Term(raw["kind"], value_, bool(raw.get("negate")), tuple(path)))
+    return Filter(tuple(terms))
+
+
+def probe(path: str | Path, timeout: float = 1.0) -> dict[str, Any] | None:
+    """The daemon's `ping` info when one answers on the Unix socket `path`, else None.
+
+    Blocking on purpose: it runs once, before any event loop, to pick the engine.
+    """
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(encode({"op": "ping"}))
+            data = b""
+            while not data.endswith(b"\n") and len(data) < 65536:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return None
+                data += chunk
+        reply = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        return None
+    info = reply.get("engine")
+    return info if isinstance(info, dict) else None

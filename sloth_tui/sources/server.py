@@ -1,0 +1,236 @@
+"""The socket server: a Unix socket (mode 0600) and optionally loopback TCP with a token.
+
+Shutdown is two-phase so nothing acknowledged is lost and subscribers see the
+end: `stop_intake()` stops taking requests and waits for the replies owed,
+then the engine closes (system.shutdown, hook queue drained), then `close()`
+lets subscribers receive the last notices and hangs up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sloth_tui import __version__
+from sloth_tui.engine.engine import Engine
+from sloth_tui.engine.errors import EventRefused, SlothError
+from sloth_tui.sources.connection import ConnContext, Connection
+from sloth_tui.sources.ops import Handler
+from sloth_tui.sources.protocol import MAX_LINE, PROTOCOL_VERSION, encode
+
+log = logging.getLogger("sloth_tui.serve")
+
+MAX_UNIX_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
+
+
+class ServerError(SlothError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TcpAddress:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> TcpAddress:
+        """`127.0.0.1:7071`, `[::1]:7071` or `localhost:7071`; loopback only."""
+        host, sep, port = text.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ServerError(f"--tcp {text!r}: expected HOST:PORT such as 127.0.0.1:7071")
+        if host != "localhost":
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise ServerError(
+                    f"--tcp {text!r}: only loopback addresses (127.0.0.1, ::1, localhost) are "
+                    "allowed; use an SSH tunnel to reach the daemon from elsewhere"
+                )
+        return cls(host, int(port))
+
+
+async def _answers(path: Path, timeout: float = 1.0) -> bool:
+    """Does something answer a ping on `path`? (Async: it may be this very process.)"""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), timeout)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(encode({"op": "ping"}))
+        reply = await asyncio.wait_for(reader.readline(), timeout)
+        return reply.startswith(b'{"ok":true')
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+
+
+def read_token(path: str | Path) -> str:
+    try:
+        token = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ServerError(f"cannot read the token file {path}: {exc}") from None
+    if len(token) < 16:
+        raise ServerError(f"the token in {path} is shorter than 16 characters")
+    return token
+
+
+class SocketServer:
+    def __init__(
+        self,
+        engine: Engine,
+        socket_path: Path,
+        *,
+        tcp: TcpAddress | None = None,
+        token: str | None = None,
+        extra_ops: dict[str, Handler] | None = None,
+    ) -> None:
+        if tcp is not None and not token:
+            raise ServerError("--tcp needs --token-file: TCP clients must present a token")
+        self.engine = engine
+        self.socket_path = socket_path
+        self.tcp = tcp
+        self.tcp_port: int | None = None
+        self._ctx = ConnContext(engine, self._ping, dict(extra_ops or {}), None, self._unauthorized)
+        self._tcp_ctx = ConnContext(
+            engine, self._ping, dict(extra_ops or {}), token, self._unauthorized
+        )
+        self._servers: list[asyncio.AbstractServer] = []
+        self._conns: dict[Connection, asyncio.Task[None]] = {}
+        self._socket_ino = -1
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._servers.append(await self._start_unix())
+        if self.tcp is not None:
+            server = await asyncio.start_server(
+                self._on_tcp, self.tcp.host, self.tcp.port, limit=MAX_LINE + 1
+            )
+            self._servers.append(server)
+            self.tcp_port = server.sockets[0].getsockname()[1]
+            log.info("listening on tcp %s:%d (token required)", self.tcp.host, self.tcp_port)
+
+    async def _start_unix(self) -> asyncio.AbstractServer:
+        path = self.socket_path
+        if len(os.fsencode(path)) > MAX_UNIX_PATH:
+            raise ServerError(
+                f"socket path {path} is {len(os.fsencode(path))} bytes; Unix sockets allow at "
+                f"most {MAX_UNIX_PATH} (use --socket with a shorter path)"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() or path.is_symlink():
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                raise ServerError(f"{path} exists and is not a socket; move it or use --socket")
+            if await _answers(path):
+                raise ServerError(f"another sloth-tui daemon already answers on {path}")
+            path.unlink()  # stale: left by a daemon that was killed
+        old = os.umask(0o177)  # born 0600: no window where others could connect
+        try:
+            server = await asyncio.start_unix_server(
+                self._on_unix, path=str(path), limit=MAX_LINE + 1
+            )
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        self._socket_ino = path.lstat().st_ino
+        log.info("listening on %s", path)
+        return server
+
+    async def stop_intake(self, timeout: float = 10.0) -> None:
+        """Stop accepting and reading; wait (bounded) for the replies already owed."""
+        for server in self._servers:
+            server.close()
+        for conn in list(self._conns):
+            conn.stop_reading()
+        pending = [t for c, t in self._conns.items() if not c.subscribed]
+        if pending:
+            _done, late = await asyncio.wait(pending, timeout=timeout)
+            for conn, task in list(self._conns.items()):
+                if task in late:
+                    log.warning("%s: not reading its replies; dropping it", conn.peer)
+                    conn.abort()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """After the engine closed: subscribers got `shutdown`; hang up on everyone."""
+        tasks = list(self._conns.values())
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=timeout)
+            for conn, task in list(self._conns.items()):
+                if task in late:
+                    conn.abort()
+            await asyncio.wait(tasks, timeout=timeout)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            if self.socket_path.lstat().st_ino == self._socket_ino:  # ours, not a successor's
+                self.socket_path.unlink()
+
+    # -- connections ------------------------------------------------------------------
+
+    async def _on_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve(Connection(self._ctx, reader, writer, "unix"))
+
+    async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await self._serve(Connection(self._tcp_ctx, reader, writer, f"{peer[0]}:{peer[1]}"))
+
+    async def _serve(self, conn: Connection) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._conns[conn] = task
+        log.debug("%s: connected", conn.peer)
+        try:
+            await conn.run()
+        finally:
+            del self._conns[conn]
+            log.debug("%s: disconnected", conn.peer)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    def _ping(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "protocol": PROTOCOL_VERSION,
+            "pid": os.getpid(),
+            "home": str(self.engine.settings.home),
+            "socket": str(self.socket_path),
+            "started": self.engine.started,
+            "uptime": round(time.time() - self.engine.started, 3),
+            "stats": self.engine.stats().to_dict(),
+        }
+
+    async def _unauthorized(self, peer: str, reason: str) -> None:
+        """A wrong or missing token: refused, and recorded where operators will see it."""
+        ip = peer.rpartition(":")[0] or peer
+        log.warning("%s: refused (%s)", peer, reason)
+        assert self.tcp is not None
+        data = {
+            "user": "unknown",
+            "resource": f"tcp://{self.tcp.host}:{self.tcp_port}",
+            "action": "connect",
+            "ip_address": ip,
+            "reason": reason,
+        }
+        with contextlib.suppress(EventRefused):
+            await self.engine.dispatch("security.unauthorized", data, source="socket")

@@ -1,0 +1,118 @@
+"""What the dashboard learns from the engine's notices, one tick at a time.
+
+The app drains its Subscription every tick into one `Batch`; `LiveStats` keeps
+the running numbers every screen reads (rates, counts, outcomes). No widgets here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sloth_tui.engine.bus import Notice
+from sloth_tui.engine.engine import EngineStats
+from sloth_tui.engine.records import Event, Execution
+
+RATE_HISTORY = 600  # seconds of per-second event counts kept for the sparkline
+GOOD_EXEC = frozenset({"success", "skipped"})
+
+
+@dataclass(slots=True)
+class Batch:
+    """The notices of one tick, sorted by kind (order within a kind is kept)."""
+
+    events: list[Event] = field(default_factory=list)
+    statuses: list[Event] = field(default_factory=list)
+    executions: list[Execution] = field(default_factory=list)
+    hooks_changed: bool = False
+    stats: EngineStats | None = None
+    dropped: int = 0
+    shutdown: str | None = None
+
+    @classmethod
+    def from_notices(cls, notices: Iterable[Notice]) -> Batch:
+        batch = cls()
+        events, statuses, execs = batch.events, batch.statuses, batch.executions
+        for n in notices:
+            kind = n.kind
+            if kind == "event":
+                events.append(n.payload)
+            elif kind == "event_status":
+                statuses.append(n.payload)
+            elif kind == "execution":
+                execs.append(n.payload)
+            elif kind == "stats":
+                batch.stats = n.payload
+            elif kind == "hooks":
+                batch.hooks_changed = True
+            elif kind == "dropped":
+                batch.dropped += int(n.payload)
+            elif kind == "shutdown":
+                batch.shutdown = str(n.payload)
+        return batch
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.events or self.statuses or self.executions or self.hooks_changed
+            or self.stats or self.dropped or self.shutdown
+        )  # fmt: skip
+
+
+@dataclass
+class LiveStats:
+    """Running numbers for the top bar and the Stats screen."""
+
+    per_second: dict[int, int] = field(default_factory=dict)
+    categories: Counter[str] = field(default_factory=Counter)
+    types: Counter[str] = field(default_factory=Counter)
+    exec_ok: int = 0
+    exec_bad: int = 0
+    dropped: int = 0  # notices this dashboard lost (it catches up from the store)
+    engine: EngineStats | None = None
+    last_event_id: int = 0
+    seen: int = 0  # events seen live since the dashboard opened
+
+    def seed(self, counts: dict[str, dict[str, int]]) -> None:
+        """Start the per-category/type totals from the store (engine.counts())."""
+        self.categories = Counter(counts.get("categories", {}))
+        self.types = Counter(counts.get("types", {}))
+
+    def apply(self, batch: Batch) -> None:
+        per_second, cats, types = self.per_second, self.categories, self.types
+        for ev in batch.events:
+            sec = int(ev.ts)
+            per_second[sec] = per_second.get(sec, 0) + 1
+            cats[ev.category] += 1
+            types[ev.type] += 1
+        if batch.events:
+            self.seen += len(batch.events)
+            self.last_event_id = max(self.last_event_id, batch.events[-1].id)
+            if len(per_second) > RATE_HISTORY + 60:
+                cutoff = max(per_second) - RATE_HISTORY
+                for sec in [s for s in per_second if s < cutoff]:
+                    del per_second[sec]
+        for ex in batch.executions:
+            if ex.dry_run:
+                continue
+            if ex.status in GOOD_EXEC:
+                self.exec_ok += 1
+            else:
+                self.exec_bad += 1
+        if batch.stats is not None:
+            self.engine = batch.stats
+        self.dropped += batch.dropped
+
+    def series(self, now: float, seconds: int) -> list[float]:
+        """Events per second for the last `seconds` complete seconds, oldest first."""
+        end = int(now)
+        return [float(self.per_second.get(s, 0)) for s in range(end - seconds, end)]
+
+    def rate(self, now: float, window: int = 5) -> float:
+        """Mean events/s over the last `window` complete seconds."""
+        return sum(self.series(now, window)) / window
+
+    @property
+    def success_rate(self) -> float | None:
+        total = self.exec_ok + self.exec_bad
+        return None if not total else self.exec_ok / total

@@ -1,0 +1,60 @@
+"""What every live screen shares: the app's tick hands it each batch, it redraws only when seen."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.screen import ModalScreen, Screen
+
+from sloth_tui.tui.live import Batch
+
+if TYPE_CHECKING:
+    from sloth_tui.engine.engine import Engine
+    from sloth_tui.tui.app import SlothApp
+
+
+class LiveMixin:
+    """`ingest` runs for every mounted live screen (keep it O(batch), no widget work);
+    `refresh_view` runs once per tick for the screen on top only (like Dolphie, hidden
+    screens skip rendering and catch up in `on_screen_resume`)."""
+
+    app: Any
+    live_ready = False  # set once the composed widgets are all mounted
+
+    @property
+    def sloth(self) -> SlothApp:
+        return self.app  # type: ignore[no-any-return]
+
+    @property
+    def engine(self) -> Engine:
+        return self.sloth.engine
+
+    def ingest(self, batch: Batch) -> None:
+        pass
+
+    def refresh_view(self) -> None:
+        pass
+
+    def on_mount(self) -> None:
+        self.sloth.live_screens.add(self)  # type: ignore[arg-type]
+        # Nested containers mount their children later than the screen's Mount event.
+        self.call_after_refresh(self._ready)  # type: ignore[attr-defined]
+
+    def _ready(self) -> None:
+        self.live_ready = True
+        self.refresh_view()
+
+    def on_unmount(self) -> None:
+        self.sloth.live_screens.discard(self)  # type: ignore[arg-type]
+
+    def on_screen_resume(self) -> None:
+        if self.live_ready:
+            self.refresh_view()
+
+
+class LiveScreen(LiveMixin, Screen[None]):
+    MODE = ""
+
+
+class LiveModal(LiveMixin, ModalScreen[Any]):
+    pass

@@ -1,0 +1,94 @@
+"""Screen 5: every category and event type, its fields and samples; fire a sample from here."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Static, Tree
+
+from sloth_tui import catalog
+from sloth_tui.catalog import EventType
+from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.widgets.top_bar import TopBar
+
+
+class CatalogScreen(LiveScreen):
+    MODE = "catalog"
+    BINDINGS = [
+        Binding("enter", "fire_selected", "Fire sample", show=False),
+        Binding("s", "fire_selected", "Fire sample"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: EventType | None = None
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(self.MODE)
+        with Horizontal(id="catalog-body"):
+            yield Tree("catalog", id="catalog-tree")
+            with VerticalScroll(id="catalog-detail"):
+                yield Static("", id="catalog-info")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        tree = self.query_one(Tree)
+        tree.show_root = False
+        colors = self.sloth.category_colors
+        for cat in catalog.categories():
+            label = Text.assemble((cat.name, f"bold {colors.get(cat.name, '')}"), f" {len(cat.types)}")
+            node = tree.root.add(label, data=cat.name, expand=True)
+            for t in cat.types:
+                node.add_leaf(t.type, data=t.type)
+        tree.focus()
+        first = catalog.types()[0]
+        self._show(first)
+
+    @property
+    def fire_type(self) -> str | None:
+        """The type `F` pre-selects on this screen."""
+        return self.selected.type if self.selected else None
+
+    def on_tree_node_highlighted(self, message: Tree.NodeHighlighted) -> None:
+        message.stop()
+        data = message.node.data
+        if isinstance(data, str) and (spec := catalog.get(data)) is not None:
+            self._show(spec)
+        elif isinstance(data, str):
+            cat = catalog.category(data)
+            self.selected = None
+            lines = [f"[b]{cat.title}[/b]  ({cat.name})", "", cat.description, ""]
+            lines += [f"  {t.type:<28} {t.description}" for t in cat.types]
+            self.query_one("#catalog-info", Static).update("\n".join(lines))
+
+    def on_tree_node_selected(self, message: Tree.NodeSelected) -> None:
+        message.stop()
+        if isinstance(message.node.data, str) and catalog.get(message.node.data) is not None:
+            self.action_fire_selected()
+
+    def _show(self, spec: EventType) -> None:
+        self.selected = spec
+        table = Table("field", "kind", "sample", box=None, expand=True)
+        for f in spec.fields:
+            table.add_row(f.name, f.kind, json.dumps(f.sample, ensure_ascii=False))
+        header = Text.assemble(
+            (spec.type, f"bold {self.sloth.category_colors.get(spec.category, '')}"),
+            f"   category {spec.category}\n",
+            spec.description,
+            "\n",
+        )
+        sample = Text(
+            "\nSample data:\n" + json.dumps(catalog.sample_data(spec.type), indent=2), style="dim"
+        )
+        hint = Text("\nEnter or s fires this type with its sample (edit it first).", style="italic")
+        self.query_one("#catalog-info", Static).update(Group(header, table, sample, hint))
+
+    def action_fire_selected(self) -> None:
+        if self.selected is not None:
+            self.sloth.open_fire(self.selected.type)

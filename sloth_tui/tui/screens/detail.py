@@ -1,0 +1,190 @@
+"""One event in full: data, metadata, the hook runs it caused, and its child events."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from sloth_tui.engine.errors import NotFound, SlothError
+from sloth_tui.engine.records import Event, Execution
+from sloth_tui.tui import format as fmt
+from sloth_tui.tui.live import GOOD_EXEC, Batch
+from sloth_tui.tui.screens.base import LiveScreen
+
+RELOAD_EVERY = 0.5  # seconds: coalesce live updates of the shown event
+
+
+class DetailScreen(LiveScreen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("r", "refire", "Re-fire"),
+        Binding("c", "copy", "Copy JSON"),
+        Binding("u", "parent", "Parent"),
+        Binding("e", "edit_fire", "Edit+fire"),
+    ]
+
+    def __init__(self, event_id: int) -> None:
+        super().__init__()
+        self.event_id = event_id
+        self.event: Event | None = None
+        self.executions: list[Execution] = []
+        self.child_events: list[Event] = []
+        self._dirty = True  # the first refresh_view, once mounted, loads it
+        self._last_load = -RELOAD_EVERY
+
+    def compose(self) -> ComposeResult:
+        yield Static(f" Event {self.event_id}", id="detail-title", markup=False)
+        with VerticalScroll(id="detail-body"):
+            yield Static("loading…", id="detail-meta")
+            yield Static("", id="detail-data")
+            yield Static("", id="detail-execs")
+            yield Static("", id="detail-children-title", markup=False)
+            yield OptionList(id="detail-children")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-body").focus()
+
+    # -- live updates ------------------------------------------------------------
+
+    def ingest(self, batch: Batch) -> None:
+        eid = self.event_id
+        if (
+            any(ex.event_id == eid for ex in batch.executions)
+            or any(ev.id == eid for ev in batch.statuses)
+            or any(ev.parent_id == eid for ev in batch.events)
+        ):
+            self._dirty = True
+
+    def refresh_view(self) -> None:
+        now = time.monotonic()
+        if self._dirty and now - self._last_load >= RELOAD_EVERY:
+            self._dirty = False
+            self.load()
+
+    @work(exclusive=True, group="detail")
+    async def load(self) -> None:
+        self._last_load = time.monotonic()
+        engine = self.engine
+        try:
+            self.event = await engine.get_event(self.event_id)
+            self.executions = await engine.executions_of(self.event_id)
+            self.child_events = await engine.child_events(self.event_id)
+        except NotFound:
+            self.query_one("#detail-meta", Static).update(
+                Text(f"Event {self.event_id} is not in the store (deleted or trimmed).")
+            )
+            return
+        except SlothError as exc:
+            self.notify(str(exc), title="Could not load the event", severity="error")
+            return
+        self._render()
+
+    # -- rendering -----------------------------------------------------------------
+
+    def _render(self) -> None:
+        ev = self.event
+        assert ev is not None
+        colors = self.sloth.category_colors
+        title = Text.assemble(
+            " Event ", (str(ev.id), "bold"), "  ", (ev.type, f"bold {colors.get(ev.category, '')}")
+        )
+        self.query_one("#detail-title", Static).update(title)
+        self.query_one("#detail-meta", Static).update(self._meta(ev))
+        dark = self.app.current_theme.dark
+        data = Syntax(
+            fmt.pretty_json(ev.data),
+            "json",
+            theme="ansi_dark" if dark else "ansi_light",
+            background_color="default",
+            word_wrap=True,
+        )
+        self.query_one("#detail-data", Static).update(data)
+        self.query_one("#detail-execs", Static).update(self._executions())
+        kids = self.query_one("#detail-children", OptionList)
+        kids.clear_options()
+        title = self.query_one("#detail-children-title", Static)
+        if self.child_events:
+            title.update(f"Child events ({len(self.child_events)}): Enter opens one")
+            kids.add_options(
+                Option(f"{c.id}  {c.type}  [{c.status}]  {fmt.summary(c.type, c.data)}", id=str(c.id))
+                for c in self.child_events
+            )
+            kids.display = True
+        else:
+            title.update("Child events: none")
+            kids.display = False
+
+    def _meta(self, ev: Event) -> Table:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column()
+        grid.add_row("id", str(ev.id))
+        grid.add_row("type", f"{ev.type}  (category {ev.category})")
+        grid.add_row("time", fmt.full_time(ev.ts))
+        grid.add_row("source", ev.source)
+        status_style = {"failed": "red", "completed": "green"}.get(ev.status, "yellow")
+        grid.add_row("status", Text(ev.status, style=status_style))
+        parent = "-" if ev.parent_id is None else f"{ev.parent_id}  (u opens it)"
+        grid.add_row("parent", parent)
+        grid.add_row("depth", str(ev.depth))
+        warnings = Text("\n".join(f"⚠ {w}" for w in ev.warnings), style="yellow") or "none"
+        grid.add_row("warnings", warnings)
+        return grid
+
+    def _executions(self) -> Table | Text:
+        if not self.executions:
+            return Text("Hook runs: none (no hook matched, or not run yet)", style="dim")
+        table = Table(title="Hook runs", title_justify="left", expand=True, box=None)
+        for col in ("hook", "status", "duration", "detail"):
+            table.add_column(col, no_wrap=col != "detail", overflow="fold")
+        for ex in self.executions:
+            style = "green" if ex.status in GOOD_EXEC else "red"
+            detail = ex.error or (ex.logs[-1].message if ex.logs else "")
+            if ex.dry_run:
+                detail = f"(dry run) {detail}"
+            table.add_row(ex.hook, Text(ex.status, style=style), fmt.duration_ms(ex.duration_ms), detail)
+        return table
+
+    # -- actions ------------------------------------------------------------------
+
+    def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
+        message.stop()
+        if message.option.id:
+            self.sloth.open_detail(int(message.option.id))
+
+    async def action_refire(self) -> None:
+        if self.event is None:
+            return
+        try:
+            ev = await self.engine.dispatch(self.event.type, self.event.data, source="dashboard")
+        except SlothError as exc:
+            self.notify(str(exc), title="Re-fire refused", severity="error")
+            return
+        self.notify(f"Re-fired {ev.type} as event {ev.id}")
+
+    def action_copy(self) -> None:
+        if self.event is not None:
+            payload = json.dumps(self.event.to_dict(), indent=2, default=str)
+            self.app.copy_to_clipboard(payload)
+            self.notify(f"Copied event {self.event.id} as JSON")
+
+    def action_edit_fire(self) -> None:
+        if self.event is not None:
+            self.sloth.open_fire(self.event.type, self.event.data)
+
+    def action_parent(self) -> None:
+        if self.event is None or self.event.parent_id is None:
+            self.notify("This event has no parent (it was not dispatched by a hook).")
+            return
+        self.sloth.open_detail(self.event.parent_id)

@@ -1,0 +1,64 @@
+"""`?`: every key, by where it works."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Anywhere", (
+        ("1 2 3 4 5", "Events, Hooks, Executions, Stats, Catalog"),
+        ("F", "fire an event (type with completion, form or raw JSON)"),
+        ("ctrl+p", "command palette: fire a type, open a screen, theme, pause"),
+        ("?", "this help"),
+        ("escape", "back out: close, leave input, clear filter, follow"),
+        ("q / ctrl+q", "quit"),
+    )),
+    ("Events", (
+        ("/", "filter: text type:deploy.* cat:security src:demo status:failed hook:NAME k=v !neg"),
+        ("enter / double-click", "event detail"),
+        ("up down k j", "move (moving off the tail pauses)"),
+        ("pgup pgdn space", "page"),
+        ("home g", "oldest loaded row (older pages load from the store)"),
+        ("p", "pause / resume the stream"),
+        ("f end G", "follow the tail again"),
+        ("c", "copy the row as JSON"),
+    )),
+    ("Event detail", (
+        ("r", "re-fire the event (source dashboard)"),
+        ("e", "edit the data, then fire"),
+        ("c", "copy the event as JSON"),
+        ("u", "open the parent event"),
+        ("enter", "open the selected child event"),
+    )),
+    ("Fire dialog", (
+        ("→ / enter", "accept the type completion"),
+        ("enter in a field / ctrl+s", "fire"),
+        ("ctrl+t", "switch between the form and raw JSON"),
+    )),
+    ("Catalog", (("enter / s", "fire the selected type with its sample"),)),
+    ("Hooks / Executions", (("enter", "executions: open the event that ran the hook"),)),
+)  # fmt: skip
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,question_mark,q", "app.pop_screen", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for section, keys in KEYS:
+            table.add_row(f"[u]{section}[/u]", "")
+            for key, what in keys:
+                table.add_row(key, what)
+            table.add_row("", "")
+        with VerticalScroll(id="help-body"):
+            yield Static("Keys   (escape closes; mouse: click tabs, rows, buttons)", id="help-title")
+            yield Static(table)

@@ -1,0 +1,139 @@
+"""Screen 4: throughput, what is flowing, how hooks fare, and what it all costs."""
+
+from __future__ import annotations
+
+import time
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Footer, Sparkline, Static
+
+from sloth_tui.engine.errors import SlothError
+from sloth_tui.engine.store import HookStats
+from sloth_tui.tui import format as fmt
+from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.widgets.top_bar import TopBar
+
+SPARK_SECONDS = 300
+REDRAW_EVERY = 1.0  # seconds (monotonic): the figures are per-second anyway
+HOOKS_EVERY = 2.0
+TOP_TYPES = 12
+
+
+def bar(value: float, top: float, width: int = 8) -> str:
+    if top <= 0 or value <= 0:
+        return ""
+    cells = max(1, round(width * value / top))
+    return "█" * min(width, cells)
+
+
+class StatsScreen(LiveScreen):
+    MODE = "stats"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_stats: dict[str, HookStats] = {}
+        self._drawn = 0.0
+        self._hooks_at = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(self.MODE)
+        yield Static("", id="rate-title", markup=False)
+        yield Sparkline([], id="rate-spark")
+        with Grid(id="stats-grid"):
+            yield Static("", id="stats-cats", classes="panel")
+            yield Static("", id="stats-types", classes="panel")
+            with Vertical(classes="panel"):
+                yield Static("", id="stats-hooks")
+                yield Static("", id="stats-engine")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_hook_stats()
+
+    def refresh_view(self) -> None:
+        mono = time.monotonic()
+        if mono - self._hooks_at >= HOOKS_EVERY:
+            self.load_hook_stats()
+        if mono - self._drawn >= REDRAW_EVERY:
+            self.draw()
+
+    @work(exclusive=True, group="hook-stats")
+    async def load_hook_stats(self) -> None:
+        self._hooks_at = time.monotonic()
+        try:
+            self.hook_stats = await self.engine.hook_stats()
+        except SlothError as exc:
+            self.notify(str(exc), title="Hook stats unavailable", severity="warning")
+            return
+        if self.live_ready:
+            self.draw()
+
+    # -- drawing ---------------------------------------------------------------------
+
+    def draw(self) -> None:
+        self._drawn = time.monotonic()
+        live, now = self.sloth.live, self.sloth.clock()
+        series = live.series(now, SPARK_SECONDS)
+        minute = series[-60:]
+        self.query_one("#rate-title", Static).update(
+            f"Events/s, last {SPARK_SECONDS // 60} min   now {fmt.count(live.rate(now))}/s  "
+            f"1 min avg {fmt.count(sum(minute) / 60)}/s  peak {fmt.count(max(series, default=0))}/s"
+        )
+        self.query_one("#rate-spark", Sparkline).data = series
+        self.query_one("#stats-cats", Static).update(self._categories())
+        self.query_one("#stats-types", Static).update(self._types())
+        self.query_one("#stats-hooks", Static).update(self._hooks())
+        self.query_one("#stats-engine", Static).update(self._engine())
+
+    def _categories(self) -> Table:
+        colors = self.sloth.category_colors
+        cats = self.sloth.live.categories
+        top = max(cats.values(), default=0)
+        table = Table("category", "events", "", box=None, title="Per category", title_justify="left")
+        for name, n in cats.most_common():
+            table.add_row(Text(name, style=colors.get(name, "")), f"{n:,}", Text(bar(n, top), style=colors.get(name, "")))
+        if not cats:
+            table.add_row("(none yet)", "", "")
+        return table
+
+    def _types(self) -> Table:
+        types = self.sloth.live.types
+        table = Table("type", "events", box=None, title="Top types", title_justify="left")
+        for name, n in types.most_common(TOP_TYPES):
+            table.add_row(name, f"{n:,}")
+        if not types:
+            table.add_row("(none yet)", "")
+        return table
+
+    def _hooks(self) -> Table:
+        table = Table("hook", "ok", "p50", "p95", box=None, title="Hooks (last 1000 runs)", title_justify="left")
+        for name, hs in sorted(self.hook_stats.items()):
+            rate = hs.success_rate
+            ok = "-" if rate is None else f"{rate:.0%}"
+            style = "" if rate is None or rate >= 0.95 else "red" if rate < 0.8 else "yellow"
+            table.add_row(name, Text(ok, style=style), fmt.duration_ms(hs.p50_ms), fmt.duration_ms(hs.p95_ms))
+        if not self.hook_stats:
+            table.add_row("(no hook runs)", "", "", "")
+        return table
+
+    def _engine(self) -> Table:
+        live = self.sloth.live
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold")
+        grid.add_column()
+        rate = live.success_rate
+        grid.add_row("runs", f"✓{live.exec_ok:,} ✗{live.exec_bad:,}" + ("" if rate is None else f" ({rate:.0%})"))
+        st = self.engine.stats()  # cheap counters; the bus's 1 s notice may lag a tick
+        grid.add_row("queue", f"{st.queue_depth:,} waiting")
+        drops = st.bus_dropped + live.dropped
+        grid.add_row("dropped", Text(f"{drops:,} notices", style="yellow" if drops else ""))
+        grid.add_row("uptime", fmt.ago(st.started, self.sloth.clock()).replace(" ago", ""))
+        info = self.sloth.sysinfo()
+        grid.add_row("engine", f"cpu {info.proc_cpu:.0f}%  rss {fmt.size(info.proc_rss)}")
+        grid.add_row("host", f"cpu {info.host_cpu:.0f}%  mem {info.host_mem:.0f}%")
+        grid.add_row("disk", f"{info.disk:.0f}% used, {fmt.size(info.disk_free)} free")
+        return grid

@@ -1,0 +1,340 @@
+"""The live event table: a Line-API view over an EventFeed that renders only visible rows.
+
+Row y of the widget is the header at 0 and `feed.rows[scroll_y + y - 1]` below it,
+so the cost of a frame is the screen's height, whatever the feed holds. Strips are
+cached per (row, status, marks, cursor, width) and dropped on theme or style change.
+Following, the view sticks to the tail; any move away from it (keys, wheel, scrollbar,
+click) pauses, and while paused the top row is pinned by event id, so rows arriving,
+trimmed or paged in never move what the operator is reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from sloth_tui.engine.records import Event
+from sloth_tui.tui import format as fmt
+from sloth_tui.tui.feed import EventFeed
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    time: int
+    id: int
+    type: int
+    source: int
+    marks: int
+    summary: int
+
+
+def layout_for(width: int) -> Layout:
+    """Column widths for a table `width` cells wide; columns drop out as it narrows."""
+    time = 12 if width >= 70 else 8 if width >= 46 else 0
+    id_ = 7 if width >= 96 else 0
+    source = 14 if width >= 110 else 10 if width >= 64 else 0
+    type_ = 24 if width >= 60 else 18
+    marks = 7
+    used = sum(w + 1 for w in (time, id_, type_, source, marks) if w)
+    return Layout(time, id_, type_, source, marks, max(0, width - used))
+
+
+def fit(text: str, width: int) -> str:
+    """Pad or cut to exactly `width` cells, marking a cut with an ellipsis."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
+
+
+class EventTable(ScrollView, can_focus=True):
+    COMPONENT_CLASSES = {
+        "event-table--header", "event-table--cursor", "event-table--dim",
+        "event-table--ok", "event-table--bad", "event-table--warn", "event-table--empty",
+    }  # fmt: skip
+    BINDINGS = [
+        Binding("up,k", "move(-1)", "Up", show=False),
+        Binding("down,j", "move(1)", "Down", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
+        Binding("pagedown,ctrl+f,space", "page(1)", "Page down", show=False),
+        Binding("home,g", "top", "Oldest", show=False),
+        Binding("end,G", "bottom", "Follow", show=False),
+        Binding("enter", "select", "Detail"),
+    ]
+
+    class Selected(Message):
+        def __init__(self, event: Event) -> None:
+            super().__init__()
+            self.event = event
+
+    class NeedOlder(Message):
+        """The view reached the top and the store may hold older rows."""
+
+    class NeedReload(Message):
+        """Resumed past a gap: the tail must be reloaded from the store."""
+
+    class NeedMarks(Message):
+        def __init__(self, ids: list[int]) -> None:
+            super().__init__()
+            self.ids = ids
+
+    class FollowChanged(Message):
+        def __init__(self, following: bool) -> None:
+            super().__init__()
+            self.following = following
+
+    def __init__(
+        self,
+        feed: EventFeed,
+        *,
+        category_colors: Callable[[], dict[str, str]],
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.feed = feed
+        self.cursor_id: int | None = None
+        self.anchor_id: int | None = None  # top row while paused
+        self.painted_max_id = 0  # newest event id drawn so far (the bench reads it)
+        self.on_paint: Callable[[int], None] | None = None
+        self.empty_text = "waiting for events…"
+        self._category_colors = category_colors
+        self._cat_styles: dict[str, Style] = {}
+        self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
+        self._version = -1
+
+    # -- syncing with the feed ----------------------------------------------------
+
+    @property
+    def body_height(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def sync(self, force: bool = False) -> None:
+        """Bring the view in line with the feed (called per tick, only when visible)."""
+        feed = self.feed
+        if not force and feed.version == self._version:
+            return
+        self._version = feed.version
+        rows = feed.rows
+        if feed.following:
+            top = max(0, len(rows) - self.body_height)
+            self.cursor_id = rows[-1].id if rows else None
+        else:
+            top = feed.index_of(self.anchor_id) if self.anchor_id is not None else 0
+        self.virtual_size = Size(self.scrollable_content_region.width, len(rows) + 1)
+        self.scroll_to(y=top, animate=False, force=True)
+        self.refresh()
+        self._request_marks(top)
+
+    def _request_marks(self, top: int) -> None:
+        """History rows on screen whose hook outcomes are unknown: ask the screen to fetch."""
+        missing = self.feed.missing_marks(self.feed.rows[top : top + self.body_height])
+        if missing:
+            self.post_message(self.NeedMarks(missing))
+
+    def on_resize(self) -> None:
+        self._cache.clear()
+        self.sync(force=True)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+        self._cat_styles = {}
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        feed = self.feed
+        if not feed.following and feed.rows:
+            self.anchor_id = feed.rows[min(int(new), len(feed.rows) - 1)].id
+            if int(new) == 0 and feed.has_older:
+                self.post_message(self.NeedOlder())
+            self._request_marks(int(new))
+
+    # -- pause / follow -------------------------------------------------------------
+
+    def pause(self) -> None:
+        feed = self.feed
+        if not feed.following:
+            return
+        feed.pause()
+        rows = feed.rows
+        if rows:
+            self.anchor_id = rows[min(int(self.scroll_y), len(rows) - 1)].id
+        self.post_message(self.FollowChanged(False))
+
+    def follow(self) -> None:
+        if self.feed.resume():
+            self.post_message(self.NeedReload())
+        self.sync(force=True)
+        self.post_message(self.FollowChanged(True))
+
+    # Textual dispatches these handlers along the MRO, so the base class still scrolls
+    # after each of them: here we only note that the operator moved away from the tail.
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.pause()
+
+    def _on_scroll_to(self, message: object) -> None:  # scrollbar drag
+        self.pause()
+
+    def _on_scroll_up(self, message: object) -> None:  # click on the scrollbar track
+        self.pause()
+
+    # -- cursor ------------------------------------------------------------------------
+
+    @property
+    def cursor_index(self) -> int | None:
+        if self.cursor_id is None or not self.feed.rows:
+            return None
+        return min(self.feed.index_of(self.cursor_id), len(self.feed.rows) - 1)
+
+    @property
+    def cursor_event(self) -> Event | None:
+        i = self.cursor_index
+        return None if i is None else self.feed.rows[i]
+
+    def move_cursor(self, index: int) -> None:
+        rows = self.feed.rows
+        if not rows:
+            return
+        if index < 0 and self.feed.has_older:
+            self.post_message(self.NeedOlder())
+        index = max(0, min(index, len(rows) - 1))
+        self.cursor_id = rows[index].id
+        top, height = int(self.scroll_y), self.body_height
+        if index < top:
+            self.scroll_to(y=index, animate=False, force=True)
+        elif index >= top + height:
+            self.scroll_to(y=index - height + 1, animate=False, force=True)
+        self.refresh()
+
+    def action_move(self, delta: int) -> None:
+        self.pause()
+        i = self.cursor_index
+        self.move_cursor((len(self.feed.rows) - 1 if i is None else i) + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.action_move(direction * self.body_height)
+
+    def action_top(self) -> None:
+        self.pause()
+        self.move_cursor(0)
+        if self.feed.has_older:
+            self.post_message(self.NeedOlder())
+
+    def action_bottom(self) -> None:
+        self.follow()
+
+    def action_select(self) -> None:
+        ev = self.cursor_event
+        if ev is not None:
+            self.post_message(self.Selected(ev))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y < 1:
+            return
+        index = int(self.scroll_y) + event.y - 1
+        if index >= len(self.feed.rows):
+            return
+        self.pause()
+        self.move_cursor(index)
+        if event.chain >= 2:
+            self.action_select()
+
+    # -- rendering -------------------------------------------------------------------
+
+    def _cat_style(self, category: str) -> Style:
+        if not self._cat_styles:
+            self._cat_styles = {c: Style(color=v) for c, v in self._category_colors().items()}
+        return self._cat_styles.get(category) or self._cat_styles.get("custom", Style())
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            return self._header(width, base)
+        rows = self.feed.rows
+        index = int(self.scroll_y) + y - 1
+        if index >= len(rows):
+            if y == 1 and not rows:
+                style = base + self.get_component_rich_style("event-table--empty")
+                text = "loading…" if self.feed.loading else self.empty_text
+                return Strip([Segment(fit(f"  {text}", width), style)], width)
+            return Strip.blank(width, base)
+        ev = rows[index]
+        if ev.id > self.painted_max_id:
+            self.painted_max_id = ev.id
+            if self.on_paint is not None:
+                self.on_paint(ev.id)
+        m = self.feed.marks.get(ev.id)
+        cursor = ev.id == self.cursor_id
+        key = (ev.id, ev.status, m and (m.ok, m.bad, m.loaded), cursor, width, len(ev.warnings))
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._render_row(ev, width, base, cursor)
+            self._cache[key] = strip
+        return strip
+
+    def _header(self, width: int, base: Style) -> Strip:
+        lay = layout_for(width)
+        style = base + self.get_component_rich_style("event-table--header")
+        parts = [
+            ("TIME", lay.time), ("ID", lay.id), ("TYPE", lay.type),
+            ("SOURCE", lay.source), ("HOOKS", lay.marks), ("SUMMARY", lay.summary),
+        ]  # fmt: skip
+        text = " ".join(fit(name, w) for name, w in parts if w)
+        return Strip([Segment(fit(text, width), style)], width)
+
+    def _marks(self, ev: Event) -> list[tuple[str, str]]:
+        """(text, component) pieces of the HOOKS column."""
+        m = self.feed.marks.get(ev.id)
+        out: list[tuple[str, str]] = []
+        if m is not None and m.ok:
+            out.append((f"✓{m.ok}", "event-table--ok"))
+        if m is not None and m.bad:
+            out.append((f"✗{m.bad}", "event-table--bad"))
+        if not out and ev.status in ("pending", "processing"):
+            out.append(("…", "event-table--dim"))
+        elif not out and ev.status == "failed":
+            out.append(("✗", "event-table--bad"))
+        if ev.warnings:
+            out.append(("⚠", "event-table--warn"))
+        return out
+
+    def _render_row(self, ev: Event, width: int, base: Style, cursor: bool) -> Strip:
+        lay = layout_for(width)
+        if cursor:
+            base = base + self.get_component_rich_style("event-table--cursor")
+        dim = base + self.get_component_rich_style("event-table--dim")
+        segs: list[Segment] = []
+        if lay.time:
+            segs.append(Segment(fit(fmt.clock_time(ev.ts, millis=lay.time > 8), lay.time), dim))
+            segs.append(Segment(" ", base))
+        if lay.id:
+            segs.append(Segment(fit(str(ev.id), lay.id), dim))
+            segs.append(Segment(" ", base))
+        segs.append(Segment(fit(ev.type, lay.type), base + self._cat_style(ev.category)))
+        segs.append(Segment(" ", base))
+        if lay.source:
+            segs.append(Segment(fit(ev.source, lay.source), dim))
+            segs.append(Segment(" ", base))
+        used = 0
+        for text, component in self._marks(ev):
+            piece = text if not used else " " + text
+            if used + cell_len(piece) > lay.marks:
+                break
+            segs.append(Segment(piece, base + self.get_component_rich_style(component)))
+            used += cell_len(piece)
+        segs.append(Segment(" " * (lay.marks - used + 1), base))
+        if lay.summary:
+            segs.append(Segment(fit(fmt.summary(ev.type, ev.data), lay.summary), base))
+        strip = Strip(segs).adjust_cell_length(width, base)
+        return strip

@@ -1,0 +1,179 @@
+"""The store on a real SQLite file: migration from empty, queries, paging, retention."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from sloth_tui.engine.errors import NotFound
+from sloth_tui.engine.filters import parse_filter
+from sloth_tui.engine.records import Event, Execution, LogLine
+from sloth_tui.engine.schema import SCHEMA_VERSION
+from sloth_tui.engine.store import INSERT_EVENT, INSERT_EXECUTION, Store, event_row, execution_row
+
+
+def make_event(i: int, type_: str = "deploy.failed", **kw: object) -> Event:
+    category = type_.split(".")[0]
+    base = dict(
+        id=i,
+        type=type_,
+        category=category,
+        data={"service": f"svc{i % 3}"},
+        source="cli",
+        ts=1000.0 + i,
+        status="completed",
+    )
+    base.update(kw)
+    return Event(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = await Store.open(tmp_path / "sloth.db")
+    yield s
+    await s.close()
+
+
+async def test_migrates_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "sloth.db"
+    path.touch()
+    store = await Store.open(path)
+    await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"events", "hooks", "executions", "state"} <= tables
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "sloth.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer than this sloth-tui"):
+        await Store.open(path)
+
+
+async def test_group_commit_batches_concurrent_writes(store: Store) -> None:
+    import asyncio
+
+    await asyncio.gather(
+        *(store.write((INSERT_EVENT, event_row(make_event(i)))) for i in range(1, 501))
+    )
+    assert await store.max_event_id() == 500
+    assert store.commits < 50  # batched, not one transaction per event
+
+
+async def test_write_error_reaches_the_writer_and_the_store_lives_on(store: Store) -> None:
+    await store.write((INSERT_EVENT, event_row(make_event(1))))
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.write((INSERT_EVENT, event_row(make_event(1))))
+    await store.write((INSERT_EVENT, event_row(make_event(2))))
+    assert await store.max_event_id() == 2
+
+
+async def seed(store: Store) -> None:
+    types = ["deploy.failed", "deploy.started", "task.failed", "security.breach"]
+    ops = [
+        (
+            INSERT_EVENT,
+            event_row(make_event(i, types[i % 4], source="cli" if i % 2 else "watcher:etc")),
+        )
+        for i in range(1, 41)
+    ]
+    await store.write(*ops)
+
+
+async def test_queries_by_each_dimension(store: Store) -> None:
+    await seed(store)
+    q = store.query_events
+    assert len(await q(parse_filter("type:deploy.*"), limit=100)) == 20
+    assert len(await q(parse_filter("cat:security"), limit=100)) == 10
+    assert len(await q(parse_filter("src:watcher"), limit=100)) == 20
+    assert len(await q(parse_filter("status:completed"), limit=100)) == 40
+    assert len(await q(parse_filter("svc1"), limit=100)) == 14
+    assert len(await q(parse_filter("service=svc2"), limit=100)) == 13
+    assert len(await q(parse_filter("!type:deploy.*"), limit=100)) == 20
+    assert [e.id for e in await q(parse_filter("id:5"))] == [5]
+    assert len(await q(None, since=1010.0, until=1020.0, limit=100)) == 10
+
+
+async def test_paging_by_id(store: Store) -> None:
+    await seed(store)
+    page1 = await store.query_events(limit=15)
+    assert [e.id for e in page1] == list(range(40, 25, -1))
+    page2 = await store.query_events(limit=15, before_id=page1[-1].id)
+    assert [e.id for e in page2] == list(range(25, 10, -1))
+    newer = await store.query_events(limit=5, after_id=30)
+    assert [e.id for e in newer] == [31, 32, 33, 34, 35]
+
+
+async def test_counts(store: Store) -> None:
+    await seed(store)
+    assert await store.counts_by_category() == {"deploy": 20, "task": 10, "security": 10}
+    counts = {t: n for _, t, n in await store.counts_by_type()}
+    assert counts["deploy.failed"] == 10
+    assert await store.count_events(parse_filter("type:*.failed")) == 20
+
+
+async def test_get_event_roundtrip_and_not_found(store: Store) -> None:
+    event = make_event(1, warnings=["missing field error"], parent_id=None)
+    await store.write((INSERT_EVENT, event_row(event)))
+    assert await store.get_event(1) == event
+    with pytest.raises(NotFound, match="no event with id 99"):
+        await store.get_event(99)
+
+
+async def test_hook_stats(store: Store) -> None:
+    await seed(store)
+    runs = []
+    for i, ms in enumerate([1, 2, 3, 4, 100]):
+        status = "success" if i < 4 else "error"
+        runs.append(
+            (
+                INSERT_EXECUTION,
+                execution_row(
+                    Execution(
+                        "h",
+                        i + 1,
+                        status,
+                        time.time(),
+                        duration_ms=ms,
+                        logs=[LogLine("info", 1.0, "x")],
+                    )
+                ),
+            )
+        )
+    runs.append(
+        (
+            INSERT_EXECUTION,
+            execution_row(Execution("h", 9, "error", time.time(), duration_ms=999, dry_run=True)),
+        )
+    )
+    await store.write(*runs)
+    stats = (await store.hook_stats())["h"]
+    assert (stats.runs, stats.failures) == (5, 1)
+    assert stats.avg_ms == pytest.approx(22.0)
+    assert stats.p50_ms == 3 and stats.p95_ms == 100
+    assert stats.success_rate == 0.8
+    failed = await store.executions(hook="h", only_failed=True, include_dry_runs=False)
+    assert [e.event_id for e in failed] == [5]
+    assert failed[0].logs == [LogLine("info", 1.0, "x")]
+
+
+async def test_cleanup_and_cap(store: Store) -> None:
+    await seed(store)
+    await store.write(*Store.cleanup_ops(1011.0))  # ts = 1000 + id
+    assert (await store.query_events(limit=1, after_id=0))[0].id == 11
+    await store.write(*Store.cap_ops(30))
+    assert await store.count_events() == 10
+
+
+async def test_readonly_store_on_missing_db_reads_empty(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "new" / "sloth.db", readonly=True)
+    assert await store.query_events() == []
+    await store.close()

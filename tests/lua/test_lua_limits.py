@@ -1,0 +1,131 @@
+"""Deadline, instruction budget and memory cap: each trips, is recorded, and the
+runtime serves the next run. Short limits keep the suite fast."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sloth_tui.lua.runtime import Limits
+
+TIMEOUT = 0.3
+NO_BUDGET = 10**13  # so the deadline, not the instruction budget, trips first
+
+LOOPS = {
+    "plain": "while true do end",
+    "pcall": "while true do pcall(function() while true do end end) end",
+    "pcall swallowing": "for i = 1, math.huge do pcall(error, i) end",
+    "xpcall with looping handler": (
+        "xpcall(function() while true do end end, function() while true do end end) "
+        "while true do end"
+    ),
+    "coroutine.wrap": "coroutine.wrap(function() while true do end end)()",
+    "coroutine.resume": (
+        "local co = coroutine.create(function() while true do end end) "
+        "while true do coroutine.resume(co) end"
+    ),
+    "nested coroutines": (
+        "coroutine.wrap(function() coroutine.wrap(function() while true do end end)() end)()"
+    ),
+    "many short coroutines": (
+        "while true do coroutine.resume(coroutine.create(function() for i = 1, 50 do end end)) end"
+    ),
+    "load reader": "while true do load(function() while true do end end) end",
+    "string.gsub callback": 'string.gsub(string.rep("a", 100), "a", function() while true do end end)',
+    "__index loop": 'local t = setmetatable({}, {__index = function() while true do end end}) return t.x',
+}
+
+
+def served(runtime, make_hook, event) -> bool:
+    return runtime.run(make_hook("function on_event() return 1 end"), event).result == 1
+
+
+@pytest.mark.parametrize("code", LOOPS.values(), ids=LOOPS.keys())
+def test_deadline_stops_the_loop(make_runtime, make_hook, deploy_event, code):
+    runtime = make_runtime(instructions=NO_BUDGET)
+    hook = make_hook(f"function on_event()\n  {code}\nend", timeout=TIMEOUT, file="loop.lua")
+    start = time.monotonic()
+    exe = runtime.run(hook, deploy_event)
+    elapsed = time.monotonic() - start
+    assert exe.status == "timeout"
+    assert exe.limit == "timeout"
+    assert "timed out after 0.3 s" in exe.error
+    assert TIMEOUT <= elapsed < TIMEOUT + 0.5
+    assert served(runtime, make_hook, deploy_event)
+
+
+def test_timeout_records_the_line(make_runtime, make_hook, deploy_event):
+    runtime = make_runtime(instructions=NO_BUDGET)
+    hook = make_hook("function on_event()\n  local x = 0\n  while true do x = x + 1 end\nend", timeout=0.2, file="spin.lua")
+    exe = runtime.run(hook, deploy_event)
+    assert exe.error.startswith("spin.lua:3: timed out")
+    assert exe.error_line == 3
+
+
+def test_logs_before_the_timeout_are_kept(make_runtime, make_hook, deploy_event):
+    runtime = make_runtime(instructions=NO_BUDGET)
+    exe = runtime.run(make_hook("function on_event() log.info('start') while true do end end", timeout=0.2), deploy_event)
+    assert exe.status == "timeout"
+    assert [line.message for line in exe.logs] == ["start"]
+
+
+def test_instruction_budget(make_runtime, make_hook, deploy_event):
+    runtime = make_runtime(instructions=1_000_000)
+    exe = runtime.run(make_hook("function on_event() while true do end end"), deploy_event)
+    assert exe.status == "error"
+    assert exe.limit == "instructions"
+    assert "instruction limit exceeded (1,000,000" in exe.error
+    assert served(runtime, make_hook, deploy_event)
+
+
+def test_instruction_budget_inside_pcall_and_coroutine(make_runtime, make_hook, deploy_event):
+    runtime = make_runtime(instructions=1_000_000)
+    code = "function on_event() pcall(coroutine.wrap(function() while true do end end)) return 'escaped' end"
+    exe = runtime.run(make_hook(code), deploy_event)
+    assert exe.limit == "instructions"
+
+
+def test_limits_per_run_override(runtime, make_hook, deploy_event):
+    exe = runtime.run(make_hook("function on_event() while true do end end"), deploy_event,
+                      limits=Limits(instructions=200_000))
+    assert exe.limit == "instructions"
+
+
+MEMORY_BOMBS = {
+    "string.rep": 'local s = string.rep("x", 1 << 30)',
+    "string doubling": 'local s = "x" while true do s = s .. s end',
+    "table growth": "local t = {} for i = 1, math.huge do t[i] = i end",
+    "table of strings": 'local t = {} for i = 1, math.huge do t[i] = ("x"):rep(100) .. i end',
+    "caught by pcall": 'local t = {} while true do pcall(function() t[#t + 1] = ("y"):rep(1000) .. #t end) end',
+    "string.rep in pcall": 'local ok = pcall(string.rep, "x", 1 << 30) return ok',
+}
+
+
+@pytest.mark.parametrize("code", MEMORY_BOMBS.values(), ids=MEMORY_BOMBS.keys())
+def test_memory_cap(make_runtime, make_hook, deploy_event, code):
+    runtime = make_runtime(memory=16 * 1024 * 1024, instructions=NO_BUDGET)
+    exe = runtime.run(make_hook(f"function on_event() {code} end", timeout=5), deploy_event)
+    assert exe.status == "error"
+    assert exe.limit == "memory"
+    assert exe.error == "memory limit exceeded (16 MiB of Lua heap)"
+    assert served(runtime, make_hook, deploy_event)
+    # and the next run may use memory again
+    big = runtime.run(make_hook('function on_event() return #string.rep("z", 4 * 1024 * 1024) end'), deploy_event)
+    assert big.result == 4 * 1024 * 1024
+
+
+def test_deep_recursion(runtime, make_hook, deploy_event):
+    code = "function on_event()\n  local function f(n) return 1 + f(n + 1) end\n  return f(1)\nend"
+    exe = runtime.run(make_hook(code, file="deep.lua"), deploy_event)
+    assert exe.status == "error"
+    assert "stack overflow" in exe.error
+    assert exe.error_line == 2
+    assert served(runtime, make_hook, deploy_event)
+
+
+def test_deep_recursion_through_pcall(runtime, make_hook, deploy_event):
+    code = "function on_event() local function f() return pcall(f) end return f() end"
+    exe = runtime.run(make_hook(code), deploy_event)
+    assert exe.status in ("success", "error")  # Lua reports the C stack overflow; no crash
+    assert served(runtime, make_hook, deploy_event)

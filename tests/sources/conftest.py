@@ -1,0 +1,38 @@
+"""Fixtures for the producer tests (helpers live in sourcekit.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sourcekit import DaemonProcess
+
+from sloth_tui.sources.server import SocketServer
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Callable[[Path | None], DaemonProcess]]:
+    """Make DaemonProcess objects; every one is killed at teardown whatever the test did."""
+    made: list[DaemonProcess] = []
+
+    def make(home: Path | None = None) -> DaemonProcess:
+        d = DaemonProcess(home or tmp_path / "home")
+        d.home.mkdir(parents=True, exist_ok=True)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.kill()
+
+
+@pytest.fixture
+async def server(engine: Any) -> AsyncIterator[SocketServer]:
+    """An in-process server on the test engine's default socket path."""
+    srv = SocketServer(engine, engine.settings.socket_path)
+    await srv.start()
+    yield srv
+    await srv.stop_intake(timeout=2)
+    await srv.close(timeout=0.2)  # subscribers never get `shutdown` here: do not wait long

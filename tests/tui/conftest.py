@@ -1,0 +1,64 @@
+"""Fixtures for the dashboard tests: tmp homes, real engines, a frozen clock for snapshots."""
+
+from __future__ import annotations
+
+import time
+import types
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sloth_tui.config import Settings, load_settings
+from sloth_tui.engine import engine as engine_module
+from sloth_tui.engine.engine import Engine
+from sloth_tui.tui.app import SlothApp
+
+from tui_helpers import T0, fake_sysinfo
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.delenv("SLOTH_TUI_HOME", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return load_settings(tmp_path / "home")
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    eng = await Engine.open(settings)
+    try:
+        yield eng
+    finally:
+        await eng.close(reason="test finished")
+
+
+@pytest.fixture
+def make_app() -> Callable[..., SlothApp]:
+    """SlothApp with test defaults: no psutil figures, a quick tick."""
+
+    def build(engine: Engine | Settings, **kwargs: Any) -> SlothApp:
+        kwargs.setdefault("sysinfo", fake_sysinfo)
+        kwargs.setdefault("tick", 0.05)
+        return SlothApp(engine, **kwargs)
+
+    return build
+
+
+@pytest.fixture
+def frozen_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], float]]:
+    """Deterministic event times for snapshots: the engine's clock ticks 0.25 s per call,
+    the app's clock stands still, and local time is UTC. Returns the app clock."""
+    step = iter(range(1_000_000))
+    fake = types.SimpleNamespace(
+        time=lambda: T0 + next(step) * 0.25,
+        strftime=time.strftime,
+        gmtime=time.gmtime,
+        monotonic=time.monotonic,
+    )
+    monkeypatch.setattr(engine_module, "time", fake)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield lambda: T0 + 30.0
+    monkeypatch.undo()
+    time.tzset()
