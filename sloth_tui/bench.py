@@ -104,7 +104,7 @@ async def run_bench(events: int = 20_000, hook_events: int = 5_000) -> dict[str,
         results["sqlite_rows_per_s"] = bench_sqlite(root / "raw.db", events)
 
         engine = await _open(root / "dispatch")
-        results["dispatch_events_per_s"] = await _producers(engine, events, 64)
+        results["dispatch_events_per_s"] = await _producers(engine, events, 1024)
         await engine.close()
         results["dispatch_ratio"] = results["dispatch_events_per_s"] / results["sqlite_rows_per_s"]
 

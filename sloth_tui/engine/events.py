@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ MAX_DATA_BYTES = 256 * 1024
 MAX_DEPTH = 32
 
 _NAME_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
+# One encoder, built once: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def check_type_name(name: object) -> str:
@@ -51,12 +54,13 @@ def encode_data(data: object) -> str:
     if not isinstance(data, dict):
         raise EventRefused(f"event data must be a JSON object, not {type(data).__name__}")
     try:
-        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        encoded = _encode(data)
     except (TypeError, ValueError) as exc:
         raise EventRefused(f"event data is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise EventRefused(f"event data nests deeper than {MAX_DEPTH} levels") from None
-    size = len(encoded.encode())
+    # A character is at most 4 bytes of UTF-8: short strings need no byte count.
+    size = len(encoded) if len(encoded) * 4 <= MAX_DATA_BYTES else len(encoded.encode())
     if size > MAX_DATA_BYTES:
         raise EventRefused(f"event data is {size} bytes encoded; the limit is {MAX_DATA_BYTES}")
     # Cheap bound first: fewer opening brackets than the limit means shallow enough.
@@ -67,35 +71,52 @@ def encode_data(data: object) -> str:
     return encoded
 
 
-_KIND_CHECK = {
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+_KIND_CHECK: dict[str, Callable[[Any], bool]] = {
     "list": lambda v: isinstance(v, list),
     "object": lambda v: isinstance(v, dict),
-    "scalar": lambda v: v is None or isinstance(v, str | int | float | bool),
+    "scalar": _is_scalar,
 }
+
+# Per catalog type: (field name, key path, kind, kind check), built once; this runs per event.
+_Checks = list[tuple[str, tuple[str, ...], str, Callable[[Any], bool]]]
+_checks_cache: dict[str, _Checks] = {}
+
+
+def _checks_for(type_name: str) -> _Checks | None:
+    checks = _checks_cache.get(type_name)
+    if checks is None:
+        spec = catalog.get(type_name)
+        if spec is None:  # user-defined: not cached, their number is unbounded
+            return None
+        checks = [(f.name, f.path, f.kind, _KIND_CHECK[f.kind]) for f in spec.fields]
+        _checks_cache[type_name] = checks
+    return checks
 
 
 def catalog_warnings(type_name: str, data: dict[str, Any]) -> list[str]:
     """Mismatches between `data` and the catalog entry of `type_name` (none for unknown types)."""
-    spec = catalog.get(type_name)
-    if spec is None:
+    checks = _checks_for(type_name)
+    if not checks:
         return []
     warnings: list[str] = []
-    for field in spec.fields:
+    for name, path, kind, check in checks:
         value: Any = data
-        found = True
-        for part in field.path:
+        for part in path:
             if isinstance(value, dict) and part in value:
                 value = value[part]
             else:
-                found = False
+                warnings.append(f"missing field {name}")
                 break
-        if not found:
-            warnings.append(f"missing field {field.name}")
-        elif not _KIND_CHECK[field.kind](value):
-            article = "an" if field.kind == "object" else "a"
-            warnings.append(
-                f"field {field.name} should be {article} {field.kind}, got {type(value).__name__}"
-            )
+        else:
+            if not check(value):
+                article = "an" if kind == "object" else "a"
+                warnings.append(
+                    f"field {name} should be {article} {kind}, got {type(value).__name__}"
+                )
     return warnings
 
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +29,27 @@ from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCH
 # are merged into one executemany.
 WriteOp = tuple[str, Sequence[Any]]
 
-MAX_BATCH = 4096
 
+class _Round:
+    """Writes gathered for the next commit; every waiter of the round shares one future.
 
-@dataclass(slots=True)
-class _Pending:
-    ops: list[WriteOp]
-    future: asyncio.Future[None] | None
+    When the round's transaction fails, each write is retried alone so one bad
+    write fails only its own caller (its error lands in `errors`).
+    """
+
+    __slots__ = ("bounds", "errors", "future", "ops")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.ops: list[WriteOp] = []
+        self.bounds: list[tuple[int, int]] = []  # each write's slice of ops
+        self.errors: dict[int, Exception] = {}
+        self.future: asyncio.Future[None] = loop.create_future()
+
+    def add(self, ops: tuple[WriteOp, ...]) -> int:
+        start = len(self.ops)
+        self.ops.extend(ops)
+        self.bounds.append((start, len(self.ops)))
+        return len(self.bounds) - 1
 
 
 @dataclass(slots=True)
@@ -173,6 +188,21 @@ def _run_batch(conn: sqlite3.Connection, ops: list[WriteOp]) -> None:
             i = j
 
 
+ROUND_OPS = 256  # writes per round before a new one starts
+
+
+def _commit_round(conn: sqlite3.Connection, current: _Round) -> None:
+    """Runs in aiosqlite's thread. One transaction; on failure, each write alone."""
+    try:
+        _run_batch(conn, current.ops)
+    except sqlite3.Error:
+        for index, (start, end) in enumerate(current.bounds):
+            try:
+                _run_batch(conn, current.ops[start:end])
+            except sqlite3.Error as exc:
+                current.errors[index] = exc
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
@@ -192,7 +222,13 @@ class Store:
         self.path = path
         self._writer = writer
         self._reader = reader
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        # Rounds waiting to commit, oldest first; new writes join the newest while it
+        # has room. Capping rounds lets producers fill the next one while the
+        # writer thread commits the last (pipelining instead of lockstep).
+        self._rounds: deque[_Round] = deque()
+        self._wake = asyncio.Event()  # set when a round has ops
+        self._idle = asyncio.Event()  # set when nothing is waiting to be written
+        self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.rows_written = 0
@@ -222,7 +258,7 @@ class Store:
 
     async def close(self) -> None:
         if self._task is not None:
-            await self._queue.join()
+            await self.flush()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -232,43 +268,52 @@ class Store:
 
     # -- writes -------------------------------------------------------------
 
+    def _current(self) -> _Round:
+        if not self._rounds or len(self._rounds[-1].ops) >= ROUND_OPS:
+            self._rounds.append(_Round(asyncio.get_running_loop()))
+            self._idle.clear()
+            self._wake.set()
+        return self._rounds[-1]
+
     async def write(self, *ops: WriteOp) -> None:
-        """Queue writes and return once they are committed."""
-        future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(list(ops), future))
-        await future
+        """Queue writes and return once they are committed (with the rest of their round)."""
+        current = self._current()
+        index = current.add(ops)
+        await asyncio.shield(current.future)
+        error = current.errors.get(index)
+        if error is not None:
+            raise error
 
     def write_later(self, *ops: WriteOp) -> None:
         """Queue writes that nobody waits on (status updates); committed in the next round."""
-        self._queue.put_nowait(_Pending(list(ops), None))
+        self._current().add(ops)
 
     async def flush(self) -> None:
-        await self.write()
+        """Return once everything queued so far is committed."""
+        if self._rounds:
+            await asyncio.shield(self._rounds[-1].future)
+        else:
+            await self._idle.wait()
 
     async def _write_loop(self) -> None:
         assert self._writer is not None
         while True:
-            batch = [await self._queue.get()]
-            ops = list(batch[0].ops)
-            while len(ops) < MAX_BATCH and not self._queue.empty():
-                item = self._queue.get_nowait()
-                batch.append(item)
-                ops.extend(item.ops)
-            error: BaseException | None = None
+            await self._wake.wait()
+            if not self._rounds:
+                self._wake.clear()
+                continue
+            current = self._rounds.popleft()
             try:
-                if ops:
-                    await self._writer._execute(_run_batch, self._writer._conn, ops)
+                if current.ops:
+                    await self._writer._execute(_commit_round, self._writer._conn, current)
                     self.commits += 1
-                    self.rows_written += len(ops)
-            except Exception as exc:
-                error = exc
-            for item in batch:
-                if item.future is not None and not item.future.done():
-                    if error is None:
-                        item.future.set_result(None)
-                    else:
-                        item.future.set_exception(error)
-                self._queue.task_done()
+                    self.rows_written += len(current.ops)
+            except Exception as exc:  # the connection itself failed: so did every write
+                current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))
+            current.future.set_result(None)
+            if not self._rounds:
+                self._wake.clear()
+                self._idle.set()
 
     # -- queries ------------------------------------------------------------
 
