@@ -97,7 +97,9 @@ async def _latency(engine: Engine, rate: float, count: int) -> tuple[float, floa
     return percentile(lat, 50), percentile(lat, 99)
 
 
-async def run_bench(events: int = 20_000, hook_events: int = 5_000) -> dict[str, float]:
+async def run_bench(
+    events: int = 20_000, hook_events: int = 5_000, latency_events: int = 2_000
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="sloth-bench-") as tmp:
         root = Path(tmp)
         results: dict[str, float] = {}
@@ -124,7 +126,7 @@ async def run_bench(events: int = 20_000, hook_events: int = 5_000) -> dict[str,
         await engine.wait_idle(300)
         done = engine.stats().executions_total - before
         results["hook_executions_per_s"] = done / (time.perf_counter() - start)
-        p50, p99 = await _latency(engine, rate=1000, count=2000)
+        p50, p99 = await _latency(engine, rate=1000, count=latency_events)
         results["latency_p50_ms"] = p50
         results["latency_p99_ms"] = p99
         await engine.close()

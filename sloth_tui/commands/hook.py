@@ -44,6 +44,13 @@ def hook_group() -> None:
 @click.option("--description", default="", help="What the hook is for.")
 @click.option("--disabled", is_flag=True, help="Add it switched off.")
 @click.option("--timeout", type=float, default=None, help="Seconds per run (default 10).")
+@click.option(
+    "--max-instructions",
+    type=int,
+    default=None,
+    help="Lua VM instructions per run (default 100,000,000).",
+)
+@click.option("--max-memory-mb", type=int, default=None, help="Lua heap per run (default 64).")
 @click.option("--json", "as_json", is_flag=True, help="Print the hook as JSON.")
 @click.pass_context
 def hook_add(
@@ -54,6 +61,8 @@ def hook_add(
     description: str,
     disabled: bool,
     timeout: float | None,
+    max_instructions: int | None,
+    max_memory_mb: int | None,
     as_json: bool,
 ) -> None:
     """Register hook NAME to run FILE on matching events."""
@@ -73,7 +82,14 @@ def hook_add(
     async def body() -> None:
         async with engine_for(ctx) as engine:
             hook = await engine.add_hook(
-                name, patterns, path, description=description, enabled=not disabled, timeout=timeout
+                name,
+                patterns,
+                path,
+                description=description,
+                enabled=not disabled,
+                timeout=timeout,
+                max_instructions=max_instructions,
+                max_memory_mb=max_memory_mb,
             )
         if as_json:
             emit_json(hook.to_dict())
@@ -165,7 +181,13 @@ def hook_show(ctx: click.Context, name: str, history: bool, limit: int, as_json:
         click.echo(f"name:        {hook.name}\nevents:      {', '.join(hook.events)}")
         click.echo(f"file:        {hook.file}{'' if Path(hook.file).exists() else '  (MISSING)'}")
         click.echo(f"description: {hook.description}\nenabled:     {hook.enabled}")
-        click.echo(f"timeout:     {hook.timeout:g}s\nruns:        {hook.run_count}")
+        click.echo(f"timeout:     {hook.timeout:g}s")
+        if hook.max_instructions or hook.max_memory_mb:
+            click.echo(
+                f"limits:      {hook.max_instructions or 'default'} instructions, "
+                f"{hook.max_memory_mb or 'default'} MiB"
+            )
+        click.echo(f"runs:        {hook.run_count}")
         click.echo(f"last run:    {fmt_ts(hook.last_run)}")
         if stats:
             click.echo(

@@ -85,19 +85,33 @@ class Engine:
             await engine._start()
         return engine
 
-    async def _start(self) -> None:
+    @property
+    def _limits(self) -> Limits:
         s = self.settings
-        self._next_id = await self.store.max_event_id() + 1
-        limits = Limits(
+        return Limits(
             timeout=s.hook_timeout,
             instructions=s.hook_instructions,
             memory=s.hook_memory_mb * 1024 * 1024,
         )
-        self._runtime = HookRuntime(ThreadHost(self, asyncio.get_running_loop()), limits)
+
+    def limits_for(self, hook: Hook) -> Limits:
+        """The engine's defaults, with the hook's own limits where it sets them."""
+        base = self._limits
+        return replace(
+            base,
+            instructions=hook.max_instructions or base.instructions,
+            memory=(hook.max_memory_mb or 0) * 1024 * 1024 or base.memory,
+        )
+
+    async def _start(self) -> None:
+        s = self.settings
+        self._next_id = await self.store.max_event_id() + 1
+        self._runtime = HookRuntime(ThreadHost(self, asyncio.get_running_loop()), self._limits)
+        runtime = self._runtime
         self._dispatcher = Dispatcher(
             self.store,
             self.bus,
-            lambda hook, event: self._runtime.run(hook, event),  # type: ignore[union-attr]
+            lambda hook, event: runtime.run(hook, event, limits=self.limits_for(hook)),
             concurrency=s.concurrency,
             queue_size=s.queue_size,
         )
@@ -158,22 +172,15 @@ class Engine:
 
     # -- events ---------------------------------------------------------------
 
-    async def dispatch(
-        self,
-        type: str,
-        data: dict[str, Any] | None = None,
-        *,
-        source: str = "cli",
-        parent: Event | None = None,
-        strict: bool | None = None,
-        wait: bool = False,
-    ) -> Event:
-        """Validate, store (returns once committed), publish, and queue for matching hooks.
-
-        With wait=True, returns only after the hooks have run (see `executions_of`).
-        """
+    def _check_open(self) -> Dispatcher:
         if self._closed or self._dispatcher is None:
             raise EventRefused("the engine is not accepting events (read-only or stopped)")
+        return self._dispatcher
+
+    def _admit(
+        self, type: Any, data: Any, source: str, parent: Event | None, strict: bool | None
+    ) -> tuple[Event, list[Hook], str]:
+        """Validate and give the event its id; returns it, its hooks and its encoded data."""
         checked = check_event(type, data, strict=self.settings.strict if strict is None else strict)
         depth = 0 if parent is None else parent.depth + 1
         if depth > self.settings.max_depth:
@@ -195,17 +202,40 @@ class Engine:
             warnings=checked.warnings,
         )
         self._next_id += 1
-        waiter = self._dispatcher.expect(event.id) if wait and hooks else None
-        await self.store.write((INSERT_EVENT, event_row(event, checked.encoded)))
+        return event, hooks, checked.encoded
+
+    async def _committed(self, event: Event, hooks: list[Hook], parent: Event | None) -> None:
+        """After commit: publish, queue the hooks, keep the retention cap."""
+        dispatcher = self._check_open()
         self._events_total += 1
         self.bus.publish("event", event)
         if hooks:
             if parent is not None:
-                self._dispatcher.submit_nowait(event, list(hooks))
+                dispatcher.submit_nowait(event, list(hooks))
             else:
-                await self._dispatcher.submit(event, list(hooks))
+                await dispatcher.submit(event, list(hooks))
         if self._events_total % CAP_CHECK_EVERY == 0:
             self._enforce_cap()
+
+    async def dispatch(
+        self,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        source: str = "cli",
+        parent: Event | None = None,
+        strict: bool | None = None,
+        wait: bool = False,
+    ) -> Event:
+        """Validate, store (returns once committed), publish, and queue for matching hooks.
+
+        With wait=True, returns only after the hooks have run (see `executions_of`).
+        """
+        dispatcher = self._check_open()
+        event, hooks, encoded = self._admit(type, data, source, parent, strict)
+        waiter = dispatcher.expect(event.id) if wait and hooks else None
+        await self.store.write((INSERT_EVENT, event_row(event, encoded)))
+        await self._committed(event, hooks, parent)
         if waiter is not None:
             await waiter
         return event
@@ -216,6 +246,35 @@ class Engine:
         """Dispatch and run the matching hooks to the end; return the event and its executions."""
         event = await self.dispatch(type, data, wait=True, **kwargs)
         return event, await self.executions_of(event.id)
+
+    async def dispatch_batch(
+        self, items: list[tuple[Any, Any, str, bool | None]]
+    ) -> list[Event | EventRefused]:
+        """Many top-level events, one store write: how socket ingest keeps up with a pipelining
+        producer (one task and one commit wait per batch instead of per event).
+
+        Each item is (type, data, source, strict) and is checked alone: a refused one comes
+        back as its EventRefused and the rest still go in. Returns once every accepted event
+        is committed; results (and ids) follow the order given. Same rules as dispatch().
+        """
+        self._check_open()
+        results: list[Event | EventRefused] = []
+        ops: list[Any] = []
+        accepted: list[tuple[Event, list[Hook]]] = []
+        for type_, data, source, strict in items:
+            try:
+                event, hooks, encoded = self._admit(type_, data, source, None, strict)
+            except EventRefused as exc:
+                results.append(exc)
+                continue
+            ops.append((INSERT_EVENT, event_row(event, encoded)))
+            accepted.append((event, hooks))
+            results.append(event)
+        if ops:
+            await self.store.write(*ops)
+        for event, hooks in accepted:
+            await self._committed(event, hooks, None)
+        return results
 
     def _enforce_cap(self) -> None:
         drop_upto = self._next_id - 1 - self.settings.max_events
@@ -296,6 +355,8 @@ class Engine:
         description: str = "",
         enabled: bool = True,
         timeout: float | None = None,
+        max_instructions: int | None = None,
+        max_memory_mb: int | None = None,
     ) -> Hook:
         check_hook_name(name)
         if name in self._hooks:
@@ -311,6 +372,10 @@ class Engine:
             check_pattern(pattern)
         if timeout is not None and not 0 < timeout <= 3600:
             raise HookError("--timeout must be between 0 and 3600 seconds")
+        if max_instructions is not None and max_instructions < 1000:
+            raise HookError("--max-instructions must be at least 1000")
+        if max_memory_mb is not None and not 1 <= max_memory_mb <= 4096:
+            raise HookError("--max-memory-mb must be between 1 and 4096")
         hook = Hook(
             name=name,
             events=list(dict.fromkeys(events)),
@@ -318,6 +383,8 @@ class Engine:
             description=description,
             enabled=enabled,
             timeout=timeout if timeout is not None else self.settings.hook_timeout,
+            max_instructions=max_instructions,
+            max_memory_mb=max_memory_mb,
         )
         return await self._save_hook(hook)
 
@@ -378,8 +445,12 @@ class Engine:
                 source="test",
                 warnings=checked.warnings,
             )
-        runtime = self._runtime or HookRuntime(ThreadHost(self, asyncio.get_running_loop()))
-        execution = await asyncio.to_thread(runtime.run, hook, event, dry_run=True, code=code)
+        runtime = self._runtime or HookRuntime(
+            ThreadHost(self, asyncio.get_running_loop()), self._limits
+        )
+        execution = await asyncio.to_thread(
+            runtime.run, hook, event, dry_run=True, code=code, limits=self.limits_for(hook)
+        )
         if not self.readonly:
             await self.store.write(*_execution_ops(execution))
         return execution

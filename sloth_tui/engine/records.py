@@ -70,6 +70,8 @@ class Hook:
     description: str = ""
     enabled: bool = True
     timeout: float = 10.0  # seconds of wall clock per run, http time included
+    max_instructions: int | None = None  # Lua VM instructions per run; None = engine default
+    max_memory_mb: int | None = None  # Lua heap per run; None = engine default
     run_count: int = 0
     last_run: float | None = None
     created: float = field(default_factory=time.time)
@@ -86,6 +88,8 @@ class Hook:
             description=d.get("description", ""),
             enabled=bool(d.get("enabled", True)),
             timeout=float(d.get("timeout", 10.0)),
+            max_instructions=d.get("max_instructions"),
+            max_memory_mb=d.get("max_memory_mb"),
             run_count=int(d.get("run_count", 0)),
             last_run=d.get("last_run"),
             created=float(d.get("created", 0.0)),

@@ -60,6 +60,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (hook, key)
     );
     """,
+    # 2: per-hook instruction and memory limits (NULL = the engine's defaults)
+    """
+    ALTER TABLE hooks ADD COLUMN max_instructions INTEGER;
+    ALTER TABLE hooks ADD COLUMN max_memory_mb INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

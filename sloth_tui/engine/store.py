@@ -158,7 +158,10 @@ def _execution_from_row(row: Sequence[Any]) -> Execution:
     )
 
 
-HOOK_COLUMNS = "name, events, file, description, enabled, timeout, run_count, last_run, created"
+HOOK_COLUMNS = (
+    "name, events, file, description, enabled, timeout, run_count, last_run, created, "
+    "max_instructions, max_memory_mb"
+)
 
 
 def _hook_from_row(row: Sequence[Any]) -> Hook:
@@ -172,6 +175,8 @@ def _hook_from_row(row: Sequence[Any]) -> Hook:
         run_count=row[6],
         last_run=row[7],
         created=row[8],
+        max_instructions=row[9],
+        max_memory_mb=row[10],
     )
 
 
@@ -399,7 +404,7 @@ class Store:
     @staticmethod
     def hook_upsert(hook: Hook) -> WriteOp:
         return (
-            f"INSERT OR REPLACE INTO hooks ({HOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO hooks ({HOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 hook.name,
                 json.dumps(hook.events),
@@ -410,6 +415,8 @@ class Store:
                 hook.run_count,
                 hook.last_run,
                 hook.created,
+                hook.max_instructions,
+                hook.max_memory_mb,
             ),
         )
 

@@ -26,8 +26,19 @@ _DRY_RESPONSE = {"status": 200, "body": "", "headers": {}, "ok": True, "dry_run"
 
 class RunContext:
     __slots__ = (
-        "_lua", "calls", "dropped_calls", "dropped_logs", "deadline", "dry_run", "event",
-        "hook", "host", "http_body_cap", "logs", "overlay", "source",
+        "_lua",
+        "calls",
+        "deadline",
+        "dropped_calls",
+        "dropped_logs",
+        "dry_run",
+        "event",
+        "hook",
+        "host",
+        "http_body_cap",
+        "logs",
+        "overlay",
+        "source",
     )  # fmt: skip
 
     def __init__(
@@ -151,7 +162,9 @@ class RunContext:
         if headers_json:
             raw = loads(headers_json)
             if isinstance(raw, dict):
-                headers = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+                headers = {
+                    str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()
+                }
         if kind and not any(k.lower() == "content-type" for k in headers):
             ctype = "application/json" if kind == "json" else "text/plain; charset=utf-8"
             headers["Content-Type"] = ctype

@@ -20,6 +20,15 @@ local mtype, huge = math.type, math.huge
 
 local MAX_DEPTH = 64
 local REPLACEMENT = "\u{FFFD}"
+M.TEXT_MAX = 8192 -- bytes of a log line or an error message
+
+-- Cut long text (before it crosses to Python) and say so.
+function M.clip(s, max)
+  if #s > max then
+    return ssub(s, 1, max) .. " …[truncated]"
+  end
+  return s
+end
 
 -- Replace each byte that is not part of valid UTF-8 with U+FFFD.
 local function clean(s)

@@ -3,6 +3,16 @@
 The Lua runtime calls these from a worker thread; the engine implements them
 (hopping onto its event loop where it must). Kept here, on the runtime's side,
 so the dependency points engine -> lua.
+
+Contract, as the runtime uses it:
+- Calls come from the thread running the hook, several threads at once; the
+  hook waits for the answer, and the wait is not bounded by the hook's
+  deadline, so answer promptly (store the event, do not run its hooks inline).
+- Values are plain JSON data (dict/list/str/int/float/bool/None) both ways.
+- Any exception is caught: from dispatch it becomes `nil, err` in Lua (the
+  EventRefused message as is, others as "dispatch failed: ..."); from a state
+  method it becomes a Lua error at the hook's line ("state.get: <message>").
+- In a dry run only state_get is called: writes stay in the run's overlay.
 """
 
 from __future__ import annotations
@@ -21,10 +31,18 @@ class HostAPI(Protocol):
         """
         ...
 
-    def state_get(self, hook: str, key: str) -> Any: ...
+    def state_get(self, hook: str, key: str) -> Any:
+        """The stored value for (hook, key), or None."""
+        ...
 
-    def state_set(self, hook: str, key: str, value: Any) -> None: ...
+    def state_set(self, hook: str, key: str, value: Any) -> None:
+        """Store a JSON value (never None: state.set(k, nil) calls state_delete)."""
+        ...
 
-    def state_delete(self, hook: str, key: str) -> None: ...
+    def state_delete(self, hook: str, key: str) -> None:
+        """Forget (hook, key); no error when absent."""
+        ...
 
-    def state_incr(self, hook: str, key: str, by: float) -> float: ...
+    def state_incr(self, hook: str, key: str, by: float) -> float:
+        """Atomically add `by` (a non-number counts as 0) and return the new value."""
+        ...

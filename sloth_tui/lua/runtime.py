@@ -31,6 +31,7 @@ __all__ = [
     "sandbox_build_cost_us",
 ]
 
+DEFAULT_LIMITS = Limits()  # frozen, so safe to share as a default
 DECLARE_TIMEOUT = 1.0  # running a file's top level to read event_types
 DECLARE_INSTRUCTIONS = 10_000_000
 
@@ -39,7 +40,7 @@ class HookRuntime:
     """Thread-safe: run() may be called from many worker threads at once; each thread
     uses its own LuaRuntime."""
 
-    def __init__(self, host: HostAPI, default_limits: Limits = Limits()) -> None:
+    def __init__(self, host: HostAPI, default_limits: Limits = DEFAULT_LIMITS) -> None:
         self.host = host
         self.limits = default_limits
         self._pool = WorkerPool(default_limits.memory)
@@ -62,10 +63,19 @@ class HookRuntime:
         """
         worker = self._pool.acquire()
         try:
-            return worker.run(self.host, hook, event, limits or self.limits, dry_run=dry_run, code=code)
+            return worker.run(
+                self.host, hook, event, limits or self.limits, dry_run=dry_run, code=code
+            )
         except Exception as exc:  # a bug here must still end in a record, not a crash
             worker.broken = True
-            return Execution(hook.name, event.id, "error", time.time(), error=f"hook runtime failure: {exc}", dry_run=dry_run)
+            return Execution(
+                hook.name,
+                event.id,
+                "error",
+                time.time(),
+                error=f"hook runtime failure: {exc}",
+                dry_run=dry_run,
+            )
         finally:
             self._pool.release(worker)
 
@@ -173,4 +183,3 @@ def bench_trivial_runs(n: int = 20_000, threads: int = 1) -> float:
         for t in workers:
             t.join()
         return per_thread * threads / (time.perf_counter() - start)
-

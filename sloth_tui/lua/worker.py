@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -22,8 +23,11 @@ from sloth_tui.lua.convert import jsonable, loads, position
 from sloth_tui.lua.host import HostAPI
 from sloth_tui.lua.limits import CHECK_EVERY, MAX_FILE_BYTES, Limits, describe
 
-_ENCODE_LUA = resources.files("sloth_tui.lua").joinpath("encode.lua").read_text("utf-8")
-_SANDBOX_LUA = resources.files("sloth_tui.lua").joinpath("sandbox.lua").read_text("utf-8")
+# The privileged Lua, in load order: each module gets the ones before it.
+_LUA = {
+    name: resources.files("sloth_tui.lua").joinpath(f"{name}.lua").read_text("utf-8")
+    for name in ("encode", "guard", "api", "sandbox")
+}
 
 MAX_CHUNKS = 256  # compiled hook files kept per runtime
 GC_ABOVE = 8 * 1024 * 1024  # after a run that left this much heap, collect now
@@ -54,20 +58,36 @@ class Worker:
         self.ctx: RunContext | None = None
         bridge = self.lua.table_from(
             {
-                "now": time.monotonic,
-                "log": lambda level, msg: self.ctx.log(level, msg),  # type: ignore[union-attr]
-                "http": lambda *a: self.ctx.http(*a),  # type: ignore[union-attr]
-                "dispatch": lambda *a: self.ctx.dispatch(*a),  # type: ignore[union-attr]
-                "state": lambda *a: self.ctx.state(*a),  # type: ignore[union-attr]
-                "json_decode": lambda text: self.ctx.json_decode(text),  # type: ignore[union-attr]
+                "log": self._bridge("log", lambda msg: None),
+                "http": self._bridge("http", lambda msg: (None, f"http: {msg}", None)),
+                "dispatch": self._bridge("dispatch", lambda msg: (None, f"dispatch: {msg}")),
+                "state": self._bridge("state", lambda msg: (False, msg)),
+                "json_decode": self._bridge(
+                    "json_decode", lambda msg: (None, f"json.decode: {msg}")
+                ),
             }
         )
-        enc = self.lua.execute(_ENCODE_LUA, name="=encode", mode="t")
-        api = self.lua.execute(_SANDBOX_LUA, bridge, enc, CHECK_EVERY, name="=sandbox", mode="t")
-        self._run = api["run"]
-        self._compile = api["compile"]
-        self.bench_env = api["bench_env"]
+        lua = self.lua.execute
+        enc = lua(_LUA["encode"], name="=encode", mode="t")
+        guard = lua(_LUA["guard"], time.monotonic, CHECK_EVERY, name="=guard", mode="t")
+        api = lua(_LUA["api"], bridge, enc, guard, name="=api", mode="t")
+        sandbox = lua(_LUA["sandbox"], enc, guard, api, time.monotonic, name="=sandbox", mode="t")
+        self._run = sandbox["run"]
+        self._compile = sandbox["compile"]
+        self.bench_env = sandbox["bench_env"]
         self._chunks: dict[tuple[str, int, int], tuple[Any, str | None]] = {}
+
+    def _bridge(self, method: str, failure: Callable[[str], Any]) -> Callable[..., Any]:
+        """A RunContext method as Lua sees it. It must never raise: lupa would hand the
+        exception to Lua as a userdata, i.e. a Python object inside the sandbox."""
+
+        def call(*args: Any) -> Any:
+            try:
+                return getattr(self.ctx, method)(*args)
+            except Exception as exc:
+                return failure(f"internal error: {type(exc).__name__}: {exc}")
+
+        return call
 
     # -- compiling -------------------------------------------------------------------
     def compile(self, text: str, name: str) -> tuple[Any, str | None]:

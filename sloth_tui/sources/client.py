@@ -17,24 +17,22 @@ has. Differences worth knowing:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from sloth_tui.config import Settings
-from sloth_tui.engine.bus import Bus, Subscription
+from sloth_tui.engine.bus import Subscription
 from sloth_tui.engine.engine import EngineStats
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.engine.errors import EventRefused, SlothError
 from sloth_tui.engine.filters import Filter
 from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.engine.store import HookStats
+from sloth_tui.sources.notices import NoticeStream
 from sloth_tui.sources.protocol import (
     DaemonUnavailable,
     error_from_reply,
     filter_to_wire,
-    notice_from_wire,
     probe,
 )
 from sloth_tui.sources.wire import Address, WireConnection
@@ -42,7 +40,6 @@ from sloth_tui.sources.wire import Address, WireConnection
 log = logging.getLogger("sloth_tui.client")
 
 POOL_SIZE = 8  # concurrent requests; more wait for a free connection
-BACKOFF = (0.2, 2.0)  # reconnect delay: first, max
 
 
 def choose_engine(settings: Settings, attach: str | None, embedded: bool) -> str | None:
@@ -61,10 +58,6 @@ def choose_engine(settings: Settings, attach: str | None, embedded: bool) -> str
             raise DaemonUnavailable(f"no sloth-tui daemon answers on {path}")
         return str(path)
     return str(settings.socket_path) if probe(settings.socket_path) is not None else None
-
-
-def stats_from_dict(d: dict[str, Any]) -> EngineStats:
-    return EngineStats(**{f.name: d.get(f.name, 0) for f in fields(EngineStats)})
 
 
 def _hook_stats_from_dict(d: dict[str, Any]) -> HookStats:
@@ -86,15 +79,10 @@ class RemoteEngine:
     def __init__(self, settings: Settings, address: Address, info: dict[str, Any]) -> None:
         self.settings = settings
         self.address = address
-        self.info = info
         self.started = float(info.get("started", 0.0))
         self._idle: list[WireConnection] = []
         self._slots = asyncio.Semaphore(POOL_SIZE)
-        self._bus = Bus()
-        self._stats = stats_from_dict(info.get("stats") or {})
-        self._feed: asyncio.Task[None] | None = None
-        self._connected = True
-        self._live = asyncio.Event()  # the notice stream is subscribed right now
+        self._notices = NoticeStream(address, info)
         self._closed = False
 
     @classmethod
@@ -125,13 +113,18 @@ class RemoteEngine:
         return engine
 
     @property
+    def info(self) -> dict[str, Any]:
+        """The daemon's ping info: version, pid, home, socket, started (refreshed on reconnect)."""
+        return self._notices.info
+
+    @property
     def label(self) -> str:
         """For the dashboard header: which engine this is."""
-        return f"daemon pid {self.info.get('pid', '?')} on {self.address}"
+        return self._notices.label
 
     @property
     def connected(self) -> bool:
-        return self._connected and not self._closed
+        return self._notices.connected and not self._closed
 
     # -- requests -------------------------------------------------------------------
 
@@ -181,29 +174,17 @@ class RemoteEngine:
         strict: bool | None = None,
         wait: bool = False,
     ) -> Event:
+        _no_parent(parent)
         reply = await self._call(
-            "dispatch",
-            type=type,
-            data=data,
-            source=source,
-            strict=strict,
-            parent_id=None if parent is None else parent.id,
-            wait=wait,
+            "dispatch", type=type, data=data, source=source, strict=strict, wait=wait
         )
         return Event.from_dict(reply["event"])
 
     async def dispatch_and_run(
         self, type: str, data: dict[str, Any] | None = None, **kwargs: Any
     ) -> tuple[Event, list[Execution]]:
-        parent = kwargs.pop("parent", None)
-        reply = await self._call(
-            "dispatch",
-            type=type,
-            data=data,
-            wait=True,
-            parent_id=None if parent is None else parent.id,
-            **kwargs,
-        )
+        _no_parent(kwargs.pop("parent", None))
+        reply = await self._call("dispatch", type=type, data=data, wait=True, **kwargs)
         return Event.from_dict(reply["event"]), _executions(reply)
 
     async def get_event(self, event_id: int) -> Event:
@@ -294,6 +275,8 @@ class RemoteEngine:
         description: str = "",
         enabled: bool = True,
         timeout: float | None = None,
+        max_instructions: int | None = None,
+        max_memory_mb: int | None = None,
     ) -> Hook:
         # The daemon resolves paths against its own cwd: send an absolute one.
         reply = await self._call(
@@ -304,6 +287,8 @@ class RemoteEngine:
             description=description,
             enabled=enabled,
             timeout=timeout,
+            max_instructions=max_instructions,
+            max_memory_mb=max_memory_mb,
         )
         return Hook.from_dict(reply["hook"])
 
@@ -348,80 +333,16 @@ class RemoteEngine:
     # -- notices and stats ------------------------------------------------------------
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
-        self._ensure_feed()
-        return self._bus.subscribe(maxsize)
+        self._notices.start()
+        return self._notices.bus.subscribe(maxsize)
 
     def stats(self) -> EngineStats:
-        self._ensure_feed()
-        return self._stats
-
-    def _ensure_feed(self) -> None:
-        if self._feed is None and not self._closed:
-            self._feed = asyncio.get_running_loop().create_task(
-                self._run_feed(), name="remote-feed"
-            )
-
-    async def _run_feed(self) -> None:
-        delay = BACKOFF[0]
-        while not self._closed:
-            try:
-                conn = await WireConnection.open(self.address)
-            except SlothError as exc:
-                self._set_connected(False, str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF[1])
-                continue
-            try:
-                await self._stream(conn)
-                delay = BACKOFF[0]
-                reason = "the daemon closed the connection"
-            except (OSError, ValueError, SlothError) as exc:
-                reason = f"lost the daemon on {self.address}: {exc}"
-            finally:
-                conn.close()
-            self._set_connected(False, reason)
-
-    async def _stream(self, conn: WireConnection) -> None:
-        ping = await conn.request({"op": "ping"})
-        if not ping.get("ok"):
-            raise error_from_reply(ping)
-        self.info = ping.get("engine") or self.info
-        reply = await conn.request({"op": "subscribe"})
-        if not reply.get("ok"):
-            raise error_from_reply(reply)
-        self._set_connected(True, "")
-        self._live.set()
-        while True:
-            notice = notice_from_wire(await conn.read())
-            if notice.kind == "stats" and isinstance(notice.payload, dict):
-                self._stats = stats_from_dict(notice.payload)
-                self._bus.publish("stats", self._stats)
-            elif notice.kind == "shutdown":
-                self._set_connected(False, f"the daemon is shutting down ({notice.payload})")
-            else:
-                self._bus.publish(notice.kind, notice.payload)
+        self._notices.start()
+        return self._notices.stats
 
     async def wait_subscribed(self, timeout: float = 5.0) -> bool:
         """Wait until notices flow (after subscribe()), so nothing later is missed."""
-        self._ensure_feed()
-        try:
-            await asyncio.wait_for(self._live.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
-
-    def _set_connected(self, connected: bool, reason: str) -> None:
-        if not connected:
-            self._live.clear()
-        if connected == self._connected:
-            return
-        self._connected = connected
-        if connected:
-            log.info("attached to %s", self.label)
-            self._bus.publish("connected", dict(self.info))
-        else:
-            log.warning("%s", reason)
-            self._bus.publish("disconnected", reason)
+        return await self._notices.wait_live(timeout)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -430,20 +351,21 @@ class RemoteEngine:
         if self._closed:
             return
         self._closed = True
-        if self._feed is not None:
-            self._feed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._feed
         for conn in self._idle:
             conn.close()
         self._idle.clear()
-        self._bus.publish("shutdown", reason)
+        await self._notices.close(reason)
 
     async def __aenter__(self) -> RemoteEngine:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _no_parent(parent: Event | None) -> None:
+    if parent is not None:
+        raise EventRefused("events with a parent are dispatched by hooks, inside the engine")
 
 
 def _executions(reply: dict[str, Any]) -> list[Execution]:

@@ -1,10 +1,11 @@
 """One client connection: read lines, run requests concurrently, write replies in order.
 
-Lines are read in chunks and each request becomes a task at once, so many
-events from one pipelining client are in flight together and the store's
-group commit batches them. A bounded window of in-flight requests per
-connection is the backpressure: a client that never reads its replies stalls
-only its own reads, never the engine or other clients.
+Lines are read in chunks. The plain event lines of a chunk go to the engine
+together (engine.dispatch_batch: one task and one commit for them all), ops
+run as their own tasks, and replies go out in request order. A bounded window
+of unanswered requests per connection is the backpressure: a client that
+never reads its replies stalls only its own reads, never the engine or other
+clients.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any
 
 from sloth_tui.engine.bus import Subscription
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.engine.errors import EventRefused, SlothError
 from sloth_tui.engine.filters import Filter
-from sloth_tui.sources.ops import NOTICE_KINDS, OPS, Handler, dispatch_event
+from sloth_tui.engine.records import Event
+from sloth_tui.sources.ops import NOTICE_KINDS, OPS, EventArgs, Handler, event_line
 from sloth_tui.sources.protocol import (
     LineSplitter,
     ProtocolError,
@@ -41,12 +43,54 @@ CHUNK = 256 * 1024
 WINDOW = 1024  # requests in flight per connection
 MAX_BATCH = 1024  # replies joined into one write
 _END = object()
+_NO_REF = object()
+
+
+def _waitable(item: Any) -> asyncio.Future[Any] | None:
+    """What a reply slot waits on, if anything."""
+    if isinstance(item, _Slot):
+        return item.batch.done
+    return item if isinstance(item, asyncio.Task) else None
+
+
+def _event_reply(result: Event | SlothError, ref: Any) -> bytes:
+    if isinstance(result, Event):
+        if ref is _NO_REF and not result.warnings:
+            return b'{"ok":true,"id":%d}\n' % result.id  # the hot path skips json
+        reply: dict[str, Any] = {"ok": True, "id": result.id}
+        if result.warnings:
+            reply["warnings"] = result.warnings
+    else:
+        reply = error_reply(str(result), error_type_of(result))
+    if ref is not _NO_REF:
+        reply["ref"] = ref
+    return encode(reply)
 
 
 def _task_reply(task: asyncio.Task[bytes]) -> bytes:
     if task.cancelled():
         return encode(error_reply("request cancelled (the daemon is stopping)", "error"))
     return task.result()
+
+
+class _Batch:
+    """Event lines read together; one engine call for all, one reply each."""
+
+    __slots__ = ("args", "done", "refs", "task")
+
+    def __init__(self) -> None:
+        self.args: list[EventArgs] = []
+        self.refs: list[Any] = []  # each line's "ref", or _NO_REF
+        self.done: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task[None] | None = None  # held here so it is not collected
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One event line's place in the reply order."""
+
+    batch: _Batch
+    index: int
 
 
 @dataclass(slots=True)
@@ -85,6 +129,7 @@ class Connection:
         self._wake = asyncio.Event()
         self._subscribed = False
         self._barrier: asyncio.Task[bytes] | None = None  # the last op, until it is done
+        self._batch: _Batch | None = None  # event lines gathered, not yet sent to the engine
         self._window = asyncio.Semaphore(WINDOW)
         self._broken = False
         self._stopping = False
@@ -130,18 +175,26 @@ class Connection:
 
     async def _read_loop(self) -> None:
         splitter = LineSplitter()
-        while True:
-            chunk = await self.reader.read(CHUNK)
-            if not chunk:
-                if splitter.partial:
-                    log.debug("%s: disconnected mid-line; the partial line is dropped", self.peer)
-                return
-            for item in splitter.feed(chunk):
-                await self._window.acquire()
-                if self._authed:
-                    self._put(self._start(item))
-                elif not await self._authenticate(item):
+        try:
+            while True:
+                chunk = await self.reader.read(CHUNK)
+                if not chunk:
+                    if splitter.partial:
+                        log.debug(
+                            "%s: disconnected mid-line; the partial line is dropped", self.peer
+                        )
                     return
+                for item in splitter.feed(chunk):
+                    if self._window.locked():
+                        self._flush()  # what is gathered must start before we wait for room
+                    await self._window.acquire()
+                    if self._authed:
+                        self._put(self._start(item))
+                    elif not await self._authenticate(item):
+                        return
+                self._flush()
+        finally:
+            self._flush()
 
     async def _authenticate(self, item: bytes | TooLong) -> bool:
         reason = 'the first line must be {"op": "auth", "token": ...}'
@@ -163,17 +216,14 @@ class Connection:
         return False
 
     def _start(self, item: bytes | TooLong) -> Any:
-        """The reply for one line: bytes now, or a task that will produce them."""
+        """The reply slot for one line: bytes now, a task, or a place in an event batch."""
         if isinstance(item, TooLong):
             return encode(error_reply(f"line is {item.size} bytes; the limit is 1 MiB"))
         try:
             req = decode_line(item)
             op = req.get("op")
             if op is None:
-                barrier = self._barrier
-                if barrier is not None and not barrier.done():
-                    return asyncio.create_task(self._run(dispatch_event, req, (barrier,)))
-                return asyncio.create_task(self._run(dispatch_event, req))
+                return self._gather(req)
             if op == "ping":
                 return encode({"ok": True, "engine": self.ctx.ping()})
             if op == "auth":
@@ -188,14 +238,52 @@ class Connection:
         except SlothError as exc:
             return encode(error_reply(str(exc), error_type_of(exc)))
         # An op sees the effect of everything sent before it, and what follows sees its
-        # effect (add_hook then dispatch must run the hook); plain events between ops
-        # still run concurrently, which is what lets group commit batch them.
-        earlier = tuple(t for t in self._out if isinstance(t, asyncio.Task) and not t.done())
+        # effect (add_hook then an event must run the hook). Events between ops still
+        # go in batches, which is what keeps ingest fast.
+        self._flush()
+        earlier = tuple(
+            w for w in (_waitable(x) for x in self._out) if w is not None and not w.done()
+        )
         self._barrier = asyncio.create_task(self._run(handler, req, earlier))
         return self._barrier
 
+    def _gather(self, req: dict[str, Any]) -> _Slot:
+        args = event_line(req)  # ProtocolError: answered at once, not batched
+        if self._batch is None:
+            self._batch = _Batch()
+        batch = self._batch
+        batch.args.append(args)
+        batch.refs.append(req.get("ref", _NO_REF))
+        return _Slot(batch, len(batch.args) - 1)
+
+    def _flush(self) -> None:
+        """Send the gathered event lines to the engine, after the last op if it is running."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            barrier = self._barrier if self._barrier and not self._barrier.done() else None
+            batch.task = asyncio.create_task(self._run_batch(batch, barrier))
+
+    async def _run_batch(self, batch: _Batch, barrier: asyncio.Task[bytes] | None) -> None:
+        n = len(batch.args)
+        results: list[Event | EventRefused | SlothError] = [
+            SlothError("request cancelled (the daemon is stopping)")
+        ] * n
+        try:
+            if barrier is not None:
+                await asyncio.wait((barrier,))
+            results = list(await self.ctx.engine.dispatch_batch(batch.args))
+        except SlothError as exc:  # the engine is stopping: every line gets the reason
+            results = [exc] * n
+        except Exception as exc:  # a bug must cost these replies, not the connection
+            log.exception("%s: a batch of %d events failed", self.peer, n)
+            results = [SlothError(f"internal error: {type(exc).__name__}: {exc}")] * n
+        finally:  # always, or the replies behind these would wait forever
+            batch.done.set_result(
+                [_event_reply(r, ref) for r, ref in zip(results, batch.refs, strict=True)]
+            )
+
     async def _run(
-        self, handler: Handler, req: dict[str, Any], after: tuple[asyncio.Task[bytes], ...] = ()
+        self, handler: Handler, req: dict[str, Any], after: tuple[asyncio.Future[Any], ...] = ()
     ) -> bytes:
         if after:
             await asyncio.wait(after)
@@ -204,12 +292,10 @@ class Connection:
         except SlothError as exc:
             reply = error_reply(str(exc), error_type_of(exc))
         except Exception as exc:  # a bug must cost one reply, not the connection
-            log.exception("%s: request %s failed", self.peer, req.get("op", "event"))
+            log.exception("%s: request %s failed", self.peer, req.get("op"))
             reply = error_reply(f"internal error: {type(exc).__name__}: {exc}", "error")
         if "ref" in req:
             reply["ref"] = req["ref"]
-        elif handler is dispatch_event and len(reply) == 2:  # the plain ack: skip json
-            return b'{"ok":true,"id":%d}\n' % reply["id"]
         return encode(reply)
 
     # -- writing ------------------------------------------------------------------
@@ -225,9 +311,9 @@ class Connection:
             while not out:
                 self._wake.clear()
                 await self._wake.wait()
-            head = out[0]
-            if isinstance(head, asyncio.Task) and not head.done():
-                await asyncio.wait((head,))
+            pending = _waitable(out[0])
+            if pending is not None and not pending.done():
+                await asyncio.wait((pending,))
                 continue
             parts: list[bytes] = []
             then = None
@@ -237,7 +323,11 @@ class Connection:
                 if head is _END:
                     end = True
                     break
-                if isinstance(head, asyncio.Task):
+                if isinstance(head, _Slot):
+                    if not head.batch.done.done():
+                        break
+                    data = head.batch.done.result()[head.index]
+                elif isinstance(head, asyncio.Task):
                     if not head.done():
                         break
                     data = _task_reply(head)

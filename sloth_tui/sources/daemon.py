@@ -19,6 +19,7 @@ from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.errors import EventRefused
 from sloth_tui.sources.monitor import SystemMonitor
+from sloth_tui.sources.protocol import ProtocolError
 from sloth_tui.sources.server import SocketServer, TcpAddress
 from sloth_tui.sources.watchers import FileWatchers
 
@@ -42,6 +43,7 @@ class Daemon:
         self.monitor: SystemMonitor | None = None
         self.watchers: FileWatchers | None = None
         self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
         self._reason = "stopped"
 
     def request_stop(self, reason: str) -> None:
@@ -88,24 +90,26 @@ class Daemon:
         assert self.engine is not None
         self.watchers = FileWatchers(self.engine.dispatch, settings.watchers)
         errors = self.watchers.start()
-        for error in errors:
+        for name, error in errors.items():  # the others run; this one is told, loudly
             log.error("%s", error)
-            name = error.split("'")[1] if "'" in error else "?"
             with contextlib.suppress(EventRefused):
                 await self.engine.dispatch(
                     "system.error",
                     {"component": f"watcher:{name}", "error": error, "severity": "error"},
                     source="system",
                 )
-        return errors
+        return list(errors.values())
 
     async def _reload_watchers(self, engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
         """Op `reload_watchers`: re-read config.toml's [[watchers]] (after `watch add/remove`)."""
+        if not self.options.watchers:
+            raise ProtocolError("this daemon runs with --no-watchers")
         s = self.settings
-        fresh = load_settings(s.home if s.config_dir == s.home else None)
-        if self.watchers is not None:
-            await self.watchers.stop()
-        errors = await self._start_watchers(fresh)
+        fresh = load_settings(s.home if s.config_dir == s.home else None)  # errors: kept as is
+        async with self._reload_lock:
+            if self.watchers is not None:
+                await self.watchers.stop()
+            errors = await self._start_watchers(fresh)
         assert self.watchers is not None
         log.info("watchers reloaded: %s", ", ".join(self.watchers.names) or "(none)")
         return {"watchers": self.watchers.names, "errors": errors}

@@ -25,6 +25,8 @@ HOOK_CHANGES: dict[str, type | tuple[type, ...]] = {
     "file": str,
     "timeout": (int, float),
     "enabled": bool,
+    "max_instructions": int,
+    "max_memory_mb": int,
 }
 
 
@@ -59,31 +61,24 @@ def _type(req: dict[str, Any]) -> str:
     return req["type"]  # type: ignore[no-any-return]
 
 
-async def dispatch_event(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    """A plain event line: {"type": ..., "data": {...}} -> {"id": N}, once committed."""
+EventArgs = tuple[Any, Any, str, bool | None]  # (type, data, source, strict)
+
+
+def event_line(req: dict[str, Any]) -> EventArgs:
+    """A plain event line, {"type": ..., "data": {...}}, checked for engine.dispatch_batch."""
     unknown = set(req) - EVENT_FIELDS
     if unknown:
         raise ProtocolError(
             f"unknown field {sorted(unknown)[0]!r} (an event line has type, data, "
             "and optionally source, strict, ref; requests have an op)"
         )
-    strict = _get(req, "strict", bool, None)
-    event = await engine.dispatch(_type(req), req.get("data"), source=_source(req), strict=strict)
-    reply: dict[str, Any] = {"id": event.id}
-    if event.warnings:
-        reply["warnings"] = event.warnings
-    return reply
+    return _type(req), req.get("data"), _source(req), _get(req, "strict", bool, None)
 
 
 async def _dispatch(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    parent = None
-    if (parent_id := _get(req, "parent_id", int, None)) is not None:
-        parent = await engine.get_event(parent_id)
-    kwargs: dict[str, Any] = {
-        "source": _source(req),
-        "strict": _get(req, "strict", bool, None),
-        "parent": parent,
-    }
+    # No parent_id: chained events come from hooks inside the engine, and they skip
+    # the queue bound, which a client must not be able to do.
+    kwargs: dict[str, Any] = {"source": _source(req), "strict": _get(req, "strict", bool, None)}
     if _get(req, "wait", bool, False):
         event, executions = await engine.dispatch_and_run(_type(req), req.get("data"), **kwargs)
         return {
@@ -183,6 +178,8 @@ async def _add_hook(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
         description=_get(req, "description", str, ""),
         enabled=_get(req, "enabled", bool, True),
         timeout=_get(req, "timeout", (int, float), None),
+        max_instructions=_get(req, "max_instructions", int, None),
+        max_memory_mb=_get(req, "max_memory_mb", int, None),
     )
     return {"hook": hook.to_dict()}
 

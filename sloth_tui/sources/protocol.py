@@ -193,7 +193,7 @@ def filter_from_wire(value: Any) -> Filter | None:
     return Filter(tuple(terms))
 
 
-def probe(path: str | Path, timeout: float = 1.0) -> dict[str, Any] | None:
+def probe(path: str | Path, timeout: float = 2.0) -> dict[str, Any] | None:
     """The daemon's `ping` info when one answers on the Unix socket `path`, else None.
 
     Blocking on purpose: it runs once, before any event loop, to pick the engine.

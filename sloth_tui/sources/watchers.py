@@ -166,12 +166,12 @@ class FileWatchers:
     def names(self) -> list[str]:
         return sorted(self._watchers)
 
-    def start(self) -> list[str]:
-        """Start every watcher that can start; return a one-line error for each that cannot."""
+    def start(self) -> dict[str, str]:
+        """Start every watcher that can start; return {name: one-line error} for the others."""
         loop = asyncio.get_running_loop()
         self._observer = Observer()
         self._observer.daemon = True
-        errors = []
+        errors: dict[str, str] = {}
         for cfg in self._configs:
             try:
                 watcher = Watcher(cfg, self._emitter(cfg.name), self._window)
@@ -179,10 +179,10 @@ class FileWatchers:
                     _Handler(watcher, loop), str(watcher.root), recursive=watcher.recursive
                 )
             except WatcherError as exc:
-                errors.append(str(exc))
+                errors[cfg.name] = str(exc)
                 continue
             except OSError as exc:  # e.g. the inotify watch limit
-                errors.append(
+                errors[cfg.name] = (
                     f"watcher {cfg.name!r}: cannot watch {cfg.path}: {exc.strerror or exc}"
                 )
                 continue

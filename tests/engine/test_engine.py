@@ -305,3 +305,17 @@ async def test_closed_engine_refuses_dispatch(settings: Settings) -> None:
     await engine.close()
     with pytest.raises(EventRefused):
         await engine.dispatch("myapp.tick", {})
+
+
+async def test_per_hook_limits(engine: Engine, lua_file: LuaFile) -> None:
+    spin = lua_file("function on_event() local n = 0 while true do n = n + 1 end end")
+    await engine.add_hook("spin", ["myapp.spin"], spin, max_instructions=100_000, timeout=5)
+    hog = lua_file("function on_event() local t = {} for i = 1, 1e7 do t[i] = i end end")
+    await engine.add_hook("hog", ["myapp.hog"], hog, max_memory_mb=2, timeout=5)
+    _, (ex,) = await engine.dispatch_and_run("myapp.spin", {})
+    assert (ex.status, ex.limit) == ("error", "instructions")
+    _, (ex,) = await engine.dispatch_and_run("myapp.hog", {})
+    assert (ex.status, ex.limit) == ("error", "memory")
+    assert (await engine.get_hook("spin")).max_instructions == 100_000
+    with pytest.raises(HookError, match="max-memory-mb"):
+        await engine.add_hook("bad", ["*"], hog, max_memory_mb=0)

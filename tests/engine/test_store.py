@@ -177,3 +177,23 @@ async def test_readonly_store_on_missing_db_reads_empty(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "new" / "sloth.db", readonly=True)
     assert await store.query_events() == []
     await store.close()
+
+
+async def test_migrates_a_version_1_file_keeping_its_hooks(tmp_path: Path) -> None:
+    from sloth_tui.engine.schema import MIGRATIONS
+
+    path = tmp_path / "sloth.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    conn.execute(
+        "INSERT INTO hooks (name, events, file, created) VALUES ('old', '[\"*\"]', '/x.lua', 1.0)"
+    )
+    conn.commit()
+    conn.close()
+    store = await Store.open(path)
+    (hook,) = await store.list_hooks()
+    await store.close()
+    assert hook.name == "old" and hook.events == ["*"]
+    assert hook.max_instructions is None and hook.max_memory_mb is None
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

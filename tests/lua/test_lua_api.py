@@ -11,21 +11,30 @@ def run(runtime, make_hook, event, body, **kw):
 
 def test_event_fields(runtime, make_hook, deploy_event):
     deploy_event.ts = 1_700_000_000.75
-    body = "return {event.type, event.id, event.timestamp, event.source, event.data.deploy_id, event.category}"
+    body = (
+        "return {event.type, event.id, event.timestamp, event.source,"
+        " event.data.deploy_id, event.category}"
+    )
     exe = run(runtime, make_hook, deploy_event, body)
     assert exe.result == ["deploy.failed", 1, 1_700_000_000, "cli", "deploy-12345", "deploy"]
 
 
 def test_event_agent_and_task_shortcuts(runtime, make_hook):
-    event = Event(id=5, type="agent.connected", category="agent",
-                  data={"agent": {"name": "a1", "address": "10.0.0.1"}, "task": {"name": "t"}})
+    event = Event(
+        id=5,
+        type="agent.connected",
+        category="agent",
+        data={"agent": {"name": "a1", "address": "10.0.0.1"}, "task": {"name": "t"}},
+    )
     exe = run(runtime, make_hook, event, "return {event.agent.name, event.task.name}")
     assert exe.result == ["a1", "t"]
 
 
 def test_no_shortcut_when_not_a_table(runtime, make_hook):
     event = Event(id=5, type="task.started", category="task", data={"agent": "a1"})
-    exe = run(runtime, make_hook, event, "return {agent = event.agent == nil, task = event.task == nil}")
+    exe = run(
+        runtime, make_hook, event, "return {agent = event.agent == nil, task = event.task == nil}"
+    )
     assert exe.result == {"agent": True, "task": True}
 
 
@@ -36,7 +45,11 @@ print("p", 1, nil, true)
 """
     exe = run(runtime, make_hook, deploy_event, body)
     assert [(line.level, line.message) for line in exe.logs] == [
-        ("debug", "d"), ("info", "i 2"), ("warn", "w"), ("error", "e"), ("info", "p\t1\tnil\ttrue"),
+        ("debug", "d"),
+        ("info", "i 2"),
+        ("warn", "w"),
+        ("error", "e"),
+        ("info", "p\t1\tnil\ttrue"),
     ]
     assert all(line.ts > 0 for line in exe.logs)
 
@@ -125,14 +138,23 @@ return {a, b == nil, n1, n2, math.type(n2), state.get("gone") == nil}
     exe = run(runtime, make_hook, deploy_event, body)
     assert exe.result == ["v", True, 5, 6, "integer", True]
     assert [c["fn"] for c in exe.calls] == [
-        "state.set", "state.get", "state.delete", "state.get", "state.incr", "state.incr",
-        "state.set", "state.delete", "state.get",
+        "state.set",
+        "state.get",
+        "state.delete",
+        "state.get",
+        "state.incr",
+        "state.incr",
+        "state.set",
+        "state.delete",
+        "state.get",
     ]
     assert exe.calls[0] == {"fn": "state.set", "key": "k", "value": "v"}
 
 
 def test_state_errors_are_lua_errors_at_the_hook_line(runtime, make_hook, deploy_event):
-    exe = runtime.run(make_hook("function on_event()\n  state.set(1, 2)\nend", file="s.lua"), deploy_event)
+    exe = runtime.run(
+        make_hook("function on_event()\n  state.set(1, 2)\nend", file="s.lua"), deploy_event
+    )
     assert exe.status == "error"
     assert exe.error == "s.lua:2: state.set: key must be a string, got number"
     exe = runtime.run(make_hook("function on_event()\n  state.set('k', print)\nend"), deploy_event)
@@ -159,9 +181,16 @@ def test_event_dispatch(runtime, make_hook, deploy_event, host):
     assert child.data == {"deploy_id": "deploy-12345"}
     assert child.parent_id == 1 and child.depth == 1
     assert child.source == "hook:roller"
-    assert exe.calls == [{"fn": "event.dispatch", "type": "deploy.rollback",
-                          "data": {"deploy_id": "deploy-12345"}, "id": 101, "error": None,
-                          "dry_run": False}]
+    assert exe.calls == [
+        {
+            "fn": "event.dispatch",
+            "type": "deploy.rollback",
+            "data": {"deploy_id": "deploy-12345"},
+            "id": 101,
+            "error": None,
+            "dry_run": False,
+        }
+    ]
 
 
 def test_event_dispatch_refused_returns_nil_err(runtime, make_hook, host):
@@ -177,7 +206,7 @@ def test_event_dispatch_refused_returns_nil_err(runtime, make_hook, host):
 def test_event_dispatch_bad_data(runtime, make_hook, deploy_event, host):
     exe = run(runtime, make_hook, deploy_event, 'return {event.dispatch("x.y", {1, 2})}')
     assert "named fields" in exe.result["2"]
-    exe = run(runtime, make_hook, deploy_event, 'event.dispatch(42, {})')
+    exe = run(runtime, make_hook, deploy_event, "event.dispatch(42, {})")
     assert exe.status == "error"
     assert "type must be a string" in exe.error
     assert host.events == []
@@ -201,7 +230,14 @@ event.dispatch_custom("with_payload", "m", {k = "v"})
     exe = run(runtime, make_hook, deploy_event, body)
     assert exe.status == "success"
     assert [(e.type, e.data) for e in host.events] == [
-        ("custom", {"name": "deployment_complete", "message": "App deployed successfully to production", "payload": {}}),
+        (
+            "custom",
+            {
+                "name": "deployment_complete",
+                "message": "App deployed successfully to production",
+                "payload": {},
+            },
+        ),
         ("custom", {"name": "with_payload", "message": "m", "payload": {"k": "v"}}),
     ]
     assert exe.calls[0]["fn"] == "event.dispatch_custom"

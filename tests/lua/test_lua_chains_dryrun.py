@@ -60,13 +60,16 @@ end"""
 
 
 def test_dry_run_state_writes_go_to_a_scratch_copy(runtime, make_hook, deploy_event, host):
-    hook = make_hook("""function on_event()
+    hook = make_hook(
+        """function on_event()
   local before = state.get("count")
   state.incr("count", 2)
   state.set("new", "v")
   state.delete("old")
   return {before, state.get("count"), state.get("new"), state.get("old") == nil}
-end""", name="dry")
+end""",
+        name="dry",
+    )
     host.state[("dry", "count")] = 5
     host.state[("dry", "old")] = "keep"
     exe = runtime.run(hook, deploy_event, dry_run=True)
@@ -77,7 +80,9 @@ end""", name="dry")
 
 def test_dry_run_and_real_run_differ_only_in_effects(runtime, make_hook, host):
     event = Event(id=3, type="deploy.failed", category="deploy", data={"service": "s"})
-    hook = make_hook("function on_event() state.set('k', 1) event.dispatch('x.y', {}) return true end")
+    hook = make_hook(
+        "function on_event() state.set('k', 1) event.dispatch('x.y', {}) return true end"
+    )
     dry = runtime.run(hook, event, dry_run=True)
     assert host.state == {} and host.events == []
     real = runtime.run(hook, event)

@@ -47,7 +47,10 @@ return {{g.status, p.json.body, d.json.method}}
 
 
 def test_error_status_is_a_response(runtime, make_hook, deploy_event, http_server):
-    body = f'local r = http.get("{http_server.url}/status/404") return {{r.status, r.ok, r.json.error}}'
+    body = f"""
+local r = http.get("{http_server.url}/status/404")
+return {{r.status, r.ok, r.json.error}}
+"""
     exe = run(runtime, make_hook, deploy_event, body)
     assert exe.result == [404, False, "nope"]
     assert exe.calls[0]["status"] == 404

@@ -32,8 +32,12 @@ LOOPS = {
         "while true do coroutine.resume(coroutine.create(function() for i = 1, 50 do end end)) end"
     ),
     "load reader": "while true do load(function() while true do end end) end",
-    "string.gsub callback": 'string.gsub(string.rep("a", 100), "a", function() while true do end end)',
-    "__index loop": 'local t = setmetatable({}, {__index = function() while true do end end}) return t.x',
+    "string.gsub callback": (
+        'string.gsub(string.rep("a", 100), "a", function() while true do end end)'
+    ),
+    "__index loop": (
+        "local t = setmetatable({}, {__index = function() while true do end end}) return t.x"
+    ),
 }
 
 
@@ -57,7 +61,11 @@ def test_deadline_stops_the_loop(make_runtime, make_hook, deploy_event, code):
 
 def test_timeout_records_the_line(make_runtime, make_hook, deploy_event):
     runtime = make_runtime(instructions=NO_BUDGET)
-    hook = make_hook("function on_event()\n  local x = 0\n  while true do x = x + 1 end\nend", timeout=0.2, file="spin.lua")
+    hook = make_hook(
+        "function on_event()\n  local x = 0\n  while true do x = x + 1 end\nend",
+        timeout=0.2,
+        file="spin.lua",
+    )
     exe = runtime.run(hook, deploy_event)
     assert exe.error.startswith("spin.lua:3: timed out")
     assert exe.error_line == 3
@@ -65,7 +73,10 @@ def test_timeout_records_the_line(make_runtime, make_hook, deploy_event):
 
 def test_logs_before_the_timeout_are_kept(make_runtime, make_hook, deploy_event):
     runtime = make_runtime(instructions=NO_BUDGET)
-    exe = runtime.run(make_hook("function on_event() log.info('start') while true do end end", timeout=0.2), deploy_event)
+    exe = runtime.run(
+        make_hook("function on_event() log.info('start') while true do end end", timeout=0.2),
+        deploy_event,
+    )
     assert exe.status == "timeout"
     assert [line.message for line in exe.logs] == ["start"]
 
@@ -81,14 +92,20 @@ def test_instruction_budget(make_runtime, make_hook, deploy_event):
 
 def test_instruction_budget_inside_pcall_and_coroutine(make_runtime, make_hook, deploy_event):
     runtime = make_runtime(instructions=1_000_000)
-    code = "function on_event() pcall(coroutine.wrap(function() while true do end end)) return 'escaped' end"
+    code = (
+        "function on_event() pcall(coroutine.wrap(function() while true do end end))"
+        " return 'escaped' end"
+    )
     exe = runtime.run(make_hook(code), deploy_event)
     assert exe.limit == "instructions"
 
 
 def test_limits_per_run_override(runtime, make_hook, deploy_event):
-    exe = runtime.run(make_hook("function on_event() while true do end end"), deploy_event,
-                      limits=Limits(instructions=200_000))
+    exe = runtime.run(
+        make_hook("function on_event() while true do end end"),
+        deploy_event,
+        limits=Limits(instructions=200_000),
+    )
     assert exe.limit == "instructions"
 
 
@@ -97,7 +114,9 @@ MEMORY_BOMBS = {
     "string doubling": 'local s = "x" while true do s = s .. s end',
     "table growth": "local t = {} for i = 1, math.huge do t[i] = i end",
     "table of strings": 'local t = {} for i = 1, math.huge do t[i] = ("x"):rep(100) .. i end',
-    "caught by pcall": 'local t = {} while true do pcall(function() t[#t + 1] = ("y"):rep(1000) .. #t end) end',
+    "caught by pcall": (
+        'local t = {} while true do pcall(function() t[#t + 1] = ("y"):rep(1000) .. #t end) end'
+    ),
     "string.rep in pcall": 'local ok = pcall(string.rep, "x", 1 << 30) return ok',
 }
 
@@ -111,7 +130,9 @@ def test_memory_cap(make_runtime, make_hook, deploy_event, code):
     assert exe.error == "memory limit exceeded (16 MiB of Lua heap)"
     assert served(runtime, make_hook, deploy_event)
     # and the next run may use memory again
-    big = runtime.run(make_hook('function on_event() return #string.rep("z", 4 * 1024 * 1024) end'), deploy_event)
+    big = runtime.run(
+        make_hook('function on_event() return #string.rep("z", 4 * 1024 * 1024) end'), deploy_event
+    )
     assert big.result == 4 * 1024 * 1024
 
 
@@ -129,3 +150,81 @@ def test_deep_recursion_through_pcall(runtime, make_hook, deploy_event):
     exe = runtime.run(make_hook(code), deploy_event)
     assert exe.status in ("success", "error")  # Lua reports the C stack overflow; no crash
     assert served(runtime, make_hook, deploy_event)
+
+
+ESCAPES_AFTER_TRIP = {
+    "close runs __close of a coroutine killed by the limit": """
+local co = coroutine.create(function()
+  local guard <close> = setmetatable({}, {__close = function() while true do end end})
+  while true do end
+end)
+local outer <close> = setmetatable({}, {__close = function() coroutine.close(co) end})
+coroutine.resume(co)
+""",
+    "__close loop in the hook itself": """
+local guard <close> = setmetatable({}, {__close = function() while true do end end})
+while true do end
+""",
+    "host calls after the trip": """
+local outer <close> = setmetatable({}, {__close = function()
+  log.info("after") state.set("k", 1) event.dispatch("x.y", {})
+end})
+while true do end
+""",
+}
+
+
+@pytest.mark.parametrize("code", ESCAPES_AFTER_TRIP.values(), ids=ESCAPES_AFTER_TRIP.keys())
+def test_nothing_runs_unchecked_after_a_trip(make_runtime, make_hook, deploy_event, host, code):
+    runtime = make_runtime(instructions=NO_BUDGET)
+    start = time.monotonic()
+    exe = runtime.run(make_hook(f"function on_event()\n{code}\nend", timeout=0.2), deploy_event)
+    assert time.monotonic() - start < 1
+    assert exe.status == "timeout"
+    assert exe.logs == [] and exe.calls == []
+    assert host.state == {} and host.events == []
+    assert served(runtime, make_hook, deploy_event)
+
+
+C_LOOPS = {
+    "string.rep of nothing": 'return #string.rep("", 1 << 62)',
+    "method rep of nothing": 'return #(""):rep(1 << 62)',
+    "table.move over a huge range": "table.move({}, 1, 1 << 62, 2) return 0",
+}
+
+
+@pytest.mark.parametrize("code", C_LOOPS.values(), ids=C_LOOPS.keys())
+def test_c_loops_that_the_count_hook_cannot_see(runtime, make_hook, deploy_event, code):
+    start = time.monotonic()
+    exe = runtime.run(make_hook(f"function on_event() {code} end", timeout=1), deploy_event)
+    assert time.monotonic() - start < 0.5
+    assert exe.result == 0 or "range too large" in exe.error
+
+
+def test_rep_and_move_still_work(runtime, make_hook, deploy_event):
+    code = (
+        "local t = table.move({1, 2, 3}, 1, 3, 2)"
+        ' return {("ab"):rep(3, ","), string.rep("", 3), t[4]}'
+    )
+    exe = runtime.run(make_hook(f"function on_event() {code} end"), deploy_event)
+    assert exe.result == ["ab,ab,ab", "", 3]
+
+
+def test_huge_error_messages_and_results_are_clipped(runtime, make_hook, deploy_event):
+    exe = runtime.run(
+        make_hook('function on_event() error(string.rep("e", 1000000)) end'), deploy_event
+    )
+    assert exe.status == "error"
+    assert len(exe.error) < 9000 and exe.error.endswith("[truncated]")
+    exe = runtime.run(
+        make_hook('function on_event() return string.rep("r", 1000000) end'), deploy_event
+    )
+    assert len(exe.result) < 70_000
+    exe = runtime.run(
+        make_hook(
+            "function on_event() local t = {}"
+            ' for i = 1, 50000 do t[i] = "item" .. i end return t end'
+        ),
+        deploy_event,
+    )
+    assert isinstance(exe.result, str) and exe.result.endswith("[truncated]")

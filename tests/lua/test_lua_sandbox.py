@@ -27,7 +27,9 @@ ESCAPES = {
 
 @pytest.mark.parametrize("code", ESCAPES.values(), ids=ESCAPES.keys())
 def test_escape_is_an_error(runtime, make_hook, deploy_event, code):
-    exe = runtime.run(make_hook(f"function on_event()\n  {code}\nend", file="esc.lua"), deploy_event)
+    exe = runtime.run(
+        make_hook(f"function on_event()\n  {code}\nend", file="esc.lua"), deploy_event
+    )
     assert exe.status == "error"
     assert exe.error.startswith("esc.lua:2: attempt to ")
     after = runtime.run(make_hook("function on_event() return 'ok' end"), deploy_event)
@@ -64,23 +66,34 @@ return r
 """
     exe = runtime.run(make_hook(f"function on_event() {attempts} end"), deploy_event)
     assert exe.result == [False, False, False, False, True]  # own string table: allowed, per run
-    check = runtime.run(make_hook('function on_event() return {("a"):upper(), string.upper("b")} end'), deploy_event)
+    check = runtime.run(
+        make_hook('function on_event() return {("a"):upper(), string.upper("b")} end'), deploy_event
+    )
     assert check.result == ["A", "B"]
 
 
 def test_globals_do_not_leak_between_runs(runtime, make_hook, deploy_event):
-    setter = make_hook("function on_event() leaked = 'yes'; string.upper = nil; log = nil; _G.x = 1 end")
+    setter = make_hook(
+        "function on_event() leaked = 'yes'; string.upper = nil; log = nil; _G.x = 1 end"
+    )
     assert runtime.run(setter, deploy_event).status == "success"
-    reader = make_hook("function on_event() return {leaked == nil, x == nil, string.upper('a'), log ~= nil} end")
+    reader = make_hook(
+        "function on_event() return {leaked == nil, x == nil, string.upper('a'), log ~= nil} end"
+    )
     assert runtime.run(reader, deploy_event).result == [True, True, "A", True]
     # the same file, run again, starts clean too
-    again = make_hook("function on_event() local before = counter; counter = (counter or 0) + 1; return before end")
+    again = make_hook(
+        "function on_event() local before = counter;"
+        " counter = (counter or 0) + 1; return before end"
+    )
     assert runtime.run(again, deploy_event).result is None
     assert runtime.run(again, deploy_event).result is None
 
 
 def test_gc_metamethods_are_refused(runtime, make_hook, deploy_event):
-    exe = runtime.run(make_hook("function on_event() setmetatable({}, {__gc = function() end}) end"), deploy_event)
+    exe = runtime.run(
+        make_hook("function on_event() setmetatable({}, {__gc = function() end}) end"), deploy_event
+    )
     assert exe.status == "error"
     assert "__gc" in exe.error
 
@@ -109,13 +122,18 @@ return found
 
 def test_python_attributes_are_denied(runtime, make_hook, deploy_event):
     # Even a value that crossed the bridge as data has no attribute path back.
-    exe = runtime.run(make_hook("function on_event() return event.data.__class__ end"), deploy_event)
+    exe = runtime.run(
+        make_hook("function on_event() return event.data.__class__ end"), deploy_event
+    )
     assert exe.status == "success"
     assert exe.result is None
 
 
 def test_math_randomseed_is_harmless(runtime, make_hook, deploy_event):
-    exe = runtime.run(make_hook("function on_event() math.randomseed(1) return math.random(1, 6) end"), deploy_event)
+    exe = runtime.run(
+        make_hook("function on_event() math.randomseed(1) return math.random(1, 6) end"),
+        deploy_event,
+    )
     assert exe.status == "success"
     assert 1 <= exe.result <= 6
 
@@ -124,3 +142,18 @@ def test_top_level_yield_is_an_error(runtime, make_hook, deploy_event):
     exe = runtime.run(make_hook("function on_event() coroutine.yield(1) end"), deploy_event)
     assert exe.status == "error"
     assert "yield" in exe.error
+
+
+def test_python_exceptions_never_reach_hook_code(runtime, make_hook, deploy_event, host):
+    def broken(*args, **kwargs):
+        raise RuntimeError("host bug")
+
+    host.state_get = broken
+    host.dispatch = broken
+    code = """function on_event()
+  local ok, err = pcall(state.get, "k")
+  local d, derr = event.dispatch("x.y", {})
+  return {type(err), type(derr)}
+end"""
+    exe = runtime.run(make_hook(code), deploy_event)
+    assert exe.result == ["string", "string"]

@@ -55,7 +55,9 @@ def test_seed_hook_without_rollback(runtime, deploy_event, host):
 
 def test_seed_hook_against_a_local_server(runtime, deploy_event, host, http_server, tmp_path):
     local = tmp_path / "deploy_alert.lua"
-    local.write_text(SEED_HOOK.read_text(encoding="utf-8").replace(SLACK, f"{http_server.url}/slack"))
+    local.write_text(
+        SEED_HOOK.read_text(encoding="utf-8").replace(SLACK, f"{http_server.url}/slack")
+    )
     exe = runtime.run(seed_hook(local), deploy_event)
     assert exe.status == "success", exe.error
     assert len(exe.logs) == 2

@@ -9,7 +9,11 @@ from sloth_tui.lua.runtime import check_syntax, declared_event_types
 
 
 def test_global_style_true_is_success(runtime, make_hook, deploy_event):
-    hook = make_hook('function on_event()\n  log.info(event.type .. " " .. event.data.service)\n  return true\nend\n')
+    hook = make_hook(
+        "function on_event()\n"
+        '  log.info(event.type .. " " .. event.data.service)\n'
+        "  return true\nend\n"
+    )
     exe = runtime.run(hook, deploy_event)
     assert exe.status == "success"
     assert exe.result is True
@@ -35,7 +39,9 @@ def test_false_is_failed(runtime, make_hook, deploy_event):
 
 
 def test_false_with_reason(runtime, make_hook, deploy_event):
-    exe = runtime.run(make_hook('function on_event() return false, "not my service" end'), deploy_event)
+    exe = runtime.run(
+        make_hook('function on_event() return false, "not my service" end'), deploy_event
+    )
     assert exe.status == "failed"
     assert exe.error == "not my service"
 
@@ -56,7 +62,9 @@ return {
     assert exe.logs[0].message == "service api-server"
 
 
-def test_table_style_receives_the_event_even_if_global_is_replaced(runtime, make_hook, deploy_event):
+def test_table_style_receives_the_event_even_if_global_is_replaced(
+    runtime, make_hook, deploy_event
+):
     code = "event = nil\nreturn { execute = function(e) return e.id end }"
     exe = runtime.run(make_hook(code), deploy_event)
     assert exe.status == "success"
@@ -86,7 +94,9 @@ def test_error_without_position_gets_the_hook_line(runtime, make_hook, deploy_ev
 
 
 def test_error_with_a_table_value(runtime, make_hook, deploy_event):
-    exe = runtime.run(make_hook("function on_event() error({code = 7}) end", file="t.lua"), deploy_event)
+    exe = runtime.run(
+        make_hook("function on_event() error({code = 7}) end", file="t.lua"), deploy_event
+    )
     assert exe.status == "error"
     assert exe.error == 't.lua:1: error object: {"code":7}'
 
@@ -154,7 +164,9 @@ def test_check_syntax_does_not_run_code():
 
 
 def test_declared_event_types(make_hook):
-    hook = make_hook('return { event_types = {"cpu.high_usage", "deploy.*"}, execute = function() end }')
+    hook = make_hook(
+        'return { event_types = {"cpu.high_usage", "deploy.*"}, execute = function() end }'
+    )
     assert declared_event_types(hook.file) == ["cpu.high_usage", "deploy.*"]
 
 

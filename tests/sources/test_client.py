@@ -114,6 +114,9 @@ async def test_errors_are_the_engines_errors(remote: RemoteEngine) -> None:
         await remote.add_hook("x", ["*"], "/nonexistent/hook.lua")
     with pytest.raises(NotFound):
         await remote.delete_event(424242)
+    parent = await remote.dispatch("task.started", {"task_name": "p"})
+    with pytest.raises(EventRefused, match="dispatched by hooks"):
+        await remote.dispatch("task.failed", {}, parent=parent)
 
 
 async def test_delete_and_cleanup(remote: RemoteEngine, engine: Engine) -> None:

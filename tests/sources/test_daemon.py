@@ -32,10 +32,12 @@ SLOW_HOOK = (
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
 def test_serve_stops_cleanly_on_signals(daemons: Daemons, signame: str) -> None:
-    d = daemons().start("--no-monitor")
+    d = daemons().start("--no-monitor", "--no-watchers")
     assert stat.S_IMODE(d.socket.stat().st_mode) == 0o600
-    [reply] = ask(d.socket, {"type": "deploy.failed", "data": {"service": "api"}})
-    assert reply["ok"]
+    reply, reload = ask(
+        d.socket, {"type": "deploy.failed", "data": {"service": "api"}}, {"op": "reload_watchers"}
+    )
+    assert reply["ok"] and "--no-watchers" in reload["error"]
     assert d.signal(SIGNALS[signame]) == 0
     assert not d.socket.exists()
     [shutdown] = events_of(d.home, "system.shutdown")

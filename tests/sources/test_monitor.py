@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sourcekit import DaemonProcess, events_of, wait_for, write_config
+from sourcekit import DaemonProcess, events_of, run_cli, wait_for, write_config
 
 from sloth_tui.config import ConfigError, MonitorSettings, load_settings
 from sloth_tui.engine.errors import EventRefused
@@ -159,3 +159,15 @@ def test_the_daemon_raises_alarms_from_the_config(
     assert all(e["source"] == "system" for e in alarms)
     disk = next(e for e in alarms if e["type"] == "system.disk_full")
     assert disk["data"]["mount_point"] == "/" and disk["data"]["available_bytes"] > 0
+
+
+def test_serve_refuses_a_bad_monitor_config(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    home.mkdir()
+    write_config(home, "[monitor]\ninterval = 0\n")
+    result = run_cli("serve", "--home", str(home))
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "error: [monitor] interval must be above 0 seconds, not 0.0"
+    )
+    assert not (home / "sloth.sock").exists()

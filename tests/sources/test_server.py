@@ -17,6 +17,7 @@ from sourcekit import db_rows, request
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
+from sloth_tui.engine.errors import EventRefused
 from sloth_tui.sources.protocol import MAX_LINE
 from sloth_tui.sources.server import ServerError, SocketServer, TcpAddress
 
@@ -89,7 +90,7 @@ async def test_bad_lines_get_errors_and_the_connection_lives_on(
         line({"op": "test_hook", "hook": {"name": "x"}}),
         line({"op": "test_hook", "hook": "x", "event": {"id": 1}}),
         line({"op": "cleanup", "older_than": "a week"}),
-        line({"op": "dispatch", "type": "task.started", "parent_id": 424242}),
+        line({"op": "dispatch", "type": "task.started", "wait": "yes"}),
         line({"op": "add_hook", "name": "h", "events": [1], "file": "/x.lua"}),
     ]
     replies = await request(server.socket_path, *bad, line(EVENT))
@@ -107,7 +108,7 @@ async def test_bad_lines_get_errors_and_the_connection_lives_on(
     assert "cannot change 'run_count'" in errors[20]
     assert "bad hook object" in errors[22] and "bad event object" in errors[23]
     assert "'older_than' must be int or float" in errors[24]
-    assert replies[25]["error_type"] == "not_found" and "list of strings" in errors[26]
+    assert "'wait' must be bool" in errors[25] and "list of strings" in errors[26]
     # Only the one good event (and the startup event) was stored.
     assert await engine.count_events() == 2
 
@@ -314,3 +315,64 @@ async def test_shutdown_drops_a_client_that_never_reads(
     assert "not reading its replies; dropping it" in caplog.text
     assert server.connection_count == 0
     writer.transport.abort()
+
+
+async def test_ops_and_events_on_one_connection_keep_their_order(
+    server: SocketServer, engine: Engine, lua_file: Any
+) -> None:
+    hook = lua_file("function on_event() return true end")
+    ev = {"type": "task.started", "data": {"task_name": "t"}}
+    replies = await request(
+        server.socket_path,
+        line(ev) * 50,
+        line({"op": "count_events", "filter": "type:task.*"}),  # sees the 50 before it
+        line({"op": "add_hook", "name": "h", "events": ["task.*"], "file": str(hook)}),
+        line(ev) * 3,  # after add_hook: each runs the hook
+        line({"op": "wait_idle", "timeout": 10}),
+        line({"op": "executions", "hook": "h"}),
+    )
+    assert replies[50] == {"ok": True, "count": 50}
+    assert replies[51]["hook"]["name"] == "h"
+    ran = {e["event_id"] for e in replies[-1]["executions"]}
+    assert ran == {r["id"] for r in replies[52:55]}
+
+
+async def test_dispatch_batch_checks_each_event_alone(engine: Engine, lua_file: Any) -> None:
+    await engine.add_hook("h", ["deploy.*"], lua_file("function on_event() return true end"))
+    results = await engine.dispatch_batch(
+        [
+            ("deploy.failed", {"service": "a"}, "socket", None),
+            ("Not A Type", {}, "socket", None),
+            ("deploy.failed", {"service": "b"}, "socket:ci", True),  # strict: incomplete data
+            ("task.started", {"task_name": "t"}, "cli", False),
+        ]
+    )
+    first, bad, strict, last = results
+    assert isinstance(bad, EventRefused) and "invalid event type" in str(bad)
+    assert isinstance(strict, EventRefused) and "strict mode" in str(strict)
+    assert first.id + 1 == last.id and first.status == "pending" and last.source == "cli"  # type: ignore[union-attr]
+    assert await engine.wait_idle(10)
+    stored = await engine.get_event(first.id)  # type: ignore[union-attr]
+    assert stored.status == "completed" and len(await engine.executions_of(first.id)) == 1  # type: ignore[union-attr]
+    await engine.close()
+    with pytest.raises(EventRefused, match="not accepting events"):
+        await engine.dispatch_batch([("task.started", {}, "socket", None)])
+
+
+async def test_a_failing_batch_costs_its_replies_not_the_connection(
+    server: SocketServer,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(items: list[Any]) -> list[Any]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(engine, "dispatch_batch", broken)
+    bug, again, ping = await request(server.socket_path, line(EVENT) * 2, {"op": "ping"})
+    assert bug["ok"] is False and bug["error"] == "internal error: RuntimeError: disk on fire"
+    assert again == bug and ping["ok"] and "a batch of 2 events failed" in caplog.text
+    monkeypatch.undo()
+    await engine.close()
+    [stopped] = await request(server.socket_path, line(EVENT))
+    assert stopped["error_type"] == "refused" and "not accepting events" in stopped["error"]

@@ -39,7 +39,9 @@ class Recorder:
 async def watch(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     started: list[FileWatchers] = []
 
-    async def start(*configs: WatcherSettings, window: float = 0.15) -> tuple[Recorder, list[str]]:
+    async def start(
+        *configs: WatcherSettings, window: float = 0.15
+    ) -> tuple[Recorder, dict[str, str]]:
         rec = Recorder()
         fw = FileWatchers(rec, configs, window=window)
         errors = fw.start()
@@ -60,7 +62,7 @@ async def test_file_and_dir_events_with_the_catalogs_fields(watch: Any, tmp_path
     root = tmp_path / "w"
     root.mkdir()
     rec, errors = await watch(WatcherSettings(name="w", path=str(root)))
-    assert errors == []
+    assert errors == {}
     (root / "a.txt").write_text("hello")
     await until(rec, lambda t: "file.created" in t, "file.created")
     (root / "sub").mkdir()
@@ -157,7 +159,7 @@ async def test_missing_paths_are_clear_errors_and_the_rest_still_run(
         WatcherSettings(name="gone", path=str(tmp_path / "nope")),
         WatcherSettings(name="ok", path=str(tmp_path)),
     )
-    assert errors == [f"watcher 'gone': {tmp_path / 'nope'} does not exist"]
+    assert errors == {"gone": f"watcher 'gone': {tmp_path / 'nope'} does not exist"}
     (tmp_path / "f").write_text("x")
     await until(rec, lambda t: "file.created" in t, "the good watcher")
     with pytest.raises(WatcherError, match="does not exist"):
@@ -235,6 +237,6 @@ async def test_an_os_error_while_scheduling_is_a_clear_error(
     monkeypatch.setattr(Observer, "schedule", refuse)
     fw = FileWatchers(Recorder(), (WatcherSettings(name="big", path=str(tmp_path)),))
     errors = fw.start()
-    assert errors == [f"watcher 'big': cannot watch {tmp_path}: inotify watch limit reached"]
+    assert errors == {"big": f"watcher 'big': cannot watch {tmp_path}: inotify watch limit reached"}
     assert fw.names == []
     await fw.stop()
