@@ -404,7 +404,7 @@ class Store:
     @staticmethod
     def hook_upsert(hook: Hook) -> WriteOp:
         return (
-            f"INSERT OR REPLACE INTO hooks ({HOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO hooks ({HOOK_COLUMNS}) VALUES ({', '.join('?' * 11)})",
             (
                 hook.name,
                 json.dumps(hook.events),

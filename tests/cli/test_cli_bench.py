@@ -1,4 +1,4 @@
-"""`sloth-tui bench` runs end to end and prints every figure (small sizes: this is no timing test)."""
+"""`sloth-tui bench` end to end: every figure printed (small sizes; no timing test)."""
 
 from __future__ import annotations
 
