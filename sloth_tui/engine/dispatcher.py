@@ -98,7 +98,8 @@ class Dispatcher:
             self.executions_total += 1
             executions.append(execution)
             self._bus.publish("execution", execution)
-        event.status = "completed" if all(e.status == "success" for e in executions) else "failed"
+        ok = all(e.status in ("success", "skipped") for e in executions)
+        event.status = "completed" if ok else "failed"
         self._store.write_later((UPDATE_STATUS, (event.status, event.id)))
         self.processed_total += 1
         self._bus.publish("event_status", event)

@@ -206,16 +206,16 @@ class Engine:
 
     async def _committed(self, event: Event, hooks: list[Hook], parent: Event | None) -> None:
         """After commit: publish, queue the hooks, keep the retention cap."""
-        dispatcher = self._check_open()
         self._events_total += 1
         self.bus.publish("event", event)
+        if self._events_total % CAP_CHECK_EVERY == 0:
+            self._enforce_cap()
         if hooks:
+            dispatcher = self._check_open()
             if parent is not None:
                 dispatcher.submit_nowait(event, list(hooks))
             else:
                 await dispatcher.submit(event, list(hooks))
-        if self._events_total % CAP_CHECK_EVERY == 0:
-            self._enforce_cap()
 
     async def dispatch(
         self,
@@ -453,6 +453,7 @@ class Engine:
         )
         if not self.readonly:
             await self.store.write(*_execution_ops(execution))
+        self.bus.publish("execution", execution)
         return execution
 
     # -- notices and stats ----------------------------------------------------------

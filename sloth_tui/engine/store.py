@@ -20,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from sloth_tui.engine.errors import NotFound
+from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.filters import Filter
 from sloth_tui.engine.records import Event, Execution, Hook, LogLine
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCHEMA_VERSION
@@ -31,25 +31,41 @@ WriteOp = tuple[str, Sequence[Any]]
 
 
 class _Round:
-    """Writes gathered for the next commit; every waiter of the round shares one future.
+    """Writes gathered for the next commit, and the futures of those who wait on them.
 
     When the round's transaction fails, each write is retried alone so one bad
-    write fails only its own caller (its error lands in `errors`).
+    write fails only its own caller.
     """
 
-    __slots__ = ("bounds", "errors", "future", "ops")
+    __slots__ = ("bounds", "errors", "loop", "ops", "waiters")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.ops: list[WriteOp] = []
         self.bounds: list[tuple[int, int]] = []  # each write's slice of ops
         self.errors: dict[int, Exception] = {}
-        self.future: asyncio.Future[None] = loop.create_future()
+        # One future per waiter (not one shared): a cancelled caller cancels only its own.
+        self.waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def add(self, ops: tuple[WriteOp, ...]) -> int:
         start = len(self.ops)
         self.ops.extend(ops)
         self.bounds.append((start, len(self.ops)))
         return len(self.bounds) - 1
+
+    def wait(self, index: int) -> asyncio.Future[None]:
+        future = self.loop.create_future()
+        self.waiters.append((index, future))
+        return future
+
+    def settle(self) -> None:
+        for index, future in self.waiters:
+            if not future.done():
+                error = self.errors.get(index)
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
 
 
 @dataclass(slots=True)
@@ -180,6 +196,10 @@ def _hook_from_row(row: Sequence[Any]) -> Hook:
     )
 
 
+class StoreError(SlothError):
+    """The database cannot be used: not SQLite, or written by a newer sloth-tui."""
+
+
 def _run_batch(conn: sqlite3.Connection, ops: list[WriteOp]) -> None:
     """Runs in aiosqlite's thread: every op of the round in one transaction."""
     i = 0
@@ -211,7 +231,7 @@ def _commit_round(conn: sqlite3.Connection, current: _Round) -> None:
 def _migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise StoreError(
             f"database schema version {version} is newer than this sloth-tui ({SCHEMA_VERSION})"
         )
     for number in range(version, SCHEMA_VERSION):
@@ -241,21 +261,30 @@ class Store:
     @classmethod
     async def open(cls, path: Path, *, readonly: bool = False) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = None
-        if not readonly:
-            writer = await aiosqlite.connect(path, isolation_level=None)
-            await writer.execute("PRAGMA journal_mode=WAL")
-            await writer.execute("PRAGMA synchronous=NORMAL")
-            await writer.execute("PRAGMA busy_timeout=5000")
-            await writer._execute(_migrate, writer._conn)  # one hop, in the writer's thread
-            writer.isolation_level = "DEFERRED"
-        elif not path.exists():
-            # Nothing stored yet: give queries an empty, current schema to read.
-            with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
-                _migrate(conn)
-        uri = f"file:{path}?mode=ro" if readonly else str(path)
-        reader = await aiosqlite.connect(uri, uri=readonly)
-        await reader.execute("PRAGMA busy_timeout=5000")
+        writer = reader = None
+        try:
+            if not readonly:
+                writer = await aiosqlite.connect(path, isolation_level=None)
+                await writer.execute("PRAGMA journal_mode=WAL")
+                await writer.execute("PRAGMA synchronous=NORMAL")
+                await writer.execute("PRAGMA busy_timeout=5000")
+                await writer._execute(_migrate, writer._conn)  # one hop, in the writer's thread
+                writer.isolation_level = "DEFERRED"
+            elif not path.exists():
+                # Nothing stored yet: give queries an empty, current schema to read.
+                with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+                    _migrate(conn)
+            uri = f"file:{path}?mode=ro" if readonly else str(path)
+            reader = await aiosqlite.connect(uri, uri=readonly)
+            await reader.execute("PRAGMA busy_timeout=5000")
+        except BaseException as exc:
+            # Close what opened: an aiosqlite thread left running keeps the process alive.
+            for conn in (writer, reader):
+                if conn is not None:
+                    await conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(f"cannot open {path}: {exc}") from None
+            raise
         store = cls(path, writer, reader)
         if writer is not None:
             store._task = asyncio.create_task(store._write_loop(), name="store-writer")
@@ -283,11 +312,7 @@ class Store:
     async def write(self, *ops: WriteOp) -> None:
         """Queue writes and return once they are committed (with the rest of their round)."""
         current = self._current()
-        index = current.add(ops)
-        await asyncio.shield(current.future)
-        error = current.errors.get(index)
-        if error is not None:
-            raise error
+        await current.wait(current.add(ops))
 
     def write_later(self, *ops: WriteOp) -> None:
         """Queue writes that nobody waits on (status updates); committed in the next round."""
@@ -296,7 +321,7 @@ class Store:
     async def flush(self) -> None:
         """Return once everything queued so far is committed."""
         if self._rounds:
-            await asyncio.shield(self._rounds[-1].future)
+            await self._rounds[-1].wait(-1)
         else:
             await self._idle.wait()
 
@@ -315,7 +340,7 @@ class Store:
                     self.rows_written += len(current.ops)
             except Exception as exc:  # the connection itself failed: so did every write
                 current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))
-            current.future.set_result(None)
+            current.settle()
             if not self._rounds:
                 self._wake.clear()
                 self._idle.set()
@@ -461,8 +486,8 @@ class Store:
     async def hook_stats(self, window: int = 1000) -> dict[str, HookStats]:
         """Counts over all real runs; percentiles over each hook's last `window` runs."""
         totals = await self._fetchall(
-            "SELECT hook, COUNT(*), SUM(status != 'success'), AVG(duration_ms), MAX(started) "
-            "FROM executions WHERE dry_run = 0 GROUP BY hook"
+            "SELECT hook, COUNT(*), SUM(status NOT IN ('success', 'skipped')), AVG(duration_ms), "
+            "MAX(started) FROM executions WHERE dry_run = 0 GROUP BY hook"
         )
         stats: dict[str, HookStats] = {}
         for name, runs, failures, avg, last in totals:

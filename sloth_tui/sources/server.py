@@ -215,6 +215,7 @@ class SocketServer:
             "pid": os.getpid(),
             "home": str(self.engine.settings.home),
             "socket": str(self.socket_path),
+            "hooks_dir": str(self.engine.settings.hooks_dir),
             "started": self.engine.started,
             "uptime": round(time.time() - self.engine.started, 3),
             "stats": self.engine.stats().to_dict(),

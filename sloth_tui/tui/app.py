@@ -4,16 +4,24 @@ The App owns one engine Subscription. Every TICK seconds it drains it into a Bat
 updates the shared LiveStats, lets every mounted live screen fold the batch into its
 model (cheap, no widget work), and asks only the screen on top to redraw. Nothing
 happens per event, and with no notices a tick costs a few microseconds.
+
+The engine is an in-process Engine (embedded) or a RemoteEngine (attached to
+`sloth-tui serve`): screens use only the API both have. Attached, losing the
+daemon raises a banner; the notice stream reconnects by itself and every screen
+then catches up from the store on what it missed (Batch.reconnected).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import work
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.theme import Theme
@@ -37,13 +45,17 @@ from sloth_tui.tui.screens.hooks import HooksScreen
 from sloth_tui.tui.screens.stats import StatsScreen
 from sloth_tui.tui.sysinfo import SysInfo, SysSampler
 from sloth_tui.tui.themes import DEFAULT_THEME, category_colors, load_themes, variable_defaults
+from sloth_tui.tui.widgets.lua_editor import display_path
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
+    from sloth_tui.sources.client import RemoteEngine
     from sloth_tui.sources.demo import DemoGenerator
 
 TICK = 0.1  # seconds between drains of the engine's notices
 SUBSCRIPTION_SIZE = 100_000  # notices buffered between ticks before the bus drops some
+GC_FULL_EVERY = 100  # young collections between full ones (CPython's default is 10)
+SUBSCRIBE_WAIT = 5.0  # attached: seconds to wait for the notice stream before reading history
 
 
 class SlothApp(App[None]):
@@ -67,12 +79,13 @@ class SlothApp(App[None]):
         Binding("F", "fire", "Fire"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False),
         Binding("escape", "back", "Back", show=False),
     ]
 
     def __init__(
         self,
-        engine: Engine | Settings,
+        engine: Engine | RemoteEngine | Settings,
         *,
         clock: Callable[[], float] = time.time,
         demo: DemoGenerator | float | None = None,
@@ -81,14 +94,21 @@ class SlothApp(App[None]):
         themes_dir: Any = None,
         tick: float = TICK,
         window: int = DEFAULT_CAP,
+        freeze_gc: bool = False,
+        warnings: Sequence[str] = (),
     ) -> None:
         super().__init__()
-        if isinstance(engine, Engine):
-            self._engine: Engine | None = engine
+        if isinstance(engine, Settings):
+            self._engine: Engine | None = None
+            self._settings = engine
+        else:  # a RemoteEngine has the same API: screens cannot tell the difference
+            self._engine = cast(Engine, engine)
             self._settings = engine.settings
-        else:
-            self._engine, self._settings = None, engine
         self._owns_engine = self._engine is None
+        self._warnings = list(warnings)
+        self.link_lost: str | None = None  # attached: why the daemon is out of reach
+        self._lost_at = 0.0
+        self.engine_labels: tuple[str, ...] = ()
         self.clock = clock
         self.tick_seconds = tick
         self.window = window
@@ -98,6 +118,8 @@ class SlothApp(App[None]):
         self._demo_arg = demo
         self.demo: DemoGenerator | None = None
         self._sysinfo = sysinfo
+        self._freeze_gc = freeze_gc
+        self._gc_threshold = gc.get_threshold()
         self.sub: Any = None
         themes = load_themes(themes_dir if themes_dir is not None else self._settings.themes_dir)
         self.theme_errors = themes.errors
@@ -114,6 +136,29 @@ class SlothApp(App[None]):
         assert self._engine is not None, "the engine opens in on_load"
         return self._engine
 
+    @property
+    def attached(self) -> bool:
+        """True when the engine is a daemon's, reached over its socket."""
+        return bool(getattr(self._engine, "remote", False))
+
+    @property
+    def hooks_dir(self) -> Path:
+        """Where new hook files go: the engine's hooks/ (attached: as the daemon reports it)."""
+        if self.attached:
+            reported = cast("RemoteEngine", self._engine).info.get("hooks_dir")
+            if reported:
+                return Path(reported)
+        return self.engine.settings.hooks_dir
+
+    def _engine_labels(self) -> tuple[str, ...]:
+        """For the top bar, longest first: which engine this dashboard shows."""
+        if self.attached:
+            remote = cast("RemoteEngine", self._engine)
+            pid = remote.info.get("pid", "?")
+            where = display_path(Path(str(remote.address)))
+            return (f"attached {where} (pid {pid})", f"attached (pid {pid})", "attached")
+        return (f"embedded {display_path(self._settings.home)}", "embedded")
+
     def sysinfo(self) -> SysInfo:
         if self._sysinfo is None:
             self._sysinfo = SysSampler(self._settings.home)
@@ -124,15 +169,32 @@ class SlothApp(App[None]):
             self._engine = await Engine.open(self._settings)
         # Subscribe before any screen reads history, so no event falls between the two.
         self.sub = self._engine.subscribe(SUBSCRIPTION_SIZE)
+        if self.attached:  # the daemon's notices flow once its `subscribe` is answered
+            await cast("RemoteEngine", self._engine).wait_subscribed(SUBSCRIBE_WAIT)
+        self.engine_labels = self._engine_labels()
+        # The per-category totals start from the store, live notices add to them; if the
+        # store cannot count, they start from zero and the stream itself is unaffected.
+        with contextlib.suppress(SlothError):
+            self.live.seed(await self._engine.counts())
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.set_theme(self._wanted_theme, quiet=False)
+        self.set_theme(self._wanted_theme)
         self.category_colors = category_colors(self.current_theme)
         for message in self.theme_errors:
             self.notify(message, title="Theme file skipped", severity="warning", timeout=10)
+        for message in self._warnings:
+            self.notify(message, severity="warning", timeout=10)
         self.set_interval(self.tick_seconds, self.tick, name="sloth-tick")
-        self.seed_counts()
+        self.sysinfo()  # primes psutil's CPU counters, which report deltas between calls
+        if self._freeze_gc:
+            # Everything alive once the first screen is up (Textual, Rich, the engine) lives
+            # as long as the app: keep it out of the collector, whose full passes over it
+            # stalled the loop 50-90 ms under load; and since events churn through the
+            # window, full passes ten times rarer (see tui/bench.py: lag p99 ~35 -> ~12 ms).
+            self.call_after_refresh(gc.freeze)
+            self._gc_threshold = gc.get_threshold()
+            gc.set_threshold(self._gc_threshold[0], self._gc_threshold[1], GC_FULL_EVERY)
         if self._demo_arg is not None:
             from sloth_tui.sources.demo import DemoGenerator
 
@@ -141,19 +203,15 @@ class SlothApp(App[None]):
             self.demo.start()
 
     async def on_unmount(self) -> None:
+        if self._freeze_gc:
+            gc.unfreeze()
+            gc.set_threshold(*self._gc_threshold)
         if self.demo is not None:
             await self.demo.stop()
         if self.sub is not None:
             self.sub.close()
         if self._owns_engine and self._engine is not None:
             await self._engine.close(reason="dashboard closed")
-
-    @work(group="seed")
-    async def seed_counts(self) -> None:
-        try:
-            self.live.seed(await self.engine.counts())
-        except SlothError:
-            pass  # the counts then start from zero; the stream itself is unaffected
 
     # -- the tick ---------------------------------------------------------------------
 
@@ -166,15 +224,26 @@ class SlothApp(App[None]):
                 screen.ingest(batch)
             if batch.shutdown:
                 self.notify(f"The engine stopped: {batch.shutdown}", severity="warning")
-        screen = self.screen
-        if isinstance(screen, LiveMixin) and screen.live_ready:
-            screen.refresh_view()
+            if batch.lost is not None or batch.reconnected:
+                self._link_changed(batch)
+        try:
+            screen = self.screen
+        except ScreenStackError:  # the app is closing
+            return
         self._pulse(screen)
+        if isinstance(screen, LiveMixin) and screen.live_ready:
+            with contextlib.suppress(NoMatches):  # its widgets are going: the app is closing
+                screen.refresh_view()
 
     def _pulse(self, screen: Any) -> None:
-        try:
-            bar = screen.query_one(TopBar)
-        except NoMatches:  # screens without a top bar (dialogs, detail)
+        bar = getattr(screen, "_sloth_top_bar", None)
+        if bar is None:  # looked up once per screen; dialogs and the detail have none
+            bars = screen.query(TopBar)
+            bar = bars.first() if bars else False
+            if bar is not False and not bar.is_mounted:
+                return
+            screen._sloth_top_bar = bar
+        if bar is False:
             return
         live = self.live
         text = f"{'DEMO ' if self.demo else ''}● {count(live.rate(self.clock()))}/s"
@@ -183,21 +252,52 @@ class SlothApp(App[None]):
         if live.dropped:
             text += f"  ⚠ {live.dropped:,} dropped"
         bar.set_pulse(text + " ")
+        bar.set_engine(self.engine_labels)
+        bar.set_banner(self._banner_text())
+
+    # -- attached: losing and finding the daemon ----------------------------------------
+
+    def _link_changed(self, batch: Batch) -> None:
+        if batch.lost is not None:
+            if self.link_lost is None:
+                self._lost_at = self.clock()
+                # Seen on any screen (the banner lives in the top bar, which dialogs lack).
+                self.notify(
+                    f"{batch.lost}; reconnecting…", title="Lost the daemon", severity="error"
+                )
+            self.link_lost = batch.lost
+            return
+        self.link_lost = None
+        self.engine_labels = self._engine_labels()  # a restarted daemon has a new pid
+        self.notify(f"Back on {self.engine_labels[0].removeprefix('attached ')}; catching up")
+        self._reseed_counts()
+
+    def _banner_text(self) -> str:
+        if self.link_lost is None:
+            return ""
+        since = time.strftime("%H:%M:%S", time.localtime(self._lost_at))
+        return f"⚠ daemon lost at {since}: {self.link_lost}. Reconnecting by itself…"
+
+    @work(exclusive=True, group="reseed")
+    async def _reseed_counts(self) -> None:
+        """The per-category totals missed what the daemon stored while we were away."""
+        with contextlib.suppress(SlothError):
+            self.live.seed(await self.engine.counts())
 
     # -- themes -----------------------------------------------------------------------
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return variable_defaults()
 
-    def set_theme(self, name: str, *, quiet: bool = True) -> bool:
-        if name not in self.available_themes:
-            if not quiet or name != DEFAULT_THEME:
-                self.notify(f"No theme named {name!r}; keeping {self.theme}", severity="warning")
-            if self.theme not in self.available_themes or not self.theme.startswith("sloth"):
-                self.theme = DEFAULT_THEME
-            return False
-        self.theme = name
-        return True
+    def set_theme(self, name: str) -> bool:
+        """Switch theme; an unknown name is a notification (and sloth-dark at startup)."""
+        if name in self.available_themes:
+            self.theme = name
+            return True
+        if not self.theme.startswith("sloth") and DEFAULT_THEME in self.available_themes:
+            self.theme = DEFAULT_THEME  # else Textual's own default stays
+        self.notify(f"No theme named {name!r}; using {self.theme}", severity="warning")
+        return False
 
     def _theme_changed(self, theme: Theme) -> None:
         self.category_colors = category_colors(theme)
@@ -217,6 +317,14 @@ class SlothApp(App[None]):
             self.pop_screen()
         elif self.current_mode != "events":
             self.switch_mode("events")
+
+    async def action_quit(self) -> None:
+        # A hook editor with unsaved edits (in any mode's stack) asks before they are lost.
+        for screen in list(self.live_screens):
+            if getattr(screen, "unsaved", False):
+                screen.confirm_quit()  # type: ignore[attr-defined]
+                return
+        self.exit()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

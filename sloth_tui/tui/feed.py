@@ -124,6 +124,7 @@ class EventFeed:
         return False
 
     def _add(self, events: list[Event]) -> None:
+        events = sorted(events, key=_id)
         if self.total is not None:
             self.total += len(events)
         if self.loading:
@@ -137,9 +138,15 @@ class EventFeed:
                 self.at_tail = False  # a gap from here: resuming reloads the tail
                 return
         rows = self.rows
-        if rows and events[0].id < rows[-1].id:  # producers can commit out of id order
+        if rows and events[0].id <= rows[-1].id:
+            # Out of id order (concurrent producers), or already loaded: a page read from
+            # the store can include events whose notices are still waiting for this tick.
             for ev in events:
-                bisect.insort(rows, ev, key=_id)
+                i = bisect.bisect_left(rows, ev.id, key=_id)
+                if i == len(rows) or rows[i].id != ev.id:
+                    rows.insert(i, ev)
+                elif self.total is not None:
+                    self.total -= 1
         else:
             rows.extend(events)
         if self.following and len(rows) > self.cap:
@@ -195,6 +202,13 @@ class EventFeed:
         self._held = []
         self.version += 1
 
+    def merge(self, oldest_first: list[Event]) -> None:
+        """Events read from the store after the last row (a reconnect's catch-up): placed in
+        id order like live ones; those already shown are not added twice."""
+        if oldest_first:
+            self._add(oldest_first)
+            self.version += 1
+
     def prepend(self, newest_first: list[Event], limit: int) -> int:
         """Older rows from the store go on top; returns how many were added."""
         first = self.rows[0].id if self.rows else None
@@ -209,6 +223,11 @@ class EventFeed:
         return len(older)
 
     def set_marks(self, event_id: int, executions: Iterable[Execution]) -> None:
+        """Outcomes read from the store; live notices, once seen, know better (the store's
+        copy lags by a group commit), so only a placeholder is replaced."""
+        current = self.marks.get(event_id)
+        if current is not None and current.loaded:
+            return
         m = Marks()
         for ex in executions:
             if not ex.dry_run:

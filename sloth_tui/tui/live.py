@@ -29,6 +29,10 @@ class Batch:
     stats: EngineStats | None = None
     dropped: int = 0
     shutdown: str | None = None
+    # Attached only, the latest news wins: why the daemon was lost, or that it came
+    # back (screens then catch up from the store on what they missed meanwhile).
+    lost: str | None = None
+    reconnected: bool = False
 
     @classmethod
     def from_notices(cls, notices: Iterable[Notice]) -> Batch:
@@ -50,12 +54,18 @@ class Batch:
                 batch.dropped += int(n.payload)
             elif kind == "shutdown":
                 batch.shutdown = str(n.payload)
+            elif kind == "disconnected":
+                batch.lost, batch.reconnected = str(n.payload), False
+            elif kind == "connected":
+                batch.lost = None
+                batch.reconnected = True
         return batch
 
     def __bool__(self) -> bool:
         return bool(
             self.events or self.statuses or self.executions or self.hooks_changed
             or self.stats or self.dropped or self.shutdown
+            or self.lost is not None or self.reconnected
         )  # fmt: skip
 
 

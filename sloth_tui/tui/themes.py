@@ -46,7 +46,7 @@ class ThemeSet:
 
 def _color(value: object, where: str) -> str:
     if not isinstance(value, str):
-        raise ThemeFileError(f"{where} must be a colour string like \"#7aa2f7\"")
+        raise ThemeFileError(f'{where} must be a colour string like "#7aa2f7"')
     try:
         Color.parse(value)
     except ColorParseError:
@@ -115,7 +115,9 @@ def load_themes(user_dir: Path | None = None) -> ThemeSet:
             try:
                 theme = parse_theme(file.read_text(encoding="utf-8"), where)
             except (ThemeFileError, OSError, UnicodeDecodeError) as exc:
-                out.errors.append(str(exc) if isinstance(exc, ThemeFileError) else f"{where}: {exc}")
+                out.errors.append(
+                    str(exc) if isinstance(exc, ThemeFileError) else f"{where}: {exc}"
+                )
                 continue
             by_name[theme.name] = theme
     out.themes = list(by_name.values())

@@ -12,7 +12,14 @@ from sloth_tui.engine.errors import NotFound
 from sloth_tui.engine.filters import parse_filter
 from sloth_tui.engine.records import Event, Execution, LogLine
 from sloth_tui.engine.schema import SCHEMA_VERSION
-from sloth_tui.engine.store import INSERT_EVENT, INSERT_EXECUTION, Store, event_row, execution_row
+from sloth_tui.engine.store import (
+    INSERT_EVENT,
+    INSERT_EXECUTION,
+    Store,
+    StoreError,
+    event_row,
+    execution_row,
+)
 
 
 def make_event(i: int, type_: str = "deploy.failed", **kw: object) -> Event:
@@ -54,8 +61,16 @@ async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(RuntimeError, match="newer than this sloth-tui"):
+    with pytest.raises(StoreError, match="newer than this sloth-tui"):
         await Store.open(path)
+
+
+async def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "sloth.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"cannot open .*not a database"):
+        await Store.open(path)
+    assert path.read_bytes().startswith(b"this is not")  # left as it was
 
 
 async def test_group_commit_batches_concurrent_writes(store: Store) -> None:

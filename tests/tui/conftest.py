@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import types
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -9,18 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tui_helpers import T0, fake_sysinfo
+
+# tests/sources/sourcekit.py: the real-daemon helpers, for the attach tests.
+sys.path.append(str(Path(__file__).resolve().parent.parent / "sources"))
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine import engine as engine_module
 from sloth_tui.engine.engine import Engine
 from sloth_tui.tui.app import SlothApp
 
-from tui_helpers import T0, fake_sysinfo
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.delenv("SLOTH_TUI_HOME", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # the top bar reads "embedded ~/home"
     return load_settings(tmp_path / "home")
 
 

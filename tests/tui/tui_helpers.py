@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sloth_tui.tui.sysinfo import SysInfo
 
+if TYPE_CHECKING:
+    from sloth_tui.tui.app import SlothApp
+
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the snapshots' fixed epoch
 FAKE_SYSINFO = SysInfo(
-    proc_cpu=3.0, proc_rss=80 * 2**20, host_cpu=12.0, host_mem=45.0, disk=61.0, disk_free=100 * 2**30
+    proc_cpu=3.0,
+    proc_rss=80 * 2**20,
+    host_cpu=12.0,
+    host_mem=45.0,
+    disk=61.0,
+    disk_free=100 * 2**30,
 )
 
 

@@ -38,9 +38,9 @@ class LiveMixin:
     def on_mount(self) -> None:
         self.sloth.live_screens.add(self)  # type: ignore[arg-type]
         # Nested containers mount their children later than the screen's Mount event.
-        self.call_after_refresh(self._ready)  # type: ignore[attr-defined]
+        self.call_after_refresh(self._live_start)  # type: ignore[attr-defined]
 
-    def _ready(self) -> None:
+    def _live_start(self) -> None:
         self.live_ready = True
         self.refresh_view()
 

@@ -42,7 +42,9 @@ class CatalogScreen(LiveScreen):
         tree.show_root = False
         colors = self.sloth.category_colors
         for cat in catalog.categories():
-            label = Text.assemble((cat.name, f"bold {colors.get(cat.name, '')}"), f" {len(cat.types)}")
+            label = Text.assemble(
+                (cat.name, f"bold {colors.get(cat.name, '')}"), f" {len(cat.types)}"
+            )
             node = tree.root.add(label, data=cat.name, expand=True)
             for t in cat.types:
                 node.add_leaf(t.type, data=t.type)

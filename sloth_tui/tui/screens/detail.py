@@ -63,6 +63,7 @@ class DetailScreen(LiveScreen):
             any(ex.event_id == eid for ex in batch.executions)
             or any(ev.id == eid for ev in batch.statuses)
             or any(ev.parent_id == eid for ev in batch.events)
+            or batch.reconnected
         ):
             self._dirty = True
 
@@ -88,11 +89,11 @@ class DetailScreen(LiveScreen):
         except SlothError as exc:
             self.notify(str(exc), title="Could not load the event", severity="error")
             return
-        self._render()
+        self._show_event()
 
     # -- rendering -----------------------------------------------------------------
 
-    def _render(self) -> None:
+    def _show_event(self) -> None:
         ev = self.event
         assert ev is not None
         colors = self.sloth.category_colors
@@ -117,7 +118,9 @@ class DetailScreen(LiveScreen):
         if self.child_events:
             title.update(f"Child events ({len(self.child_events)}): Enter opens one")
             kids.add_options(
-                Option(f"{c.id}  {c.type}  [{c.status}]  {fmt.summary(c.type, c.data)}", id=str(c.id))
+                Option(
+                    f"{c.id}  {c.type}  [{c.status}]  {fmt.summary(c.type, c.data)}", id=str(c.id)
+                )
                 for c in self.child_events
             )
             kids.display = True
@@ -153,7 +156,9 @@ class DetailScreen(LiveScreen):
             detail = ex.error or (ex.logs[-1].message if ex.logs else "")
             if ex.dry_run:
                 detail = f"(dry run) {detail}"
-            table.add_row(ex.hook, Text(ex.status, style=style), fmt.duration_ms(ex.duration_ms), detail)
+            table.add_row(
+                ex.hook, Text(ex.status, style=style), fmt.duration_ms(ex.duration_ms), detail
+            )
         return table
 
     # -- actions ------------------------------------------------------------------

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, Static
 
 from sloth_tui.engine.errors import SlothError
+from sloth_tui.engine.records import Event
 from sloth_tui.tui.feed import PAGE, EventFeed
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.screens.base import LiveScreen
@@ -67,6 +70,8 @@ class EventsScreen(LiveScreen):
         if self.feed.needs_reload and not self.feed.loading:
             self.feed.begin_load()
             self.load()
+        elif batch.reconnected:
+            self.backfill()
 
     def refresh_view(self) -> None:
         self.table.sync()
@@ -80,7 +85,7 @@ class EventsScreen(LiveScreen):
             text = f"● LIVE  following the tail  {len(feed):,} rows in view"
         else:
             new = f"+{feed.new_count:,} new  " if feed.new_count else ""
-            text = f"⏸ PAUSED  {new}f or End follows  {len(feed):,} rows in view"
+            text = f"‖ PAUSED  {new}f or End follows  {len(feed):,} rows in view"
         if feed.has_older and not feed.following:
             text += "  (older rows load as you scroll up)"
         if text != self._status:
@@ -88,7 +93,7 @@ class EventsScreen(LiveScreen):
             status = self.query_one("#status-line", Static)
             status.update(text)
             status.set_class(not feed.following, "-paused")
-        self.filter_bar.show_count(feed.total, len(feed))
+        self.filter_bar.show_count(feed.total)
 
     # -- loading from the store --------------------------------------------------------
 
@@ -106,9 +111,37 @@ class EventsScreen(LiveScreen):
         if flt is not feed.flt:  # a newer filter took over while we waited
             return
         feed.finish_load(events, total, INITIAL_ROWS)
-        self.table.anchor_id = None
-        if self.live_ready:
-            self.refresh_view()
+        with contextlib.suppress(NoMatches):  # the app closed while we waited
+            self.table.anchor_id = None
+            if self.live_ready:
+                self.refresh_view()
+
+    @work(exclusive=True, group="backfill")
+    async def backfill(self) -> None:
+        """Attached, after a reconnect: what the daemon stored while its notices could not
+        reach us, read forward from the last row (more than a window: reload the tail)."""
+        feed = self.feed
+        if feed.loading or not feed.at_tail:
+            return  # the load under way brings them, or resuming reloads the tail
+        flt = feed.flt
+        after = feed.rows[-1].id if feed.rows else 0
+        missed: list[Event] = []
+        try:
+            while len(missed) < feed.cap:
+                page = await self.engine.query_events(flt or None, after_id=after, limit=PAGE)
+                missed += page
+                if len(page) < PAGE:
+                    break
+                after = page[-1].id
+        except SlothError:
+            return  # lost again: the next reconnect tries again
+        if flt is not feed.flt or feed.loading:
+            return
+        if len(missed) >= feed.cap:
+            feed.begin_load()
+            self.load()
+            return
+        feed.merge(missed)  # the next tick shows them
 
     def on_event_table_need_older(self, message: EventTable.NeedOlder) -> None:
         message.stop()
@@ -127,7 +160,8 @@ class EventsScreen(LiveScreen):
                 )
                 if flt is feed.flt:
                     feed.prepend(page, PAGE)
-                    self.table.sync(force=True)
+                    with contextlib.suppress(NoMatches):  # the app closed while we waited
+                        self.table.sync(force=True)
         except SlothError as exc:
             self.notify(str(exc), title="Could not page back", severity="error")
         finally:
@@ -145,7 +179,8 @@ class EventsScreen(LiveScreen):
             except SlothError:
                 self.feed.marks.pop(event_id, None)
         if self.is_current:
-            self.table.sync(force=True)
+            with contextlib.suppress(NoMatches):  # the app closed while we waited
+                self.table.sync(force=True)
 
     def on_event_table_need_reload(self, message: EventTable.NeedReload) -> None:
         message.stop()
@@ -167,8 +202,8 @@ class EventsScreen(LiveScreen):
         self.feed.set_filter(message.filter)
         self.table.anchor_id = None
         self.table.cursor_id = None
-        self.table.empty_text = "no events match the filter" if message.filter else (
-            "waiting for events…"
+        self.table.empty_text = (
+            "no events match the filter" if message.filter else ("waiting for events…")
         )
         if self.live_ready:
             self.refresh_view()

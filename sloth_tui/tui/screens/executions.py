@@ -1,96 +1,323 @@
-"""Screen 3: the newest hook runs (a simple live table); Enter opens the event that ran them.
+"""Screen 3: the hook logs. Every run, newest first, live; filter by hook, status and text;
+Enter opens a run (logs, calls, error, its event), `r` re-runs its event on the current code.
 
-The executions workbench (logs, calls, filters) extends this screen later.
+An Execution names its event by id only, so the event types come from the live stream
+(id -> type, for recent events) and, for older rows, one lookup each, cached.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Static
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Input, Static
 
 from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.records import Execution
+from sloth_tui.engine.records import EXEC_STATUSES, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import GOOD_EXEC, Batch
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
+from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 KEEP = 300  # newest runs kept and shown
 REDRAW_EVERY = 0.5  # seconds (monotonic)
-COLUMNS = ("time", "hook", "event", "status", "took", "detail")
+TYPE_CACHE = 5000  # event id -> type entries remembered
+# What matters most comes first: on 80 columns, time to took fit; the rest scrolls.
+COLUMNS = ("time", "hook", "type", "status", "took", "event", "detail")
+MILLIS_FROM = 100  # terminal width from which times show milliseconds
+STATUS_CYCLE = (None, "bad", *EXEC_STATUSES)  # `s` steps through these
+DETAIL_WIDTH = 80  # characters of the error or last log line shown in the table
+PLACEHOLDER = "/ filter: hook:NAME status:bad|failed|… dry:no words   (s: status, h: this hook)"
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """`hook:NAME status:S dry:yes|no` plus free words (matched in hook, type, error, logs)."""
+
+    hook: str | None = None
+    status: str | None = None  # an exec status, or "bad" for anything but success/skipped
+    dry: bool | None = None
+    words: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> RunFilter:
+        hook = status = None
+        dry: bool | None = None
+        words = []
+        for token in text.split():
+            key, sep, value = token.partition(":")
+            if sep and key == "hook" and value:
+                hook = value
+            elif sep and key == "status" and value:
+                if value not in (*EXEC_STATUSES, "bad"):
+                    raise ValueError(f"status: one of {', '.join((*EXEC_STATUSES, 'bad'))}")
+                status = value
+            elif sep and key == "dry" and value in ("yes", "no"):
+                dry = value == "yes"
+            else:
+                words.append(token.lower())
+        return cls(hook, status, dry, tuple(words))
+
+    def text(self) -> str:
+        parts = [f"hook:{self.hook}"] if self.hook else []
+        parts += [f"status:{self.status}"] if self.status else []
+        parts += [] if self.dry is None else [f"dry:{'yes' if self.dry else 'no'}"]
+        return " ".join([*parts, *self.words])
+
+    def matches(self, ex: Execution, type_name: str = "") -> bool:
+        if self.hook and ex.hook != self.hook:
+            return False
+        if self.status == "bad" and ex.status in GOOD_EXEC:
+            return False
+        if self.status not in (None, "bad") and ex.status != self.status:
+            return False
+        if self.dry is not None and ex.dry_run != self.dry:
+            return False
+        if self.words:
+            hay = " ".join([ex.hook, type_name, ex.error or "", *(x.message for x in ex.logs)])
+            return all(w in hay.lower() for w in self.words)
+        return True
+
+
+def run_key(ex: Execution) -> str:
+    return f"{ex.hook}\x1f{ex.event_id}\x1f{ex.started!r}"
 
 
 class ExecutionsScreen(LiveScreen):
     MODE = "executions"
+    CSS_PATH = "../workbench.tcss"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "cycle_status", "Status"),
+        Binding("h", "this_hook", "This hook"),
+        Binding("o", "open_event", "Event"),
+        Binding("r", "rerun", "Re-run"),
+        Binding("e", "edit_hook", "Edit hook"),
+        Binding("escape", "back", "Back", show=False),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.runs: deque[Execution] = deque(maxlen=KEEP)  # oldest first
+        self.runs: deque[Execution] = deque(maxlen=KEEP)  # oldest first, all matching the filter
+        self.flt = RunFilter()
+        self.types: dict[int, str] = {}
+        self.shown: list[Execution] = []
         self._dirty = False
         self._drawn = 0.0
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.MODE)
-        yield Static(" newest hook runs first; Enter opens the event", id="execs-title", markup=False)
+        yield Input(placeholder=PLACEHOLDER, id="execs-filter", compact=True)
+        yield Static("", id="execs-title")
         yield DataTable(id="execs-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one("#execs-table", DataTable)
+
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.table.add_columns(*COLUMNS)
+        self.query_one("#execs-filter", Input).value = self.flt.text()
+        self.table.focus()
         self.load()
+
+    # -- loading and live ---------------------------------------------------------------
 
     @work(exclusive=True, group="execs")
     async def load(self) -> None:
+        flt = self.flt
+        engine = self.engine
         try:
-            runs = await self.engine.executions(limit=KEEP)
+            runs = await engine.executions(
+                hook=flt.hook,
+                status=flt.status if flt.status != "bad" else None,
+                only_failed=flt.status == "bad",
+                include_dry_runs=flt.dry is not False,
+                limit=KEEP,
+            )
         except SlothError as exc:
             self.notify(str(exc), title="Could not list executions", severity="error")
             return
-        seen = {(r.hook, r.event_id, r.started) for r in self.runs}
-        older = [r for r in reversed(runs) if (r.hook, r.event_id, r.started) not in seen]
-        self.runs = deque([*older, *self.runs], maxlen=KEEP)
+        if flt is not self.flt:
+            return
+        live = list(self.runs)  # runs that arrived while we waited
+        seen = {run_key(r) for r in live}
+        older = [r for r in reversed(runs) if run_key(r) not in seen]
+        self.runs = deque([*older, *live], maxlen=KEEP)
+        self.runs = deque((r for r in self.runs if self._matches(r)), maxlen=KEEP)
         self.draw()
 
+    def _matches(self, ex: Execution) -> bool:
+        return self.flt.matches(ex, self.types.get(ex.event_id, ""))
+
     def ingest(self, batch: Batch) -> None:
-        if batch.executions:
-            self.runs.extend(batch.executions)
-            self._dirty = True
+        types = self.types
+        for ev in batch.events:
+            types[ev.id] = ev.type
+        if len(types) > TYPE_CACHE:
+            for key in list(types)[: len(types) - TYPE_CACHE]:
+                del types[key]
+        for ex in batch.executions:
+            if self._matches(ex):
+                self.runs.append(ex)
+                self._dirty = True
+        if batch.reconnected:  # runs the daemon recorded while we were cut off
+            self.load()
 
     def refresh_view(self) -> None:
         if self._dirty and time.monotonic() - self._drawn >= REDRAW_EVERY:
             self.draw()
 
+    @work(exclusive=True, group="execs-types")
+    async def resolve_types(self, ids: list[int]) -> None:
+        """Types of events the live stream did not show us (dropped notices, old runs)."""
+        for event_id in ids:
+            try:
+                self.types[event_id] = (await self.engine.get_event(event_id)).type
+            except SlothError:
+                self.types[event_id] = "?"  # trimmed or deleted
+        self.draw()
+
     def draw(self) -> None:
         self._dirty = False
         self._drawn = time.monotonic()
-        table = self.query_one(DataTable)
-        cursor = table.cursor_row
+        table = self.table
+        keep = self.current_key()
         table.clear()
-        for i, ex in enumerate(reversed(self.runs)):
-            style = "green" if ex.status in GOOD_EXEC else "red"
-            detail = ex.error or (ex.logs[-1].message if ex.logs else "")
+        self.shown = list(reversed(self.runs))
+        millis = self.app.size.width >= MILLIS_FROM
+        for ex in self.shown:
+            good = ex.status in GOOD_EXEC
+            detail = clip(ex.error or (ex.logs[-1].message if ex.logs else ""), DETAIL_WIDTH)
+            status = Text(ex.status, style="green" if good else "bold red")
             if ex.dry_run:
-                detail = f"(dry run) {detail}"
+                status.append(" dry", style="italic cyan")
             table.add_row(
-                fmt.clock_time(ex.started),
+                fmt.clock_time(ex.started, millis=millis),
                 ex.hook,
-                str(ex.event_id),
-                Text(ex.status, style=style),
+                self.types.get(ex.event_id, "(sample)" if not ex.event_id else ""),
+                status,
                 fmt.duration_ms(ex.duration_ms),
+                str(ex.event_id) if ex.event_id else "-",
                 detail,
-                key=str(i),
+                key=run_key(ex),
             )
-        if self.runs:
-            table.move_cursor(row=min(cursor, len(self.runs) - 1), animate=False)
+        missing = {r.event_id for r in self.shown if r.event_id} - self.types.keys()
+        if missing:
+            self.resolve_types(sorted(missing))
+        if keep is not None and keep in {run_key(r) for r in self.shown}:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        bad = sum(r.status not in GOOD_EXEC for r in self.shown)
+        title = Text(f" {len(self.shown)} runs", style="bold")
+        title.append(f", {bad} not ok" if bad else "", style="red")
+        title.append(
+            f"   filter: {self.flt.text()}" if self.flt.text() else "   newest first", style="dim"
+        )
+        title.append("   ⏎ detail · o event · r re-run · e edit hook", style="dim")
+        self.query_one("#execs-title", Static).update(title)
+
+    def current_key(self) -> str | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def current(self) -> Execution | None:
+        row = self.table.cursor_row
+        if 0 <= row < len(self.shown) and self.table.row_count:
+            return self.shown[row]
+        self.notify("No run selected.")
+        return None
+
+    # -- filter -------------------------------------------------------------------------
+
+    def set_filter(self, text: str) -> bool:
+        """Apply filter text as if typed; False (and a message) when it does not parse."""
+        try:
+            flt = RunFilter.parse(text)
+        except ValueError as exc:
+            self.notify(str(exc), title="Filter", severity="error")
+            return False
+        boxes = self.query("#execs-filter").results(Input)
+        box = next(boxes, None)
+        if box is None:  # not composed yet (a first visit): on_mount loads with it
+            self.flt = flt
+            return True
+        if box.value != text:
+            with box.prevent(Input.Changed):
+                box.value = text
+        if flt != self.flt:
+            self.flt = flt
+            self.runs = deque(r for r in self.runs if self._matches(r))
+            self.draw()
+            self.load()
+        return True
+
+    @on(Input.Submitted, "#execs-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.set_filter(event.value.strip()):
+            self.table.focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#execs-filter", Input).focus()
+
+    def action_cycle_status(self) -> None:
+        at = STATUS_CYCLE.index(self.flt.status) if self.flt.status in STATUS_CYCLE else 0
+        status = STATUS_CYCLE[(at + 1) % len(STATUS_CYCLE)]
+        words = [t for t in self.flt.text().split() if not t.startswith("status:")]
+        self.set_filter(" ".join(words + ([f"status:{status}"] if status else [])))
+
+    def action_this_hook(self) -> None:
+        if (ex := self.current()) is None:
+            return
+        words = [t for t in self.flt.text().split() if not t.startswith("hook:")]
+        self.set_filter(" ".join([f"hook:{ex.hook}", *words]))
+
+    def action_back(self) -> None:
+        """Escape: leave the filter input, then clear the filter, then back to Events."""
+        if isinstance(self.focused, Input):
+            self.table.focus()
+        elif self.flt.text():
+            self.set_filter("")
+        else:
+            self.sloth.action_back()
+
+    # -- opening runs -------------------------------------------------------------------
 
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
         message.stop()
-        runs = list(reversed(self.runs))
-        index = message.cursor_row
-        if 0 <= index < len(runs) and runs[index].event_id:
-            self.sloth.open_detail(runs[index].event_id)
+        if (ex := self.current()) is not None:
+            self.app.push_screen(ExecutionDetailScreen(ex))
+
+    def action_open_event(self) -> None:
+        if (ex := self.current()) is None:
+            return
+        if not ex.event_id:
+            self.notify("A test-fire runs on a sample event, which is not stored.")
+            return
+        self.sloth.open_detail(ex.event_id)
+
+    def action_rerun(self) -> None:
+        if (ex := self.current()) is not None:
+            self.app.push_screen(ExecutionDetailScreen(ex, rerun=True))
+
+    async def action_edit_hook(self) -> None:
+        from sloth_tui.tui.screens.hook_editor import HookEditorScreen
+
+        if (ex := self.current()) is None:
+            return
+        try:
+            hook = await self.engine.get_hook(ex.hook)
+        except SlothError as exc:
+            self.notify(str(exc), title="Cannot edit", severity="error")
+            return
+        self.app.push_screen(HookEditorScreen(hook))

@@ -60,5 +60,7 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(key, what)
             table.add_row("", "")
         with VerticalScroll(id="help-body"):
-            yield Static("Keys   (escape closes; mouse: click tabs, rows, buttons)", id="help-title")
+            yield Static(
+                "Keys   (escape closes; mouse: click tabs, rows, buttons)", id="help-title"
+            )
             yield Static(table)

@@ -1,15 +1,17 @@
-"""Screen 2: the hooks the engine has, with their run figures (a simple live table).
+"""Screen 2: the hooks, live, with how they fare; the way into the hook workbench.
 
-The hook workbench (edit, test-fire, enable/disable) extends this screen later;
-`load()` and `rows()` are the seams to build on.
+k9s-style: the table has the focus and single keys act on the row under the cursor
+(n new, enter/e edit, space on/off, d delete, t test-fire, x its runs).
 """
 
 from __future__ import annotations
 
 import time
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from sloth_tui.engine.errors import SlothError
@@ -18,14 +20,36 @@ from sloth_tui.engine.store import HookStats
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
+from sloth_tui.tui.screens.hook_editor import HookEditorScreen
+from sloth_tui.tui.screens.new_hook import NewHookScreen
+from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.top_bar import TopBar
 
-RELOAD_EVERY = 2.0  # seconds (monotonic) between reloads while runs keep coming
-COLUMNS = ("name", "on", "events", "runs", "ok", "p50", "p95", "last run", "description")
+RELOAD_EVERY = 1.0  # seconds (monotonic) between reloads while runs keep coming
+COLUMNS = ("name", "on", "events", "runs", "fail", "ok", "avg", "p95", "last run", "description")
+DESCRIPTION_WIDTH = 48  # a long description is cut, not a reason to scroll sideways
+KEYS_HINT = "n new · ⏎/e edit · space on/off · d delete · t test-fire · x runs"
+
+
+def rate_text(st: HookStats | None) -> Text:
+    rate = st.success_rate if st else None
+    if rate is None:
+        return Text("-", style="dim")
+    return Text(f"{rate:.0%}", style="green" if rate >= 0.95 else "red" if rate < 0.8 else "yellow")
 
 
 class HooksScreen(LiveScreen):
     MODE = "hooks"
+    CSS_PATH = "../workbench.tcss"
+    BINDINGS = [
+        Binding("n", "new", "New"),
+        Binding("e", "edit", "Edit", key_display="⏎/e"),
+        Binding("space", "toggle", "On/off"),
+        Binding("d", "delete", "Delete"),
+        Binding("t", "test", "Test-fire"),
+        Binding("x", "runs", "Runs"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,16 +60,21 @@ class HooksScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.MODE)
-        yield Static("", id="hooks-title", markup=False)
+        yield Static("", id="hooks-title")
         yield DataTable(id="hooks-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one("#hooks-table", DataTable)
+
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.table.add_columns(*COLUMNS)
+        self.table.focus()
         self.load()
 
     def ingest(self, batch: Batch) -> None:
-        if batch.hooks_changed or batch.executions:
+        if batch.hooks_changed or batch.executions or batch.reconnected:
             self._dirty = True
 
     def refresh_view(self) -> None:
@@ -64,35 +93,124 @@ class HooksScreen(LiveScreen):
             return
         self.draw()
 
-    def rows(self) -> list[tuple[str, ...]]:
+    def rows(self) -> list[tuple[str | Text, ...]]:
         now = self.sloth.clock()
-        out = []
+        out: list[tuple[str | Text, ...]] = []
         for h in self.hooks:
             st = self.stats.get(h.name)
-            rate = st.success_rate if st else None
-            out.append((
-                h.name,
-                "✓" if h.enabled else "✗",
-                ", ".join(h.events),
-                f"{h.run_count:,}",
-                "-" if rate is None else f"{rate:.0%}",
-                fmt.duration_ms(st.p50_ms) if st else "-",
-                fmt.duration_ms(st.p95_ms) if st else "-",
-                fmt.ago(h.last_run, now),
-                h.description,
-            ))  # fmt: skip
+            out.append(
+                (
+                    Text(h.name, style="bold" if h.enabled else "dim"),
+                    Text("✓", style="green") if h.enabled else Text("✗ off", style="yellow"),
+                    ", ".join(h.events),
+                    f"{h.run_count:,}",
+                    Text(f"{st.failures:,}", style="red" if st.failures else "") if st else "0",
+                    rate_text(st),
+                    fmt.duration_ms(st.avg_ms) if st else "-",
+                    fmt.duration_ms(st.p95_ms) if st else "-",
+                    fmt.ago(h.last_run, now),
+                    clip(h.description, DESCRIPTION_WIDTH),
+                )
+            )
         return out
 
     def draw(self) -> None:
-        table = self.query_one(DataTable)
-        cursor = table.cursor_row
+        table = self.table
+        keep = self.current_name
         table.clear()
-        for row in self.rows():
-            table.add_row(*row, key=row[0])
-        if self.hooks:
-            table.move_cursor(row=min(cursor, len(self.hooks) - 1))
+        for hook, row in zip(self.hooks, self.rows(), strict=True):
+            table.add_row(*row, key=hook.name)
+        if keep is not None and keep in {h.name for h in self.hooks}:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
         enabled = sum(h.enabled for h in self.hooks)
-        title = f" {len(self.hooks)} hooks, {enabled} enabled"
-        if not self.hooks:
-            title += "   add one with: sloth-tui hook add NAME --event deploy.failed --file x.lua"
+        title = Text(f" {len(self.hooks)} hooks, {enabled} enabled   ")
+        title.append(
+            KEYS_HINT if self.hooks else "no hooks yet: n creates one from a template", style="dim"
+        )
         self.query_one("#hooks-title", Static).update(title)
+
+    @property
+    def current_name(self) -> str | None:
+        table = self.table
+        if not self.hooks or table.row_count == 0:
+            return None
+        row = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(row.value) if row.value is not None else None
+
+    def current(self) -> Hook | None:
+        name = self.current_name
+        hook = next((h for h in self.hooks if h.name == name), None)
+        if hook is None:
+            self.notify("No hook selected: n creates one.")
+        return hook
+
+    def select(self, name: str) -> None:
+        """Put the cursor on hook `name` (once the table has it)."""
+        if name in {h.name for h in self.hooks}:
+            self.table.move_cursor(row=self.table.get_row_index(name), animate=False)
+
+    # -- actions ----------------------------------------------------------------------
+
+    def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
+        message.stop()
+        self.action_edit()
+
+    def action_new(self) -> None:
+        def created(hook: Hook | None) -> None:
+            if hook is not None:
+                self.notify(f"Created hook {hook.name} ({hook.file})")
+                self.load()
+                self.app.push_screen(HookEditorScreen(hook))
+
+        self.app.push_screen(NewHookScreen(self.sloth.hooks_dir), created)
+
+    def action_edit(self) -> None:
+        if (hook := self.current()) is not None:
+            self.app.push_screen(HookEditorScreen(hook))
+
+    def action_test(self) -> None:
+        if (hook := self.current()) is not None:
+            self.app.push_screen(HookEditorScreen(hook, run_test=True))
+
+    def action_runs(self) -> None:
+        if (hook := self.current()) is not None:
+            self.sloth.action_show("executions")
+            screen = self.app.screen
+            if hasattr(screen, "set_filter"):
+                screen.set_filter(f"hook:{hook.name}")
+
+    async def action_toggle(self) -> None:
+        if (hook := self.current()) is None:
+            return
+        try:
+            await self.engine.set_hook_enabled(hook.name, not hook.enabled)
+        except SlothError as exc:
+            self.notify(str(exc), title="Could not change the hook", severity="error")
+            return
+        self.notify(f"Hook {hook.name} {'disabled' if hook.enabled else 'enabled'}")
+        self.load()
+
+    def action_delete(self) -> None:
+        if (hook := self.current()) is None:
+            return
+
+        async def answer(choice: str | None) -> None:
+            if choice != "delete":
+                return
+            try:
+                await self.engine.delete_hook(hook.name)
+            except SlothError as exc:
+                self.notify(str(exc), title="Could not delete", severity="error")
+                return
+            self.notify(f"Deleted hook {hook.name}; its file {hook.file} is kept")
+            self.load()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete hook {hook.name}?",
+                f"It stops running on {', '.join(hook.events)} and its saved state is dropped. "
+                f"Its runs stay in the history, and its Lua file stays on disk:\n{hook.file}",
+                [Choice("y", "Delete", "delete", "error"), Choice("n", "Keep", "keep")],
+            ),
+            answer,
+        )

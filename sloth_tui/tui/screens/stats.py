@@ -23,6 +23,17 @@ HOOKS_EVERY = 2.0
 TOP_TYPES = 12
 
 
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(box=None, title=title, title_justify="left", pad_edge=False, expand=True)
+    for i, name in enumerate(columns):
+        right = name in ("n", "ok", "p50", "p95")
+        table.add_column(
+            name, no_wrap=True, justify="right" if right else "left", ratio=1 if i == 0 else None
+        )
+    table.title_style = "bold"
+    return table
+
+
 def bar(value: float, top: float, width: int = 8) -> str:
     if top <= 0 or value <= 0:
         return ""
@@ -56,7 +67,7 @@ class StatsScreen(LiveScreen):
 
     def refresh_view(self) -> None:
         mono = time.monotonic()
-        if mono - self._hooks_at >= HOOKS_EVERY:
+        if mono - self._hooks_at >= HOOKS_EVERY and self.sloth.link_lost is None:
             self.load_hook_stats()
         if mono - self._drawn >= REDRAW_EVERY:
             self.draw()
@@ -93,31 +104,34 @@ class StatsScreen(LiveScreen):
         colors = self.sloth.category_colors
         cats = self.sloth.live.categories
         top = max(cats.values(), default=0)
-        table = Table("category", "events", "", box=None, title="Per category", title_justify="left")
+        table = _table("Per category", ("category", "n", ""))
         for name, n in cats.most_common():
-            table.add_row(Text(name, style=colors.get(name, "")), f"{n:,}", Text(bar(n, top), style=colors.get(name, "")))
+            color = colors.get(name, "")
+            table.add_row(Text(name, style=color), fmt.count(n), Text(bar(n, top, 6), style=color))
         if not cats:
             table.add_row("(none yet)", "", "")
         return table
 
     def _types(self) -> Table:
         types = self.sloth.live.types
-        table = Table("type", "events", box=None, title="Top types", title_justify="left")
+        table = _table("Top types", ("type", "n"))
         for name, n in types.most_common(TOP_TYPES):
-            table.add_row(name, f"{n:,}")
+            table.add_row(name, fmt.count(n))
         if not types:
             table.add_row("(none yet)", "")
         return table
 
     def _hooks(self) -> Table:
-        table = Table("hook", "ok", "p50", "p95", box=None, title="Hooks (last 1000 runs)", title_justify="left")
+        table = _table("Hooks (last 1000 runs)", ("hook", "ok", "p50", "p95"))
         for name, hs in sorted(self.hook_stats.items()):
             rate = hs.success_rate
             ok = "-" if rate is None else f"{rate:.0%}"
             style = "" if rate is None or rate >= 0.95 else "red" if rate < 0.8 else "yellow"
-            table.add_row(name, Text(ok, style=style), fmt.duration_ms(hs.p50_ms), fmt.duration_ms(hs.p95_ms))
+            table.add_row(
+                name, Text(ok, style=style), fmt.duration_ms(hs.p50_ms), fmt.duration_ms(hs.p95_ms)
+            )
         if not self.hook_stats:
-            table.add_row("(no hook runs)", "", "", "")
+            table.add_row("(no runs)", "", "", "")
         return table
 
     def _engine(self) -> Table:
@@ -126,14 +140,18 @@ class StatsScreen(LiveScreen):
         grid.add_column(style="bold")
         grid.add_column()
         rate = live.success_rate
-        grid.add_row("runs", f"✓{live.exec_ok:,} ✗{live.exec_bad:,}" + ("" if rate is None else f" ({rate:.0%})"))
+        grid.add_row(
+            "runs",
+            f"✓{live.exec_ok:,} ✗{live.exec_bad:,}" + ("" if rate is None else f" ({rate:.0%})"),
+        )
         st = self.engine.stats()  # cheap counters; the bus's 1 s notice may lag a tick
         grid.add_row("queue", f"{st.queue_depth:,} waiting")
         drops = st.bus_dropped + live.dropped
         grid.add_row("dropped", Text(f"{drops:,} notices", style="yellow" if drops else ""))
         grid.add_row("uptime", fmt.ago(st.started, self.sloth.clock()).replace(" ago", ""))
         info = self.sloth.sysinfo()
-        grid.add_row("engine", f"cpu {info.proc_cpu:.0f}%  rss {fmt.size(info.proc_rss)}")
-        grid.add_row("host", f"cpu {info.host_cpu:.0f}%  mem {info.host_mem:.0f}%")
-        grid.add_row("disk", f"{info.disk:.0f}% used, {fmt.size(info.disk_free)} free")
+        here = "dashboard" if self.sloth.attached else "engine"  # this process
+        grid.add_row(here, f"cpu {info.proc_cpu:.0f}% rss {fmt.size(info.proc_rss)}")
+        grid.add_row("host", f"cpu {info.host_cpu:.0f}% mem {info.host_mem:.0f}%")
+        grid.add_row("disk", f"{info.disk:.0f}%, {fmt.size(info.disk_free)} free")
         return grid

@@ -109,6 +109,8 @@ class EventTable(ScrollView, can_focus=True):
         self.empty_text = "waiting for events…"
         self._category_colors = category_colors
         self._cat_styles: dict[str, Style] = {}
+        self._styles: dict[str, Style] = {}  # resolved CSS, per style/focus change
+        self._styles_focus = False
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
         self._version = -1
 
@@ -149,6 +151,7 @@ class EventTable(ScrollView, can_focus=True):
         super().notify_style_update()
         self._cache.clear()
         self._cat_styles = {}
+        self._styles = {}
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
@@ -256,16 +259,30 @@ class EventTable(ScrollView, can_focus=True):
             self._cat_styles = {c: Style(color=v) for c, v in self._category_colors().items()}
         return self._cat_styles.get(category) or self._cat_styles.get("custom", Style())
 
+    def _style(self, name: str) -> Style:
+        """A resolved style: `base` or a component's; the cursor's depends on focus."""
+        if self._styles_focus != self.has_focus:
+            self._styles, self._styles_focus = {}, self.has_focus
+            self._cache.clear()
+        style = self._styles.get(name)
+        if style is None:
+            style = self.rich_style if name == "base" else self.get_component_rich_style(name)
+            self._styles[name] = style
+        return style
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._style("base")
         if y == 0:
-            return self._header(width, base)
+            header = self._cache.get(("header", width))
+            if header is None:
+                header = self._cache[("header", width)] = self._header(width, base)
+            return header
         rows = self.feed.rows
         index = int(self.scroll_y) + y - 1
         if index >= len(rows):
             if y == 1 and not rows:
-                style = base + self.get_component_rich_style("event-table--empty")
+                style = base + self._style("event-table--empty")
                 text = "loading…" if self.feed.loading else self.empty_text
                 return Strip([Segment(fit(f"  {text}", width), style)], width)
             return Strip.blank(width, base)
@@ -285,7 +302,7 @@ class EventTable(ScrollView, can_focus=True):
 
     def _header(self, width: int, base: Style) -> Strip:
         lay = layout_for(width)
-        style = base + self.get_component_rich_style("event-table--header")
+        style = base + self._style("event-table--header")
         parts = [
             ("TIME", lay.time), ("ID", lay.id), ("TYPE", lay.type),
             ("SOURCE", lay.source), ("HOOKS", lay.marks), ("SUMMARY", lay.summary),
@@ -311,30 +328,29 @@ class EventTable(ScrollView, can_focus=True):
 
     def _render_row(self, ev: Event, width: int, base: Style, cursor: bool) -> Strip:
         lay = layout_for(width)
-        if cursor:
-            base = base + self.get_component_rich_style("event-table--cursor")
-        dim = base + self.get_component_rich_style("event-table--dim")
+        # Component styles carry the widget background: the cursor's goes on last.
+        top = self._style("event-table--cursor") if cursor else Style()
+        dim = base + self._style("event-table--dim") + top
+        plain = base + top
         segs: list[Segment] = []
         if lay.time:
-            segs.append(Segment(fit(fmt.clock_time(ev.ts, millis=lay.time > 8), lay.time), dim))
-            segs.append(Segment(" ", base))
+            segs.append(
+                Segment(fit(fmt.clock_time(ev.ts, millis=lay.time > 8), lay.time) + " ", dim)
+            )
         if lay.id:
-            segs.append(Segment(fit(str(ev.id), lay.id), dim))
-            segs.append(Segment(" ", base))
-        segs.append(Segment(fit(ev.type, lay.type), base + self._cat_style(ev.category)))
-        segs.append(Segment(" ", base))
+            segs.append(Segment(fit(str(ev.id), lay.id) + " ", dim))
+        segs.append(Segment(fit(ev.type, lay.type), base + self._cat_style(ev.category) + top))
+        segs.append(Segment(" ", plain))
         if lay.source:
-            segs.append(Segment(fit(ev.source, lay.source), dim))
-            segs.append(Segment(" ", base))
+            segs.append(Segment(fit(ev.source, lay.source) + " ", dim))
         used = 0
         for text, component in self._marks(ev):
             piece = text if not used else " " + text
             if used + cell_len(piece) > lay.marks:
                 break
-            segs.append(Segment(piece, base + self.get_component_rich_style(component)))
+            segs.append(Segment(piece, base + self._style(component) + top))
             used += cell_len(piece)
-        segs.append(Segment(" " * (lay.marks - used + 1), base))
+        segs.append(Segment(" " * (lay.marks - used + 1), plain))
         if lay.summary:
-            segs.append(Segment(fit(fmt.summary(ev.type, ev.data), lay.summary), base))
-        strip = Strip(segs).adjust_cell_length(width, base)
-        return strip
+            segs.append(Segment(fit(fmt.summary(ev.type, ev.data), lay.summary), plain))
+        return Strip(segs).adjust_cell_length(width, plain)

@@ -29,6 +29,7 @@ class FilterBar(Horizontal):
         super().__init__(id=id)
         self.current = Filter()
         self.error: str | None = None
+        self._info = ""
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -73,16 +74,20 @@ class FilterBar(Horizontal):
 
     def show_error(self, message: str) -> None:
         self.error = message
+        self._info = ""
         self.add_class("-error")
         self.query_one("#filter-info", Static).update(f"✗ {message}")
 
-    def show_count(self, count: int | None, rows: int) -> None:
+    def show_count(self, count: int | None) -> None:
+        """Called every tick: touches the widget only when the text changes."""
         if self.error:
             return
-        info = self.query_one("#filter-info", Static)
         if count is None:
-            info.update("counting…" if self.current else "")
+            text = "counting…" if self.current else ""
         elif self.current:
-            info.update(f"{count:,} match{'es' if count != 1 else ''}")
+            text = f"{count:,} match{'es' if count != 1 else ''}"
         else:
-            info.update(f"{count:,} events")
+            text = f"{count:,} events"
+        if text != self._info:
+            self._info = text
+            self.query_one("#filter-info", Static).update(text)

@@ -1,0 +1,134 @@
+"""One hook run in full: logs, calls, error; a link to its event; a re-run of that event
+against the hook's current code (a dry run, shown under the original for comparison)."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from sloth_tui.engine.errors import NotFound, SlothError
+from sloth_tui.engine.records import Event, Execution
+from sloth_tui.tui.widgets.execution_view import ExecutionView
+
+
+class ExecutionDetailScreen(Screen[None]):
+    CSS_PATH = "../workbench.tcss"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("o,enter", "open_event", "Event"),
+        Binding("r", "rerun", "Re-run (dry)"),
+        Binding("e", "edit_hook", "Edit hook"),
+        Binding("c", "copy", "Copy JSON"),
+    ]
+
+    def __init__(self, execution: Execution, *, rerun: bool = False) -> None:
+        super().__init__()
+        self.execution = execution
+        self.event: Event | None = None  # the event that ran it, once loaded
+        self.rerun_result: Execution | None = None
+        self._rerun_now = rerun
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="xd-title")
+        with VerticalScroll(id="xd-body"):
+            yield ExecutionView(id="xd-run")
+            yield Static("", id="xd-rerun-title")
+            yield ExecutionView(id="xd-rerun")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#xd-body").focus()
+        self._show()
+        self.load_event()
+
+    def _event_label(self) -> str:
+        ex = self.execution
+        if not ex.event_id:
+            return "a test-fire's sample (not stored)"
+        kind = f" {self.event.type}" if self.event else ""
+        return f"{ex.event_id}{kind}  (o opens it)"
+
+    def _show(self) -> None:
+        ex = self.execution
+        title = Text()
+        title.append(" Execution", style="bold")
+        title.append(f" {ex.id}" if ex.id else "")
+        title.append(f"  hook {ex.hook}  ")
+        title.append(f"event {ex.event_id}" if ex.event_id else "test-fire sample", style="dim")
+        self.query_one("#xd-title", Static).update(title)
+        self.query_one("#xd-run", ExecutionView).show(ex, event_label=self._event_label())
+        rerun_title = self.query_one("#xd-rerun-title", Static)
+        if self.rerun_result is None:
+            rerun_title.update(
+                Text(
+                    "r re-runs this event against the hook's current code "
+                    "(dry run: nothing is sent)",
+                    style="dim",
+                )
+            )
+            self.query_one("#xd-rerun").display = False
+        else:
+            rerun_title.update(
+                Text("Re-run with the current code (dry run)", style="bold underline")
+            )
+            view = self.query_one("#xd-rerun", ExecutionView)
+            view.display = True
+            view.show(self.rerun_result, event_label=self._event_label())
+
+    @work(exclusive=True, group="xd-event")
+    async def load_event(self) -> None:
+        if self.execution.event_id:
+            try:
+                self.event = await self.app.engine.get_event(self.execution.event_id)  # type: ignore[attr-defined]
+            except SlothError:
+                self.event = None  # trimmed or deleted: the run's own record still shows
+            self._show()
+        if self._rerun_now:
+            self._rerun_now = False
+            self.action_rerun()
+
+    def action_open_event(self) -> None:
+        if not self.execution.event_id:
+            self.notify("A test-fire runs on a sample event, which is not stored.")
+            return
+        self.app.open_detail(self.execution.event_id)  # type: ignore[attr-defined]
+
+    @work(exclusive=True, group="xd-rerun")
+    async def action_rerun(self) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        if not self.execution.event_id:
+            self.notify("This run's event was a test-fire sample: test-fire it from the editor.")
+            return
+        try:
+            event = self.event or await engine.get_event(self.execution.event_id)
+            hook = await engine.get_hook(self.execution.hook)
+            self.rerun_result = await engine.test_hook(hook, event=event)
+        except NotFound as exc:
+            self.notify(str(exc), title="Cannot re-run", severity="error")
+            return
+        except SlothError as exc:
+            self.notify(str(exc), title="Re-run failed", severity="error")
+            return
+        self._show()
+        self.query_one("#xd-rerun-title").scroll_visible(top=True, animate=False)
+
+    async def action_edit_hook(self) -> None:
+        from sloth_tui.tui.screens.hook_editor import HookEditorScreen
+
+        try:
+            hook = await self.app.engine.get_hook(self.execution.hook)  # type: ignore[attr-defined]
+        except SlothError as exc:
+            self.notify(str(exc), title="Cannot edit", severity="error")
+            return
+        self.app.push_screen(HookEditorScreen(hook))
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(json.dumps(self.execution.to_dict(), indent=2, default=str))
+        self.notify("Copied the execution as JSON")

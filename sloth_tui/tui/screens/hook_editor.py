@@ -1,0 +1,305 @@
+"""The hook workbench: the hook's Lua file in an editor, a test-fire panel beside it.
+
+The loop it serves: change a line, dry-run it on a sample or a real event, read the
+logs and what it would have sent, save (only code that compiles reaches the disk),
+fire a real event and watch the real run arrive. The file on disk stays the source of
+truth: an edit made elsewhere is noticed and offered for reload, a deleted file is
+written back by the next save, and nothing typed is dropped without asking.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Static
+
+from sloth_tui.engine.errors import NotFound, SlothError
+from sloth_tui.engine.records import Execution, Hook
+from sloth_tui.tui import hook_templates
+from sloth_tui.tui.live import Batch
+from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
+from sloth_tui.tui.widgets.lua_editor import LuaEditor, display_path
+from sloth_tui.tui.widgets.test_fire_panel import TestFirePanel
+
+
+class HookEditorScreen(LiveScreen):
+    CSS_PATH = "../workbench.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+r", "dry_run", "Dry run"),
+        Binding("ctrl+f", "fire", "Fire real"),
+        Binding("ctrl+g", "goto_error", "Error line"),
+        Binding("ctrl+o", "other_pane", "Pane"),
+        Binding("f2", "sample", "Sample", show=False),
+        Binding("f3", "recent", "Recent"),
+        Binding("f4", "open_real", "Real run", show=False),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, hook: Hook, *, run_test: bool = False) -> None:
+        super().__init__()
+        self.hook = hook
+        self.run_test = run_test
+        self.error_line: int | None = None
+        self._asking = False  # one disk-change question at a time
+        self._real: Execution | None = None  # a real run seen by ingest, shown on refresh
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="wb-title")
+        yield Static("", id="wb-banner")
+        with Horizontal(id="wb-body"):
+            with Vertical(id="wb-editor-pane"):
+                yield LuaEditor(Path(self.hook.file), id="wb-editor")
+                yield Static("", id="wb-status")
+            yield TestFirePanel(
+                self.hook, lambda: self.editor.text, lambda: self.editor.dirty, id="wb-panel"
+            )
+        yield Footer()
+
+    @property
+    def editor(self) -> LuaEditor:
+        return self.query_one(LuaEditor)
+
+    @property
+    def panel(self) -> TestFirePanel:
+        return self.query_one(TestFirePanel)
+
+    @property
+    def unsaved(self) -> bool:
+        return self.is_mounted and self.editor.dirty
+
+    def on_mount(self) -> None:
+        template = hook_templates.render(self.hook.name, self.hook.events)
+        try:
+            if not self.editor.open_file(fallback=template):
+                self._banner(
+                    f"⚠ {self.editor.path} does not exist: this is a template; "
+                    "ctrl+s creates the file"
+                )
+        except (OSError, UnicodeError) as exc:
+            # Unreadable (permissions, not UTF-8): look, never overwrite what we cannot show.
+            self.editor.read_only = True
+            self._banner(f"⚠ cannot edit {self.editor.path}: {exc}; the editor is read-only")
+        self._title()
+        self._status(
+            "ctrl+s saves (after a syntax check) · ctrl+r dry-runs this buffer · "
+            "ctrl+o switches pane",
+            "dim",
+        )
+        self.editor.focus()
+        if self.run_test:
+            self.panel.action_run()
+
+    # -- header, banner, status ------------------------------------------------------------
+
+    def _title(self) -> None:
+        t = Text()
+        t.append(" hook ", style="dim")
+        t.append(self.hook.name, style="bold")
+        if self.editor.dirty:
+            t.append(" ● modified", style="bold yellow")
+        t.append("  " + ", ".join(self.hook.events))
+        if not self.hook.enabled:
+            t.append("  (disabled)", style="yellow")
+        t.append(f"  {display_path(self.editor.path)}", style="dim")
+        self.query_one("#wb-title", Static).update(t)
+
+    def _banner(self, text: str) -> None:
+        banner = self.query_one("#wb-banner", Static)
+        banner.update(Text(text))
+        banner.display = bool(text)
+
+    def _status(self, text: str, style: str = "") -> None:
+        self.query_one("#wb-status", Static).update(Text(text, style=style))
+
+    def on_lua_editor_dirty_changed(self, message: LuaEditor.DirtyChanged) -> None:
+        message.stop()
+        self._title()
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def action_save(self) -> bool:
+        if self.editor.read_only:
+            self.notify("This file could not be read, so it is not saved over.", severity="error")
+            return False
+        result = self.editor.save()
+        if result.ok:
+            self.error_line = None
+            self._banner("")
+            self._status(
+                f"✓ saved {self.editor.path.name} at {time.strftime('%H:%M:%S')}; "
+                "the next matching event runs it",
+                "green",
+            )
+            self.notify(f"Saved {self.editor.path.name}")
+            return True
+        self.error_line = result.line
+        where = f"line {result.line}: " if result.line else ""
+        self._status(f"✗ not saved, the file is unchanged: {where}{result.message}", "bold red")
+        self.notify(f"{where}{result.message}", title="Not saved", severity="error")
+        return False
+
+    # -- test-fire -----------------------------------------------------------------------------
+
+    def action_dry_run(self) -> None:
+        self.panel.action_run()
+
+    async def action_fire(self) -> None:
+        await self.panel.action_fire()
+
+    def action_sample(self) -> None:
+        self.panel.action_sample()
+
+    def action_recent(self) -> None:
+        self.panel.action_recent()
+
+    def on_test_fire_panel_ran(self, message: TestFirePanel.Ran) -> None:
+        message.stop()
+        ex = message.execution
+        if self.has_class("-narrow") and not self.has_class("-show-panel"):
+            # One pane at a time: show the result; ctrl+o (or ctrl+g) goes back to the code.
+            self.set_class(True, "-show-panel")
+            self.panel.query_one("#tf-run").focus()
+        if ex.error_line:
+            self.error_line = ex.error_line
+            self._status(
+                f"✗ dry run: line {ex.error_line}: {ex.error}  (ctrl+g jumps there)", "bold red"
+            )
+        elif ex.error:
+            self._status(f"✗ dry run: {ex.error}", "bold red")
+        else:
+            self._status(f"dry run: {ex.status}", "green" if ex.status == "success" else "yellow")
+
+    def action_goto_error(self) -> None:
+        if self.error_line is None:
+            self.notify("No error line to jump to (save or dry-run first).")
+            return
+        self.set_class(False, "-show-panel")
+        self.editor.goto_line(self.error_line)
+
+    def action_other_pane(self) -> None:
+        if self.editor.has_focus:
+            self.set_class(True, "-show-panel")
+            self.panel.data_area.focus()
+        else:
+            self.set_class(False, "-show-panel")
+            self.editor.focus()
+
+    def action_open_real(self) -> None:
+        from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
+
+        if self.panel.last_real is None:
+            self.notify("No real run of this hook seen yet (ctrl+f fires a real event).")
+            return
+        self.app.push_screen(ExecutionDetailScreen(self.panel.last_real))
+
+    # -- live: real runs of this hook, the hook record changing -------------------------------
+
+    def ingest(self, batch: Batch) -> None:
+        for ex in batch.executions:
+            if ex.hook == self.hook.name and not ex.dry_run:
+                self._real = ex
+        if batch.hooks_changed or batch.reconnected:
+            self.reload_hook()
+
+    def refresh_view(self) -> None:
+        if self._real is not None:
+            self.panel.show_real_run(self._real)
+            self._real = None
+
+    @work(exclusive=True, group="wb-hook")
+    async def reload_hook(self) -> None:
+        try:
+            hook = await self.engine.get_hook(self.hook.name)
+        except NotFound:
+            self._banner(f"⚠ hook {self.hook.name} was deleted; the file is still saved by ctrl+s")
+            return
+        except SlothError:
+            return
+        self.hook = self.panel.hook = hook
+        self._title()
+
+    # -- the file changing on disk -----------------------------------------------------------
+
+    def on_lua_editor_disk_changed(self, message: LuaEditor.DiskChanged) -> None:
+        message.stop()
+        editor = self.editor
+        if message.deleted:
+            editor.acknowledge_disk(None)
+            self._banner(
+                f"⚠ {editor.path.name} was deleted on disk; your buffer is kept: "
+                "ctrl+s writes it back"
+            )
+            return
+        self._banner("")
+        text = message.text or ""
+        if not editor.dirty:
+            editor.disk_text = text
+            editor.replace_all(text)
+            self.notify(f"{editor.path.name} changed on disk: reloaded (ctrl+z undoes)")
+            return
+        if self._asking:
+            editor.acknowledge_disk(text)
+            return
+        self._asking = True
+
+        def answer(choice: str | None) -> None:
+            self._asking = False
+            if choice == "reload":
+                editor.disk_text = text
+                editor.replace_all(text)
+                self.notify("Reloaded from disk; ctrl+z brings your edits back")
+            else:
+                editor.acknowledge_disk(text)
+                self._status("kept your edits; ctrl+s overwrites the file's new content", "yellow")
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "The file changed on disk",
+                f"{editor.path} was changed by another program, and you have unsaved edits.",
+                [
+                    Choice("r", "Reload from disk", "reload", "warning"),
+                    Choice("k", "Keep my edits", "keep", "primary"),
+                ],
+                default="keep",
+            ),
+            answer,
+        )
+
+    # -- leaving -------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if not self.editor.dirty:
+            self.app.pop_screen()
+            return
+
+        def answer(choice: str | None) -> None:
+            if (choice == "save" and self.action_save()) or choice == "discard":
+                self.app.pop_screen()
+
+        self.app.push_screen(self._unsaved_question("Leave the editor?"), answer)
+
+    def _unsaved_question(self, title: str) -> ConfirmScreen:
+        return ConfirmScreen(
+            title,
+            f"{self.editor.path.name} has unsaved changes.",
+            [Choice("s", "Save", "save", "primary"), Choice("d", "Discard", "discard", "error")],
+            default="save",
+        )
+
+    def confirm_quit(self) -> None:
+        """The app asks before quitting while this buffer is unsaved (see SlothApp.action_quit)."""
+
+        def answer(choice: str | None) -> None:
+            if (choice == "save" and self.action_save()) or choice == "discard":
+                self.app.exit()
+
+        self.app.push_screen(self._unsaved_question(f"Quit? Hook {self.hook.name}"), answer)

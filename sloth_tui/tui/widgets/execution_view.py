@@ -1,0 +1,140 @@
+"""One hook run, readable: status, time, result, the error and its line, logs by level,
+and each host-API call (http requests, dispatched events, state writes).
+
+Shared by the test-fire panel (a dry run: calls read "would …") and the execution
+detail screen (a real run, or a dry run from the store).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.widgets import Static
+
+from sloth_tui.engine.records import Execution
+from sloth_tui.tui import format as fmt
+from sloth_tui.tui.live import GOOD_EXEC
+
+LEVEL_STYLES = {"debug": "dim", "info": "", "warn": "yellow", "error": "bold red"}
+STATUS_ICONS = {"success": "✓", "skipped": "-", "failed": "✗", "error": "✗", "timeout": "⏱"}
+BODY_WIDTH = 200  # characters of a request body or event data shown inline
+
+
+def clip(text: str, width: int) -> str:
+    """One line of at most `width` characters, a cut marked with an ellipsis."""
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _compact(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return clip(text, BODY_WIDTH)
+
+
+def call_line(call: dict[str, Any]) -> Text:
+    """One host-API call as a line: what it did, or (dry run) what it would have done."""
+    fn = str(call.get("fn", "?"))
+    dry = bool(call.get("dry_run"))
+    line = Text("  ")
+    if fn.startswith("http."):
+        line.append("would " if dry else "", style="italic")
+        line.append(f"{call.get('method', fn[5:].upper())} ", style="bold")
+        line.append(str(call.get("url", "")), style="underline")
+        if not dry:
+            status = call.get("status")
+            ok = isinstance(status, int) and 200 <= status < 300
+            line.append(
+                f"  {status if status is not None else '-'}", style="green" if ok else "red"
+            )
+            line.append(f"  {fmt.duration_ms(call.get('duration_ms'))}", style="dim")
+        if call.get("body") is not None:
+            line.append(f"  body {_compact(call['body'])}", style="dim")
+    elif fn.startswith("event.dispatch"):
+        line.append("would " if dry else "", style="italic")
+        line.append("dispatch ", style="bold")
+        line.append(str(call.get("type", "")), style="magenta")
+        if call.get("id"):
+            line.append(f" → event {call['id']}")
+        line.append(f"  {_compact(call.get('data'))}", style="dim")
+    elif fn.startswith("state."):
+        line.append(f"{fn} ", style="bold")
+        line.append(str(call.get("key", "")))
+        if "value" in call:
+            line.append(f" = {_compact(call['value'])}", style="dim")
+    elif fn == "calls.dropped":
+        line.append(f"… {call.get('count', 0)} more calls not recorded", style="yellow")
+    else:
+        line.append(f"{fn} {_compact({k: v for k, v in call.items() if k != 'fn'})}")
+    if call.get("error"):
+        line.append(f"  ✗ {call['error']}", style="red")
+    return line
+
+
+def execution_report(ex: Execution, *, event_label: str = "") -> Group:
+    parts: list[RenderableType] = []
+    good = ex.status in GOOD_EXEC
+    head = Text()
+    head.append(
+        f"{STATUS_ICONS.get(ex.status, '?')} {ex.status}",
+        style="bold green" if good else "bold red",
+    )
+    head.append(f"  {fmt.duration_ms(ex.duration_ms)}")
+    if ex.dry_run:
+        head.append("  dry run", style="italic cyan")
+    head.append(f"  {fmt.full_time(ex.started)}", style="dim")
+    parts.append(head)
+    meta = Text()
+    meta.append("hook ", style="dim")
+    meta.append(ex.hook, style="bold")
+    if event_label:
+        meta.append("  event ", style="dim")
+        meta.append(event_label)
+    parts.append(meta)
+    result = (
+        json.dumps(ex.result, ensure_ascii=False, default=str) if ex.result is not None else "nil"
+    )
+    parts.append(Text.assemble(("returned ", "dim"), _compact(result)))
+    if ex.error:
+        err = Text("✗ ", style="bold red")
+        if ex.error_line:
+            err.append(f"line {ex.error_line}: ", style="bold red")
+        err.append(ex.error, style="red")
+        if ex.limit:
+            err.append(f"  (limit: {ex.limit})", style="yellow")
+        parts.append(err)
+    parts.append(Text(""))
+    parts.append(Text(f"Logs ({len(ex.logs)})", style="bold underline"))
+    if not ex.logs:
+        parts.append(Text("  none", style="dim"))
+    for log in ex.logs:
+        line = Text("  ")
+        line.append(fmt.clock_time(log.ts), style="dim")
+        line.append(f" {log.level.upper():5} ", style=LEVEL_STYLES.get(log.level, "") or "bold")
+        line.append(log.message, style=LEVEL_STYLES.get(log.level, ""))
+        parts.append(line)
+    parts.append(Text(""))
+    title = "Calls it would have made" if ex.dry_run else "Calls"
+    parts.append(Text(f"{title} ({len(ex.calls)})", style="bold underline"))
+    if not ex.calls:
+        parts.append(Text("  none", style="dim"))
+    parts.extend(call_line(c) for c in ex.calls)
+    return Group(*parts)
+
+
+class ExecutionView(Static):
+    """A Static that shows one Execution (or a hint while there is none)."""
+
+    def __init__(self, hint: str = "", *, id: str | None = None) -> None:
+        super().__init__(Text(hint, style="dim"), id=id)
+        self.execution: Execution | None = None
+
+    def show(self, ex: Execution, *, event_label: str = "") -> None:
+        self.execution = ex
+        self.update(execution_report(ex, event_label=event_label))
+
+    def show_text(self, text: str, style: str = "dim") -> None:
+        self.execution = None
+        self.update(Text(text, style=style))

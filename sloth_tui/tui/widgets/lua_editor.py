@@ -1,0 +1,249 @@
+"""The built-in Lua editor: a TextArea bound to one hook file on disk.
+
+It highlights Lua (tree-sitter-lua with our own compact query), tracks whether the
+buffer differs from the file, saves atomically and only code that compiles, and
+watches the file's directory so an edit made elsewhere (vim) is noticed: watchdog
+runs in its own thread and hands each poke to the app thread, where a short settle
+timer reads the file once and posts `DiskChanged` only if it really changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import TextArea
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from sloth_tui.lua.runtime import check_syntax
+
+SETTLE = 0.15  # seconds: editors write in several steps (vim: backup, write, rename)
+WATCHED_KINDS = frozenset({"created", "modified", "moved", "deleted"})
+
+
+@cache
+def lua_language() -> tuple[Any, str] | None:
+    """(tree-sitter Language, highlight query), or None when tree-sitter is missing."""
+    try:
+        import tree_sitter_lua
+        from tree_sitter import Language
+    except ImportError:
+        return None
+    query = resources.files("sloth_tui.tui").joinpath("lua_highlights.scm").read_text("utf-8")
+    return Language(tree_sitter_lua.language()), query
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and os.replace: readers (the engine, vim)
+    see the old file or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644  # mkstemp makes 0600; a hook file is an ordinary file
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def display_path(path: Path) -> str:
+    """A path as the operator reads it: under their home as ~/..."""
+    home, text = str(Path.home()), str(path)
+    return "~" + text[len(home) :] if home != "/" and text.startswith(home + "/") else text
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    ok: bool
+    line: int | None = None  # the compile error's line, when there is one
+    message: str = ""
+
+
+class _Relay(FileSystemEventHandler):
+    """Runs in watchdog's thread: passes on events that touch our one file."""
+
+    def __init__(self, editor: LuaEditor) -> None:
+        self.editor = editor
+        self.target = str(editor.path)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in WATCHED_KINDS:  # opened/closed: our own reads
+            return
+        paths = {os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")}
+        if self.target in paths:
+            self.editor.poke_from_thread()
+
+
+class LuaEditor(TextArea):
+    """Posts `DirtyChanged` when the buffer starts or stops differing from the file, and
+    `DiskChanged` when the file changes on disk to something other than what we know."""
+
+    class DirtyChanged(Message):
+        def __init__(self, dirty: bool) -> None:
+            super().__init__()
+            self.dirty = dirty
+
+    class DiskChanged(Message):
+        def __init__(self, text: str | None) -> None:
+            super().__init__()
+            self.text = text  # None: the file is gone
+
+        @property
+        def deleted(self) -> bool:
+            return self.text is None
+
+    def __init__(self, path: Path, *, id: str | None = None) -> None:
+        super().__init__(
+            "",
+            show_line_numbers=True,
+            tab_behavior="indent",
+            soft_wrap=False,
+            id=id,
+        )
+        self.indent_width = 2
+        lang = lua_language()
+        if lang is not None:
+            self.register_language("lua", *lang)
+            self.language = "lua"
+        self.path = path.expanduser().resolve()
+        self.disk_text: str | None = None  # the file as last read or written; None: missing
+        self.dirty = False
+        self._observer: Any = None
+        self._watching = False
+        self._settle: Timer | None = None
+
+    # -- the file ------------------------------------------------------------------
+
+    def read_disk(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def open_file(self, fallback: str = "") -> bool:
+        """Load the file into a fresh buffer; False (and `fallback` loaded, unsaved) when it
+        does not exist."""
+        text = self.read_disk()
+        self.disk_text = text
+        self.load_text(fallback if text is None else text)
+        self._update_dirty()
+        return text is not None
+
+    def replace_all(self, text: str) -> None:
+        """Put `text` in the buffer as one undoable edit (ctrl+z brings the old text back)."""
+        row, col = self.cursor_location
+        self.replace(text, (0, 0), self.document.end)
+        row = min(row, self.document.line_count - 1)
+        self.move_cursor((row, min(col, len(self.document.get_line(row)))))
+
+    def acknowledge_disk(self, text: str | None) -> None:
+        """Take `text` as the file's content now (after a change made elsewhere)."""
+        self.disk_text = text
+        self._update_dirty()
+
+    def check(self) -> tuple[int, str] | None:
+        return check_syntax(self.text, self.path.name)
+
+    def save(self) -> SaveResult:
+        """Compile, then write atomically. On a compile error the file is left as it was
+        and the cursor goes to the error's line."""
+        text = self.text
+        problem = check_syntax(text, self.path.name)
+        if problem is not None:
+            line, message = problem
+            if line:
+                self.goto_line(line)
+                # Lua says "name.lua:4: unexpected symbol"; the line is shown on its own.
+                message = message.removeprefix(f"{self.path.name}:{line}:").strip()
+            return SaveResult(False, line or None, message)
+        try:
+            atomic_write(self.path, text)
+        except OSError as exc:
+            return SaveResult(False, None, f"could not write {self.path}: {exc.strerror or exc}")
+        self.disk_text = text
+        self._update_dirty()
+        return SaveResult(True)
+
+    def goto_line(self, line: int) -> None:
+        row = max(0, min(line - 1, self.document.line_count - 1))
+        self.move_cursor((row, 0), center=True)
+        self.focus()
+
+    # -- dirty tracking ------------------------------------------------------------
+
+    def _update_dirty(self) -> None:
+        dirty = self.text != self.disk_text
+        if dirty != self.dirty:
+            self.dirty = dirty
+            self.post_message(self.DirtyChanged(dirty))
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self._update_dirty()
+
+    async def _on_key(self, event: events.Key) -> None:
+        # The code editor's escape would only move focus; here escape backs out of the
+        # screen (the screen asks first when the buffer is unsaved), so let it bubble.
+        if event.key == "escape":
+            event.prevent_default()
+
+    # -- watching the file -----------------------------------------------------------
+
+    def on_mount(self) -> None:
+        folder = self.path.parent
+        if not folder.is_dir():
+            return  # nothing to watch until the first save creates it
+        observer = Observer()
+        observer.daemon = True
+        observer.schedule(_Relay(self), str(folder), recursive=False)
+        try:
+            observer.start()
+        except OSError:  # inotify limits reached: edit on, just unwatched
+            return
+        self._observer, self._watching = observer, True
+
+    async def on_unmount(self) -> None:
+        self._watching = False
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            # Joined off the loop: the watchdog thread may be waiting in call_from_thread.
+            await asyncio.to_thread(observer.join, 2.0)
+
+    def poke_from_thread(self) -> None:
+        if not self._watching:
+            return
+        with contextlib.suppress(RuntimeError):  # the app is closing
+            self.app.call_from_thread(self._poke)
+
+    def _poke(self) -> None:
+        if self._settle is not None:
+            self._settle.stop()
+        self._settle = self.set_timer(SETTLE, self._settled)
+
+    def _settled(self) -> None:
+        self._settle = None
+        try:
+            text = self.read_disk()
+        except (OSError, UnicodeError):
+            return  # unreadable for a moment (or not text); the next event tells us more
+        if text != self.disk_text:  # our own saves land here too, and match
+            self.post_message(self.DiskChanged(text))
