@@ -1,4 +1,4 @@
-"""docs/serve.md: the protocol examples work as written, and the systemd unit is well formed."""
+"""README.md: the protocol examples work as written, and the systemd unit is well formed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sourcekit import DaemonProcess
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "serve.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLE = re.compile(r"<!-- example: (\w+) -->\n```sh\n(.*?)```", re.S)
 
 

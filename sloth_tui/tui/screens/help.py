@@ -41,7 +41,32 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("ctrl+t", "switch between the form and raw JSON"),
     )),
     ("Catalog", (("enter / s", "fire the selected type with its sample"),)),
-    ("Hooks / Executions", (("enter", "executions: open the event that ran the hook"),)),
+    ("Hooks", (
+        ("n", "new hook (name, patterns with completion, template or existing file)"),
+        ("enter / e", "edit the hook's Lua file"),
+        ("space", "enable / disable"),
+        ("d", "delete (asks; the Lua file is kept)"),
+        ("t", "open the editor and test-fire"),
+        ("x", "this hook's executions"),
+    )),
+    ("Hook editor", (
+        ("ctrl+s", "save (only code that compiles; an error moves the cursor to its line)"),
+        ("ctrl+r", "dry run the buffer, saved or not (http and dispatch only recorded)"),
+        ("ctrl+f", "fire the event for real"),
+        ("ctrl+g", "go to the error line"),
+        ("ctrl+o", "switch pane (narrow terminals)"),
+        ("f2 / f3", "sample data / a recent real event (repeat to cycle)"),
+        ("f4", "open the hook's last real run"),
+        ("ctrl+z / ctrl+y", "undo / redo"),
+    )),
+    ("Executions", (
+        ("/", "filter: hook:NAME status:failed dry:no words"),
+        ("s / h", "cycle status / only this hook"),
+        ("enter", "execution detail: logs, calls, error"),
+        ("o", "open the event that ran the hook"),
+        ("r", "re-run the event against the hook's current code (dry run)"),
+        ("e", "edit the hook"),
+    )),
 )  # fmt: skip
 
 
