@@ -11,23 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from sloth_tui import __version__, catalog
+from sloth_tui import __version__
 from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Bus, Subscription
 from sloth_tui.engine.dispatcher import Dispatcher
-from sloth_tui.engine.errors import EventRefused, HookError, NotFound
+from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.events import check_event
 from sloth_tui.engine.filters import Filter
-from sloth_tui.engine.hooks import Matcher, check_hook_name, check_pattern
+from sloth_tui.engine.hook_admin import HookAdmin
+from sloth_tui.engine.hooks import Matcher
 from sloth_tui.engine.lock import DataDirLock
 from sloth_tui.engine.records import Event, Execution, Hook
-from sloth_tui.engine.store import INSERT_EVENT, HookStats, Store, event_row
+from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
 from sloth_tui.engine.threadhost import ThreadHost
-from sloth_tui.lua.runtime import HookRuntime, Limits
+from sloth_tui.lua.runtime import HookRuntime
 
 CAP_CHECK_EVERY = 1000  # events between retention-cap checks
 
@@ -46,7 +46,7 @@ class EngineStats:
         return {f: getattr(self, f) for f in self.__slots__}
 
 
-class Engine:
+class Engine(HookAdmin):
     def __init__(self, settings: Settings, store: Store, *, readonly: bool) -> None:
         self.settings = settings
         self.store = store
@@ -84,24 +84,6 @@ class Engine:
         if not readonly:
             await engine._start()
         return engine
-
-    @property
-    def _limits(self) -> Limits:
-        s = self.settings
-        return Limits(
-            timeout=s.hook_timeout,
-            instructions=s.hook_instructions,
-            memory=s.hook_memory_mb * 1024 * 1024,
-        )
-
-    def limits_for(self, hook: Hook) -> Limits:
-        """The engine's defaults, with the hook's own limits where it sets them."""
-        base = self._limits
-        return replace(
-            base,
-            instructions=hook.max_instructions or base.instructions,
-            memory=(hook.max_memory_mb or 0) * 1024 * 1024 or base.memory,
-        )
 
     async def _start(self) -> None:
         s = self.settings
@@ -322,140 +304,6 @@ class Engine:
             "types": {t: n for _c, t, n in await self.store.counts_by_type()},
         }
 
-    # -- hooks ----------------------------------------------------------------
-
-    async def _reload_hooks(self) -> None:
-        hooks = await self.store.list_hooks()
-        self._hooks = {h.name: h for h in hooks}
-        self.matcher.load(hooks)
-
-    async def _write(self, *ops: Any) -> None:
-        if self.readonly:
-            raise HookError(
-                "another engine owns this data dir; make changes through it "
-                "(its dashboard or socket)"
-            )
-        await self.store.write(*ops)
-
-    async def list_hooks(self) -> list[Hook]:
-        return [replace(h) for h in sorted(self._hooks.values(), key=lambda h: h.name)]
-
-    async def get_hook(self, name: str) -> Hook:
-        hook = self._hooks.get(name)
-        if hook is None:
-            raise NotFound(f"no hook named {name!r}")
-        return replace(hook)
-
-    async def add_hook(
-        self,
-        name: str,
-        events: list[str],
-        file: str | Path,
-        *,
-        description: str = "",
-        enabled: bool = True,
-        timeout: float | None = None,
-        max_instructions: int | None = None,
-        max_memory_mb: int | None = None,
-    ) -> Hook:
-        check_hook_name(name)
-        if name in self._hooks:
-            raise HookError(
-                f"a hook named {name!r} already exists (delete it first, or pick another name)"
-            )
-        path = Path(file).expanduser().resolve()
-        if not path.is_file():
-            raise HookError(f"hook file not found: {path}")
-        if not events:
-            raise HookError("a hook needs at least one --event pattern")
-        for pattern in events:
-            check_pattern(pattern)
-        if timeout is not None and not 0 < timeout <= 3600:
-            raise HookError("--timeout must be between 0 and 3600 seconds")
-        if max_instructions is not None and max_instructions < 1000:
-            raise HookError("--max-instructions must be at least 1000")
-        if max_memory_mb is not None and not 1 <= max_memory_mb <= 4096:
-            raise HookError("--max-memory-mb must be between 1 and 4096")
-        hook = Hook(
-            name=name,
-            events=list(dict.fromkeys(events)),
-            file=str(path),
-            description=description,
-            enabled=enabled,
-            timeout=timeout if timeout is not None else self.settings.hook_timeout,
-            max_instructions=max_instructions,
-            max_memory_mb=max_memory_mb,
-        )
-        return await self._save_hook(hook)
-
-    async def update_hook(self, name: str, **changes: Any) -> Hook:
-        hook = await self.get_hook(name)
-        if "events" in changes:
-            if not changes["events"]:
-                raise HookError("a hook needs at least one event pattern")
-            for pattern in changes["events"]:
-                check_pattern(pattern)
-        if "file" in changes:
-            changes["file"] = str(Path(changes["file"]).expanduser().resolve())
-        return await self._save_hook(replace(hook, **changes))
-
-    async def set_hook_enabled(self, name: str, enabled: bool) -> Hook:
-        return await self.update_hook(name, enabled=enabled)
-
-    async def _save_hook(self, hook: Hook) -> Hook:
-        await self._write(Store.hook_upsert(hook))
-        await self._reload_hooks()
-        self.bus.publish("hooks", hook.name)
-        return replace(hook)
-
-    async def delete_hook(self, name: str) -> None:
-        await self.get_hook(name)
-        await self._write(
-            ("DELETE FROM hooks WHERE name = ?", (name,)),
-            ("DELETE FROM state WHERE hook = ?", (name,)),
-        )
-        await self._reload_hooks()
-        self.bus.publish("hooks", name)
-
-    async def hook_stats(self) -> dict[str, HookStats]:
-        return await self.store.hook_stats()
-
-    async def test_hook(
-        self,
-        hook: Hook | str,
-        event_type: str | None = None,
-        data: dict[str, Any] | None = None,
-        *,
-        event: Event | None = None,
-        code: str | None = None,
-    ) -> Execution:
-        """Dry run: the hook on a sample (or given) event; http and dispatch are only recorded."""
-        if isinstance(hook, str):
-            hook = await self.get_hook(hook)
-        if event is None:
-            event_type = event_type or _first_concrete_type(hook.events)
-            sample = catalog.sample_data(event_type)
-            sample.update(data or {})
-            checked = check_event(event_type, sample, strict=False)
-            event = Event(
-                0,
-                checked.type,
-                checked.category,
-                checked.data,
-                source="test",
-                warnings=checked.warnings,
-            )
-        runtime = self._runtime or HookRuntime(
-            ThreadHost(self, asyncio.get_running_loop()), self._limits
-        )
-        execution = await asyncio.to_thread(
-            runtime.run, hook, event, dry_run=True, code=code, limits=self.limits_for(hook)
-        )
-        if not self.readonly:
-            await self.store.write(*_execution_ops(execution))
-        self.bus.publish("execution", execution)
-        return execution
-
     # -- notices and stats ----------------------------------------------------------
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
@@ -480,25 +328,6 @@ class Engine:
         ok = await self._dispatcher.drain(timeout)
         await self.store.flush()
         return ok
-
-
-def _execution_ops(execution: Execution) -> list[Any]:
-    from sloth_tui.engine.store import INSERT_EXECUTION, execution_row
-
-    return [(INSERT_EXECUTION, execution_row(execution))]
-
-
-def _first_concrete_type(patterns: list[str]) -> str:
-    """The first catalog type a hook's patterns match: what a test-fire uses by default."""
-    from fnmatch import fnmatchcase
-
-    for pattern in patterns:
-        if catalog.get(pattern) or pattern == "custom":
-            return pattern
-        for name in catalog.type_names():
-            if fnmatchcase(name, pattern):
-                return name
-    return "custom"
 
 
 def _iso(ts: float) -> str:

@@ -11,10 +11,8 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,19 @@ import aiosqlite
 
 from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.filters import Filter
-from sloth_tui.engine.records import Event, Execution, Hook, LogLine
+from sloth_tui.engine.records import Event, Execution, Hook
+from sloth_tui.engine.rows import (
+    EXEC_COLUMNS,
+    HOOK_COLUMNS,
+    INSERT_EXECUTION,
+    HookStats,
+    event_from_row,
+    event_row,
+    execution_from_row,
+    execution_row,
+    hook_from_row,
+    percentile,
+)
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCHEMA_VERSION
 
 # One write: a statement and its rows. Consecutive writes with the same statement
@@ -66,134 +76,6 @@ class _Round:
                     future.set_result(None)
                 else:
                     future.set_exception(error)
-
-
-@dataclass(slots=True)
-class HookStats:
-    hook: str
-    runs: int
-    failures: int
-    avg_ms: float
-    p50_ms: float
-    p95_ms: float
-    last_run: float | None
-
-    @property
-    def success_rate(self) -> float | None:
-        return None if not self.runs else (self.runs - self.failures) / self.runs
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hook": self.hook,
-            "runs": self.runs,
-            "failures": self.failures,
-            "success_rate": self.success_rate,
-            "avg_ms": self.avg_ms,
-            "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms,
-            "last_run": self.last_run,
-        }
-
-
-def event_row(event: Event, encoded: str | None = None) -> tuple[Any, ...]:
-    return (
-        event.id,
-        event.type,
-        event.category,
-        event.source,
-        event.ts,
-        event.parent_id,
-        event.depth,
-        event.status,
-        encoded if encoded is not None else json.dumps(event.data, separators=(",", ":")),
-        json.dumps(event.warnings) if event.warnings else None,
-    )
-
-
-def _event_from_row(row: Sequence[Any]) -> Event:
-    return Event(
-        id=row[0],
-        type=row[1],
-        category=row[2],
-        source=row[3],
-        ts=row[4],
-        parent_id=row[5],
-        depth=row[6],
-        status=row[7],
-        data=json.loads(row[8]),
-        warnings=json.loads(row[9]) if row[9] else [],
-    )
-
-
-EXEC_COLUMNS = (
-    "id, hook, event_id, status, started, duration_ms, result, error, error_line, lim, "
-    "logs, calls, dry_run"
-)
-INSERT_EXECUTION = (
-    "INSERT INTO executions (hook, event_id, status, started, duration_ms, result, error, "
-    "error_line, lim, logs, calls, dry_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def execution_row(ex: Execution) -> tuple[Any, ...]:
-    return (
-        ex.hook,
-        ex.event_id,
-        ex.status,
-        ex.started,
-        ex.duration_ms,
-        _dumps(ex.result),
-        ex.error,
-        ex.error_line,
-        ex.limit,
-        _dumps([line.to_dict() for line in ex.logs]),
-        _dumps(ex.calls),
-        int(ex.dry_run),
-    )
-
-
-def _execution_from_row(row: Sequence[Any]) -> Execution:
-    return Execution(
-        id=row[0],
-        hook=row[1],
-        event_id=row[2],
-        status=row[3],
-        started=row[4],
-        duration_ms=row[5],
-        result=json.loads(row[6]) if row[6] is not None else None,
-        error=row[7],
-        error_line=row[8],
-        limit=row[9],
-        logs=[LogLine(**x) for x in json.loads(row[10])],
-        calls=json.loads(row[11]),
-        dry_run=bool(row[12]),
-    )
-
-
-HOOK_COLUMNS = (
-    "name, events, file, description, enabled, timeout, run_count, last_run, created, "
-    "max_instructions, max_memory_mb"
-)
-
-
-def _hook_from_row(row: Sequence[Any]) -> Hook:
-    return Hook(
-        name=row[0],
-        events=json.loads(row[1]),
-        file=row[2],
-        description=row[3],
-        enabled=bool(row[4]),
-        timeout=row[5],
-        run_count=row[6],
-        last_run=row[7],
-        created=row[8],
-        max_instructions=row[9],
-        max_memory_mb=row[10],
-    )
 
 
 class StoreError(SlothError):
@@ -359,7 +241,7 @@ class Store:
         rows = await self._fetchall(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", [event_id])
         if not rows:
             raise NotFound(f"no event with id {event_id}")
-        return _event_from_row(rows[0])
+        return event_from_row(rows[0])
 
     async def query_events(
         self,
@@ -392,7 +274,7 @@ class Store:
             f"ORDER BY id {order} LIMIT ?"
         )
         params.append(limit)
-        return [_event_from_row(r) for r in await self._fetchall(sql, params)]
+        return [event_from_row(r) for r in await self._fetchall(sql, params)]
 
     async def count_events(self, flt: Filter | None = None) -> int:
         where, params = (flt or Filter()).to_sql()
@@ -401,14 +283,14 @@ class Store:
 
     async def child_events(self, event_id: int) -> list[Event]:
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE parent_id = ? ORDER BY id"
-        return [_event_from_row(r) for r in await self._fetchall(sql, [event_id])]
+        return [event_from_row(r) for r in await self._fetchall(sql, [event_id])]
 
     async def unfinished_events(self) -> list[Event]:
         sql = (
             f"SELECT {EVENT_COLUMNS} FROM events WHERE status IN ('pending', 'processing') "
             "ORDER BY id"
         )
-        return [_event_from_row(r) for r in await self._fetchall(sql)]
+        return [event_from_row(r) for r in await self._fetchall(sql)]
 
     async def counts_by_type(self) -> list[tuple[str, str, int]]:
         rows = await self._fetchall(
@@ -424,7 +306,7 @@ class Store:
 
     async def list_hooks(self) -> list[Hook]:
         rows = await self._fetchall(f"SELECT {HOOK_COLUMNS} FROM hooks ORDER BY name")
-        return [_hook_from_row(r) for r in rows]
+        return [hook_from_row(r) for r in rows]
 
     @staticmethod
     def hook_upsert(hook: Hook) -> WriteOp:
@@ -475,7 +357,7 @@ class Store:
             "ORDER BY id DESC LIMIT ?"
         )
         params.append(limit)
-        return [_execution_from_row(r) for r in await self._fetchall(sql, params)]
+        return [execution_from_row(r) for r in await self._fetchall(sql, params)]
 
     async def finished_hooks_for(self, event_id: int) -> set[str]:
         rows = await self._fetchall(
@@ -543,15 +425,14 @@ class Store:
         return await self._reader._execute(fn, self._reader._conn)
 
 
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    if not sorted_values:
-        return 0.0
-    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * (len(sorted_values) - 1))))
-    return float(sorted_values[index])
-
-
-def now() -> float:
-    return time.time()
-
-
-__all__ = ["INSERT_EVENT", "HookStats", "Store", "event_row", "execution_row", "percentile"]
+# Re-exported: the row helpers are part of the store's interface for its callers.
+__all__ = [
+    "INSERT_EVENT",
+    "INSERT_EXECUTION",
+    "HookStats",
+    "Store",
+    "StoreError",
+    "event_row",
+    "execution_row",
+    "percentile",
+]

@@ -1,0 +1,148 @@
+"""Records <-> SQLite rows: column lists, insert statements and converters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sloth_tui.engine.records import Event, Execution, Hook, LogLine
+from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT
+
+__all__ = ["EVENT_COLUMNS", "INSERT_EVENT"]  # re-exported for the store
+
+
+@dataclass(slots=True)
+class HookStats:
+    hook: str
+    runs: int
+    failures: int
+    avg_ms: float
+    p50_ms: float
+    p95_ms: float
+    last_run: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if not self.runs else (self.runs - self.failures) / self.runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook,
+            "runs": self.runs,
+            "failures": self.failures,
+            "success_rate": self.success_rate,
+            "avg_ms": self.avg_ms,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "last_run": self.last_run,
+        }
+
+
+def event_row(event: Event, encoded: str | None = None) -> tuple[Any, ...]:
+    return (
+        event.id,
+        event.type,
+        event.category,
+        event.source,
+        event.ts,
+        event.parent_id,
+        event.depth,
+        event.status,
+        encoded if encoded is not None else json.dumps(event.data, separators=(",", ":")),
+        json.dumps(event.warnings) if event.warnings else None,
+    )
+
+
+def event_from_row(row: Sequence[Any]) -> Event:
+    return Event(
+        id=row[0],
+        type=row[1],
+        category=row[2],
+        source=row[3],
+        ts=row[4],
+        parent_id=row[5],
+        depth=row[6],
+        status=row[7],
+        data=json.loads(row[8]),
+        warnings=json.loads(row[9]) if row[9] else [],
+    )
+
+
+EXEC_COLUMNS = (
+    "id, hook, event_id, status, started, duration_ms, result, error, error_line, lim, "
+    "logs, calls, dry_run"
+)
+INSERT_EXECUTION = (
+    "INSERT INTO executions (hook, event_id, status, started, duration_ms, result, error, "
+    "error_line, lim, logs, calls, dry_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def execution_row(ex: Execution) -> tuple[Any, ...]:
+    return (
+        ex.hook,
+        ex.event_id,
+        ex.status,
+        ex.started,
+        ex.duration_ms,
+        _dumps(ex.result),
+        ex.error,
+        ex.error_line,
+        ex.limit,
+        _dumps([line.to_dict() for line in ex.logs]),
+        _dumps(ex.calls),
+        int(ex.dry_run),
+    )
+
+
+def execution_from_row(row: Sequence[Any]) -> Execution:
+    return Execution(
+        id=row[0],
+        hook=row[1],
+        event_id=row[2],
+        status=row[3],
+        started=row[4],
+        duration_ms=row[5],
+        result=json.loads(row[6]) if row[6] is not None else None,
+        error=row[7],
+        error_line=row[8],
+        limit=row[9],
+        logs=[LogLine(**x) for x in json.loads(row[10])],
+        calls=json.loads(row[11]),
+        dry_run=bool(row[12]),
+    )
+
+
+HOOK_COLUMNS = (
+    "name, events, file, description, enabled, timeout, run_count, last_run, created, "
+    "max_instructions, max_memory_mb"
+)
+
+
+def hook_from_row(row: Sequence[Any]) -> Hook:
+    return Hook(
+        name=row[0],
+        events=json.loads(row[1]),
+        file=row[2],
+        description=row[3],
+        enabled=bool(row[4]),
+        timeout=row[5],
+        run_count=row[6],
+        last_run=row[7],
+        created=row[8],
+        max_instructions=row[9],
+        max_memory_mb=row[10],
+    )
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * (len(sorted_values) - 1))))
+    return float(sorted_values[index])
