@@ -22,6 +22,8 @@ from sloth_tui.engine.schema import INSERT_EVENT, MIGRATIONS
 from sloth_tui.engine.store import percentile
 
 SAMPLE_TYPE = "deploy.completed"
+ROUNDS = 3
+PRODUCERS = 1024  # concurrent dispatchers, like many socket clients: group commit batches them
 
 
 def bench_sqlite(path: Path, n: int, batch: int = 500) -> float:
@@ -103,11 +105,16 @@ async def run_bench(
     with tempfile.TemporaryDirectory(prefix="sloth-bench-") as tmp:
         root = Path(tmp)
         results: dict[str, float] = {}
-        results["sqlite_rows_per_s"] = bench_sqlite(root / "raw.db", events)
-
-        engine = await _open(root / "dispatch")
-        results["dispatch_events_per_s"] = await _producers(engine, events, 1024)
-        await engine.close()
+        # Best of ROUNDS, the two interleaved, so a burst of load from elsewhere on a
+        # shared machine hits both sides of the ratio alike.
+        raw, dispatch = [], []
+        for i in range(ROUNDS):
+            raw.append(bench_sqlite(root / f"raw{i}.db", events))
+            engine = await _open(root / f"dispatch{i}")
+            dispatch.append(await _producers(engine, events, PRODUCERS))
+            await engine.close()
+        results["sqlite_rows_per_s"] = max(raw)
+        results["dispatch_events_per_s"] = max(dispatch)
         results["dispatch_ratio"] = results["dispatch_events_per_s"] / results["sqlite_rows_per_s"]
 
         hook_file = root / "trivial.lua"

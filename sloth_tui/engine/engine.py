@@ -186,18 +186,19 @@ class Engine(HookAdmin):
         self._next_id += 1
         return event, hooks, checked.encoded
 
-    async def _committed(self, event: Event, hooks: list[Hook], parent: Event | None) -> None:
-        """After commit: publish, queue the hooks, keep the retention cap."""
+    def _committed(self, event: Event) -> None:
+        """After commit: count, publish, keep the retention cap."""
         self._events_total += 1
         self.bus.publish("event", event)
         if self._events_total % CAP_CHECK_EVERY == 0:
             self._enforce_cap()
-        if hooks:
-            dispatcher = self._check_open()
-            if parent is not None:
-                dispatcher.submit_nowait(event, list(hooks))
-            else:
-                await dispatcher.submit(event, list(hooks))
+
+    async def _queue_hooks(self, event: Event, hooks: list[Hook], parent: Event | None) -> None:
+        dispatcher = self._check_open()
+        if parent is not None:
+            dispatcher.submit_nowait(event, list(hooks))
+        else:
+            await dispatcher.submit(event, list(hooks))
 
     async def dispatch(
         self,
@@ -217,7 +218,9 @@ class Engine(HookAdmin):
         event, hooks, encoded = self._admit(type, data, source, parent, strict)
         waiter = dispatcher.expect(event.id) if wait and hooks else None
         await self.store.write((INSERT_EVENT, event_row(event, encoded)))
-        await self._committed(event, hooks, parent)
+        self._committed(event)
+        if hooks:
+            await self._queue_hooks(event, hooks, parent)
         if waiter is not None:
             await waiter
         return event
@@ -255,7 +258,9 @@ class Engine(HookAdmin):
         if ops:
             await self.store.write(*ops)
         for event, hooks in accepted:
-            await self._committed(event, hooks, None)
+            self._committed(event)
+            if hooks:
+                await self._queue_hooks(event, hooks, None)
         return results
 
     def _enforce_cap(self) -> None:

@@ -185,16 +185,20 @@ class Store:
     # -- writes -------------------------------------------------------------
 
     def _current(self) -> _Round:
-        if not self._rounds or len(self._rounds[-1].ops) >= ROUND_OPS:
-            self._rounds.append(_Round(asyncio.get_running_loop()))
+        rounds = self._rounds
+        if not rounds or len(rounds[-1].ops) >= ROUND_OPS:
+            rounds.append(_Round(asyncio.get_running_loop()))
             self._idle.clear()
             self._wake.set()
-        return self._rounds[-1]
+        return rounds[-1]
 
-    async def write(self, *ops: WriteOp) -> None:
-        """Queue writes and return once they are committed (with the rest of their round)."""
+    def write(self, *ops: WriteOp) -> asyncio.Future[None]:
+        """Queue writes; the future is done once they are committed (with their round).
+
+        A plain function returning a future, not a coroutine: it runs once per event.
+        """
         current = self._current()
-        await current.wait(current.add(ops))
+        return current.wait(current.add(ops))
 
     def write_later(self, *ops: WriteOp) -> None:
         """Queue writes that nobody waits on (status updates); committed in the next round."""
