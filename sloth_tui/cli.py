@@ -7,6 +7,7 @@ import click
 from sloth_tui import __version__
 from sloth_tui.commands.bench import bench_command
 from sloth_tui.commands.event import event_dispatch, event_group
+from sloth_tui.commands.group import OneLineErrorGroup
 from sloth_tui.commands.hook import hook_group
 from sloth_tui.commands.serve import serve_command
 from sloth_tui.commands.tail import event_tail
@@ -16,7 +17,11 @@ _ATTACH_HELP = "Attach to the daemon on this socket (error if none answers)."
 _EMBEDDED_HELP = "Never attach: run the engine in this process."
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=OneLineErrorGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--home",
     type=click.Path(file_okay=False),

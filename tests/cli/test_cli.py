@@ -322,3 +322,29 @@ def test_bad_config_is_a_clear_error(home: Path, cli) -> None:
     assert "unknown setting 'bogus'" in cli("event", "list").output
     (home / "config.toml").write_text("[[[")
     assert cli("event", "list").exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["event", "dispatch", "deploy.failed", "--data", "{bad"],
+        ["hook", "add", "x"],
+        ["nope"],
+        ["event", "list", "--bogus"],
+        ["event", "show", "999"],
+    ],
+)
+def test_errors_are_one_line_on_stderr(home: Path, args: list[str]) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "sloth_tui", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode in (1, 2)
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
