@@ -156,7 +156,8 @@ class SlothApp(App[None]):
             remote = cast("RemoteEngine", self._engine)
             pid = remote.info.get("pid", "?")
             where = display_path(Path(str(remote.address)))
-            return (f"attached {where} (pid {pid})", f"attached (pid {pid})", "attached")
+            full = f"attached {where} (pid {pid})"
+            return (full, f"attached {where}", f"attached (pid {pid})", "attached")
         return (f"embedded {display_path(self._settings.home)}", "embedded")
 
     def sysinfo(self) -> SysInfo:
@@ -235,6 +236,16 @@ class SlothApp(App[None]):
             with contextlib.suppress(NoMatches):  # its widgets are going: the app is closing
                 screen.refresh_view()
 
+    def pulse_text(self) -> str:
+        """The live figures at the top right: rate, newest id, drops."""
+        live = self.live
+        text = f"{'DEMO ' if self.demo else ''}● {count(live.rate(self.clock()))}/s"
+        if live.last_event_id:
+            text += f"  last {live.last_event_id}"
+        if live.dropped:
+            text += f"  ⚠ {live.dropped:,} dropped"
+        return text + " "
+
     def _pulse(self, screen: Any) -> None:
         bar = getattr(screen, "_sloth_top_bar", None)
         if bar is None:  # looked up once per screen; dialogs and the detail have none
@@ -245,13 +256,7 @@ class SlothApp(App[None]):
             screen._sloth_top_bar = bar
         if bar is False:
             return
-        live = self.live
-        text = f"{'DEMO ' if self.demo else ''}● {count(live.rate(self.clock()))}/s"
-        if live.last_event_id:
-            text += f"  last {live.last_event_id}"
-        if live.dropped:
-            text += f"  ⚠ {live.dropped:,} dropped"
-        bar.set_pulse(text + " ")
+        bar.set_pulse(self.pulse_text())
         bar.set_engine(self.engine_labels)
         bar.set_banner(self._banner_text())
 
@@ -276,7 +281,7 @@ class SlothApp(App[None]):
         if self.link_lost is None:
             return ""
         since = time.strftime("%H:%M:%S", time.localtime(self._lost_at))
-        return f"⚠ daemon lost at {since}: {self.link_lost}. Reconnecting by itself…"
+        return f"⚠ daemon lost at {since} — {self.link_lost} · reconnecting by itself…"
 
     @work(exclusive=True, group="reseed")
     async def _reseed_counts(self) -> None:

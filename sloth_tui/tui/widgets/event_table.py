@@ -134,8 +134,15 @@ class EventTable(ScrollView, can_focus=True):
             top = feed.index_of(self.anchor_id) if self.anchor_id is not None else 0
         self.virtual_size = Size(self.scrollable_content_region.width, len(rows) + 1)
         self.scroll_to(y=top, animate=False, force=True)
+        self.call_after_refresh(self._settle_scrollbar)
         self.refresh()
         self._request_marks(top)
+
+    def _settle_scrollbar(self) -> None:
+        """A scrollbar that appears with the new size missed the scroll (Textual only moves
+        a visible one): give it the position now, after the layout that showed it."""
+        if self.show_vertical_scrollbar:
+            self.vertical_scrollbar.position = self.scroll_y
 
     def _request_marks(self, top: int) -> None:
         """History rows on screen whose hook outcomes are unknown: ask the screen to fetch."""

@@ -35,6 +35,11 @@ class EngineLabel(Widget):
 
     variants: reactive[tuple[str, ...]] = reactive(tuple, layout=False)
 
+    def preset(self, variants: tuple[str, ...]) -> None:
+        """Before mounting: drawn with these from the first frame."""
+        self.set_reactive(EngineLabel.variants, variants)
+        self.watch_variants(variants)
+
     def watch_variants(self, variants: tuple[str, ...]) -> None:
         self.tooltip = variants[0] if variants else None
 
@@ -46,36 +51,45 @@ class EngineLabel(Widget):
 
 
 class TopBar(Vertical):
+    """The app sets the pulse, engine and banner every tick; until this bar's row is
+    mounted (it mounts after the bar itself), the next tick tries again."""
+
     def __init__(self, active: str) -> None:
         super().__init__()
         self.active = active
         self._pulse = ""
         self._banner = ""
+        self._pulse_w = Static("", id="pulse", markup=False)
+        self._engine_w = EngineLabel(id="engine")
+        self._banner_w = Static("", id="banner", markup=False)
 
     def compose(self) -> ComposeResult:
+        # Drawn complete from the first frame, not only after the app's next tick.
+        self._engine_w.preset(getattr(self.app, "engine_labels", ()))
+        pulse = getattr(self.app, "pulse_text", None)
+        if pulse is not None:
+            self._pulse = pulse()
+            self._pulse_w.update(self._pulse)
         with Horizontal(id="top-row"):
             yield Static("[b]sloth-tui[/] ", id="brand")
             yield Static(tabs_markup(self.active), id="tabs")
-            yield EngineLabel(id="engine")
-            yield Static("", id="pulse", markup=False)
-        yield Static("", id="banner", markup=False)
-
-    def on_mount(self) -> None:
-        self.set_engine(getattr(self.app, "engine_labels", ()))
+            yield self._engine_w
+            yield self._pulse_w
+        yield self._banner_w
 
     def set_engine(self, variants: tuple[str, ...]) -> None:
         """Which engine this is: e.g. ("embedded ~/.local/share/sloth-tui", "embedded")."""
-        self.query_one(EngineLabel).variants = variants
+        if self._engine_w.is_mounted:
+            self._engine_w.variants = variants
 
     def set_pulse(self, text: str) -> None:
-        if text != self._pulse:
+        if text != self._pulse and self._pulse_w.is_mounted:
             self._pulse = text
-            self.query_one("#pulse", Static).update(text)
+            self._pulse_w.update(text)
 
     def set_banner(self, text: str) -> None:
         """A warning line under the tabs (the daemon is lost); "" hides it."""
-        if text != self._banner:
+        if text != self._banner and self._banner_w.is_mounted:
             self._banner = text
-            banner = self.query_one("#banner", Static)
-            banner.update(text)
-            banner.display = bool(text)
+            self._banner_w.update(text)
+            self._banner_w.display = bool(text)
