@@ -141,8 +141,13 @@ class EventTable(ScrollView, can_focus=True):
     def _settle_scrollbar(self) -> None:
         """A scrollbar that appears with the new size missed the scroll (Textual only moves
         a visible one): give it the position now, after the layout that showed it."""
-        if self.show_vertical_scrollbar:
+        if self.show_vertical_scrollbar and self.vertical_scrollbar.position != self.scroll_y:
             self.vertical_scrollbar.position = self.scroll_y
+
+    def _scroll_update(self, virtual_size: Size) -> None:
+        # Textual's hook for size changes, where a scrollbar may just have appeared.
+        super()._scroll_update(virtual_size)
+        self._settle_scrollbar()
 
     def _request_marks(self, top: int) -> None:
         """History rows on screen whose hook outcomes are unknown: ask the screen to fetch."""
