@@ -25,6 +25,8 @@ RunFn = Callable[[Hook, Event], Execution]
 
 Job = tuple[Event, list[Hook]]
 
+BATCH = 16  # queued jobs a worker takes at once
+
 
 class Dispatcher:
     def __init__(
@@ -69,35 +71,48 @@ class Dispatcher:
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            (event, hooks), bounded = await self._queue.get()
-            if bounded:
-                self._room.release()
-            self._active += 1
+            jobs = [self._took(await self._queue.get())]
+            # What is already queued goes along: one thread hop for several runs,
+            # since a trivial hook costs less than the hop itself.
+            while len(jobs) < BATCH and not self._queue.empty():
+                jobs.append(self._took(self._queue.get_nowait()))
+            self._active += len(jobs)
             try:
-                await self._process(loop, event, hooks)
+                await self._process(loop, jobs)
             finally:
-                self._active -= 1
+                self._active -= len(jobs)
 
-    async def _process(
-        self, loop: asyncio.AbstractEventLoop, event: Event, hooks: list[Hook]
-    ) -> None:
-        event.status = "processing"
-        self._store.write_later((UPDATE_STATUS, ("processing", event.id)))
-        executions: list[Execution] = []
-        for hook in hooks:
-            try:
-                execution = await loop.run_in_executor(self._pool, self._run, hook, event)
-            except RuntimeError:  # pool shut down while stopping: the event stays unfinished
-                return
-            hook.run_count += 1
-            hook.last_run = execution.started
-            self._store.write_later(
-                (INSERT_EXECUTION, execution_row(execution)),
-                (UPDATE_HOOK_RUN, (execution.started, hook.name)),
-            )
-            self.executions_total += 1
-            executions.append(execution)
-            self._bus.publish("execution", execution)
+    def _took(self, item: tuple[Job, bool]) -> Job:
+        job, bounded = item
+        if bounded:
+            self._room.release()
+        return job
+
+    def _run_jobs(self, jobs: list[Job]) -> list[list[Execution]]:
+        """In a pool thread: every hook of every event of the batch, in order."""
+        return [[self._run(hook, event) for hook in hooks] for event, hooks in jobs]
+
+    async def _process(self, loop: asyncio.AbstractEventLoop, jobs: list[Job]) -> None:
+        for event, _hooks in jobs:
+            event.status = "processing"
+            self._store.write_later((UPDATE_STATUS, ("processing", event.id)))
+        try:
+            results = await loop.run_in_executor(self._pool, self._run_jobs, jobs)
+        except RuntimeError:  # pool shut down while stopping: the events stay unfinished
+            return
+        for (event, hooks), executions in zip(jobs, results, strict=True):
+            for hook, execution in zip(hooks, executions, strict=True):
+                hook.run_count += 1
+                hook.last_run = execution.started
+                self._store.write_later(
+                    (INSERT_EXECUTION, execution_row(execution)),
+                    (UPDATE_HOOK_RUN, (execution.started, hook.name)),
+                )
+                self.executions_total += 1
+                self._bus.publish("execution", execution)
+            await self._finish(event, executions)
+
+    async def _finish(self, event: Event, executions: list[Execution]) -> None:
         ok = all(e.status in ("success", "skipped") for e in executions)
         event.status = "completed" if ok else "failed"
         self._store.write_later((UPDATE_STATUS, (event.status, event.id)))
