@@ -47,7 +47,6 @@ class Dispatcher:
         self._waiters: dict[int, asyncio.Future[list[Execution]]] = {}
         self._active = 0
         self.executions_total = 0
-        self.processed_total = 0
 
     @property
     def depth(self) -> int:
@@ -116,7 +115,6 @@ class Dispatcher:
         ok = all(e.status in ("success", "skipped") for e in executions)
         event.status = "completed" if ok else "failed"
         self._store.write_later((UPDATE_STATUS, (event.status, event.id)))
-        self.processed_total += 1
         self._bus.publish("event_status", event)
         waiter = self._waiters.pop(event.id, None)
         if waiter is not None and not waiter.done():

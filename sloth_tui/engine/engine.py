@@ -194,11 +194,12 @@ class Engine(HookAdmin):
             self._enforce_cap()
 
     async def _queue_hooks(self, event: Event, hooks: list[Hook], parent: Event | None) -> None:
+        # The matcher's cached lists are replaced on reload, never mutated: no copy needed.
         dispatcher = self._check_open()
         if parent is not None:
-            dispatcher.submit_nowait(event, list(hooks))
+            dispatcher.submit_nowait(event, hooks)
         else:
-            await dispatcher.submit(event, list(hooks))
+            await dispatcher.submit(event, hooks)
 
     async def dispatch(
         self,

@@ -138,7 +138,6 @@ class Store:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
-        self.rows_written = 0
 
     @classmethod
     async def open(cls, path: Path, *, readonly: bool = False) -> Store:
@@ -223,7 +222,6 @@ class Store:
                 if current.ops:
                     await self._writer._execute(_commit_round, self._writer._conn, current)
                     self.commits += 1
-                    self.rows_written += len(current.ops)
             except Exception as exc:  # the connection itself failed: so did every write
                 current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))
             current.settle()
@@ -401,10 +399,6 @@ class Store:
             "SELECT value FROM state WHERE hook = ? AND key = ?", [hook, key]
         )
         return json.loads(rows[0][0]) if rows else None
-
-    async def state_all(self, hook: str) -> dict[str, Any]:
-        rows = await self._fetchall("SELECT key, value FROM state WHERE hook = ?", [hook])
-        return {k: json.loads(v) for k, v in rows}
 
     # -- retention ------------------------------------------------------------
 
