@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Bus, Subscription
 from sloth_tui.engine.dispatcher import Dispatcher
 from sloth_tui.engine.errors import EventRefused
-from sloth_tui.engine.events import check_event
+from sloth_tui.engine.events import checked_parts
 from sloth_tui.engine.filters import Filter
 from sloth_tui.engine.hook_admin import HookAdmin
 from sloth_tui.engine.hooks import Matcher
@@ -30,6 +31,7 @@ from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.lua.runtime import HookRuntime
 
 CAP_CHECK_EVERY = 1000  # events between retention-cap checks
+GIL_SWITCH_INTERVAL = 0.0005  # seconds
 
 
 @dataclass(slots=True)
@@ -87,6 +89,10 @@ class Engine(HookAdmin):
 
     async def _start(self) -> None:
         s = self.settings
+        # The store's writer thread needs the GIL for moments between SQLite calls; at the
+        # default 5 ms switch interval it waits for the busy event loop to go idle, and
+        # ingest runs in lockstep (loop, then writer). 0.5 ms lets them overlap.
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
         self._next_id = await self.store.max_event_id() + 1
         self._runtime = HookRuntime(ThreadHost(self, asyncio.get_running_loop()), self._limits)
         runtime = self._runtime
@@ -163,28 +169,36 @@ class Engine(HookAdmin):
         self, type: Any, data: Any, source: str, parent: Event | None, strict: bool | None
     ) -> tuple[Event, list[Hook], str]:
         """Validate and give the event its id; returns it, its hooks and its encoded data."""
-        checked = check_event(type, data, strict=self.settings.strict if strict is None else strict)
-        depth = 0 if parent is None else parent.depth + 1
-        if depth > self.settings.max_depth:
-            raise EventRefused(
-                f"event chain too deep: {checked.type} would be at depth {depth}, "
-                f"the limit is {self.settings.max_depth}"
-            )
-        hooks = self.matcher.match(checked.type)
+        type, category, data, encoded, warnings = checked_parts(
+            type, data, strict=self.settings.strict if strict is None else strict
+        )
+        if parent is None:
+            depth = 0
+            parent_id = None
+        else:
+            depth = parent.depth + 1
+            parent_id = parent.id
+            if depth > self.settings.max_depth:
+                raise EventRefused(
+                    f"event chain too deep: {type} would be at depth {depth}, "
+                    f"the limit is {self.settings.max_depth}"
+                )
+        hooks = self.matcher.match(type)
+        # Positional: this runs once per event, and keywords cost more.
         event = Event(
-            id=self._next_id,
-            type=checked.type,
-            category=checked.category,
-            data=checked.data,
-            source=source,
-            ts=time.time(),
-            parent_id=None if parent is None else parent.id,
-            depth=depth,
-            status="pending" if hooks else "completed",
-            warnings=checked.warnings,
+            self._next_id,
+            type,
+            category,
+            data,
+            source,
+            time.time(),
+            parent_id,
+            depth,
+            "pending" if hooks else "completed",
+            warnings,
         )
         self._next_id += 1
-        return event, hooks, checked.encoded
+        return event, hooks, encoded
 
     def _committed(self, event: Event) -> None:
         """After commit: count, publish, keep the retention cap."""

@@ -6,7 +6,9 @@ Validation happens once, at the engine's door, for every producer alike.
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +19,28 @@ MAX_DATA_BYTES = 256 * 1024
 MAX_DEPTH = 32
 
 _NAME_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
-# One encoder, built once: json.dumps with options builds a new one per call.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def _not_json(value: object) -> None:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _build_encoder() -> Callable[[object], str]:
+    """One compact encoder, built once: json.dumps with options builds a new one per call,
+    and JSONEncoder.encode still builds a C encoder per call (half the cost for small
+    events). No circular-reference markers (a shared dict would keep stale entries after
+    an error): a cycle ends in RecursionError, which encode_data refuses like deep nesting.
+    """
+    make = json.encoder.c_make_encoder
+    if make is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+    chunks = make(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode = _build_encoder()
 
 
 def check_type_name(name: object) -> str:
@@ -78,38 +100,66 @@ _KIND_TYPES: dict[str, tuple[type, ...]] = {
 }
 _MISSING = object()
 
-# Per catalog type: (field name, key path, kind, accepted types), built once; runs per event.
-_Checks = list[tuple[str, tuple[str, ...], str, tuple[type, ...]]]
-_checks_cache: dict[str, _Checks] = {}
+
+@dataclass(frozen=True, slots=True)
+class _FieldCheck:
+    name: str  # as the seed writes it: `failed_tasks[]`, `metadata.owner`
+    key: str  # first key of the path into event data
+    rest: tuple[str, ...]  # the rest of the path, for nested fields
+    kind: str
+    types: tuple[type, ...]  # what the kind accepts, for isinstance
 
 
-def _checks_for(type_name: str) -> _Checks | None:
-    checks = _checks_cache.get(type_name)
-    if checks is None:
-        spec = catalog.get(type_name)
-        if spec is None:  # user-defined: not cached, their number is unbounded
-            return None
-        checks = [(f.name, f.path, f.kind, _KIND_TYPES[f.kind]) for f in spec.fields]
-        _checks_cache[type_name] = checks
-    return checks
+@dataclass(frozen=True, slots=True)
+class _TypeRule:
+    """What the door needs to know about one (valid) type name, worked out once."""
+
+    category: str
+    checks: tuple[_FieldCheck, ...]  # empty for user-defined types
+
+
+# Valid type names seen so far. Runs per event, so no regex or catalog walk after the
+# first time; user-defined names are unbounded, so the cache is cleared when it grows.
+_rules: dict[str, _TypeRule] = {}
+_RULES_MAX = 4096
+
+
+def _rule_for(type_name: object) -> tuple[str, _TypeRule]:
+    rule = _rules.get(type_name) if isinstance(type_name, str) else None
+    if rule is not None:
+        return type_name, rule  # type: ignore[return-value]
+    name = check_type_name(type_name)
+    spec = catalog.get(name)
+    checks = tuple(
+        _FieldCheck(f.name, f.path[0], f.path[1:], f.kind, _KIND_TYPES[f.kind])
+        for f in (spec.fields if spec else ())
+    )
+    rule = _TypeRule(catalog.category_of(name), checks)
+    if len(_rules) >= _RULES_MAX:
+        _rules.clear()
+    _rules[name] = rule
+    return name, rule
+
+
+def _warnings(checks: tuple[_FieldCheck, ...], data: dict[str, Any]) -> list[str]:
+    warnings: list[str] = []
+    for check in checks:
+        value: Any = data.get(check.key, _MISSING)
+        for part in check.rest:
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is _MISSING:
+            warnings.append(f"missing field {check.name}")
+        elif not isinstance(value, check.types):
+            article = "an" if check.kind == "object" else "a"
+            warnings.append(
+                f"field {check.name} should be {article} {check.kind}, got {type(value).__name__}"
+            )
+    return warnings
 
 
 def catalog_warnings(type_name: str, data: dict[str, Any]) -> list[str]:
     """Mismatches between `data` and the catalog entry of `type_name` (none for unknown types)."""
-    checks = _checks_for(type_name)
-    if not checks:
-        return []
-    warnings: list[str] = []
-    for name, path, kind, types in checks:
-        value: Any = data.get(path[0], _MISSING)
-        for part in path[1:]:
-            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
-        if value is _MISSING:
-            warnings.append(f"missing field {name}")
-        elif not isinstance(value, types):
-            article = "an" if kind == "object" else "a"
-            warnings.append(f"field {name} should be {article} {kind}, got {type(value).__name__}")
-    return warnings
+    return _warnings(_rule_for(type_name)[1].checks, data)
 
 
 @dataclass(slots=True)
@@ -123,15 +173,24 @@ class CheckedEvent:
     warnings: list[str]
 
 
-def check_event(type_name: object, data: object, *, strict: bool) -> CheckedEvent:
-    name = check_type_name(type_name)
+def checked_parts(
+    type_name: object, data: object, *, strict: bool
+) -> tuple[str, str, dict[str, Any], str, list[str]]:
+    """check_event as a plain tuple (type, category, data, encoded, warnings): the
+    engine's per-event path, where building a CheckedEvent costs more than it gives."""
+    rule = _rules.get(type_name) if type(type_name) is str else None
+    if rule is None:
+        type_name, rule = _rule_for(type_name)
     if data is None:
         data = {}
     encoded = encode_data(data)
-    assert isinstance(data, dict)
-    warnings = catalog_warnings(name, data)
+    warnings = _warnings(rule.checks, data) if rule.checks else []  # type: ignore[arg-type]
     if strict and warnings:
         raise EventRefused(
-            f"{name} does not match the catalog (strict mode): {'; '.join(warnings)}"
+            f"{type_name} does not match the catalog (strict mode): {'; '.join(warnings)}"
         )
-    return CheckedEvent(name, catalog.category_of(name), data, encoded, warnings)
+    return type_name, rule.category, data, encoded, warnings  # type: ignore[return-value]
+
+
+def check_event(type_name: object, data: object, *, strict: bool) -> CheckedEvent:
+    return CheckedEvent(*checked_parts(type_name, data, strict=strict))

@@ -41,6 +41,22 @@ async def test_dispatch_returns_after_commit_with_warnings(engine: Engine) -> No
     assert stored.status == "completed"  # no hooks matched
 
 
+async def test_engine_shortens_the_gil_switch_interval(settings: Settings) -> None:
+    import sys
+
+    from sloth_tui.engine.engine import GIL_SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        engine = await Engine.open(settings)
+        # The store's writer thread must get the GIL promptly while the loop is busy.
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL)
+        await engine.close()
+    finally:
+        sys.setswitchinterval(before)
+
+
 async def test_strict_setting_refuses(settings: Settings) -> None:
     engine = await Engine.open(replace(settings, strict=True))
     try:

@@ -91,6 +91,69 @@ async def test_write_error_reaches_the_writer_and_the_store_lives_on(store: Stor
     assert await store.max_event_id() == 2
 
 
+async def test_a_round_with_one_bad_write_commits_all_the_others(store: Store) -> None:
+    import asyncio
+
+    await store.write((INSERT_EVENT, event_row(make_event(7))))
+    # One round: 300 inserts widened into multi-row statements, one duplicate among them.
+    writes = [store.write((INSERT_EVENT, event_row(make_event(i)))) for i in range(100, 400)]
+    duplicate = store.write((INSERT_EVENT, event_row(make_event(7))))
+    results = await asyncio.gather(*writes, duplicate, return_exceptions=True)
+    assert results[:-1] == [None] * 300
+    assert isinstance(results[-1], sqlite3.IntegrityError)
+    assert await store.count_events() == 301
+    event = await store.get_event(250)
+    assert event == make_event(250)  # every column round-trips through the wide INSERT
+
+
+async def test_a_write_of_several_ops_is_all_or_nothing(store: Store) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.write(
+            (INSERT_EVENT, event_row(make_event(1))),
+            (INSERT_EVENT, event_row(make_event(2))),
+            (INSERT_EVENT, event_row(make_event(1))),
+        )
+    assert await store.count_events() == 0
+
+
+def test_wide_inserts_respect_the_variable_limit(tmp_path: Path) -> None:
+    from sloth_tui.engine.schema import MIGRATIONS
+    from sloth_tui.engine.store import _run_batch, _statements
+
+    conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    conn.executescript(MIGRATIONS[0])
+    ops = [(INSERT_EVENT, event_row(make_event(i))) for i in range(1, 301)]
+    rows_per_statement = [len(p) // 10 for _sql, p, _many in _statements(conn, ops)]
+    assert rows_per_statement == [256, 32, 8, 4]
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 45)  # room for 4 rows of 10 columns
+    statements = _statements(conn, ops)
+    assert {len(p) // 10 for _sql, p, _many in statements} == {4}
+    _run_batch(conn, ops)
+    assert conn.execute("SELECT COUNT(*), MIN(id), MAX(id) FROM events").fetchone() == (300, 1, 300)
+
+
+def test_widened_replacing_inserts_keep_their_order(tmp_path: Path) -> None:
+    from sloth_tui.engine.schema import MIGRATIONS
+    from sloth_tui.engine.store import _run_batch, _statements
+    from sloth_tui.engine.threadhost import UPSERT_STATE
+
+    conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    conn.executescript(MIGRATIONS[0])
+    ops = [(UPSERT_STATE, ("h", "k", str(n))) for n in range(5)]
+    assert [len(p) // 3 for _sql, p, _many in _statements(conn, ops)] == [4, 1]
+    _run_batch(conn, ops)
+    assert conn.execute("SELECT value FROM state").fetchall() == [("4",)]  # the last one wins
+    # An upsert clause after VALUES cannot be widened: it runs row by row.
+    upsert = (
+        "INSERT INTO state (hook, key, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (hook, key) DO UPDATE SET value = value || excluded.value"
+    )
+    ops = [(upsert, ("h", "k", str(n))) for n in range(3)]
+    assert [many for _sql, _p, many in _statements(conn, ops)] == [True]
+    _run_batch(conn, ops)
+    assert conn.execute("SELECT value FROM state").fetchall() == [("4012",)]
+
+
 async def seed(store: Store) -> None:
     types = ["deploy.failed", "deploy.started", "task.failed", "security.breach"]
     ops = [
