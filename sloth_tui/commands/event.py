@@ -1,4 +1,4 @@
-"""`sloth-tui event ...`: dispatch, list, show, delete, cleanup, types."""
+"""`sloth-tui event ...`: dispatch, rerun, list, show, delete, cleanup, types."""
 
 from __future__ import annotations
 
@@ -196,6 +196,52 @@ def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
         )
     for child in children:
         click.echo(f"child:    {child.id} {child.type}")
+
+
+@event_group.command("rerun")
+@click.argument("event_id", type=int)
+@click.option(
+    "--hook",
+    "hooks",
+    multiple=True,
+    metavar="NAME",
+    help="Re-run only this hook (repeatable); it runs even if its patterns do not match.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print {id, event, executions} as JSON.")
+@click.pass_context
+def event_rerun(ctx: click.Context, event_id: int, hooks: tuple[str, ...], as_json: bool) -> None:
+    """Run hooks again, for real, on stored event EVENT_ID, and print the new executions.
+
+    After fixing a hook that failed on an event. Without --hook, every enabled hook that
+    matches the event's type runs. The new runs are recorded beside the old ones (see
+    `event show`) and the event's status follows them. Exits 1 when a run does not
+    succeed.
+
+        sloth-tui event rerun 42 --hook deploy-alert
+    """
+
+    async def body() -> tuple[Event, list[Execution]]:
+        async with engine_for(ctx) as engine:
+            return await engine.rerun(event_id, list(hooks) or None)
+
+    event, executions = run(body)
+    if as_json:
+        emit_json(
+            {
+                "id": event.id,
+                "event": event.to_dict(),
+                "executions": [e.to_dict() for e in executions],
+            }
+        )
+    else:
+        click.echo(f"re-ran {event.type} id={event.id}: {event.status}")
+        for ex in executions:
+            click.echo(
+                f"  {ex.hook}: {ex.status} ({ex.duration_ms:.1f} ms)"
+                + (f" - {ex.error}" if ex.error else "")
+            )
+    if any(ex.status not in ("success", "skipped") for ex in executions):
+        ctx.exit(1)
 
 
 @event_group.command("delete")

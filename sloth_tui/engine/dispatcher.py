@@ -23,7 +23,8 @@ UPDATE_HOOK_RUN = "UPDATE hooks SET run_count = run_count + 1, last_run = ? WHER
 # Runs one hook on one event in a worker thread and never raises.
 RunFn = Callable[[Hook, Event], Execution]
 
-Job = tuple[Event, list[Hook]]
+# An event, the hooks to run on it, and the future of whoever waits for the runs.
+Job = tuple[Event, list[Hook], "asyncio.Future[list[Execution]] | None"]
 
 BATCH = 16  # queued jobs a worker takes at once
 
@@ -44,7 +45,7 @@ class Dispatcher:
         self._workers = [
             asyncio.create_task(self._work(), name=f"dispatch-{i}") for i in range(concurrency)
         ]
-        self._waiters: dict[int, asyncio.Future[list[Execution]]] = {}
+        self._waiters: set[asyncio.Future[list[Execution]]] = set()  # cancelled on stop
         self._active = 0
         self.executions_total = 0
 
@@ -52,20 +53,31 @@ class Dispatcher:
     def depth(self) -> int:
         return self._queue.qsize() + self._active
 
-    def expect(self, event_id: int) -> asyncio.Future[list[Execution]]:
-        """A future for the executions of an event not yet queued (set before submit)."""
-        future = asyncio.get_running_loop().create_future()
-        self._waiters[event_id] = future
-        return future
+    def _job(self, event: Event, hooks: list[Hook], wait: bool) -> Job:
+        done = asyncio.get_running_loop().create_future() if wait else None
+        if done is not None:
+            self._waiters.add(done)
+        return event, hooks, done
 
-    async def submit(self, event: Event, hooks: list[Hook]) -> None:
-        """Queue work, waiting for room when the queue is full (backpressure)."""
+    async def submit(
+        self, event: Event, hooks: list[Hook], *, wait: bool = False
+    ) -> asyncio.Future[list[Execution]] | None:
+        """Queue work, waiting for room when the queue is full (backpressure).
+
+        With wait=True, returns a future for the executions, done once they are stored.
+        """
         await self._room.acquire()
-        self._queue.put_nowait(((event, hooks), True))
+        job = self._job(event, hooks, wait)
+        self._queue.put_nowait((job, True))
+        return job[2]
 
-    def submit_nowait(self, event: Event, hooks: list[Hook]) -> None:
+    def submit_nowait(
+        self, event: Event, hooks: list[Hook], *, wait: bool = False
+    ) -> asyncio.Future[list[Execution]] | None:
         """Queue work past the bound (hook-dispatched events, recovery)."""
-        self._queue.put_nowait(((event, hooks), False))
+        job = self._job(event, hooks, wait)
+        self._queue.put_nowait((job, False))
+        return job[2]
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -89,17 +101,17 @@ class Dispatcher:
 
     def _run_jobs(self, jobs: list[Job]) -> list[list[Execution]]:
         """In a pool thread: every hook of every event of the batch, in order."""
-        return [[self._run(hook, event) for hook in hooks] for event, hooks in jobs]
+        return [[self._run(hook, event) for hook in hooks] for event, hooks, _done in jobs]
 
     async def _process(self, loop: asyncio.AbstractEventLoop, jobs: list[Job]) -> None:
-        for event, _hooks in jobs:
+        for event, _hooks, _done in jobs:
             event.status = "processing"
             self._store.write_later((UPDATE_STATUS, ("processing", event.id)))
         try:
             results = await loop.run_in_executor(self._pool, self._run_jobs, jobs)
         except RuntimeError:  # pool shut down while stopping: the events stay unfinished
             return
-        for (event, hooks), executions in zip(jobs, results, strict=True):
+        for (event, hooks, done), executions in zip(jobs, results, strict=True):
             for hook, execution in zip(hooks, executions, strict=True):
                 hook.run_count += 1
                 hook.last_run = execution.started
@@ -109,17 +121,23 @@ class Dispatcher:
                 )
                 self.executions_total += 1
                 self._bus.publish("execution", execution)
-            await self._finish(event, executions)
+            await self._finish(event, executions, done)
 
-    async def _finish(self, event: Event, executions: list[Execution]) -> None:
+    async def _finish(
+        self,
+        event: Event,
+        executions: list[Execution],
+        done: asyncio.Future[list[Execution]] | None,
+    ) -> None:
         ok = all(e.status in ("success", "skipped") for e in executions)
         event.status = "completed" if ok else "failed"
         self._store.write_later((UPDATE_STATUS, (event.status, event.id)))
         self._bus.publish("event_status", event)
-        waiter = self._waiters.pop(event.id, None)
-        if waiter is not None and not waiter.done():
-            await self._store.flush()
-            waiter.set_result(executions)
+        if done is not None:
+            self._waiters.discard(done)
+            if not done.done():
+                await self._store.flush()
+                done.set_result(executions)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until queued work is done; False if `timeout` passed first."""
@@ -137,6 +155,6 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._pool.shutdown(wait=True, cancel_futures=True)
-        for waiter in self._waiters.values():
+        for waiter in self._waiters:
             if not waiter.done():
                 waiter.cancel()

@@ -19,7 +19,7 @@ from sloth_tui import __version__
 from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Bus, Subscription
 from sloth_tui.engine.dispatcher import Dispatcher
-from sloth_tui.engine.errors import EventRefused
+from sloth_tui.engine.errors import EventRefused, HookError, NotFound
 from sloth_tui.engine.events import checked_parts
 from sloth_tui.engine.filters import Filter
 from sloth_tui.engine.hook_admin import HookAdmin
@@ -207,13 +207,14 @@ class Engine(HookAdmin):
         if self._events_total % CAP_CHECK_EVERY == 0:
             self._enforce_cap()
 
-    async def _queue_hooks(self, event: Event, hooks: list[Hook], parent: Event | None) -> None:
+    async def _queue_hooks(
+        self, event: Event, hooks: list[Hook], parent: Event | None, *, wait: bool = False
+    ) -> asyncio.Future[list[Execution]] | None:
         # The matcher's cached lists are replaced on reload, never mutated: no copy needed.
         dispatcher = self._check_open()
         if parent is not None:
-            dispatcher.submit_nowait(event, hooks)
-        else:
-            await dispatcher.submit(event, hooks)
+            return dispatcher.submit_nowait(event, hooks, wait=wait)
+        return await dispatcher.submit(event, hooks, wait=wait)
 
     async def dispatch(
         self,
@@ -229,15 +230,14 @@ class Engine(HookAdmin):
 
         With wait=True, returns only after the hooks have run (see `executions_of`).
         """
-        dispatcher = self._check_open()
+        self._check_open()
         event, hooks, encoded = self._admit(type, data, source, parent, strict)
-        waiter = dispatcher.expect(event.id) if wait and hooks else None
         await self.store.write((INSERT_EVENT, event_row(event, encoded)))
         self._committed(event)
         if hooks:
-            await self._queue_hooks(event, hooks, parent)
-        if waiter is not None:
-            await waiter
+            done = await self._queue_hooks(event, hooks, parent, wait=wait)
+            if done is not None:
+                await done
         return event
 
     async def dispatch_and_run(
@@ -246,6 +246,38 @@ class Engine(HookAdmin):
         """Dispatch and run the matching hooks to the end; return the event and its executions."""
         event = await self.dispatch(type, data, wait=True, **kwargs)
         return event, await self.executions_of(event.id)
+
+    async def rerun(
+        self, event_id: int, hooks: list[str] | None = None
+    ) -> tuple[Event, list[Execution]]:
+        """Run hooks again, for real, on a stored event: after fixing a hook that failed
+        on it, say. Runs the hooks named, or else every enabled hook matching its type.
+
+        The new executions are recorded beside the old ones, the event's status follows
+        this run, and this returns once the runs are stored. The event keeps its id,
+        data and time: events its hooks dispatch are its children, as the first time.
+        """
+        self._check_open()
+        if hooks is not None and not hooks:
+            raise HookError("name at least one hook to re-run, or none for all that match")
+        event = await self.store.get_event(event_id)  # NotFound when missing or trimmed
+        if hooks is None:
+            chosen = self.matcher.match(event.type)
+            if not chosen:
+                raise HookError(f"no enabled hook matches {event.type}: nothing to re-run")
+        else:
+            chosen = []
+            for name in dict.fromkeys(hooks):  # in the order given, once each
+                hook = self._hooks.get(name)
+                if hook is None:
+                    raise NotFound(f"no hook named {name!r}")
+                if not hook.enabled:
+                    raise HookError(f"hook {name!r} is disabled: enable it to re-run it")
+                chosen.append(hook)
+        done = await self._queue_hooks(event, chosen, None, wait=True)
+        assert done is not None
+        executions = await done
+        return event, executions
 
     async def dispatch_batch(
         self, items: list[tuple[Any, Any, str, bool | None]]

@@ -187,6 +187,12 @@ class RemoteEngine:
         reply = await self._call("dispatch", type=type, data=data, wait=True, **kwargs)
         return Event.from_dict(reply["event"]), _executions(reply)
 
+    async def rerun(
+        self, event_id: int, hooks: list[str] | None = None
+    ) -> tuple[Event, list[Execution]]:
+        reply = await self._call("rerun", id=event_id, hooks=hooks)
+        return Event.from_dict(reply["event"]), _executions(reply)
+
     async def get_event(self, event_id: int) -> Event:
         return Event.from_dict((await self._call("get_event", retry=True, id=event_id))["event"])
 

@@ -90,6 +90,16 @@ async def _dispatch(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
     return {"id": event.id, "event": event.to_dict()}
 
 
+async def _rerun(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
+    hooks = _patterns(req, "hooks") if req.get("hooks") is not None else None
+    event, executions = await engine.rerun(_get(req, "id", int), hooks)
+    return {
+        "id": event.id,
+        "event": event.to_dict(),
+        "executions": [e.to_dict() for e in executions],
+    }
+
+
 async def _get_event(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
     return {"event": (await engine.get_event(_get(req, "id", int))).to_dict()}
 
@@ -250,6 +260,7 @@ async def _wait_idle(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
 
 OPS: dict[str, Handler] = {
     "dispatch": _dispatch,
+    "rerun": _rerun,
     "get_event": _get_event,
     "query_events": _query_events,
     "count_events": _count_events,

@@ -20,6 +20,7 @@ def cli(home: Path):
             main, ["--home", str(home), *args], input=input, catch_exceptions=False
         )
 
+    invoke.home = home  # type: ignore[attr-defined]
     return invoke
 
 
@@ -55,6 +56,7 @@ def test_help_everywhere(cli) -> None:
         ["hook", "add", "--help"],
         ["event", "--help"],
         ["event", "dispatch", "--help"],
+        ["event", "rerun", "--help"],
         ["event", "list", "--help"],
         ["bench", "--help"],
         ["hook", "test", "--help"],
@@ -174,6 +176,45 @@ def test_event_dispatch_runs_hooks_and_logs_show_them(cli, hook_file: Path) -> N
     assert http["error"]  # port 9 on loopback is closed: recorded, not a crash
     assert "deploy of api failed" in cli("hook", "logs", "deploy-alert").output
     assert json.loads(cli("hook", "logs", "deploy-alert", "--only-failed", "--json").output) == []
+
+
+def test_event_rerun(cli, tmp_path: Path) -> None:
+    script = tmp_path / "flaky.lua"
+    script.write_text('function on_event() error("webhook down") end\n')
+    assert add(cli, script, "flaky").exit_code == 0
+    out = json.loads(cli("event", "dispatch", "deploy.failed", "service=api", "--json").output)
+    assert out["executions"][0]["status"] == "error"
+    event_id = str(out["id"])
+    failed = cli("event", "rerun", event_id)
+    assert failed.exit_code == 1 and "flaky: error" in failed.output
+    assert "webhook down" in failed.output
+    script.write_text('function on_event() log.info("sent") end\n')
+    fixed = cli("event", "rerun", event_id, "--hook", "flaky", "--json")
+    assert fixed.exit_code == 0, fixed.output
+    rerun = json.loads(fixed.output)
+    assert rerun["id"] == out["id"] and rerun["event"]["status"] == "completed"
+    assert [(e["hook"], e["status"], e["dry_run"]) for e in rerun["executions"]] == [
+        ("flaky", "success", False)
+    ]
+    shown = json.loads(cli("event", "show", event_id, "--json").output)
+    assert [e["status"] for e in shown["executions"]] == ["error", "error", "success"]
+    human = cli("event", "rerun", event_id)
+    assert human.exit_code == 0 and f"re-ran deploy.failed id={event_id}: completed" in human.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["event", "rerun", "999"], "no event with id 999"),
+        (["event", "rerun", "1", "--hook", "ghost"], "no hook named 'ghost'"),
+        (["event", "rerun", "1"], "no enabled hook matches system.startup"),
+        (["event", "rerun", "one"], "'one' is not a valid integer"),
+    ],
+)
+def test_event_rerun_errors(cli, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["--home", str(cli.home), *args])
+    assert result.exit_code != 0
+    assert message in result.output
 
 
 def test_event_dispatch_human_output_and_emit_alias(cli) -> None:
@@ -332,6 +373,7 @@ def test_bad_config_is_a_clear_error(home: Path, cli) -> None:
         ["nope"],
         ["event", "list", "--bogus"],
         ["event", "show", "999"],
+        ["event", "rerun", "999"],
     ],
 )
 def test_errors_are_one_line_on_stderr(home: Path, args: list[str]) -> None:

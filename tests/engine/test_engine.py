@@ -95,6 +95,63 @@ async def test_hooks_run_and_status_follows(engine: Engine, lua_file: LuaFile) -
     assert stats["bad"].failures == 1 and stats["ok"].runs == 2
 
 
+async def test_rerun_after_fixing_a_hook(engine: Engine, lua_file: LuaFile) -> None:
+    path = lua_file('function on_event() error("no route to " .. event.data.service) end')
+    await engine.add_hook("notify", ["deploy.failed"], path)
+    event, runs = await engine.dispatch_and_run("deploy.failed", {"service": "api"})
+    assert runs[0].status == "error" and "no route to api" in (runs[0].error or "")
+    assert (await engine.get_event(event.id)).status == "failed"
+    path.write_text('function on_event() log.info("sent for " .. event.data.service) end')
+    sub = engine.subscribe()
+    again, reruns = await engine.rerun(event.id)
+    assert again.id == event.id and again.status == "completed"
+    assert [(r.hook, r.status, r.dry_run) for r in reruns] == [("notify", "success", False)]
+    assert reruns[0].logs[0].message == "sent for api"
+    # Stored beside the first run; the event's status follows the re-run; the bus saw it.
+    assert [r.status for r in await engine.executions_of(event.id)] == ["error", "success"]
+    assert (await engine.get_event(event.id)).status == "completed"
+    assert (await engine.get_hook("notify")).run_count == 2
+    assert "execution" in {n.kind for n in sub.drain()}
+
+
+async def test_rerun_named_hooks_and_children(engine: Engine, lua_file: LuaFile) -> None:
+    chain = lua_file('function on_event() event.dispatch("myapp.followup", {n = 1}) end')
+    other = lua_file("function on_event() end")
+    await engine.add_hook("chain", ["task.failed"], chain)
+    await engine.add_hook("other", ["task.*"], other)
+    await engine.add_hook("elsewhere", ["security.*"], other)
+    event, runs = await engine.dispatch_and_run("task.failed", {})
+    assert sorted(r.hook for r in runs) == ["chain", "other"]
+    # Named hooks run whether or not their patterns match, in the order given, once each.
+    _, reruns = await engine.rerun(event.id, ["elsewhere", "chain", "elsewhere"])
+    assert [r.hook for r in reruns] == ["elsewhere", "chain"]
+    await engine.wait_idle()
+    children = await engine.child_events(event.id)
+    assert [(c.type, c.depth) for c in children] == [("myapp.followup", 1)] * 2
+
+
+async def test_rerun_refusals(engine: Engine, lua_file: LuaFile, settings: Settings) -> None:
+    await engine.add_hook("off", ["*"], lua_file("function on_event() end"), enabled=False)
+    event = await engine.dispatch("task.started", {})
+    with pytest.raises(NotFound, match="no event with id 999"):
+        await engine.rerun(999)
+    with pytest.raises(HookError, match=r"no enabled hook matches task\.started"):
+        await engine.rerun(event.id)
+    with pytest.raises(NotFound, match="no hook named 'ghost'"):
+        await engine.rerun(event.id, ["ghost"])
+    with pytest.raises(HookError, match="'off' is disabled"):
+        await engine.rerun(event.id, ["off"])
+    with pytest.raises(HookError, match="name at least one hook"):
+        await engine.rerun(event.id, [])
+    assert await engine.executions_of(event.id) == []
+    reader = await Engine.open(settings, readonly=True)
+    try:
+        with pytest.raises(EventRefused, match="not accepting events"):
+            await reader.rerun(event.id)
+    finally:
+        await reader.close()
+
+
 async def test_disabled_hook_does_not_run(engine: Engine, lua_file: LuaFile) -> None:
     await engine.add_hook("h", ["*"], lua_file("function on_event() end"), enabled=False)
     _, runs = await engine.dispatch_and_run("task.started", {})

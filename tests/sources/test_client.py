@@ -103,6 +103,20 @@ async def test_hook_commands_round_trip(
         await remote.get_hook("h")
 
 
+async def test_rerun_over_the_socket(remote: RemoteEngine, engine: Engine, lua_file: Any) -> None:
+    await remote.add_hook("h", ["task.failed"], lua_file("function on_event() return 1 end"))
+    event, first = await remote.dispatch_and_run("task.failed", {"task_name": "t"})
+    again, runs = await remote.rerun(event.id)
+    assert again.id == event.id and [type(r) for r in runs] == [Execution]
+    assert [r.hook for r in runs] == ["h"] and runs[0].started > first[0].started
+    assert len(await engine.executions_of(event.id)) == 2
+    assert [r.hook for r in (await remote.rerun(event.id, ["h"]))[1]] == ["h"]
+    with pytest.raises(NotFound, match="no hook named 'nope'"):
+        await remote.rerun(event.id, ["nope"])
+    with pytest.raises(HookError, match=r"no enabled hook matches task\.started"):
+        await remote.rerun((await remote.dispatch("task.started", {})).id)
+
+
 async def test_errors_are_the_engines_errors(remote: RemoteEngine) -> None:
     with pytest.raises(NotFound, match="no event with id 424242"):
         await remote.get_event(424242)

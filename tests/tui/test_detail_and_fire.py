@@ -9,6 +9,7 @@ from textual.widgets import Input, TextArea
 from tui_helpers import screen_text, wait_for
 
 from sloth_tui.engine.engine import Engine
+from sloth_tui.tui.screens.confirm import ConfirmScreen
 from sloth_tui.tui.screens.detail import DetailScreen
 from sloth_tui.tui.screens.events import EventsScreen
 from sloth_tui.tui.screens.fire import FireScreen
@@ -80,6 +81,41 @@ async def test_detail_shows_data_meta_runs_and_children(
         await wait_for(pilot, lambda: app.screen.event and app.screen.event.id == parent.id)
         await pilot.press("escape", "escape")
         assert app.screen is events
+
+
+async def test_detail_reruns_the_hooks_for_real_after_asking(
+    engine: Engine, make_app, tmp_path: Path
+) -> None:
+    hook = tmp_path / "notify.lua"
+    hook.write_text('function on_event() error("webhook down") end\n')
+    await engine.add_hook("notify", ["deploy.failed"], hook)
+    event, _ = await engine.dispatch_and_run("deploy.failed", FAILED, source="demo")
+    app = make_app(engine)
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.open_detail(event.id)
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.event)
+        detail = app.screen
+        await wait_for(pilot, lambda: "webhook down" in screen_text(app))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "for real" in screen_text(app)
+        await pilot.press("escape")  # cancelled: nothing runs
+        await wait_for(pilot, lambda: app.screen is detail)
+        await pilot.pause(0.2)
+        assert len(await engine.executions_of(event.id)) == 1
+
+        hook.write_text('function on_event() log.info("sent to ops") end\n')
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(detail.executions) == 2, timeout=10)
+        assert [r.status for r in detail.executions] == ["error", "success"]
+        await wait_for(pilot, lambda: detail.event.status == "completed")
+        await wait_for(pilot, lambda: "sent to ops" in screen_text(app))
+        assert any(
+            n.message == f"Re-ran 1 hook on event {event.id}: 1 ok, 0 not"
+            for n in app._notifications
+        )
 
 
 async def test_fire_dialog_fires_a_valid_event(engine: Engine, make_app) -> None:

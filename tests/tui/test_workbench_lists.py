@@ -160,6 +160,14 @@ async def test_executions_live_filters_detail_and_rerun(
         await wait_for(pilot, lambda: detail.rerun_result is not None)
         assert detail.rerun_result.status == "success" and detail.rerun_result.dry_run
         await shows(pilot, app, "root is fine now")
+        await pilot.press("R")  # now for real, after a confirmation
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: detail.rerun_was_real)
+        assert detail.rerun_result.status == "success" and not detail.rerun_result.dry_run
+        await shows(pilot, app, "(for real)")
+        real = [r for r in await engine.executions_of(root.id) if not r.dry_run]
+        assert [r.status for r in real] == ["failed", "success"]
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen))
         assert app.screen.event_id == root.id

@@ -20,6 +20,7 @@ from sloth_tui.engine.records import Event, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import GOOD_EXEC, Batch
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 
 RELOAD_EVERY = 0.5  # seconds: coalesce live updates of the shown event
 
@@ -28,7 +29,8 @@ class DetailScreen(LiveScreen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "refire", "Re-fire"),
-        Binding("c", "copy", "Copy JSON"),
+        Binding("R", "rerun", "Re-run hooks"),
+        Binding("c", "copy", "Copy JSON", show=False),  # in ? help; the footer is full
         Binding("u", "parent", "Parent"),
         Binding("e", "edit_fire", "Edit+fire"),
     ]
@@ -177,6 +179,41 @@ class DetailScreen(LiveScreen):
             self.notify(str(exc), title="Re-fire refused", severity="error")
             return
         self.notify(f"Re-fired {ev.type} as event {ev.id}")
+
+    def action_rerun(self) -> None:
+        event = self.event
+        if event is None:
+            return
+
+        def answer(choice: str | None) -> None:
+            if choice == "rerun":
+                self.rerun_hooks(event.id)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Re-run the hooks of event {event.id}?",
+                f"Every enabled hook matching {event.type} runs again on this event, for "
+                "real: http.post calls are sent and the events they dispatch are stored. "
+                "The new runs are listed beside the old ones.",
+                [Choice("y", "Re-run for real", "rerun", "warning")],
+            ),
+            answer,
+        )
+
+    @work(exclusive=True, group="detail-rerun")
+    async def rerun_hooks(self, event_id: int) -> None:
+        try:
+            _event, runs = await self.engine.rerun(event_id)
+        except SlothError as exc:
+            self.notify(str(exc), title="Cannot re-run", severity="error")
+            return
+        good = sum(r.status in GOOD_EXEC for r in runs)
+        self.notify(
+            f"Re-ran {len(runs)} hook{'s' if len(runs) != 1 else ''} on event {event_id}: "
+            f"{good} ok, {len(runs) - good} not",
+            severity="information" if good == len(runs) else "warning",
+        )
+        self._dirty = True
 
     def action_copy(self) -> None:
         if self.event is not None:

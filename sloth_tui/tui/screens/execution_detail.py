@@ -1,5 +1,6 @@
 """One hook run in full: logs, calls, error; a link to its event; a re-run of that event
-against the hook's current code (a dry run, shown under the original for comparison)."""
+against the hook's current code (a dry run by default, or for real after a confirmation),
+shown under the original for comparison."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from textual.widgets import Footer, Static
 
 from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.records import Event, Execution
+from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.widgets.execution_view import ExecutionView
 
 
@@ -24,6 +26,7 @@ class ExecutionDetailScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("o,enter", "open_event", "Event"),
         Binding("r", "rerun", "Re-run (dry)"),
+        Binding("R", "rerun_real", "Re-run for real"),
         Binding("e", "edit_hook", "Edit hook"),
         Binding("c", "copy", "Copy JSON"),
     ]
@@ -33,6 +36,7 @@ class ExecutionDetailScreen(Screen[None]):
         self.execution = execution
         self.event: Event | None = None  # the event that ran it, once loaded
         self.rerun_result: Execution | None = None
+        self.rerun_was_real = False
         self._rerun_now = rerun
 
     def compose(self) -> ComposeResult:
@@ -69,14 +73,15 @@ class ExecutionDetailScreen(Screen[None]):
             rerun_title.update(
                 Text(
                     "r re-runs this event against the hook's current code "
-                    "(dry run: nothing is sent)",
+                    "(dry run: nothing is sent); R re-runs it for real",
                     style="dim",
                 )
             )
             self.query_one("#xd-rerun").display = False
         else:
+            kind = "for real" if self.rerun_was_real else "dry run"
             rerun_title.update(
-                Text("Re-run with the current code (dry run)", style="bold underline")
+                Text(f"Re-run with the current code ({kind})", style="bold underline")
             )
             view = self.query_one("#xd-rerun", ExecutionView)
             view.display = True
@@ -110,12 +115,47 @@ class ExecutionDetailScreen(Screen[None]):
             event = self.event or await engine.get_event(self.execution.event_id)
             hook = await engine.get_hook(self.execution.hook)
             self.rerun_result = await engine.test_hook(hook, event=event)
+            self.rerun_was_real = False
         except NotFound as exc:
             self.notify(str(exc), title="Cannot re-run", severity="error")
             return
         except SlothError as exc:
             self.notify(str(exc), title="Re-run failed", severity="error")
             return
+        self._show()
+        self.query_one("#xd-rerun-title").scroll_visible(top=True, animate=False)
+
+    def action_rerun_real(self) -> None:
+        ex = self.execution
+        if not ex.event_id:
+            self.notify("This run's event was a test-fire sample: test-fire it from the editor.")
+            return
+
+        def answer(choice: str | None) -> None:
+            if choice == "rerun":
+                self.rerun_for_real()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Re-run {ex.hook} on event {ex.event_id} for real?",
+                "The hook's current code runs again on the stored event: http.post calls "
+                "are sent and the events it dispatches are stored. The new run is recorded "
+                "beside this one, and the event's status follows it.",
+                [Choice("y", "Re-run for real", "rerun", "warning")],
+            ),
+            answer,
+        )
+
+    @work(exclusive=True, group="xd-rerun")
+    async def rerun_for_real(self) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        try:
+            _event, runs = await engine.rerun(self.execution.event_id, [self.execution.hook])
+        except SlothError as exc:
+            self.notify(str(exc), title="Cannot re-run", severity="error")
+            return
+        self.rerun_result = runs[0]
+        self.rerun_was_real = True
         self._show()
         self.query_one("#xd-rerun-title").scroll_visible(top=True, animate=False)
 

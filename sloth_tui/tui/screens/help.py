@@ -30,6 +30,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     )),
     ("Event detail", (
         ("r", "re-fire the event (source dashboard)"),
+        ("R", "re-run its hooks on it, for real (asks first)"),
         ("e", "edit the data, then fire"),
         ("c", "copy the event as JSON"),
         ("u", "open the parent event"),
@@ -65,6 +66,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("enter", "execution detail: logs, calls, error"),
         ("o", "open the event that ran the hook"),
         ("r", "re-run the event against the hook's current code (dry run)"),
+        ("R", "re-run it for real (asks first; recorded beside the old run)"),
         ("e", "edit the hook"),
     )),
 )  # fmt: skip
