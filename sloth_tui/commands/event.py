@@ -212,7 +212,7 @@ def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
 def event_rerun(ctx: click.Context, event_id: int, hooks: tuple[str, ...], as_json: bool) -> None:
     """Run hooks again, for real, on stored event EVENT_ID, and print the new executions.
 
-    After fixing a hook that failed on an event. Without --hook, every enabled hook that
+    Use it after fixing a hook that failed on an event. Without --hook, every enabled hook that
     matches the event's type runs. The new runs are recorded beside the old ones (see
     `event show`) and the event's status follows them. Exits 1 when a run does not
     succeed.

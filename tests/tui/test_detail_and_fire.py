@@ -98,7 +98,8 @@ async def test_detail_reruns_the_hooks_for_real_after_asking(
         await wait_for(pilot, lambda: "webhook down" in screen_text(app))
         await pilot.press("R")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "for real" in screen_text(app)
+        await wait_for(pilot, lambda: "Re-run for real [y]" in screen_text(app))
+        assert "Cancel [esc]" in screen_text(app)  # the keys show on the buttons
         await pilot.press("escape")  # cancelled: nothing runs
         await wait_for(pilot, lambda: app.screen is detail)
         await pilot.pause(0.2)

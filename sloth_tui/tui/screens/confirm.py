@@ -41,12 +41,12 @@ class ConfirmScreen(ModalScreen[str | None]):
             with Horizontal(id="confirm-buttons"):
                 for c in self.choices:
                     yield Button(
-                        f"{c.label} [{c.key}]",
+                        Text(f"{c.label} [{c.key}]"),  # Text: a str label is markup, eating [y]
                         id=f"confirm-{c.value}",
                         variant=c.variant,  # type: ignore[arg-type]
                         compact=True,
                     )
-                yield Button("Cancel [esc]", id="confirm-cancel", compact=True)
+                yield Button(Text("Cancel [esc]"), id="confirm-cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one(f"#confirm-{self.default or 'cancel'}", Button).focus()

@@ -151,7 +151,7 @@ class DetailScreen(LiveScreen):
         if not self.executions:
             return Text("Hook runs: none (no hook matched, or not run yet)", style="dim")
         table = Table(title="Hook runs", title_justify="left", expand=True, box=None)
-        for col in ("hook", "status", "duration", "detail"):
+        for col in ("time", "hook", "status", "duration", "detail"):
             table.add_column(col, no_wrap=col != "detail", overflow="fold")
         for ex in self.executions:
             style = "green" if ex.status in GOOD_EXEC else "red"
@@ -159,7 +159,11 @@ class DetailScreen(LiveScreen):
             if ex.dry_run:
                 detail = f"(dry run) {detail}"
             table.add_row(
-                ex.hook, Text(ex.status, style=style), fmt.duration_ms(ex.duration_ms), detail
+                fmt.clock_time(ex.started),  # tells a re-run from the first run
+                ex.hook,
+                Text(ex.status, style=style),
+                fmt.duration_ms(ex.duration_ms),
+                detail,
             )
         return table
 
