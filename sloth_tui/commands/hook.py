@@ -143,7 +143,9 @@ def hook_list(ctx: click.Context, as_json: bool) -> None:
 def _print_execution(ex: Execution) -> None:
     mark = "DRY RUN " if ex.dry_run else ""
     click.echo(
-        f"{mark}{ex.hook} on event {ex.event_id}: {ex.status} in {ex.duration_ms:.1f} ms"
+        f"{mark}{ex.hook} on event {ex.event_id}"
+        + (f" {ex.event_type}" if ex.event_type else "")
+        + f": {ex.status} in {ex.duration_ms:.1f} ms"
         + (f" (limit: {ex.limit})" if ex.limit else "")
     )
     for line in ex.logs:

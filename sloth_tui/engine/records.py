@@ -122,12 +122,14 @@ class Execution:
     calls: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
     id: int | None = None
+    event_type: str = ""  # the event's type ("" for runs stored before schema 3)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "hook": self.hook,
             "event_id": self.event_id,
+            "event_type": self.event_type,
             "status": self.status,
             "started": self.started,
             "duration_ms": self.duration_ms,
@@ -156,4 +158,5 @@ class Execution:
             logs=[LogLine(**x) for x in d.get("logs") or []],
             calls=list(d.get("calls") or []),
             dry_run=bool(d.get("dry_run", False)),
+            event_type=d.get("event_type") or "",
         )

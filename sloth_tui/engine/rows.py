@@ -72,11 +72,12 @@ def event_from_row(row: Sequence[Any]) -> Event:
 
 EXEC_COLUMNS = (
     "id, hook, event_id, status, started, duration_ms, result, error, error_line, lim, "
-    "logs, calls, dry_run"
+    "logs, calls, dry_run, event_type"
 )
 INSERT_EXECUTION = (
     "INSERT INTO executions (hook, event_id, status, started, duration_ms, result, error, "
-    "error_line, lim, logs, calls, dry_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "error_line, lim, logs, calls, dry_run, event_type) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -98,6 +99,7 @@ def execution_row(ex: Execution) -> tuple[Any, ...]:
         _dumps([line.to_dict() for line in ex.logs]),
         _dumps(ex.calls),
         int(ex.dry_run),
+        ex.event_type or None,
     )
 
 
@@ -116,6 +118,7 @@ def execution_from_row(row: Sequence[Any]) -> Execution:
         logs=[LogLine(**x) for x in json.loads(row[10])],
         calls=json.loads(row[11]),
         dry_run=bool(row[12]),
+        event_type=row[13] or "",
     )
 
 

@@ -65,6 +65,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE hooks ADD COLUMN max_instructions INTEGER;
     ALTER TABLE hooks ADD COLUMN max_memory_mb INTEGER;
     """,
+    # 3: executions name their event's type (a test-fire's sample type too), so lists of
+    # runs need no lookup per row; older runs take it from their event while it exists.
+    """
+    ALTER TABLE executions ADD COLUMN event_type TEXT;
+    UPDATE executions SET event_type = (SELECT type FROM events WHERE events.id = event_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -75,6 +75,7 @@ class HookRuntime:
                 time.time(),
                 error=f"hook runtime failure: {exc}",
                 dry_run=dry_run,
+                event_type=event.type,
             )
         finally:
             self._pool.release(worker)

@@ -143,7 +143,9 @@ class Worker:
         t0 = time.perf_counter()
         timeout = hook.timeout if hook.timeout > 0 else limits.timeout
         deadline = time.monotonic() + timeout
-        exe = Execution(hook.name, event.id, "error", started, dry_run=dry_run)
+        exe = Execution(
+            hook.name, event.id, "error", started, dry_run=dry_run, event_type=event.type
+        )
         name = chunk_name(hook)
         chunk, err = self._chunk(hook, code, name)
         if chunk is None:

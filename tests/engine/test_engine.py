@@ -85,6 +85,8 @@ async def test_hooks_run_and_status_follows(engine: Engine, lua_file: LuaFile) -
     event, runs = await engine.dispatch_and_run("deploy.started", {"service": "api"})
     assert [(r.hook, r.status) for r in runs] == [("ok", "success")]
     assert runs[0].logs[0].message == "hi api"
+    assert runs[0].event_type == "deploy.started"
+    assert (await engine.executions_of(event.id))[0].event_type == "deploy.started"
     assert (await engine.get_event(event.id)).status == "completed"
     event, runs = await engine.dispatch_and_run("deploy.failed", {"service": "api"})
     assert sorted((r.hook, r.status) for r in runs) == [("bad", "failed"), ("ok", "success")]
@@ -221,6 +223,7 @@ async def test_test_hook_is_a_dry_run(engine: Engine, lua_file: LuaFile) -> None
     before = await engine.count_events()
     ex = await engine.test_hook("h", data={"deploy_id": "d-1"})
     assert ex.dry_run and ex.status == "success"
+    assert (ex.event_id, ex.event_type) == (0, "deploy.failed")  # the sample's type
     dispatch = next(c for c in ex.calls if c["fn"] == "event.dispatch")
     assert dispatch["data"] == {"deploy_id": "d-1"}
     assert await engine.count_events() == before  # nothing dispatched

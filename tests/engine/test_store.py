@@ -275,3 +275,27 @@ async def test_migrates_a_version_1_file_keeping_its_hooks(tmp_path: Path) -> No
     assert hook.max_instructions is None and hook.max_memory_mb is None
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_migration_3_names_each_run_its_event_type(tmp_path: Path) -> None:
+    from sloth_tui.engine.schema import MIGRATIONS
+
+    path = tmp_path / "sloth.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(";".join(MIGRATIONS[:2]) + "; PRAGMA user_version = 2;")
+    conn.execute(
+        "INSERT INTO events (id, type, category, source, ts, status, data) "
+        "VALUES (5, 'deploy.failed', 'deploy', 'cli', 1.0, 'completed', '{}')"
+    )
+    run = (
+        "INSERT INTO executions (hook, event_id, status, started, duration_ms, logs, calls) "
+        "VALUES ('h', ?, 'success', 2.0, 1.0, '[]', '[]')"
+    )
+    conn.execute(run, (5,))
+    conn.execute(run, (9,))  # its event was trimmed before the upgrade
+    conn.commit()
+    conn.close()
+    store = await Store.open(path)
+    runs = await store.executions()
+    await store.close()
+    assert [(r.event_id, r.event_type) for r in runs] == [(9, ""), (5, "deploy.failed")]

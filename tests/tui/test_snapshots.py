@@ -165,19 +165,18 @@ def test_executions_screen(snap_compare, settings: Settings, frozen_time) -> Non
     async def run_before(pilot) -> None:
         await pilot.press("3")
         bus = pilot.app.engine.bus
-        for i, (hook, status, error) in enumerate(
+        for i, (hook, type_, status, error) in enumerate(
             [
-                ("alert", "success", None),
-                ("audit", "failed", None),
-                ("alert", "error", "alert.lua:3: attempt to index a nil value"),
-                ("audit", "timeout", None),
+                ("alert", "deploy.failed", "success", None),
+                ("audit", "security.breach", "failed", None),
+                ("alert", "deploy.rollback", "error", "alert.lua:3: attempt to index a nil value"),
+                ("audit", "secret.accessed", "timeout", None),
             ]
         ):
             logs = [LogLine("info", T0 + i, f"run {i}")]
-            bus.publish(
-                "execution",
-                Execution(hook, 2 + i, status, T0 + i, 3.5 * (i + 1), error=error, logs=logs),
-            )
+            run = Execution(hook, 2 + i, status, T0 + i, 3.5 * (i + 1), error=error, logs=logs)
+            run.event_type = type_
+            bus.publish("execution", run)
         await settle(pilot, lambda: len(getattr(pilot.app.screen, "runs", ())) == 4)
 
     assert snap_compare(build(settings, frozen_time), run_before=run_before, terminal_size=SIZE)

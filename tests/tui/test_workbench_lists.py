@@ -38,7 +38,11 @@ end
 
 async def shows(pilot, app, *texts: str, timeout: float = 5.0) -> None:
     """Wait until the terminal shows every one of `texts` (redraws are asynchronous)."""
-    await wait_for(pilot, lambda: all(t in screen_text(app) for t in texts), timeout)
+    try:
+        await wait_for(pilot, lambda: all(t in screen_text(app) for t in texts), timeout)
+    except AssertionError:
+        missing = [t for t in texts if t not in screen_text(app)]
+        raise AssertionError(f"not shown: {missing}\n{screen_text(app)}") from None
 
 
 async def add(engine: Engine, tmp_path: Path, name: str, events: list[str], code: str) -> Path:
@@ -203,6 +207,7 @@ async def test_fired_from_the_panel_shows_in_executions(engine: Engine, make_app
         await wait_for(
             pilot, lambda: any(r.hook == "on-fail" and not r.dry_run for r in screen.runs)
         )
+        await shows(pilot, app, "on-fail", "deploy.failed")  # loaded from the store, typed
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ExecutionDetailScreen))
         await shows(pilot, app, "deploy_id=deploy-12345")

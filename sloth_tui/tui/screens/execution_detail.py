@@ -56,8 +56,8 @@ class ExecutionDetailScreen(Screen[None]):
         ex = self.execution
         if not ex.event_id:
             return "a test-fire's sample (not stored)"
-        kind = f" {self.event.type}" if self.event else ""
-        return f"{ex.event_id}{kind}  (o opens it)"
+        kind = ex.event_type or (self.event.type if self.event else "")
+        return f"{ex.event_id} {kind}  (o opens it)" if kind else f"{ex.event_id}  (o opens it)"
 
     def _show(self) -> None:
         ex = self.execution

@@ -1,8 +1,5 @@
 """Screen 3: the hook logs. Every run, newest first, live; filter by hook, status and text;
 Enter opens a run (logs, calls, error, its event), `r` re-runs its event on the current code.
-
-An Execution names its event by id only, so the event types come from the live stream
-(id -> type, for recent events) and, for older rows, one lookup each, cached.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ from sloth_tui.tui.widgets.top_bar import TopBar
 
 KEEP = 300  # newest runs kept and shown
 REDRAW_EVERY = 0.5  # seconds (monotonic)
-TYPE_CACHE = 5000  # event id -> type entries remembered
 # What matters most comes first: on 80 columns, time to took fit; the rest scrolls.
 COLUMNS = ("time", "hook", "type", "status", "took", "event", "detail")
 MILLIS_FROM = 100  # terminal width from which times show milliseconds
@@ -107,7 +103,6 @@ class ExecutionsScreen(LiveScreen):
         super().__init__()
         self.runs: deque[Execution] = deque(maxlen=KEEP)  # oldest first, all matching the filter
         self.flt = RunFilter()
-        self.types: dict[int, str] = {}
         self.shown: list[Execution] = []
         self._dirty = False
         self._drawn = 0.0
@@ -156,15 +151,9 @@ class ExecutionsScreen(LiveScreen):
         self.draw()
 
     def _matches(self, ex: Execution) -> bool:
-        return self.flt.matches(ex, self.types.get(ex.event_id, ""))
+        return self.flt.matches(ex, ex.event_type)
 
     def ingest(self, batch: Batch) -> None:
-        types = self.types
-        for ev in batch.events:
-            types[ev.id] = ev.type
-        if len(types) > TYPE_CACHE:
-            for key in list(types)[: len(types) - TYPE_CACHE]:
-                del types[key]
         for ex in batch.executions:
             if self._matches(ex):
                 self.runs.append(ex)
@@ -175,16 +164,6 @@ class ExecutionsScreen(LiveScreen):
     def refresh_view(self) -> None:
         if self._dirty and time.monotonic() - self._drawn >= REDRAW_EVERY:
             self.draw()
-
-    @work(exclusive=True, group="execs-types")
-    async def resolve_types(self, ids: list[int]) -> None:
-        """Types of events the live stream did not show us (dropped notices, old runs)."""
-        for event_id in ids:
-            try:
-                self.types[event_id] = (await self.engine.get_event(event_id)).type
-            except SlothError:
-                self.types[event_id] = "?"  # trimmed or deleted
-        self.draw()
 
     def draw(self) -> None:
         self._dirty = False
@@ -203,16 +182,14 @@ class ExecutionsScreen(LiveScreen):
             table.add_row(
                 fmt.clock_time(ex.started, millis=millis),
                 ex.hook,
-                self.types.get(ex.event_id, "(sample)" if not ex.event_id else ""),
+                ex.event_type or "?",  # "?": a run stored before runs named their type
                 status,
                 fmt.duration_ms(ex.duration_ms),
                 str(ex.event_id) if ex.event_id else "-",
                 detail,
                 key=run_key(ex),
             )
-        missing = {r.event_id for r in self.shown if r.event_id} - self.types.keys()
-        if missing:
-            self.resolve_types(sorted(missing))
+
         if keep is not None and keep in {run_key(r) for r in self.shown}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         bad = sum(r.status not in GOOD_EXEC for r in self.shown)
