@@ -331,6 +331,10 @@ class Engine(HookAdmin):
     async def executions_of(self, event_id: int) -> list[Execution]:
         return list(reversed(await self.store.executions(event_id=event_id, limit=10_000)))
 
+    async def hook_outcomes(self, event_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+        """For each event id: (hook, status) of its real runs, oldest first ([] for none)."""
+        return await self.store.hook_outcomes(event_ids)
+
     async def executions(self, **kwargs: Any) -> list[Execution]:
         return await self.store.executions(**kwargs)
 

@@ -438,6 +438,22 @@ class Store:
         params.append(limit)
         return [execution_from_row(r) for r in await self._fetchall(sql, params)]
 
+    async def hook_outcomes(self, event_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+        """(hook, status) of the real runs of each event, oldest first: what the event
+        table marks, read in one query per 500 events instead of whole executions."""
+        outcomes: dict[int, list[tuple[str, str]]] = {i: [] for i in event_ids}
+        ids = list(outcomes)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = await self._fetchall(
+                "SELECT event_id, hook, status FROM executions WHERE dry_run = 0 "
+                f"AND event_id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                chunk,
+            )
+            for event_id, hook, status in rows:
+                outcomes[event_id].append((hook, status))
+        return outcomes
+
     async def finished_hooks_for(self, event_id: int) -> set[str]:
         rows = await self._fetchall(
             "SELECT hook FROM executions WHERE event_id = ? AND dry_run = 0", [event_id]

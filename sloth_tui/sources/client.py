@@ -254,6 +254,13 @@ class RemoteEngine:
             )
         )
 
+    async def hook_outcomes(self, event_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+        reply = await self._call("hook_outcomes", retry=True, ids=event_ids)
+        return {
+            int(i): [(hook, status) for hook, status in runs]
+            for i, runs in reply["outcomes"].items()
+        }
+
     async def delete_event(self, event_id: int) -> None:
         await self._call("delete_event", id=event_id)
 

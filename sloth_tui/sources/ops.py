@@ -152,6 +152,14 @@ async def _executions(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
     return {"executions": [e.to_dict() for e in runs]}
 
 
+async def _hook_outcomes(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
+    ids = _get(req, "ids", list)
+    if len(ids) > 10_000 or not all(type(i) is int for i in ids):
+        raise ProtocolError("op hook_outcomes: 'ids' must be a list of at most 10000 ints")
+    outcomes = await engine.hook_outcomes(ids)
+    return {"outcomes": {str(i): [list(pair) for pair in runs] for i, runs in outcomes.items()}}
+
+
 async def _delete_event(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
     await engine.delete_event(_get(req, "id", int))
     return {}
@@ -267,6 +275,7 @@ OPS: dict[str, Handler] = {
     "child_events": _child_events,
     "executions_of": _executions_of,
     "executions": _executions,
+    "hook_outcomes": _hook_outcomes,
     "delete_event": _delete_event,
     "cleanup": _cleanup,
     "counts": _counts,

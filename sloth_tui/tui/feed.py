@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from sloth_tui.engine.filters import Filter
-from sloth_tui.engine.records import Event, Execution
+from sloth_tui.engine.records import Event
 from sloth_tui.tui.live import GOOD_EXEC, Batch
 
 DEFAULT_CAP = 10_000
@@ -33,12 +33,12 @@ class Marks:
     hooks: list[str] = field(default_factory=list)
     loaded: bool = True  # False while a lazy fetch from the store is in flight
 
-    def add(self, ex: Execution) -> None:
-        if ex.status in GOOD_EXEC:
+    def add(self, hook: str, status: str) -> None:
+        if status in GOOD_EXEC:
             self.ok += 1
         else:
             self.bad += 1
-        self.hooks.append(ex.hook)
+        self.hooks.append(hook)
 
 
 def _id(ev: Event) -> int:
@@ -73,7 +73,7 @@ class EventFeed:
             marks[ev.id] = Marks()
         for ex in batch.executions:
             if not ex.dry_run and (m := marks.get(ex.event_id)) is not None:
-                m.add(ex)
+                m.add(ex.hook, ex.status)
                 changed = True
         flt = self.flt
         if not flt:
@@ -222,16 +222,15 @@ class EventFeed:
             self.version += 1
         return len(older)
 
-    def set_marks(self, event_id: int, executions: Iterable[Execution]) -> None:
-        """Outcomes read from the store; live notices, once seen, know better (the store's
-        copy lags by a group commit), so only a placeholder is replaced."""
+    def set_marks(self, event_id: int, outcomes: Iterable[tuple[str, str]]) -> None:
+        """(hook, status) of real runs read from the store; live notices, once seen, know
+        better (the store's copy lags by a group commit), so only a placeholder is replaced."""
         current = self.marks.get(event_id)
         if current is not None and current.loaded:
             return
         m = Marks()
-        for ex in executions:
-            if not ex.dry_run:
-                m.add(ex)
+        for hook, status in outcomes:
+            m.add(hook, status)
         self.marks[event_id] = m
         self.version += 1
 

@@ -299,3 +299,18 @@ async def test_migration_3_names_each_run_its_event_type(tmp_path: Path) -> None
     runs = await store.executions()
     await store.close()
     assert [(r.event_id, r.event_type) for r in runs] == [(9, ""), (5, "deploy.failed")]
+
+
+async def test_hook_outcomes_in_chunks(store: Store) -> None:
+    runs = [
+        Execution("a", 3, "success", 1.0),
+        Execution("b", 3, "failed", 2.0),
+        Execution("a", 900, "error", 3.0),
+        Execution("a", 900, "success", 4.0, dry_run=True),
+    ]
+    await store.write(*((INSERT_EXECUTION, execution_row(r)) for r in runs))
+    outcomes = await store.hook_outcomes(list(range(1, 1201)))  # three chunks of ids
+    assert len(outcomes) == 1200
+    assert outcomes[3] == [("a", "success"), ("b", "failed")]
+    assert outcomes[900] == [("a", "error")]  # the dry run is not an outcome
+    assert outcomes[4] == []

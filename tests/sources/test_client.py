@@ -117,6 +117,19 @@ async def test_rerun_over_the_socket(remote: RemoteEngine, engine: Engine, lua_f
         await remote.rerun((await remote.dispatch("task.started", {})).id)
 
 
+async def test_hook_outcomes_over_the_socket(
+    remote: RemoteEngine, engine: Engine, lua_file: Any
+) -> None:
+    await engine.add_hook("h", ["task.*"], lua_file("function on_event() end"))
+    await engine.add_hook("f", ["task.failed"], lua_file("function on_event() return false end"))
+    event, _ = await engine.dispatch_and_run("task.failed", {})
+    await engine.test_hook("h", event=event)  # a dry run is not an outcome
+    outcomes = await remote.hook_outcomes([event.id, 424242])
+    assert outcomes == await engine.hook_outcomes([event.id, 424242])
+    assert sorted(outcomes[event.id]) == [("f", "failed"), ("h", "success")]
+    assert outcomes[424242] == []
+
+
 async def test_errors_are_the_engines_errors(remote: RemoteEngine) -> None:
     with pytest.raises(NotFound, match="no event with id 424242"):
         await remote.get_event(424242)

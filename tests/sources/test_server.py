@@ -94,6 +94,7 @@ async def test_bad_lines_get_errors_and_the_connection_lives_on(
         line({"op": "add_hook", "name": "h", "events": [1], "file": "/x.lua"}),
         line({"op": "rerun", "id": 1, "hooks": "all"}),
         line({"op": "rerun", "id": 1, "hooks": [1]}),
+        line({"op": "hook_outcomes", "ids": [1, "2"]}),
     ]
     replies = await request(server.socket_path, *bad, line(EVENT))
     assert len(replies) == len(bad) + 1
@@ -112,6 +113,7 @@ async def test_bad_lines_get_errors_and_the_connection_lives_on(
     assert "'older_than' must be int or float" in errors[24]
     assert "'wait' must be bool" in errors[25] and "list of strings" in errors[26]
     assert "'hooks' must be list" in errors[27] and "list of strings" in errors[28]
+    assert "at most 10000 ints" in errors[29]
     # Only the one good event (and the startup event) was stored.
     assert await engine.count_events() == 2
 

@@ -37,6 +37,38 @@ async def test_streaming_rows_appear(engine: Engine, make_app) -> None:
         assert table.cursor_id == last.id  # following: the cursor rides the tail
 
 
+async def test_history_rows_show_their_hook_outcomes(
+    engine: Engine, make_app, tmp_path: Path
+) -> None:
+    ok = tmp_path / "ok.lua"
+    ok.write_text("function on_event() end")
+    bad = tmp_path / "bad.lua"
+    bad.write_text('function on_event() error("no") end')
+    await engine.add_hook("ok", ["deploy.*"], ok)
+    await engine.add_hook("bad", ["deploy.failed"], bad)
+    failed, _ = await engine.dispatch_and_run("deploy.failed", DEPLOY, source="demo")
+    started, _ = await engine.dispatch_and_run("deploy.started", {"service": "api"})
+    await engine.test_hook("bad", "deploy.started")  # a dry run: not an outcome
+    calls: list[list[int]] = []
+    real = engine.hook_outcomes
+
+    async def counted(ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+        calls.append(ids)
+        return await real(ids)
+
+    engine.hook_outcomes = counted  # type: ignore[method-assign]
+    app = make_app(engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = events_screen(app)
+        await wait_for(pilot, lambda: started.id in screen.feed.marks)
+        await wait_for(pilot, lambda: screen.feed.marks[started.id].loaded)
+        marks = screen.feed.marks
+        assert (marks[failed.id].ok, marks[failed.id].bad) == (1, 1)
+        assert (marks[started.id].ok, marks[started.id].bad) == (1, 0)
+        await wait_for(pilot, lambda: "✓1 ✗1" in screen_text(app))
+        assert len(calls) == 1  # every row on screen in one request
+
+
 async def test_pause_resume_and_new_marker(engine: Engine, make_app) -> None:
     app = make_app(engine)
     async with app.run_test(size=(100, 30)) as pilot:

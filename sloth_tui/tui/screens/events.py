@@ -173,11 +173,14 @@ class EventsScreen(LiveScreen):
 
     @work(group="marks")
     async def load_marks(self, ids: list[int]) -> None:
-        for event_id in ids:
-            try:
-                self.feed.set_marks(event_id, await self.engine.executions_of(event_id))
-            except SlothError:
+        try:
+            outcomes = await self.engine.hook_outcomes(ids)
+        except SlothError:
+            for event_id in ids:  # placeholders go: the next redraw asks again
                 self.feed.marks.pop(event_id, None)
+            return
+        for event_id, runs in outcomes.items():
+            self.feed.set_marks(event_id, runs)
         if self.is_current:
             with contextlib.suppress(NoMatches):  # the app closed while we waited
                 self.table.sync(force=True)
