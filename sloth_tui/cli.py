@@ -13,7 +13,13 @@ from sloth_tui.commands.serve import serve_command
 from sloth_tui.commands.tail import event_tail
 from sloth_tui.commands.watch import watch_group
 
-_ATTACH_HELP = "Attach to the daemon on this socket (error if none answers)."
+_ATTACH_HELP = (
+    "Attach to the daemon on this Unix socket, or on tcp://127.0.0.1:PORT with "
+    "--token-file (error if none answers)."
+)
+_TOKEN_HELP = (
+    "With --attach tcp://...: the file holding the daemon's token. Env: SLOTH_TUI_TOKEN_FILE."
+)
 _EMBEDDED_HELP = "Never attach: run the engine in this process."
 
 
@@ -42,11 +48,23 @@ _EMBEDDED_HELP = "Never attach: run the engine in this process."
     help=_ATTACH_HELP + " By default "
     "commands attach when a daemon answers on the data dir's socket.",
 )
+@click.option(
+    "--token-file",
+    metavar="FILE",
+    default=None,
+    envvar="SLOTH_TUI_TOKEN_FILE",
+    help=_TOKEN_HELP,
+)
 @click.option("--embedded", is_flag=True, default=False, help=_EMBEDDED_HELP)
 @click.version_option(__version__, prog_name="sloth-tui")
 @click.pass_context
 def main(
-    ctx: click.Context, home: str | None, strict: bool | None, attach: str | None, embedded: bool
+    ctx: click.Context,
+    home: str | None,
+    strict: bool | None,
+    attach: str | None,
+    token_file: str | None,
+    embedded: bool,
 ) -> None:
     """sloth-tui: watch Sloth Runner events and run Lua hooks on them, in your terminal.
 
@@ -56,6 +74,7 @@ def main(
     ctx.obj["home"] = home
     ctx.obj["strict"] = strict or None
     ctx.obj["attach"] = attach
+    ctx.obj["token_file"] = token_file
     ctx.obj["embedded"] = embedded
     if ctx.invoked_subcommand is None:
         ctx.invoke(dashboard_command)
@@ -64,16 +83,22 @@ def main(
 @click.command("dashboard")
 @click.option("--theme", default=None, help="Theme name (see themes/ and your config dir).")
 @click.option("--attach", metavar="SOCKET", default=None, help=_ATTACH_HELP)
+@click.option("--token-file", metavar="FILE", default=None, help=_TOKEN_HELP)
 @click.option("--embedded", is_flag=True, default=False, help=_EMBEDDED_HELP)
 @click.pass_context
 def dashboard_command(
-    ctx: click.Context, theme: str | None, attach: str | None = None, embedded: bool = False
+    ctx: click.Context,
+    theme: str | None,
+    attach: str | None = None,
+    token_file: str | None = None,
+    embedded: bool = False,
 ) -> None:
     """Open the dashboard: on the running daemon when one answers, else on an embedded engine."""
     from sloth_tui.commands.common import choose_engine_socket
 
     obj = ctx.find_root().obj
     obj["attach"] = attach or obj.get("attach")
+    obj["token_file"] = token_file or obj.get("token_file")
     obj["embedded"] = embedded or obj.get("embedded", False)
     # The socket of the daemon to attach to, or None for the embedded engine.
     obj["engine_socket"] = choose_engine_socket(ctx)

@@ -9,13 +9,16 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.errors import SlothError
+
+if TYPE_CHECKING:
+    from sloth_tui.sources.wire import Address
 
 T = TypeVar("T")
 
@@ -47,13 +50,18 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
-def choose_engine_socket(ctx: click.Context) -> str | None:
-    """The daemon socket this command should use (--attach / --embedded / auto), or None."""
+def choose_engine_socket(ctx: click.Context) -> Address | None:
+    """The daemon this command should use (--attach / --embedded / auto), or None."""
     from sloth_tui.sources.client import choose_engine
 
     obj = ctx.find_root().obj or {}
     try:
-        return choose_engine(settings_from(ctx), obj.get("attach"), bool(obj.get("embedded")))
+        return choose_engine(
+            settings_from(ctx),
+            obj.get("attach"),
+            bool(obj.get("embedded")),
+            obj.get("token_file"),
+        )
     except SlothError as exc:
         fail(str(exc))
     raise AssertionError("unreachable")

@@ -17,6 +17,7 @@ import click
 from sloth_tui.commands.common import choose_engine_socket, run, settings_from
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.filters import Filter, FilterError, parse_filter
+from sloth_tui.sources.wire import Address
 
 KINDS = ("event", "event_status", "execution")
 POLL_S = 0.5
@@ -66,7 +67,9 @@ async def _backfill(engine: Any, printer: _Printer, last: int | None) -> None:
         printer.last_id = latest[0].id if latest else 0
 
 
-async def _follow_daemon(ctx: click.Context, socket: str, printer: _Printer, last: int) -> None:
+async def _follow_daemon(
+    ctx: click.Context, socket: Address, printer: _Printer, last: int
+) -> None:
     from sloth_tui.sources.client import RemoteEngine
 
     engine = await RemoteEngine.open(settings_from(ctx), socket)

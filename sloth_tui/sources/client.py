@@ -42,22 +42,53 @@ log = logging.getLogger("sloth_tui.client")
 POOL_SIZE = 8  # concurrent requests; more wait for a free connection
 
 
-def choose_engine(settings: Settings, attach: str | None, embedded: bool) -> str | None:
-    """The socket path of the daemon to attach to, or None for the embedded engine.
+TCP_PREFIX = "tcp://"
 
-    `--attach SOCKET` insists (error when nothing answers), `--embedded` never
-    attaches, and by default the daemon on settings.socket_path is used when it answers.
+
+def attach_address(attach: str, token_file: str | None = None) -> Address:
+    """`--attach SOCKET` or `--attach tcp://HOST:PORT` (with the daemon's token file).
+
+    TCP is loopback only, as `serve --tcp` is: the way in from elsewhere is an SSH
+    tunnel, and the token must not cross a network in the clear.
+    """
+    if attach.startswith(TCP_PREFIX):
+        from sloth_tui.sources.server import TcpAddress, read_token
+
+        tcp = TcpAddress.parse(attach[len(TCP_PREFIX) :], option="--attach")
+        if token_file is None:
+            raise SlothError(
+                f"--attach {attach} needs --token-file FILE (or SLOTH_TUI_TOKEN_FILE): "
+                "the file holding the daemon's TCP token"
+            )
+        return Address(host=tcp.host, port=tcp.port, token=read_token(token_file))
+    if token_file is not None:
+        raise SlothError(f"--token-file is only used with --attach {TCP_PREFIX}HOST:PORT")
+    path = Path(attach).expanduser()
+    if probe(path) is None:
+        raise DaemonUnavailable(f"no sloth-tui daemon answers on {path}")
+    return Address(path=path)
+
+
+def choose_engine(
+    settings: Settings, attach: str | None, embedded: bool, token_file: str | None = None
+) -> Address | None:
+    """Where the daemon to attach to listens, or None for the embedded engine.
+
+    `--attach` insists (error when nothing answers: a TCP daemon is asked when the
+    command connects), `--embedded` never attaches, and by default the daemon on
+    settings.socket_path is used when it answers.
     """
     if attach and embedded:
         raise SlothError("--attach and --embedded exclude each other")
     if embedded:
         return None
     if attach:
-        path = Path(attach).expanduser()
-        if probe(path) is None:
-            raise DaemonUnavailable(f"no sloth-tui daemon answers on {path}")
-        return str(path)
-    return str(settings.socket_path) if probe(settings.socket_path) is not None else None
+        return attach_address(attach, token_file)
+    if token_file is not None:
+        raise SlothError(f"--token-file is only used with --attach {TCP_PREFIX}HOST:PORT")
+    if probe(settings.socket_path) is None:
+        return None
+    return Address(path=settings.socket_path)
 
 
 def _hook_stats_from_dict(d: dict[str, Any]) -> HookStats:
@@ -89,13 +120,15 @@ class RemoteEngine:
     async def open(
         cls,
         settings: Settings,
-        socket: str | Path | None = None,
+        socket: str | Path | Address | None = None,
         *,
         tcp: tuple[str, int] | None = None,
         token: str | None = None,
     ) -> RemoteEngine:
         """Connect and ping; DaemonUnavailable when nothing answers."""
-        if tcp is not None:
+        if isinstance(socket, Address):
+            address = socket
+        elif tcp is not None:
             address = Address(host=tcp[0], port=tcp[1], token=token)
         else:
             address = Address(path=Path(socket or settings.socket_path).expanduser())

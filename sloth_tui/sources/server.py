@@ -42,12 +42,12 @@ class TcpAddress:
     port: int
 
     @classmethod
-    def parse(cls, text: str) -> TcpAddress:
+    def parse(cls, text: str, option: str = "--tcp") -> TcpAddress:
         """`127.0.0.1:7071`, `[::1]:7071` or `localhost:7071`; loopback only."""
         host, sep, port = text.rpartition(":")
         host = host.strip("[]")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ServerError(f"--tcp {text!r}: expected HOST:PORT such as 127.0.0.1:7071")
+            raise ServerError(f"{option} {text!r}: expected HOST:PORT such as 127.0.0.1:7071")
         if host != "localhost":
             try:
                 loopback = ipaddress.ip_address(host).is_loopback
@@ -55,7 +55,7 @@ class TcpAddress:
                 loopback = False
             if not loopback:
                 raise ServerError(
-                    f"--tcp {text!r}: only loopback addresses (127.0.0.1, ::1, localhost) are "
+                    f"{option} {text!r}: only loopback addresses (127.0.0.1, ::1, localhost) are "
                     "allowed; use an SSH tunnel to reach the daemon from elsewhere"
                 )
         return cls(host, int(port))

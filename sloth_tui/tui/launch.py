@@ -19,6 +19,7 @@ from sloth_tui.engine.errors import SlothError
 if TYPE_CHECKING:
     from sloth_tui.engine.engine import Engine
     from sloth_tui.sources.client import RemoteEngine
+    from sloth_tui.sources.wire import Address
 
 
 @asynccontextmanager
@@ -58,7 +59,7 @@ async def embedded_engine(settings: Settings) -> AsyncIterator[tuple[Engine, lis
 async def _run(
     settings: Settings,
     *,
-    socket: str | None,
+    socket: Address | None,
     theme: str | None,
     themes_dir: Path,
     demo_rate: float | None,

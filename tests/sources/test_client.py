@@ -19,6 +19,7 @@ from sloth_tui.engine.store import HookStats
 from sloth_tui.sources.client import RemoteEngine, choose_engine
 from sloth_tui.sources.protocol import DaemonUnavailable
 from sloth_tui.sources.server import SocketServer
+from sloth_tui.sources.wire import Address
 
 CHILD_HOOK = """
 function on_event()
@@ -235,18 +236,32 @@ async def test_open_fails_clearly_without_a_daemon(settings: Settings) -> None:
 
 async def test_choose_engine(server: SocketServer, settings: Settings, tmp_path: Path) -> None:
     # choose_engine blocks (it runs before any loop in the CLI): give it a thread here.
-    def choose(attach: str | None, embedded: bool) -> str | None:
-        return choose_engine(settings, attach, embedded)
+    def choose(attach: str | None, embedded: bool, token_file: str | None = None) -> Any:
+        return choose_engine(settings, attach, embedded, token_file)
 
-    assert await asyncio.to_thread(choose, None, False) == str(settings.socket_path)
+    here = Address(path=settings.socket_path)
+    assert await asyncio.to_thread(choose, None, False) == here
     assert await asyncio.to_thread(choose, None, True) is None
-    assert await asyncio.to_thread(choose, str(settings.socket_path), False) == str(
-        settings.socket_path
-    )
+    assert await asyncio.to_thread(choose, str(settings.socket_path), False) == here
     with pytest.raises(DaemonUnavailable, match="no sloth-tui daemon answers on"):
         await asyncio.to_thread(choose, str(tmp_path / "nothing.sock"), False)
     with pytest.raises(SlothError, match="exclude each other"):
         await asyncio.to_thread(choose, "x.sock", True)
+    token = tmp_path / "token"
+    token.write_text("0123456789abcdef-token\n")
+    assert choose("tcp://127.0.0.1:7071", False, str(token)) == Address(
+        host="127.0.0.1", port=7071, token="0123456789abcdef-token"
+    )
+    with pytest.raises(SlothError, match=r"needs --token-file FILE \(or SLOTH_TUI_TOKEN_FILE\)"):
+        choose("tcp://127.0.0.1:7071", False)
+    with pytest.raises(SlothError, match="only loopback addresses"):
+        choose("tcp://10.0.0.5:7071", False, str(token))
+    with pytest.raises(SlothError, match=r"--attach '127.0.0.1': expected HOST:PORT"):
+        choose("tcp://127.0.0.1", False, str(token))
+    with pytest.raises(SlothError, match="only used with --attach tcp://HOST:PORT"):
+        await asyncio.to_thread(choose, None, False, str(token))
+    with pytest.raises(SlothError, match="cannot read the token file"):
+        choose("tcp://127.0.0.1:7071", False, str(tmp_path / "missing"))
 
 
 def test_choose_engine_without_a_daemon_is_embedded(settings: Settings) -> None:

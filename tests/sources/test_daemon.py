@@ -181,6 +181,20 @@ def test_tcp_with_token_and_refusals(daemons: Daemons, tmp_path: Path) -> None:
     wait_for(lambda: events_of(d.home, "security.unauthorized"), what="the unauthorized event")
     [event] = events_of(d.home, "security.unauthorized")
     assert event["data"]["ip_address"] == "127.0.0.1" and event["source"] == "socket"
+
+    # The CLI over TCP, from another home: only the TCP port leads to this daemon.
+    elsewhere = ["--home", str(tmp_path / "elsewhere"), "--attach", f"tcp://127.0.0.1:{port}"]
+    sent = run_cli(*elsewhere, "--token-file", str(token), "emit", "task.completed", "--json")
+    assert sent.returncode == 0, sent.stderr
+    assert events_of(d.home, "task.completed")[0]["id"] == json.loads(sent.stdout)["id"]
+    env = {"SLOTH_TUI_TOKEN_FILE": str(token)}
+    listed = run_cli(*elsewhere, "event", "list", "--type", "task.*", "--json", env=env)
+    assert {e["type"] for e in json.loads(listed.stdout)} == {"task.started", "task.completed"}
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-token-at-all\n")
+    refused_cli = run_cli(*elsewhere, "--token-file", str(wrong), "event", "list")
+    assert refused_cli.returncode == 1 and refused_cli.stdout == ""
+    assert refused_cli.stderr.count("\n") == 1 and "token" in refused_cli.stderr
     assert d.signal(signal.SIGTERM) == 0
 
 
