@@ -67,9 +67,7 @@ async def _backfill(engine: Any, printer: _Printer, last: int | None) -> None:
         printer.last_id = latest[0].id if latest else 0
 
 
-async def _follow_daemon(
-    ctx: click.Context, socket: Address, printer: _Printer, last: int
-) -> None:
+async def _follow_daemon(ctx: click.Context, socket: Address, printer: _Printer, last: int) -> None:
     from sloth_tui.sources.client import RemoteEngine
 
     engine = await RemoteEngine.open(settings_from(ctx), socket)

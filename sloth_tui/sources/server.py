@@ -16,6 +16,7 @@ import os
 import socket
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,36 @@ from sloth_tui.sources.protocol import MAX_LINE, PROTOCOL_VERSION, encode
 log = logging.getLogger("sloth_tui.serve")
 
 MAX_UNIX_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
+REFUSAL_WINDOW = 10.0  # seconds: at most one security.unauthorized event per peer per window
 
 
 class ServerError(SlothError):
     pass
+
+
+class RefusalLimiter:
+    """At most one recorded refusal per peer address per window: a client guessing tokens
+    in a loop must not fill the store (or the log). Refusals in between are counted and
+    reported by the next one recorded."""
+
+    def __init__(
+        self, window: float = REFUSAL_WINDOW, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.window = window
+        self.clock = clock
+        self._peers: dict[str, tuple[float, int]] = {}  # ip -> (last recorded, held back since)
+
+    def admit(self, ip: str) -> int | None:
+        """None: do not record this refusal; else how many were held back before it."""
+        now = self.clock()
+        last = self._peers.get(ip)
+        if last is not None and now - last[0] < self.window:
+            self._peers[ip] = (last[0], last[1] + 1)
+            return None
+        if len(self._peers) >= 4096:  # many peers: forget them rather than grow
+            self._peers.clear()
+        self._peers[ip] = (now, 0)
+        return last[1] if last is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +137,7 @@ class SocketServer:
         self._servers: list[asyncio.AbstractServer] = []
         self._conns: dict[Connection, asyncio.Task[None]] = {}
         self._socket_ino = -1
+        self._refusals = RefusalLimiter()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -222,16 +250,23 @@ class SocketServer:
         }
 
     async def _unauthorized(self, peer: str, reason: str) -> None:
-        """A wrong or missing token: refused, and recorded where operators will see it."""
+        """A wrong or missing token: refused, and recorded where operators will see it
+        (once per peer per REFUSAL_WINDOW; the next record counts those held back)."""
         ip = peer.rpartition(":")[0] or peer
+        held_back = self._refusals.admit(ip)
+        if held_back is None:
+            log.debug("%s: refused (%s), not recorded: repeated within the window", peer, reason)
+            return
         log.warning("%s: refused (%s)", peer, reason)
         assert self.tcp is not None
-        data = {
+        data: dict[str, Any] = {
             "user": "unknown",
             "resource": f"tcp://{self.tcp.host}:{self.tcp_port}",
             "action": "connect",
             "ip_address": ip,
             "reason": reason,
         }
+        if held_back:
+            data["refused_since_last"] = held_back
         with contextlib.suppress(EventRefused):
             await self.engine.dispatch("security.unauthorized", data, source="socket")

@@ -19,7 +19,7 @@ from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.errors import EventRefused
 from sloth_tui.sources.protocol import MAX_LINE
-from sloth_tui.sources.server import ServerError, SocketServer, TcpAddress
+from sloth_tui.sources.server import REFUSAL_WINDOW, ServerError, SocketServer, TcpAddress
 
 EVENT = {
     "type": "deploy.failed",
@@ -270,11 +270,20 @@ async def test_tcp_needs_the_token(engine: Engine, tmp_path: Path) -> None:
         assert "wrong token" in wrong[0]["error"]
         skipped = await _tcp(srv.tcp_port, line(EVENT))
         assert skipped[0]["ok"] is False and "first line must be" in skipped[0]["error"]
+        for _ in range(3):  # a client guessing in a loop: refused each time ...
+            again = await _tcp(srv.tcp_port, line({"op": "auth", "token": "guess"}))
+            assert again[0]["error_type"] == "unauthorized"
         await asyncio.sleep(0.1)
         refused = [e for e in await engine.query_events() if e.type == "security.unauthorized"]
-        assert len(refused) == 2
+        assert len(refused) == 1  # ... but recorded once per peer per window
         assert refused[0].data["ip_address"] == "127.0.0.1" and not refused[0].warnings
-        assert await engine.count_events() == 4  # startup, one accepted event, two refusals
+        assert await engine.count_events() == 3  # startup, one accepted event, one refusal
+        srv._refusals.clock = lambda: time.monotonic() + REFUSAL_WINDOW  # the window passes
+        await _tcp(srv.tcp_port, line({"op": "auth", "token": "guess"}))
+        await asyncio.sleep(0.1)
+        latest = (await engine.query_events(None, limit=1))[0]
+        assert latest.type == "security.unauthorized"
+        assert latest.data["refused_since_last"] == 4
     finally:
         await srv.stop_intake()
         await srv.close()
