@@ -72,6 +72,14 @@ def event_dispatch(
             )
 
     event, executions = run(body)
+    if not as_json:
+        for warning in event.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    _print_runs(event, executions, as_json, f"dispatched {event.type} id={event.id}")
+
+
+def _print_runs(event: Event, executions: list[Execution], as_json: bool, headline: str) -> None:
+    """{id, event, executions} as JSON, or the headline and one line per hook run."""
     if as_json:
         emit_json(
             {
@@ -81,9 +89,7 @@ def event_dispatch(
             }
         )
         return
-    click.echo(f"dispatched {event.type} id={event.id}")
-    for warning in event.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    click.echo(headline)
     for ex in executions:
         click.echo(
             f"  {ex.hook}: {ex.status} ({ex.duration_ms:.1f} ms)"
@@ -225,21 +231,7 @@ def event_rerun(ctx: click.Context, event_id: int, hooks: tuple[str, ...], as_js
             return await engine.rerun(event_id, list(hooks) or None)
 
     event, executions = run(body)
-    if as_json:
-        emit_json(
-            {
-                "id": event.id,
-                "event": event.to_dict(),
-                "executions": [e.to_dict() for e in executions],
-            }
-        )
-    else:
-        click.echo(f"re-ran {event.type} id={event.id}: {event.status}")
-        for ex in executions:
-            click.echo(
-                f"  {ex.hook}: {ex.status} ({ex.duration_ms:.1f} ms)"
-                + (f" - {ex.error}" if ex.error else "")
-            )
+    _print_runs(event, executions, as_json, f"re-ran {event.type} id={event.id}: {event.status}")
     if any(ex.status not in ("success", "skipped") for ex in executions):
         ctx.exit(1)
 
