@@ -17,6 +17,9 @@ local MEMORY_MSG = "not enough memory" -- Lua's preallocated memory-error messag
 
 -- Per-run state: a LuaRuntime serves one run at a time (one runtime per thread).
 local tripped, trip_line, used, budget, deadline, cur_env, chunk_source
+-- The hook's line at the latest count-hook sample: where a memory error is placed,
+-- since Lua runs no message handler for one and its stack is gone by the time we see it.
+local last_line
 
 -- Read-only proxies for the few tables shared between runs that a hook can reach.
 local protected = setmetatable({}, { __mode = "k" })
@@ -55,6 +58,10 @@ end
 -- keeps raising, so code that swallows errors still cannot keep running.
 local function count_hook()
   if not tripped then
+    local info = getinfo(2, "Sl")
+    if info and info.source == chunk_source then
+      last_line = info.currentline
+    end
     used = used + COUNT
     if used >= budget then
       tripped = "instructions"
@@ -75,7 +82,7 @@ local function settle(ok, ...)
     error(LIMIT, 0)
   end
   if not ok and ... == MEMORY_MSG then
-    tripped = "memory"
+    tripped, trip_line = "memory", last_line
     error(LIMIT, 0)
   end
   return ok, ...
@@ -131,7 +138,7 @@ local function wrap_result(ok, ...)
   end
   local e = ...
   if e == MEMORY_MSG then
-    tripped = "memory"
+    tripped, trip_line = "memory", last_line
     error(LIMIT, 0)
   end
   error(e, 0)
@@ -150,7 +157,7 @@ local function after_load(f, err)
     error(LIMIT, 0)
   end
   if f == nil and err == MEMORY_MSG then
-    tripped = "memory"
+    tripped, trip_line = "memory", last_line
     error(LIMIT, 0)
   end
   return f, err
@@ -186,7 +193,7 @@ return {
   create = sb_create, resume = sb_resume, close = sb_close, wrap = sb_wrap,
   -- A run: begin() before the hook starts, attach() its coroutine, finish() after.
   begin = function(dl, bud, source, env)
-    tripped, trip_line, used, budget, deadline = nil, nil, 0, bud, dl
+    tripped, trip_line, last_line, used, budget, deadline = nil, nil, nil, 0, bud, dl
     chunk_source, cur_env = source, env
   end,
   attach = function(co)
@@ -197,6 +204,6 @@ return {
   end,
   finish = function()
     cur_env = nil
-    return tripped, trip_line
+    return tripped, trip_line, last_line
   end,
 }

@@ -194,13 +194,13 @@ local function run(chunk, mode, source, etype, id, ts, esource, data, category, 
   guard.attach(co)
   local ok, a, b, c, d = co_resume(co, chunk, mode, ev, env)
   setupvalue(chunk, 1, EMPTY)
-  local tripped, trip_line = guard.finish()
+  local tripped, trip_line, last_line = guard.finish()
   if tripped then
     return "limit", tripped, trip_line
   end
   if not ok then
     if a == MEMORY_MSG then
-      return "limit", "memory", nil
+      return "limit", "memory", last_line
     end
     return "error", clean(clip(tostring(a), TEXT_MAX)), nil
   end
@@ -209,7 +209,7 @@ local function run(chunk, mode, source, etype, id, ts, esource, data, category, 
   end
   if a == "error" then
     if b == MEMORY_MSG then
-      return "limit", "memory", nil
+      return "limit", "memory", last_line
     end
     if type(b) == "table" and b ~= LIMIT then
       return "error", clean(clip(tostring(b[1]), TEXT_MAX)), b[2]

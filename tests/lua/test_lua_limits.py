@@ -127,13 +127,30 @@ def test_memory_cap(make_runtime, make_hook, deploy_event, code):
     exe = runtime.run(make_hook(f"function on_event() {code} end", timeout=5), deploy_event)
     assert exe.status == "error"
     assert exe.limit == "memory"
-    assert exe.error == "memory limit exceeded (16 MiB of Lua heap)"
+    # Placed at the line last sampled by the count hook, when one was (a loop ran).
+    assert exe.error.endswith("memory limit exceeded (16 MiB of Lua heap)")
+    assert exe.error_line in (None, 1)
     assert served(runtime, make_hook, deploy_event)
     # and the next run may use memory again
     big = runtime.run(
         make_hook('function on_event() return #string.rep("z", 4 * 1024 * 1024) end'), deploy_event
     )
     assert big.result == 4 * 1024 * 1024
+
+
+def test_memory_error_names_the_line_it_ran(make_runtime, make_hook, deploy_event):
+    runtime = make_runtime(memory=16 * 1024 * 1024, instructions=NO_BUDGET)
+    code = (
+        "function on_event()\n"
+        "  local t = {}\n"
+        "  for i = 1, math.huge do\n"
+        '    t[i] = ("x"):rep(100) .. i\n'
+        "  end\n"
+        "end\n"
+    )
+    exe = runtime.run(make_hook(code, file="hog.lua", timeout=5), deploy_event)
+    assert exe.limit == "memory" and exe.error_line in (3, 4)
+    assert exe.error == f"hog.lua:{exe.error_line}: memory limit exceeded (16 MiB of Lua heap)"
 
 
 def test_deep_recursion(runtime, make_hook, deploy_event):
