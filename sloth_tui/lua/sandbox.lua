@@ -1,12 +1,13 @@
 -- sandbox.lua: the allowlist environment and the runner, loaded once per
--- LuaRuntime after encode, guard and api. It builds a fresh environment for
+-- LuaRuntime after encode, guard, api and patterns. It builds a fresh environment for
 -- every run and runs the hook on a coroutine carrying the count hook. Hooks
 -- never see this chunk's globals; at the end the dangerous globals are removed
 -- from the real _G as well.
 --
--- Arguments: enc (encode.lua), guard (guard.lua), api (api.lua), now (time.monotonic).
+-- Arguments: enc (encode.lua), guard (guard.lua), api (api.lua), patterns
+-- (patterns.lua), now (time.monotonic).
 
-local enc, guard, api, py_now = ...
+local enc, guard, api, patterns, py_now = ...
 local setupvalue = debug.setupvalue
 local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
 local xpcall, error, type, tostring, tonumber, next, rawget =
@@ -45,6 +46,9 @@ SAFE_STRING.rep = function(s, n, sep)
   end
   return str_rep(s, n, sep)
 end
+-- Pattern matching runs in C too: a costly call goes to patterns.lua's Lua port.
+SAFE_STRING.find, SAFE_STRING.match = patterns.find, patterns.match
+SAFE_STRING.gmatch, SAFE_STRING.gsub = patterns.gmatch, patterns.gsub
 SAFE_TABLE.move = function(a1, f, e, t, a2)
   if tonumber(f) and tonumber(e) and e - f >= MOVE_MAX then
     error("table.move: range too large (more than " .. MOVE_MAX .. " elements)", 2)

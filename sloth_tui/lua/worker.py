@@ -26,7 +26,7 @@ from sloth_tui.lua.limits import CHECK_EVERY, MAX_FILE_BYTES, Limits, describe
 # The privileged Lua, in load order: each module gets the ones before it.
 _LUA = {
     name: resources.files("sloth_tui.lua").joinpath(f"{name}.lua").read_text("utf-8")
-    for name in ("encode", "guard", "api", "sandbox")
+    for name in ("encode", "guard", "api", "patterns", "sandbox")
 }
 
 MAX_CHUNKS = 256  # compiled hook files kept per runtime
@@ -71,7 +71,11 @@ class Worker:
         enc = lua(_LUA["encode"], name="=encode", mode="t")
         guard = lua(_LUA["guard"], time.monotonic, CHECK_EVERY, name="=guard", mode="t")
         api = lua(_LUA["api"], bridge, enc, guard, name="=api", mode="t")
-        sandbox = lua(_LUA["sandbox"], enc, guard, api, time.monotonic, name="=sandbox", mode="t")
+        natives = lua("return string.find, string.match, string.gmatch, string.gsub")
+        patterns = lua(_LUA["patterns"], *natives, name="=patterns", mode="t")
+        sandbox = lua(
+            _LUA["sandbox"], enc, guard, api, patterns, time.monotonic, name="=sandbox", mode="t"
+        )
         self._run = sandbox["run"]
         self._compile = sandbox["compile"]
         self.bench_env = sandbox["bench_env"]
