@@ -7,5 +7,6 @@ http_client.py  urllib client: caps, deadline, http(s) only
 convert.py      values across the boundary, error positions
 limits.py       Limits and the per-run recording caps
 host.py         HostAPI, the protocol the engine implements
-*.lua           privileged Lua: encode (JSON out), guard (limits), api, sandbox (env, runner)
+*.lua           privileged Lua: encode (JSON out), guard (limits), api, patterns (string
+                matching the limits can stop), sandbox (env, runner)
 """

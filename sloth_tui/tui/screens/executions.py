@@ -21,6 +21,7 @@ from sloth_tui.tui.live import GOOD_EXEC, Batch
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.widgets.execution_view import clip
+from sloth_tui.tui.widgets.table_fit import fit_columns
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 KEEP = 300  # newest runs kept and shown
@@ -173,22 +174,27 @@ class ExecutionsScreen(LiveScreen):
         table.clear()
         self.shown = list(reversed(self.runs))
         millis = self.app.size.width >= MILLIS_FROM
+        rows: list[tuple[str | Text, ...]] = []
         for ex in self.shown:
             good = ex.status in GOOD_EXEC
             detail = clip(ex.error or (ex.logs[-1].message if ex.logs else ""), DETAIL_WIDTH)
             status = Text(ex.status, style="green" if good else "bold red")
             if ex.dry_run:
                 status.append(" dry", style="italic cyan")
-            table.add_row(
-                fmt.clock_time(ex.started, millis=millis),
-                ex.hook,
-                ex.event_type or "?",  # "?": a run stored before runs named their type
-                status,
-                fmt.duration_ms(ex.duration_ms),
-                str(ex.event_id) if ex.event_id else "-",
-                detail,
-                key=run_key(ex),
+            rows.append(
+                (
+                    fmt.clock_time(ex.started, millis=millis),
+                    ex.hook,
+                    ex.event_type or "?",  # "?": a run stored before runs named their type
+                    status,
+                    fmt.duration_ms(ex.duration_ms),
+                    str(ex.event_id) if ex.event_id else "-",
+                    detail,
+                )
             )
+        fit_columns(table, rows)
+        for ex, row in zip(self.shown, rows, strict=True):
+            table.add_row(*row, key=run_key(ex))
 
         if keep is not None and keep in {run_key(r) for r in self.shown}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)

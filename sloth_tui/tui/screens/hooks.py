@@ -24,6 +24,7 @@ from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.new_hook import NewHookScreen
 from sloth_tui.tui.widgets.execution_view import clip
+from sloth_tui.tui.widgets.table_fit import fit_columns
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 RELOAD_EVERY = 1.0  # seconds (monotonic) between reloads while runs keep coming
@@ -118,7 +119,9 @@ class HooksScreen(LiveScreen):
         table = self.table
         keep = self.current_name
         table.clear()
-        for hook, row in zip(self.hooks, self.rows(), strict=True):
+        rows = self.rows()
+        fit_columns(table, rows)
+        for hook, row in zip(self.hooks, rows, strict=True):
             table.add_row(*row, key=hook.name)
         if keep is not None and keep in {h.name for h in self.hooks}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
