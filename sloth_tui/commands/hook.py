@@ -1,9 +1,11 @@
-"""`sloth-tui hook ...`: add, list, show, get, delete, enable, disable, logs, test."""
+"""`sloth-tui hook ...`: add, list, show, get, delete, enable, disable, logs, test, retry."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,10 +13,12 @@ from sloth_tui.commands.common import (
     emit_json,
     engine_for,
     fmt_ts,
+    parse_duration,
     parse_json_object,
     run,
     table,
 )
+from sloth_tui.engine.errors import NotFound
 from sloth_tui.engine.hooks import pattern_matches_catalog
 from sloth_tui.engine.records import Execution
 
@@ -325,3 +329,129 @@ def hook_test(
     else:
         _print_execution(ex)
     sys.exit(0 if ex.status == "success" else 1)
+
+
+RETRY_SCAN_PAGE = 1000  # executions read per query while looking for failed runs
+RETRY_SCAN_MAX = 100_000  # executions read at most, however few failures they hold
+
+
+async def _failed_runs(engine: Any, name: str, since: float | None, limit: int) -> list[Execution]:
+    """The latest real run of `name` on each event, where that run did not succeed:
+    newest first, at most `limit`, none started before `since`."""
+    latest_seen: set[int] = set()
+    failed: list[Execution] = []
+    before_id = None
+    scanned = 0
+    while len(failed) < limit and scanned < RETRY_SCAN_MAX:
+        page = await engine.executions(
+            hook=name, include_dry_runs=False, before_id=before_id, limit=RETRY_SCAN_PAGE
+        )
+        if not page:
+            break
+        for ex in page:
+            if since is not None and ex.started < since:
+                return failed
+            if ex.event_id and ex.event_id not in latest_seen:
+                latest_seen.add(ex.event_id)
+                if ex.status not in ("success", "skipped"):
+                    failed.append(ex)
+                    if len(failed) == limit:
+                        return failed
+        scanned += len(page)
+        before_id = page[-1].id
+    return failed
+
+
+@hook_group.command("retry")
+@click.argument("name")
+@click.option(
+    "--since", metavar="DURATION", help="Only runs that failed within this time (30m, 24h, 7d)."
+)
+@click.option("--limit", default=100, show_default=True, help="Events retried at most.")
+@click.option("--list", "list_only", is_flag=True, help="Only list the events; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def hook_retry(
+    ctx: click.Context,
+    name: str,
+    since: str | None,
+    limit: int,
+    list_only: bool,
+    as_json: bool,
+) -> None:
+    """Run hook NAME again, for real, on every event where its latest run failed.
+
+    After fixing a hook (or the service it calls): each event is re-run with the
+    hook's current code, oldest first, and the new runs are recorded beside the
+    failed ones. --list shows what would be retried. Exits 1 when a retry fails.
+
+    \b
+        sloth-tui hook retry deploy-alert --since 2h --list
+        sloth-tui hook retry deploy-alert --since 2h
+    """
+    if limit < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--limit")
+    cutoff = time.time() - parse_duration(since) if since else None
+
+    async def body() -> tuple[list[Execution], list[tuple[Execution, Execution]], list[int]]:
+        async with engine_for(ctx, readonly=list_only) as engine:
+            await engine.get_hook(name)  # NotFound: a one-line error
+            failed = list(reversed(await _failed_runs(engine, name, cutoff, limit)))
+            if list_only:
+                return failed, [], []
+            retried: list[tuple[Execution, Execution]] = []
+            gone: list[int] = []
+            for old in failed:
+                try:
+                    _event, runs = await engine.rerun(old.event_id, [name])
+                except NotFound:  # trimmed or deleted since: nothing to run on
+                    gone.append(old.event_id)
+                    continue
+                retried.append((old, runs[0]))
+            return failed, retried, gone
+
+    failed, retried, gone = run(body)
+    if list_only:
+        _print_retry_list(failed, as_json)
+        return
+    still = [new for _old, new in retried if new.status not in ("success", "skipped")]
+    if as_json:
+        emit_json(
+            {
+                "retried": [new.to_dict() for _old, new in retried],
+                "still_failing": len(still),
+                "gone": gone,
+            }
+        )
+    elif not failed:
+        click.echo(f"no failed runs of {name} to retry")
+    else:
+        for old, new in retried:
+            click.echo(
+                f"  event {old.event_id} {new.event_type}: {old.status} -> {new.status}"
+                + (f" - {new.error}" if new.error else "")
+            )
+        for event_id in gone:
+            click.echo(f"  event {event_id}: gone from the store, not retried")
+        click.echo(
+            f"retried {len(retried)}: {len(retried) - len(still)} ok, {len(still)} still failing"
+            + (f", {len(gone)} gone" if gone else "")
+        )
+    if still:
+        ctx.exit(1)
+
+
+def _print_retry_list(failed: list[Execution], as_json: bool) -> None:
+    if as_json:
+        emit_json([ex.to_dict() for ex in failed])
+        return
+    if not failed:
+        click.echo("(no failed runs)")
+        return
+    table(
+        [
+            [str(ex.event_id), ex.event_type or "?", fmt_ts(ex.started), ex.status, ex.error or ""]
+            for ex in failed
+        ],
+        ["event", "type", "failed at", "status", "error"],
+    )

@@ -60,6 +60,7 @@ def test_help_everywhere(cli) -> None:
         ["event", "list", "--help"],
         ["bench", "--help"],
         ["hook", "test", "--help"],
+        ["hook", "retry", "--help"],
         ["event", "cleanup", "--help"],
         ["emit", "--help"],
     ):
@@ -212,6 +213,66 @@ def test_event_rerun(cli, tmp_path: Path) -> None:
     ],
 )
 def test_event_rerun_errors(cli, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["--home", str(cli.home), *args])
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_hook_retry(cli, home: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    script = tmp_path / "notify.lua"
+    script.write_text('function on_event() if event.data.n ~= 2 then error("down") end end\n')
+    cli("hook", "add", "notify", "--event", "task.*", "--file", str(script))
+    emitted = [cli("emit", "task.failed", f"n={n}", "--json") for n in (1, 2, 3, 4)]
+    ids = [json.loads(r.output)["id"] for r in emitted]
+    listed = cli("hook", "retry", "notify", "--list", "--json")
+    assert listed.exit_code == 0, listed.output
+    failed = json.loads(listed.output)
+    assert [r["event_id"] for r in failed] == [ids[0], ids[2], ids[3]]  # oldest first
+    assert {r["event_type"] for r in failed} == {"task.failed"}
+    assert "down" in cli("hook", "retry", "notify", "--list").output
+    assert (
+        json.loads(cli("hook", "retry", "notify", "--list", "--limit", "1", "--json").output)[0][
+            "event_id"
+        ]
+        == ids[3]
+    )  # the limit keeps the newest
+
+    # Still broken: retried, and still failing (exit 1); the history grows.
+    again = cli("hook", "retry", "notify")
+    assert again.exit_code == 1 and "retried 3: 0 ok, 3 still failing" in again.output
+    assert f"event {ids[0]} task.failed: error -> error - " in again.output
+
+    # Fixed: every failed event is retried once; one event's row went missing meanwhile.
+    script.write_text('function on_event() log.info("sent") end\n')
+    with sqlite3.connect(home / "sloth.db") as conn:
+        conn.execute("DELETE FROM events WHERE id = ?", (ids[3],))
+    fixed = cli("hook", "retry", "notify", "--json")
+    assert fixed.exit_code == 0, fixed.output
+    report = json.loads(fixed.output)
+    assert [(r["event_id"], r["status"], r["dry_run"]) for r in report["retried"]] == [
+        (ids[0], "success", False),
+        (ids[2], "success", False),
+    ]
+    assert report["gone"] == [ids[3]] and report["still_failing"] == 0
+    shown = json.loads(cli("event", "show", str(ids[0]), "--json").output)
+    assert [e["status"] for e in shown["executions"]] == ["error", "error", "success"]
+    assert shown["status"] == "completed"
+    # Only the deleted event's failure is left, and it cannot be retried.
+    assert "1 gone" in cli("hook", "retry", "notify").output
+    assert cli("hook", "retry", "notify", "--since", "1s", "--list").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["hook", "retry", "ghost"], "no hook named 'ghost'"),
+        (["hook", "retry", "x", "--since", "soon"], "is not a duration"),
+        (["hook", "retry", "x", "--limit", "0"], "must be at least 1"),
+    ],
+)
+def test_hook_retry_errors(cli, args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["--home", str(cli.home), *args])
     assert result.exit_code != 0
     assert message in result.output
