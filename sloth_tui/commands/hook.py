@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -21,6 +20,7 @@ from sloth_tui.commands.common import (
 from sloth_tui.engine.errors import NotFound
 from sloth_tui.engine.hooks import pattern_matches_catalog
 from sloth_tui.engine.records import Execution
+from sloth_tui.engine.retry import GOOD, failed_runs
 
 
 @click.group("hook")
@@ -331,37 +331,6 @@ def hook_test(
     sys.exit(0 if ex.status == "success" else 1)
 
 
-RETRY_SCAN_PAGE = 1000  # executions read per query while looking for failed runs
-RETRY_SCAN_MAX = 100_000  # executions read at most, however few failures they hold
-
-
-async def _failed_runs(engine: Any, name: str, since: float | None, limit: int) -> list[Execution]:
-    """The latest real run of `name` on each event, where that run did not succeed:
-    newest first, at most `limit`, none started before `since`."""
-    latest_seen: set[int] = set()
-    failed: list[Execution] = []
-    before_id = None
-    scanned = 0
-    while len(failed) < limit and scanned < RETRY_SCAN_MAX:
-        page = await engine.executions(
-            hook=name, include_dry_runs=False, before_id=before_id, limit=RETRY_SCAN_PAGE
-        )
-        if not page:
-            break
-        for ex in page:
-            if since is not None and ex.started < since:
-                return failed
-            if ex.event_id and ex.event_id not in latest_seen:
-                latest_seen.add(ex.event_id)
-                if ex.status not in ("success", "skipped"):
-                    failed.append(ex)
-                    if len(failed) == limit:
-                        return failed
-        scanned += len(page)
-        before_id = page[-1].id
-    return failed
-
-
 @hook_group.command("retry")
 @click.argument("name")
 @click.option(
@@ -396,7 +365,7 @@ def hook_retry(
     async def body() -> tuple[list[Execution], list[tuple[Execution, Execution]], list[int]]:
         async with engine_for(ctx, readonly=list_only) as engine:
             await engine.get_hook(name)  # NotFound: a one-line error
-            failed = list(reversed(await _failed_runs(engine, name, cutoff, limit)))
+            failed = await failed_runs(engine, name, cutoff, limit)
             if list_only:
                 return failed, [], []
             retried: list[tuple[Execution, Execution]] = []
@@ -414,7 +383,7 @@ def hook_retry(
     if list_only:
         _print_retry_list(failed, as_json)
         return
-    still = [new for _old, new in retried if new.status not in ("success", "skipped")]
+    still = [new for _old, new in retried if new.status not in GOOD]
     if as_json:
         emit_json(
             {

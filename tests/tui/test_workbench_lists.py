@@ -192,6 +192,40 @@ async def test_executions_live_filters_detail_and_rerun(
         assert app.current_mode == "events"
 
 
+async def test_executions_retry_a_hooks_failures(engine: Engine, make_app, tmp_path: Path) -> None:
+    down = 'function on_event() error("down") end'
+    path = await add(engine, tmp_path, "notify", ["task.*"], down)
+    failed = [(await engine.dispatch_and_run("task.failed", {"n": n}))[0] for n in range(3)]
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, ExecutionsScreen)
+        await wait_for(pilot, lambda: len(screen.runs) == 3)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await shows(pilot, app, "Retry notify on 3 events?", "Retry for real [y]")
+        path.write_text('function on_event() log.info("sent") end\n')
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: any(
+                n.message == "Retried notify on 3 events: 3 ok, 0 still failing"
+                for n in app._notifications
+            ),
+            timeout=10,
+        )
+        for event in failed:
+            runs = await engine.executions_of(event.id)
+            assert [r.status for r in runs] == ["error", "success"]
+        await wait_for(pilot, lambda: len(screen.runs) == 6)  # the retries arrived live
+        await pilot.press("R")  # nothing left to retry
+        await wait_for(
+            pilot, lambda: any("No failed runs of notify" in n.message for n in app._notifications)
+        )
+        assert app.screen is screen
+
+
 async def test_fired_from_the_panel_shows_in_executions(engine: Engine, make_app) -> None:
     """The tmux walk-through as a test: make a deploy.failed hook, fire one, find its logs."""
     app = make_app(engine)

@@ -14,11 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.records import EXEC_STATUSES, Execution
+from sloth_tui.engine.retry import failed_runs
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import GOOD_EXEC, Batch
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.table_fit import fit_columns
@@ -31,6 +33,7 @@ COLUMNS = ("time", "hook", "type", "status", "took", "event", "detail")
 MILLIS_FROM = 100  # terminal width from which times show milliseconds
 STATUS_CYCLE = (None, "bad", *EXEC_STATUSES)  # `s` steps through these
 DETAIL_WIDTH = 80  # characters of the error or last log line shown in the table
+RETRY_MAX = 100  # events one R retries at most (the newest failures)
 PLACEHOLDER = "/ filter: hook:NAME status:bad|failed|… dry:no words   (s: status, h: this hook)"
 
 
@@ -96,6 +99,7 @@ class ExecutionsScreen(LiveScreen):
         Binding("h", "this_hook", "This hook"),
         Binding("o", "open_event", "Event"),
         Binding("r", "rerun", "Re-run"),
+        Binding("R", "retry_failed", "Retry failed", show=False),  # listed in ? help
         Binding("e", "edit_hook", "Edit hook"),
         Binding("escape", "back", "Back", show=False),
     ]
@@ -204,7 +208,7 @@ class ExecutionsScreen(LiveScreen):
         title.append(
             f"   filter: {self.flt.text()}" if self.flt.text() else "   newest first", style="dim"
         )
-        title.append("   ⏎ detail · o event · r re-run · e edit hook", style="dim")
+        title.append("   ⏎ detail · o event · r re-run · R retry failed", style="dim")
         self.query_one("#execs-title", Static).update(title)
 
     def current_key(self) -> str | None:
@@ -293,6 +297,64 @@ class ExecutionsScreen(LiveScreen):
         if (ex := self.current()) is not None:
             self.app.push_screen(ExecutionDetailScreen(ex, rerun=True))
 
+    # -- retrying a hook's failures ------------------------------------------------------
+
+    def action_retry_failed(self) -> None:
+        """R: the hook of the filter (or of the selected run), on every event it last failed."""
+        hook = self.flt.hook or (ex.hook if (ex := self.current()) is not None else None)
+        if hook is None:
+            self.notify("Select a run, or filter with hook:NAME, to pick the hook to retry.")
+            return
+        self.find_failed(hook)
+
+    @work(exclusive=True, group="execs-retry")
+    async def find_failed(self, hook: str) -> None:
+        try:
+            failed = await failed_runs(self.engine, hook, None, RETRY_MAX)
+        except SlothError as exc:
+            self.notify(str(exc), title="Cannot retry", severity="error")
+            return
+        if not failed:
+            self.notify(f"No failed runs of {hook} to retry: its latest run on each event worked.")
+            return
+
+        def answer(choice: str | None) -> None:
+            if choice == "retry":
+                self.retry(hook, [ex.event_id for ex in failed])
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Retry {hook} on {len(failed)} event{'s' if len(failed) != 1 else ''}?",
+                f"Its latest run failed on each of them (events {_id_list(failed)}). The "
+                "hook's current code runs again on each, for real: http.post calls are sent "
+                "and the events it dispatches are stored. The new runs appear here.",
+                [Choice("y", "Retry for real", "retry", "warning")],
+            ),
+            answer,
+        )
+
+    @work(exclusive=True, group="execs-retry")
+    async def retry(self, hook: str, event_ids: list[int]) -> None:
+        ok = bad = gone = 0
+        for event_id in event_ids:
+            try:
+                _event, runs = await self.engine.rerun(event_id, [hook])
+            except NotFound:
+                gone += 1
+                continue
+            except SlothError as exc:
+                self.notify(str(exc), title="Retry stopped", severity="error")
+                return
+            if runs[0].status in GOOD_EXEC:
+                ok += 1
+            else:
+                bad += 1
+        self.notify(
+            f"Retried {hook} on {ok + bad} events: {ok} ok, {bad} still failing"
+            + (f", {gone} gone from the store" if gone else ""),
+            severity="information" if not bad else "warning",
+        )
+
     async def action_edit_hook(self) -> None:
         from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 
@@ -304,3 +366,8 @@ class ExecutionsScreen(LiveScreen):
             self.notify(str(exc), title="Cannot edit", severity="error")
             return
         self.app.push_screen(HookEditorScreen(hook))
+
+
+def _id_list(runs: list[Execution], shown: int = 8) -> str:
+    ids = [str(ex.event_id) for ex in runs[:shown]]
+    return ", ".join(ids) + (f" and {len(runs) - shown} more" if len(runs) > shown else "")

@@ -66,7 +66,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("enter", "execution detail: logs, calls, error"),
         ("o", "open the event that ran the hook"),
         ("r", "re-run the event against the hook's current code (dry run)"),
-        ("R", "re-run it for real (asks first; recorded beside the old run)"),
+        ("R (detail)", "re-run it for real (asks first; recorded beside the old run)"),
+        ("R (list)", "retry the hook on every event where its latest run failed (asks)"),
         ("e", "edit the hook"),
     )),
 )  # fmt: skip
