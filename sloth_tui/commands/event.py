@@ -18,7 +18,7 @@ from sloth_tui.commands.common import (
 from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.events import check_type_name
 from sloth_tui.engine.filters import Filter, Term
-from sloth_tui.engine.records import EVENT_STATUSES, Event, Execution
+from sloth_tui.engine.records import EVENT_STATUSES, OK_STATUSES, Event, Execution
 
 
 @click.group("event")
@@ -232,7 +232,7 @@ def event_rerun(ctx: click.Context, event_id: int, hooks: tuple[str, ...], as_js
 
     event, executions = run(body)
     _print_runs(event, executions, as_json, f"re-ran {event.type} id={event.id}: {event.status}")
-    if any(ex.status not in ("success", "skipped") for ex in executions):
+    if any(ex.status not in OK_STATUSES for ex in executions):
         ctx.exit(1)
 
 

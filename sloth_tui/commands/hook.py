@@ -17,10 +17,9 @@ from sloth_tui.commands.common import (
     run,
     table,
 )
-from sloth_tui.engine.errors import NotFound
 from sloth_tui.engine.hooks import pattern_matches_catalog
 from sloth_tui.engine.records import Execution
-from sloth_tui.engine.retry import GOOD, failed_runs
+from sloth_tui.engine.retry import RetryReport, failed_runs, retry_runs
 
 
 @click.group("hook")
@@ -362,51 +361,42 @@ def hook_retry(
         raise click.BadParameter("must be at least 1", param_hint="--limit")
     cutoff = time.time() - parse_duration(since) if since else None
 
-    async def body() -> tuple[list[Execution], list[tuple[Execution, Execution]], list[int]]:
+    async def body() -> tuple[list[Execution], RetryReport]:
         async with engine_for(ctx, readonly=list_only) as engine:
             await engine.get_hook(name)  # NotFound: a one-line error
             failed = await failed_runs(engine, name, cutoff, limit)
             if list_only:
-                return failed, [], []
-            retried: list[tuple[Execution, Execution]] = []
-            gone: list[int] = []
-            for old in failed:
-                try:
-                    _event, runs = await engine.rerun(old.event_id, [name])
-                except NotFound:  # trimmed or deleted since: nothing to run on
-                    gone.append(old.event_id)
-                    continue
-                retried.append((old, runs[0]))
-            return failed, retried, gone
+                return failed, RetryReport()
+            return failed, await retry_runs(engine, name, failed)
 
-    failed, retried, gone = run(body)
+    failed, report = run(body)
     if list_only:
         _print_retry_list(failed, as_json)
         return
-    still = [new for _old, new in retried if new.status not in GOOD]
     if as_json:
         emit_json(
             {
-                "retried": [new.to_dict() for _old, new in retried],
-                "still_failing": len(still),
-                "gone": gone,
+                "retried": [new.to_dict() for _old, new in report.retried],
+                "still_failing": report.still_failing,
+                "gone": report.gone,
             }
         )
     elif not failed:
         click.echo(f"no failed runs of {name} to retry")
     else:
-        for old, new in retried:
+        for old, new in report.retried:
             click.echo(
                 f"  event {old.event_id} {new.event_type}: {old.status} -> {new.status}"
                 + (f" - {new.error}" if new.error else "")
             )
-        for event_id in gone:
+        for event_id in report.gone:
             click.echo(f"  event {event_id}: gone from the store, not retried")
+        done, still = len(report.retried), report.still_failing
         click.echo(
-            f"retried {len(retried)}: {len(retried) - len(still)} ok, {len(still)} still failing"
-            + (f", {len(gone)} gone" if gone else "")
+            f"retried {done}: {done - still} ok, {still} still failing"
+            + (f", {len(report.gone)} gone" if report.gone else "")
         )
-    if still:
+    if report.still_failing:
         ctx.exit(1)
 
 

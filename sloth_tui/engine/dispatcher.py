@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sloth_tui.engine.bus import Bus
-from sloth_tui.engine.records import Event, Execution, Hook
+from sloth_tui.engine.records import OK_STATUSES, Event, Execution, Hook
 from sloth_tui.engine.store import INSERT_EXECUTION, Store, execution_row
 
 UPDATE_STATUS = "UPDATE events SET status = ? WHERE id = ?"
@@ -129,7 +129,7 @@ class Dispatcher:
         executions: list[Execution],
         done: asyncio.Future[list[Execution]] | None,
     ) -> None:
-        ok = all(e.status in ("success", "skipped") for e in executions)
+        ok = all(e.status in OK_STATUSES for e in executions)
         event.status = "completed" if ok else "failed"
         self._store.write_later((UPDATE_STATUS, (event.status, event.id)))
         self._bus.publish("event_status", event)

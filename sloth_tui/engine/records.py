@@ -17,6 +17,7 @@ LimitName = Literal["timeout", "memory", "instructions", "depth"]
 
 EVENT_STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed")
 EXEC_STATUSES: tuple[str, ...] = ("success", "failed", "error", "timeout", "skipped")
+OK_STATUSES = frozenset({"success", "skipped"})  # a run with one of these worked
 
 
 @dataclass(slots=True)

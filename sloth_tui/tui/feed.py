@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from sloth_tui.engine.filters import Filter
-from sloth_tui.engine.records import Event
-from sloth_tui.tui.live import GOOD_EXEC, Batch
+from sloth_tui.engine.records import OK_STATUSES, Event
+from sloth_tui.tui.live import Batch
 
 DEFAULT_CAP = 10_000
 PAGE = 500  # rows per page fetched from the store when scrolling back
@@ -34,7 +34,7 @@ class Marks:
     loaded: bool = True  # False while a lazy fetch from the store is in flight
 
     def add(self, hook: str, status: str) -> None:
-        if status in GOOD_EXEC:
+        if status in OK_STATUSES:
             self.ok += 1
         else:
             self.bad += 1

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 
 from sloth_tui.engine.bus import Notice
 from sloth_tui.engine.engine import EngineStats
-from sloth_tui.engine.records import Event, Execution
+from sloth_tui.engine.records import OK_STATUSES, Event, Execution
 
 RATE_HISTORY = 600  # seconds of per-second event counts kept for the sparkline
-GOOD_EXEC = frozenset({"success", "skipped"})
 
 
 @dataclass(slots=True)
@@ -105,7 +104,7 @@ class LiveStats:
         for ex in batch.executions:
             if ex.dry_run:
                 continue
-            if ex.status in GOOD_EXEC:
+            if ex.status in OK_STATUSES:
                 self.exec_ok += 1
             else:
                 self.exec_bad += 1

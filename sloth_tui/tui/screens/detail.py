@@ -16,9 +16,9 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from sloth_tui.engine.errors import NotFound, SlothError
-from sloth_tui.engine.records import Event, Execution
+from sloth_tui.engine.records import OK_STATUSES, Event, Execution
 from sloth_tui.tui import format as fmt
-from sloth_tui.tui.live import GOOD_EXEC, Batch
+from sloth_tui.tui.live import Batch
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 
@@ -154,7 +154,7 @@ class DetailScreen(LiveScreen):
         for col in ("time", "hook", "status", "duration", "detail"):
             table.add_column(col, no_wrap=col != "detail", overflow="fold")
         for ex in self.executions:
-            style = "green" if ex.status in GOOD_EXEC else "red"
+            style = "green" if ex.status in OK_STATUSES else "red"
             detail = ex.error or (ex.logs[-1].message if ex.logs else "")
             if ex.dry_run:
                 detail = f"(dry run) {detail}"
@@ -211,7 +211,7 @@ class DetailScreen(LiveScreen):
         except SlothError as exc:
             self.notify(str(exc), title="Cannot re-run", severity="error")
             return
-        good = sum(r.status in GOOD_EXEC for r in runs)
+        good = sum(r.status in OK_STATUSES for r in runs)
         self.notify(
             f"Re-ran {len(runs)} hook{'s' if len(runs) != 1 else ''} on event {event_id}: "
             f"{good} ok, {len(runs) - good} not",

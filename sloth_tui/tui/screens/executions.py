@@ -14,11 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, Static
 
-from sloth_tui.engine.errors import NotFound, SlothError
-from sloth_tui.engine.records import EXEC_STATUSES, Execution
-from sloth_tui.engine.retry import failed_runs
+from sloth_tui.engine.errors import SlothError
+from sloth_tui.engine.records import EXEC_STATUSES, OK_STATUSES, Execution
+from sloth_tui.engine.retry import failed_runs, retry_runs
 from sloth_tui.tui import format as fmt
-from sloth_tui.tui.live import GOOD_EXEC, Batch
+from sloth_tui.tui.live import Batch
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
@@ -74,7 +74,7 @@ class RunFilter:
     def matches(self, ex: Execution, type_name: str = "") -> bool:
         if self.hook and ex.hook != self.hook:
             return False
-        if self.status == "bad" and ex.status in GOOD_EXEC:
+        if self.status == "bad" and ex.status in OK_STATUSES:
             return False
         if self.status not in (None, "bad") and ex.status != self.status:
             return False
@@ -180,7 +180,7 @@ class ExecutionsScreen(LiveScreen):
         millis = self.app.size.width >= MILLIS_FROM
         rows: list[tuple[str | Text, ...]] = []
         for ex in self.shown:
-            good = ex.status in GOOD_EXEC
+            good = ex.status in OK_STATUSES
             detail = clip(ex.error or (ex.logs[-1].message if ex.logs else ""), DETAIL_WIDTH)
             status = Text(ex.status, style="green" if good else "bold red")
             if ex.dry_run:
@@ -202,7 +202,7 @@ class ExecutionsScreen(LiveScreen):
 
         if keep is not None and keep in {run_key(r) for r in self.shown}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
-        bad = sum(r.status not in GOOD_EXEC for r in self.shown)
+        bad = sum(r.status not in OK_STATUSES for r in self.shown)
         title = Text(f" {len(self.shown)} runs", style="bold")
         title.append(f", {bad} not ok" if bad else "", style="red")
         title.append(
@@ -320,7 +320,7 @@ class ExecutionsScreen(LiveScreen):
 
         def answer(choice: str | None) -> None:
             if choice == "retry":
-                self.retry(hook, [ex.event_id for ex in failed])
+                self.retry(hook, failed)
 
         self.app.push_screen(
             ConfirmScreen(
@@ -334,25 +334,17 @@ class ExecutionsScreen(LiveScreen):
         )
 
     @work(exclusive=True, group="execs-retry")
-    async def retry(self, hook: str, event_ids: list[int]) -> None:
-        ok = bad = gone = 0
-        for event_id in event_ids:
-            try:
-                _event, runs = await self.engine.rerun(event_id, [hook])
-            except NotFound:
-                gone += 1
-                continue
-            except SlothError as exc:
-                self.notify(str(exc), title="Retry stopped", severity="error")
-                return
-            if runs[0].status in GOOD_EXEC:
-                ok += 1
-            else:
-                bad += 1
+    async def retry(self, hook: str, failed: list[Execution]) -> None:
+        try:
+            report = await retry_runs(self.engine, hook, failed)
+        except SlothError as exc:
+            self.notify(str(exc), title="Retry stopped", severity="error")
+            return
+        done, still = len(report.retried), report.still_failing
         self.notify(
-            f"Retried {hook} on {ok + bad} events: {ok} ok, {bad} still failing"
-            + (f", {gone} gone from the store" if gone else ""),
-            severity="information" if not bad else "warning",
+            f"Retried {hook} on {done} events: {done - still} ok, {still} still failing"
+            + (f", {len(report.gone)} gone from the store" if report.gone else ""),
+            severity="warning" if still else "information",
         )
 
     async def action_edit_hook(self) -> None:

@@ -14,9 +14,8 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.widgets import Static
 
-from sloth_tui.engine.records import Execution
+from sloth_tui.engine.records import OK_STATUSES, Execution
 from sloth_tui.tui import format as fmt
-from sloth_tui.tui.live import GOOD_EXEC
 
 LEVEL_STYLES = {"debug": "dim", "info": "", "warn": "yellow", "error": "bold red"}
 STATUS_ICONS = {"success": "✓", "skipped": "-", "failed": "✗", "error": "✗", "timeout": "⏱"}
@@ -75,7 +74,7 @@ def call_line(call: dict[str, Any]) -> Text:
 
 def execution_report(ex: Execution, *, event_label: str = "") -> Group:
     parts: list[RenderableType] = []
-    good = ex.status in GOOD_EXEC
+    good = ex.status in OK_STATUSES
     head = Text()
     head.append(
         f"{STATUS_ICONS.get(ex.status, '?')} {ex.status}",

@@ -27,10 +27,9 @@ from textual.widgets import Button, Input, Static, TextArea
 from sloth_tui import catalog
 from sloth_tui.engine.errors import SlothError
 from sloth_tui.engine.filters import parse_filter
-from sloth_tui.engine.records import Event, Execution, Hook
+from sloth_tui.engine.records import OK_STATUSES, Event, Execution, Hook
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.hook_templates import template_type
-from sloth_tui.tui.live import GOOD_EXEC
 from sloth_tui.tui.widgets.execution_view import ExecutionView
 
 GRACE = 5.0  # seconds past the hook's own deadline before the dashboard gives up waiting
@@ -258,7 +257,7 @@ class TestFirePanel(Vertical):
     def show_real_run(self, ex: Execution) -> None:
         """A real run of this hook finished (the screen passes on the engine's notice)."""
         self.last_real = ex
-        good = ex.status in GOOD_EXEC
+        good = ex.status in OK_STATUSES
         line = Text()
         line.append("last real run: ", style="dim")
         line.append(f"event {ex.event_id} ")
