@@ -425,45 +425,6 @@ local function opt_int(v)
   return false
 end
 
-local M = {}
-
--- Plain finds and patterns without specials run in C: linear in practice.
-function M.find(s, p, init, plain)
-  local start = opt_int(init)
-  if plain or start == false or not (is_text(s) and is_text(p)) then
-    return c_find(s, p, init, plain)
-  end
-  s, p = str(s), str(p)
-  if not c_find(p, SPECIALS) or cost(#s, p) <= COST_MAX then
-    return c_find(s, p, init, plain)
-  end
-  return find_aux(true, s, p, start)
-end
-
-function M.match(s, p, init)
-  local start = opt_int(init)
-  if start == false or not (is_text(s) and is_text(p)) then
-    return c_match(s, p, init)
-  end
-  s, p = str(s), str(p)
-  if cost(#s, p) <= COST_MAX then
-    return c_match(s, p, init)
-  end
-  return find_aux(false, s, p, start)
-end
-
-function M.gmatch(s, p, init)
-  local start = opt_int(init)
-  if start == false or not (is_text(s) and is_text(p)) then
-    return c_gmatch(s, p, init)
-  end
-  s, p = str(s), str(p)
-  if cost(#s, p) <= COST_MAX then
-    return c_gmatch(s, p, init)
-  end
-  return M.port.gmatch(s, p, start)
-end
-
 local function port_gmatch(s, p, start)
   local src = posrelat(start or 1, #s)
   if src > #s + 1 then src = #s + 2 end
@@ -528,20 +489,6 @@ local function add_value(out, subject, repl, kind, s, e)
   end
 end
 
-function M.gsub(s, p, repl, max_n)
-  local kind = type(repl)
-  local valid = kind == "string" or kind == "number" or kind == "table" or kind == "function"
-  local most = opt_int(max_n)
-  if most == false or not (is_text(s) and is_text(p) and valid) then
-    return c_gsub(s, p, repl, max_n)
-  end
-  s, p = str(s), str(p)
-  if cost(#s, p) <= COST_MAX then
-    return c_gsub(s, p, repl, max_n)
-  end
-  return M.port.gsub(s, p, repl, most)
-end
-
 local function port_gsub(s, p, repl, most)
   local kind = type(repl)
   local max_n = most or #s + 1
@@ -568,6 +515,62 @@ local function port_gsub(s, p, repl, most)
     out[#out + 1] = sub(s, src)
   end
   return concat(out), n
+end
+
+-- The arguments as C reads them, when the call is costly enough for the port; nil
+-- when C should run it: cheap, or with arguments C refuses (with its own error).
+local function for_port(s, p, n)
+  local int = opt_int(n)
+  if int == false or not (is_text(s) and is_text(p)) then
+    return nil
+  end
+  s, p = str(s), str(p)
+  if cost(#s, p) <= COST_MAX then
+    return nil
+  end
+  return s, p, int
+end
+
+local M = {}
+
+-- Plain finds run in C (patterns without specials too, in find_aux): linear in practice.
+function M.find(s, p, init, plain)
+  local ps, pp, start
+  if not plain then
+    ps, pp, start = for_port(s, p, init)
+  end
+  if ps == nil then
+    return c_find(s, p, init, plain)
+  end
+  return find_aux(true, ps, pp, start)
+end
+
+function M.match(s, p, init)
+  local ps, pp, start = for_port(s, p, init)
+  if ps == nil then
+    return c_match(s, p, init)
+  end
+  return find_aux(false, ps, pp, start)
+end
+
+function M.gmatch(s, p, init)
+  local ps, pp, start = for_port(s, p, init)
+  if ps == nil then
+    return c_gmatch(s, p, init)
+  end
+  return port_gmatch(ps, pp, start)
+end
+
+function M.gsub(s, p, repl, max_n)
+  local kind = type(repl)
+  local ps, pp, most
+  if kind == "string" or kind == "number" or kind == "table" or kind == "function" then
+    ps, pp, most = for_port(s, p, max_n)
+  end
+  if ps == nil then
+    return c_gsub(s, p, repl, max_n)
+  end
+  return port_gsub(ps, pp, repl, most)
 end
 
 -- The port alone, whatever the cost: for tests that compare it with C.

@@ -61,8 +61,6 @@ def attach_address(attach: str, token_file: str | None = None) -> Address:
                 "the file holding the daemon's TCP token"
             )
         return Address(host=tcp.host, port=tcp.port, token=read_token(token_file))
-    if token_file is not None:
-        raise SlothError(f"--token-file is only used with --attach {TCP_PREFIX}HOST:PORT")
     path = Path(attach).expanduser()
     if probe(path) is None:
         raise DaemonUnavailable(f"no sloth-tui daemon answers on {path}")
@@ -80,12 +78,12 @@ def choose_engine(
     """
     if attach and embedded:
         raise SlothError("--attach and --embedded exclude each other")
+    if token_file is not None and not (attach or "").startswith(TCP_PREFIX):
+        raise SlothError(f"--token-file is only used with --attach {TCP_PREFIX}HOST:PORT")
     if embedded:
         return None
     if attach:
         return attach_address(attach, token_file)
-    if token_file is not None:
-        raise SlothError(f"--token-file is only used with --attach {TCP_PREFIX}HOST:PORT")
     if probe(settings.socket_path) is None:
         return None
     return Address(path=settings.socket_path)
@@ -121,15 +119,11 @@ class RemoteEngine:
         cls,
         settings: Settings,
         socket: str | Path | Address | None = None,
-        *,
-        tcp: tuple[str, int] | None = None,
-        token: str | None = None,
     ) -> RemoteEngine:
-        """Connect and ping; DaemonUnavailable when nothing answers."""
+        """Connect and ping; DaemonUnavailable when nothing answers. `socket` is a Unix
+        socket path (default: the data dir's) or an Address (TCP with its token)."""
         if isinstance(socket, Address):
             address = socket
-        elif tcp is not None:
-            address = Address(host=tcp[0], port=tcp[1], token=token)
         else:
             address = Address(path=Path(socket or settings.socket_path).expanduser())
         conn = await WireConnection.open(address)

@@ -278,11 +278,12 @@ async def test_a_remote_over_tcp_with_token(
     await srv.start()
     try:
         assert srv.tcp_port is not None
-        remote = await RemoteEngine.open(settings, tcp=("127.0.0.1", srv.tcp_port), token=token)
+        at = Address(host="127.0.0.1", port=srv.tcp_port, token=token)
+        remote = await RemoteEngine.open(settings, at)
         assert (await remote.dispatch("task.started", {"task_name": "tcp"})).id > 0
         await remote.close()
         with pytest.raises(SlothError, match="wrong token"):
-            await RemoteEngine.open(settings, tcp=("127.0.0.1", srv.tcp_port), token="nope")
+            await RemoteEngine.open(settings, Address(host="127.0.0.1", port=at.port, token="nope"))
     finally:
         await srv.stop_intake()
         await srv.close()

@@ -57,7 +57,7 @@ class ExecutionDetailScreen(Screen[None]):
         if not ex.event_id:
             return "a test-fire's sample (not stored)"
         kind = ex.event_type or (self.event.type if self.event else "")
-        return f"{ex.event_id} {kind}  (o opens it)" if kind else f"{ex.event_id}  (o opens it)"
+        return " ".join(filter(None, [str(ex.event_id), kind])) + "  (o opens it)"
 
     def _show(self) -> None:
         ex = self.execution

@@ -10,9 +10,8 @@ from textual.widgets import DataTable
 
 
 def _width(cell: object) -> int:
-    if isinstance(cell, Text):
-        return max((cell_len(line) for line in cell.plain.splitlines()), default=0)
-    return max((cell_len(line) for line in str(cell).splitlines()), default=0)
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return max((cell_len(line) for line in text.splitlines()), default=0)
 
 
 def fit_columns(table: DataTable[object], rows: Sequence[Sequence[object]]) -> None:
