@@ -23,7 +23,7 @@ from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.widgets.execution_view import clip
-from sloth_tui.tui.widgets.table_fit import fit_columns
+from sloth_tui.tui.widgets.table_fit import FittedTable
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 KEEP = 300  # newest runs kept and shown
@@ -116,12 +116,12 @@ class ExecutionsScreen(LiveScreen):
         yield TopBar(self.MODE)
         yield Input(placeholder=PLACEHOLDER, id="execs-filter", compact=True)
         yield Static("", id="execs-title")
-        yield DataTable(id="execs-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(id="execs-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     @property
-    def table(self) -> DataTable[object]:
-        return self.query_one("#execs-table", DataTable)
+    def table(self) -> FittedTable:
+        return self.query_one("#execs-table", FittedTable)
 
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)
@@ -175,7 +175,6 @@ class ExecutionsScreen(LiveScreen):
         self._drawn = time.monotonic()
         table = self.table
         keep = self.current_key()
-        table.clear()
         self.shown = list(reversed(self.runs))
         millis = self.app.size.width >= MILLIS_FROM
         rows: list[tuple[str | Text, ...]] = []
@@ -196,9 +195,7 @@ class ExecutionsScreen(LiveScreen):
                     detail,
                 )
             )
-        fit_columns(table, rows)
-        for ex, row in zip(self.shown, rows, strict=True):
-            table.add_row(*row, key=run_key(ex))
+        table.set_rows(rows, [run_key(ex) for ex in self.shown])
 
         if keep is not None and keep in {run_key(r) for r in self.shown}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)

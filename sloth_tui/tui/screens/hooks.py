@@ -24,7 +24,7 @@ from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.new_hook import NewHookScreen
 from sloth_tui.tui.widgets.execution_view import clip
-from sloth_tui.tui.widgets.table_fit import fit_columns
+from sloth_tui.tui.widgets.table_fit import FittedTable
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 RELOAD_EVERY = 1.0  # seconds (monotonic) between reloads while runs keep coming
@@ -62,12 +62,12 @@ class HooksScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield TopBar(self.MODE)
         yield Static("", id="hooks-title")
-        yield DataTable(id="hooks-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(id="hooks-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     @property
-    def table(self) -> DataTable[object]:
-        return self.query_one("#hooks-table", DataTable)
+    def table(self) -> FittedTable:
+        return self.query_one("#hooks-table", FittedTable)
 
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)
@@ -118,11 +118,7 @@ class HooksScreen(LiveScreen):
     def draw(self) -> None:
         table = self.table
         keep = self.current_name
-        table.clear()
-        rows = self.rows()
-        fit_columns(table, rows)
-        for hook, row in zip(self.hooks, rows, strict=True):
-            table.add_row(*row, key=hook.name)
+        table.set_rows(self.rows(), [hook.name for hook in self.hooks])
         if keep is not None and keep in {h.name for h in self.hooks}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         enabled = sum(h.enabled for h in self.hooks)

@@ -1,4 +1,4 @@
-"""Sizing a DataTable's columns before its rows are added."""
+"""A DataTable whose rows are replaced as a whole, with the columns sized first."""
 
 from __future__ import annotations
 
@@ -25,3 +25,12 @@ def fit_columns(table: DataTable[object], rows: Sequence[Sequence[object]]) -> N
     for index, column in enumerate(table.ordered_columns):
         widest = max((_width(row[index]) for row in rows), default=0)
         column.content_width = max(_width(column.label), widest)
+
+
+class FittedTable(DataTable[object]):
+    def set_rows(self, rows: Sequence[Sequence[object]], keys: Sequence[str]) -> None:
+        """Replace every row (row i gets key i), the columns sized before any is added."""
+        self.clear()
+        fit_columns(self, rows)
+        for row, key in zip(rows, keys, strict=True):
+            self.add_row(*row, key=key)
