@@ -154,7 +154,11 @@ class Dispatcher:
         for task in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # Runs not started are dropped (their events stay unfinished, for recovery); the
+        # ones running are waited for off the loop: a hook in a host call (state.set,
+        # event.dispatch) waits for this loop to answer it, so blocking it would deadlock.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self._pool.shutdown, wait=True)
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.cancel()

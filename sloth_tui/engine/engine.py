@@ -1,6 +1,6 @@
 """Engine: the one API that the CLI, the dashboard, the socket server and every source use.
 
-engine = await Engine.open(settings)
+engine = await Engine.open(settings)  # serving engines (serve, dashboard): lifecycle=True
 event = await engine.dispatch("deploy.failed", {...}, source="cli")
 sub = engine.subscribe()          # notices: event, event_status, execution, hooks, stats
 await engine.close()
@@ -49,10 +49,13 @@ class EngineStats:
 
 
 class Engine(HookAdmin):
-    def __init__(self, settings: Settings, store: Store, *, readonly: bool) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, *, readonly: bool, lifecycle: bool = False
+    ) -> None:
         self.settings = settings
         self.store = store
         self.readonly = readonly
+        self.lifecycle = lifecycle
         self.bus = Bus()
         self.matcher = Matcher()
         self.started = time.time()
@@ -68,8 +71,17 @@ class Engine(HookAdmin):
     # -- lifecycle ------------------------------------------------------------
 
     @classmethod
-    async def open(cls, settings: Settings, *, readonly: bool = False) -> Engine:
-        """Open the engine on settings.home. Read-only engines take no lock and run no hooks."""
+    async def open(
+        cls, settings: Settings, *, readonly: bool = False, lifecycle: bool = False
+    ) -> Engine:
+        """Open the engine on settings.home. Read-only engines take no lock and run no hooks.
+
+        lifecycle=True is for engines that serve (`serve`, the dashboard's embedded
+        engine): they record system.startup now and system.shutdown on close. A one-shot
+        command leaves it off, so running one is not an event that hooks react to.
+        """
+        if readonly and lifecycle:
+            raise ValueError("a read-only engine records no lifecycle events")
         lock = None
         if not readonly:
             lock = DataDirLock(settings.lock_path)
@@ -80,7 +92,7 @@ class Engine(HookAdmin):
             if lock:
                 lock.release()
             raise
-        engine = cls(settings, store, readonly=readonly)
+        engine = cls(settings, store, readonly=readonly, lifecycle=lifecycle)
         engine._lock = lock
         await engine._reload_hooks()
         if not readonly:
@@ -94,7 +106,8 @@ class Engine(HookAdmin):
         # ingest runs in lockstep (loop, then writer). 0.5 ms lets them overlap.
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
         self._next_id = await self.store.max_event_id() + 1
-        self._runtime = HookRuntime(ThreadHost(self, asyncio.get_running_loop()), self._limits)
+        host = ThreadHost(self.store, asyncio.get_running_loop(), self.dispatch)
+        self._runtime = HookRuntime(host, self._limits)
         runtime = self._runtime
         self._dispatcher = Dispatcher(
             self.store,
@@ -104,24 +117,27 @@ class Engine(HookAdmin):
             queue_size=s.queue_size,
         )
         await self._recover()
-        await self.dispatch(
-            "system.startup",
-            {"version": __version__, "start_time": _iso(self.started)},
-            source="system",
-        )
+        if self.lifecycle:
+            await self.dispatch(
+                "system.startup",
+                {"version": __version__, "start_time": _iso(self.started)},
+                source="system",
+            )
         self._stats_task = asyncio.create_task(self._publish_stats(), name="engine-stats")
 
     async def close(self, reason: str = "stopped", drain_timeout: float = 10.0) -> None:
-        """Emit system.shutdown, let queued hooks finish (up to drain_timeout), release the lock."""
+        """Emit system.shutdown (lifecycle engines), let queued hooks finish (up to
+        drain_timeout), release the lock."""
         if self._closed:
             return
         if self._dispatcher is not None:
-            with contextlib.suppress(EventRefused):
-                await self.dispatch(
-                    "system.shutdown",
-                    {"reason": reason, "uptime": round(time.time() - self.started, 3)},
-                    source="system",
-                )
+            if self.lifecycle:
+                with contextlib.suppress(EventRefused):
+                    await self.dispatch(
+                        "system.shutdown",
+                        {"reason": reason, "uptime": round(time.time() - self.started, 3)},
+                        source="system",
+                    )
             await self._dispatcher.drain(drain_timeout)
         self._closed = True
         if self._stats_task is not None:
@@ -172,6 +188,8 @@ class Engine(HookAdmin):
         type, category, data, encoded, warnings = checked_parts(
             type, data, strict=self.settings.strict if strict is None else strict
         )
+        if not source.isascii():
+            _check_storable(source)
         if parent is None:
             depth = 0
             parent_id = None
@@ -388,3 +406,15 @@ class Engine(HookAdmin):
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _check_storable(source: str) -> None:
+    """SQLite stores UTF-8: a lone surrogate in a source (`socket:\\ud800` from a client)
+    cannot be written, and would fail the whole commit round, other clients' events too."""
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EventRefused(
+            f"source {source.encode('utf-8', 'backslashreplace').decode()} is not valid "
+            "UTF-8 text (a lone surrogate)"
+        ) from None

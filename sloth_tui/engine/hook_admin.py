@@ -172,8 +172,9 @@ class HookAdmin:
                 source="test",
                 warnings=checked.warnings,
             )
+        # A read-only engine runs no hooks, only dry runs: a host that reads state only.
         runtime = self._runtime or HookRuntime(
-            ThreadHost(self, asyncio.get_running_loop()), self._limits
+            ThreadHost(self.store, asyncio.get_running_loop()), self._limits
         )
         execution = await asyncio.to_thread(
             runtime.run, hook, event, dry_run=True, code=code, limits=self.limits_for(hook)

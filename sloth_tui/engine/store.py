@@ -17,12 +17,12 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
 from sloth_tui.engine.errors import NotFound, SlothError
-from sloth_tui.engine.filters import Filter
+from sloth_tui.engine.filters import Filter, register_sql_functions
 from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.engine.rows import (
     EXEC_COLUMNS,
@@ -180,6 +180,23 @@ def _commit_round(conn: sqlite3.Connection, current: _Round) -> None:
                 current.errors[index] = exc
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def _in_thread(
+    db: aiosqlite.Connection,
+    fn: Callable[Concatenate[sqlite3.Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """fn(connection, ...) in the connection's own thread: many statements, one hop.
+
+    aiosqlite has no public call for this; its private _execute is untyped."""
+    result: T = await db._execute(fn, db._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
+    return result
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
@@ -219,7 +236,8 @@ class Store:
                 await writer.execute("PRAGMA journal_mode=WAL")
                 await writer.execute("PRAGMA synchronous=NORMAL")
                 await writer.execute("PRAGMA busy_timeout=5000")
-                await writer._execute(_migrate, writer._conn)  # one hop, in the writer's thread
+                await _in_thread(writer, _migrate)
+                await _in_thread(writer, register_sql_functions)
             elif not path.exists():
                 # Nothing stored yet: give queries an empty, current schema to read.
                 with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
@@ -227,11 +245,12 @@ class Store:
             uri = f"file:{path}?mode=ro" if readonly else str(path)
             reader = await aiosqlite.connect(uri, uri=readonly)
             await reader.execute("PRAGMA busy_timeout=5000")
+            await _in_thread(reader, register_sql_functions)  # what Filter.to_sql calls
         except BaseException as exc:
             # Close what opened: an aiosqlite thread left running keeps the process alive.
-            for conn in (writer, reader):
-                if conn is not None:
-                    await conn.close()
+            for opened in (writer, reader):
+                if opened is not None:
+                    await opened.close()
             if isinstance(exc, sqlite3.DatabaseError):
                 raise StoreError(f"cannot open {path}: {exc}") from None
             raise
@@ -297,7 +316,7 @@ class Store:
             current = self._rounds.popleft()
             try:
                 if current.ops:
-                    await self._writer._execute(_commit_round, self._writer._conn, current)
+                    await _in_thread(self._writer, _commit_round, current)
                     self.commits += 1
             except Exception as exc:  # the connection itself failed: so did every write
                 current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))
@@ -513,7 +532,7 @@ class Store:
         ]
 
     async def run_readonly(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        return await self._reader._execute(fn, self._reader._conn)
+        return await _in_thread(self._reader, fn)
 
 
 # Re-exported: the row helpers are part of the store's interface for its callers.

@@ -37,7 +37,8 @@ def _plain(value: Any, depth: int = 0) -> bool:
     if kind in _SCALARS:
         return True
     if kind is int:
-        return _INT_MIN <= value <= _INT_MAX
+        fits: bool = _INT_MIN <= value <= _INT_MAX
+        return fits
     if depth > 64:
         return False
     if kind is dict:

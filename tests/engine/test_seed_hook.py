@@ -93,4 +93,4 @@ async def test_seed_example_unchanged_dry_run_touches_no_network(engine: Engine)
     assert post["url"] == SLACK and post["dry_run"] is True
     dispatched = [c for c in execution.calls if c["fn"] == "event.dispatch"]
     assert dispatched[0]["type"] == "deploy.rollback"
-    assert await engine.count_events() == 1  # only system.startup: nothing was dispatched
+    assert await engine.count_events() == 0  # nothing was dispatched

@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 from sourcekit import DaemonProcess
 
+from sloth_tui.config import Settings
+from sloth_tui.engine.engine import Engine
 from sloth_tui.sources.server import SocketServer
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    """The engine behind a socket server stands in for serve's: it records its lifecycle."""
+    eng = await Engine.open(settings, lifecycle=True)
+    yield eng
+    await eng.close()
 
 
 @pytest.fixture

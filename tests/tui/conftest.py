@@ -31,7 +31,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture
 async def engine(settings: Settings) -> AsyncIterator[Engine]:
-    eng = await Engine.open(settings)
+    eng = await Engine.open(settings, lifecycle=True)  # stands in for the embedded engine
     try:
         yield eng
     finally:
