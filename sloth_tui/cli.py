@@ -56,6 +56,12 @@ _EMBEDDED_HELP = "Never attach: run the engine in this process."
     help=_TOKEN_HELP,
 )
 @click.option("--embedded", is_flag=True, default=False, help=_EMBEDDED_HELP)
+@click.option(
+    "--theme",
+    metavar="NAME",
+    default=None,
+    help="Dashboard theme (sloth-dark, sloth-light, sloth-contrast or one of your own).",
+)
 @click.version_option(__version__, prog_name="sloth-tui")
 @click.pass_context
 def main(
@@ -65,6 +71,7 @@ def main(
     attach: str | None,
     token_file: str | None,
     embedded: bool,
+    theme: str | None,
 ) -> None:
     """sloth-tui: watch Sloth Runner events and run Lua hooks on them, in your terminal.
 
@@ -76,8 +83,9 @@ def main(
     ctx.obj["attach"] = attach
     ctx.obj["token_file"] = token_file
     ctx.obj["embedded"] = embedded
+    ctx.obj["theme"] = theme
     if ctx.invoked_subcommand is None:
-        ctx.invoke(dashboard_command)
+        ctx.invoke(dashboard_command, theme=theme)
 
 
 @click.command("dashboard")
@@ -100,6 +108,7 @@ def dashboard_command(
     obj["attach"] = attach or obj.get("attach")
     obj["token_file"] = token_file or obj.get("token_file")
     obj["embedded"] = embedded or obj.get("embedded", False)
+    theme = theme or obj.get("theme")  # `sloth-tui --theme NAME` as well as `dashboard --theme`
     # The socket of the daemon to attach to, or None for the embedded engine.
     obj["engine_socket"] = choose_engine_socket(ctx)
     from sloth_tui.tui.launch import run_dashboard
@@ -115,7 +124,7 @@ def demo_command(ctx: click.Context, rate: float, theme: str | None) -> None:
     """Open the dashboard on a temporary home with a live synthetic event stream."""
     from sloth_tui.tui.launch import run_demo
 
-    run_demo(ctx, rate=rate, theme=theme)
+    run_demo(ctx, rate=rate, theme=theme or ctx.find_root().obj.get("theme"))
 
 
 main.add_command(dashboard_command)

@@ -8,6 +8,7 @@ event types; a type's ``fields`` maps the seed's field spelling (``failed_tasks[
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -22,6 +23,7 @@ __all__ = [
     "categories",
     "category",
     "category_of",
+    "closest_types",
     "field_names",
     "get",
     "sample_data",
@@ -171,3 +173,21 @@ def field_names() -> list[str]:
     """Every distinct field name (no suffix), in order of first appearance."""
     names = (f.name for t in _catalog().by_type.values() for f in t.fields)
     return list(dict.fromkeys(names))
+
+
+def closest_types(name: str, limit: int = 3) -> list[str]:
+    """Known types spelled like ``name`` (a likely typo), closest first; [] if none is close.
+
+    Types of the same category come first: `deploy.faild` suggests `deploy.failed`
+    before `task.failed`.
+    """
+    if not name or get(name) is not None:
+        return []
+    prefix = name.partition(".")[0]
+    names = type_names()
+    same = [n for n in names if n.partition(".")[0] == prefix]
+    found = difflib.get_close_matches(name, same, n=limit, cutoff=0.6)
+    if len(found) < limit:
+        others = difflib.get_close_matches(name, names, n=limit, cutoff=0.75)
+        found += [n for n in others if n not in found][: limit - len(found)]
+    return found

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from sloth_tui.commands.output import clean, error_line
+from sloth_tui.commands.output import emit_json as emit_json  # re-exported for the commands
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.errors import SlothError
@@ -34,7 +36,8 @@ def settings_from(ctx: click.Context) -> Settings:
 
 
 def fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
+    """One line on stderr (escaped: messages quote outside text), then exit."""
+    error_line(message)
     sys.exit(code)
 
 
@@ -85,10 +88,6 @@ async def engine_for(ctx: click.Context, *, readonly: bool = False) -> AsyncIter
         await engine.close(reason="cli command finished")
 
 
-def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
 def fmt_ts(ts: float | None) -> str:
     if not ts:
         return "-"
@@ -96,9 +95,11 @@ def fmt_ts(ts: float | None) -> str:
 
 
 def table(rows: list[list[str]], headers: list[str]) -> None:
+    """Aligned columns; every cell is one line with its control characters escaped."""
     if not rows:
         click.echo("(none)")
         return
+    rows = [[clean(cell) for cell in row] for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
     line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
     click.echo(line.rstrip())

@@ -15,6 +15,7 @@ from sloth_tui.commands.common import (
     run,
     table,
 )
+from sloth_tui.commands.output import clean, json_text, say, value_text, warn
 from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.events import check_type_name
 from sloth_tui.engine.filters import Filter, Term
@@ -27,12 +28,14 @@ def event_group() -> None:
 
 
 def summary(event: Event, width: int = 60) -> str:
+    """`key=value ...` on one line: strings as they are, other values as JSON, an object
+    by its name when it has one; control characters escaped, cut to `width`."""
     parts = []
     for key, value in event.data.items():
         if isinstance(value, dict):
             value = value.get("name", "{…}")
-        parts.append(f"{key}={value}")
-    text = " ".join(parts)
+        parts.append(f"{key}={value_text(value)}")
+    text = clean(" ".join(parts))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -74,7 +77,7 @@ def event_dispatch(
     event, executions = run(body)
     if not as_json:
         for warning in event.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            warn(warning)
     _print_runs(event, executions, as_json, f"dispatched {event.type} id={event.id}")
 
 
@@ -89,11 +92,11 @@ def _print_runs(event: Event, executions: list[Execution], as_json: bool, headli
             }
         )
         return
-    click.echo(headline)
+    say(clean(headline))
     for ex in executions:
-        click.echo(
-            f"  {ex.hook}: {ex.status} ({ex.duration_ms:.1f} ms)"
-            + (f" - {ex.error}" if ex.error else "")
+        say(
+            f"  {clean(ex.hook)}: {clean(ex.status)} ({ex.duration_ms:.1f} ms)"
+            + (f" - {clean(ex.error)}" if ex.error else "")
         )
 
 
@@ -186,22 +189,23 @@ def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
             }
         )
         return
-    import json
-
-    click.echo(f"id:       {event.id}\ntype:     {event.type}  ({event.category})")
-    click.echo(f"time:     {fmt_ts(event.ts)}\nsource:   {event.source}\nstatus:   {event.status}")
+    say(f"id:       {event.id}\ntype:     {clean(event.type)}  ({clean(event.category)})")
+    say(f"time:     {fmt_ts(event.ts)}\nsource:   {clean(event.source)}")
+    say(f"status:   {clean(event.status)}")
     if event.parent_id:
-        click.echo(f"parent:   {event.parent_id} (depth {event.depth})")
+        say(f"parent:   {event.parent_id} (depth {event.depth})")
     for warning in event.warnings:
-        click.echo(f"warning:  {warning}")
-    click.echo("data:\n" + json.dumps(event.data, indent=2, ensure_ascii=False))
+        say(f"warning:  {clean(warning)}")
+    # Still JSON (escapes a JSON reader reads back), one value per line.
+    say("data:\n" + json_text(event.data, indent=2))
     for ex in executions:
-        click.echo(
-            f"execution: {ex.hook} {ex.status} {ex.duration_ms:.1f} ms"
-            + (f" - {ex.error}" if ex.error else "")
+        say(
+            f"execution: {clean(ex.hook)} {clean(ex.status)} {ex.duration_ms:.1f} ms"
+            + (" (dry run)" if ex.dry_run else "")
+            + (f" - {clean(ex.error)}" if ex.error else "")
         )
     for child in children:
-        click.echo(f"child:    {child.id} {child.type}")
+        say(f"child:    {child.id} {clean(child.type)}")
 
 
 @event_group.command("rerun")
@@ -247,7 +251,7 @@ def event_delete(ctx: click.Context, event_id: int) -> None:
             await engine.delete_event(event_id)
 
     run(body)
-    click.echo(f"deleted event {event_id}")
+    say(f"deleted event {event_id}")
 
 
 @event_group.command("cleanup")
@@ -272,7 +276,7 @@ def event_cleanup(ctx: click.Context, older_than: str, as_json: bool) -> None:
     if as_json:
         emit_json({"deleted": deleted})
     else:
-        click.echo(f"deleted {deleted} events older than {older_than}")
+        say(f"deleted {deleted} events older than {clean(older_than)}")
 
 
 @event_group.command("types")

@@ -1,26 +1,124 @@
-"""The root click group: usage errors as one line on stderr, not click's three-line block."""
+"""The root click group: every error is one line on stderr, never click's three-line block
+and never a traceback.
+
+Usage errors and SlothErrors say what was wrong. Anything else is a bug: it prints
+`error: unexpected <Type>: <message>; details in <file>` and the traceback goes to a
+crash report in the data dir (`<home>/logs/crash-YYYYmmdd-HHMMSS.log`, mode 0600; see
+sloth_tui.crash).
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
+from sloth_tui.commands.output import clean, error_line
+from sloth_tui.engine.errors import SlothError
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class _Crashed(Exception):
+    """An unexpected exception, already written to a crash log."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _data_dir(ctx: click.Context | None) -> Path:
+    """The data dir the command was using (--home, SLOTH_TUI_HOME or the default)."""
+    obj = (ctx.find_root().obj if ctx is not None else None) or {}
+    settings = obj.get("settings")
+    if settings is not None:
+        return Path(settings.home)
+    home = obj.get("home") or os.environ.get("SLOTH_TUI_HOME")
+    if home:
+        return Path(os.path.expanduser(str(home))).resolve()
+    from sloth_tui.config import default_home
+
+    return default_home()
+
+
+MESSAGE_MAX = 300  # characters of the exception's message on the error line
+
+
+def _crash_line(exc: BaseException, ctx: click.Context | None) -> str:
+    """Save the traceback (sloth_tui.crash: `<home>/logs/crash-*.log`, 0600) and say so."""
+    from sloth_tui.crash import save_crash_report
+
+    try:
+        report = save_crash_report(exc, _data_dir(ctx), "a sloth-tui command (see argv)")
+    except Exception:  # saving must not turn into a traceback either
+        report = None
+    message = clean(str(exc))
+    if len(message) > MESSAGE_MAX:
+        message = message[: MESSAGE_MAX - 1] + "…"
+    where = f"details in {clean(report)}" if report else "no crash report could be written"
+    return f"unexpected {clean(type(exc).__name__)}: {message}; {where}"
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, so the interpreter's final flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (tests, embedding)
+        pass
+
+
+def _refuse_undecodable(argv: Any) -> None:
+    """An argument that is not UTF-8 (Python keeps its bad bytes as lone surrogates) can
+    be neither stored nor printed: refuse it before any command sees it."""
+    for n, arg in enumerate(argv if isinstance(argv, (list, tuple)) else (), start=1):
+        if isinstance(arg, str) and _SURROGATE.search(arg):
+            error_line(f"argument {n} is not valid UTF-8 text: {arg!r}")
+            sys.exit(2)
+
 
 class OneLineErrorGroup(click.Group):
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (SlothError, _Crashed, BrokenPipeError):
+            raise
+        except Exception as exc:
+            # Here the context still knows the data dir; main() prints the line.
+            raise _Crashed(_crash_line(exc, ctx)) from exc
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
+        argv = kwargs["args"] if "args" in kwargs else (args[0] if args else None)
+        _refuse_undecodable(sys.argv[1:] if argv is None else argv)
         try:
             result = super().main(*args, **kwargs)
         except click.ClickException as exc:
             hint = ""
             if isinstance(exc, click.UsageError) and exc.ctx is not None:
                 hint = f" (see '{exc.ctx.command_path} --help')"
-            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            error_line(f"{exc.format_message()}{hint}")
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
+            sys.exit(1)
+        except SlothError as exc:
+            error_line(str(exc))
+            sys.exit(1)
+        except BrokenPipeError:  # `| head`: the reader left, which is not an error
+            _silence_stdout()
+            sys.exit(0)
+        except _Crashed as exc:
+            click.echo(f"error: {exc.line}", err=True)
+            sys.exit(1)
+        except Exception as exc:  # outside any command (parsing, setup): no data dir known
+            click.echo(f"error: {_crash_line(exc, None)}", err=True)
             sys.exit(1)
         # standalone_mode=False hands back ctx.exit() codes instead of exiting.
         sys.exit(result if isinstance(result, int) else 0)

@@ -11,20 +11,71 @@ import click
 from sloth_tui.commands.common import (
     emit_json,
     engine_for,
+    fail,
     fmt_ts,
     parse_duration,
     parse_json_object,
     run,
     table,
 )
+from sloth_tui.commands.output import clean, clean_block, json_text, say, warn
+from sloth_tui.engine.events import unknown_type_warning
 from sloth_tui.engine.hooks import pattern_matches_catalog
-from sloth_tui.engine.records import Execution
+from sloth_tui.engine.records import Execution, Hook
 from sloth_tui.engine.retry import RetryReport, failed_runs, retry_runs
 
 
 @click.group("hook")
 def hook_group() -> None:
     """Create, inspect and test Lua hooks."""
+
+
+_GLOB_CHARS = frozenset("*?[]!")
+
+
+def _warn_about_patterns(patterns: list[str]) -> None:
+    """A misspelt type (`deploy.faild`) or a pattern that matches no catalog type is
+    allowed (user-defined types are fine) but worth a warning."""
+    for pattern in patterns:
+        typo = None if _GLOB_CHARS & set(pattern) else unknown_type_warning(pattern)
+        if typo:
+            warn(typo)
+        elif not pattern_matches_catalog(pattern):
+            warn(f"{pattern!r} matches no catalog event type")
+
+
+def _describe(hook: Hook) -> str:
+    return f"{clean(hook.name)} ({clean(', '.join(hook.events))}) -> {clean(hook.file)}"
+
+
+def _syntax_problem(path: Path) -> str | None:
+    """Compile the file as the editor does before saving: None, or `FILE line N: why`."""
+    from sloth_tui.lua.runtime import check_syntax
+
+    try:
+        # Read as the runtime reads hook files.
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot read {path}: {exc.strerror or exc}", param_hint="--file"
+        ) from None
+    problem = check_syntax(text, path.name)
+    if problem is None:
+        return None
+    line, message = problem
+    if line:
+        message = message.removeprefix(f"{path.name}:{line}:").strip()
+        return f"{path} line {line}: {message}"
+    return f"{path}: {message.removeprefix(f'{path.name}:').strip()}"
+
+
+def _check_syntax(path: Path, force: bool, verb: str) -> None:
+    problem = _syntax_problem(path)
+    if problem is None:
+        return
+    if not force:
+        fail(f"syntax error in {problem} (fix it, or pass --force to {verb} it anyway)")
+    warn(f"syntax error in {problem}: the hook fails on every event until it is fixed")
 
 
 @hook_group.command("add")
@@ -54,6 +105,7 @@ def hook_group() -> None:
     help="Lua VM instructions per run (default 100,000,000).",
 )
 @click.option("--max-memory-mb", type=int, default=None, help="Lua heap per run (default 64).")
+@click.option("--force", is_flag=True, help="Add it even if the file does not compile.")
 @click.option("--json", "as_json", is_flag=True, help="Print the hook as JSON.")
 @click.pass_context
 def hook_add(
@@ -66,12 +118,16 @@ def hook_add(
     timeout: float | None,
     max_instructions: int | None,
     max_memory_mb: int | None,
+    force: bool,
     as_json: bool,
 ) -> None:
-    """Register hook NAME to run FILE on matching events."""
+    """Register hook NAME to run FILE on matching events.
+
+    FILE must compile (a syntax error is refused, naming its line) unless --force."""
     path = Path(file).expanduser()
     if not path.is_file():
         raise click.BadParameter(f"no such file: {path}", param_hint="--file")
+    _check_syntax(path, force, "add")
     patterns = list(events)
     if not patterns:
         from sloth_tui.lua.runtime import declared_event_types
@@ -97,10 +153,71 @@ def hook_add(
         if as_json:
             emit_json(hook.to_dict())
             return
-        click.echo(f"added hook {hook.name} ({', '.join(hook.events)}) -> {hook.file}")
-        for pattern in hook.events:
-            if not pattern_matches_catalog(pattern):
-                click.echo(f"warning: {pattern!r} matches no catalog event type", err=True)
+        say(f"added hook {_describe(hook)}")
+        _warn_about_patterns(hook.events)
+
+    run(body)
+
+
+@hook_group.command("update")
+@click.argument("name")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    metavar="PATTERN",
+    help="Replace the hook's patterns with these (repeatable).",
+)
+@click.option(
+    "--file", "file", type=click.Path(dir_okay=False), default=None, help="Another Lua file."
+)
+@click.option("--description", default=None, help="A new description.")
+@click.option("--timeout", type=float, default=None, help="Seconds per run.")
+@click.option("--force", is_flag=True, help="Take the file even if it does not compile.")
+@click.option("--json", "as_json", is_flag=True, help="Print the hook as JSON.")
+@click.pass_context
+def hook_update(
+    ctx: click.Context,
+    name: str,
+    events: tuple[str, ...],
+    file: str | None,
+    description: str | None,
+    timeout: float | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Change hook NAME's patterns, file, description or timeout; the rest stays.
+
+    A new FILE must compile (a syntax error is refused, naming its line) unless --force."""
+    changes: dict[str, object] = {}
+    if events:
+        changes["events"] = list(dict.fromkeys(events))
+    if file is not None:
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise click.BadParameter(f"no such file: {path}", param_hint="--file")
+        _check_syntax(path, force, "use")
+        changes["file"] = str(path.resolve())
+    if description is not None:
+        changes["description"] = description
+    if timeout is not None:
+        if not 0 < timeout <= 3600:
+            raise click.BadParameter("must be between 0 and 3600 seconds", param_hint="--timeout")
+        changes["timeout"] = timeout
+    if not changes:
+        raise click.UsageError(
+            "nothing to change: give --event, --file, --description or --timeout"
+        )
+
+    async def body() -> None:
+        async with engine_for(ctx) as engine:
+            hook = await engine.update_hook(name, **changes)
+        if as_json:
+            emit_json(hook.to_dict())
+            return
+        say(f"updated hook {_describe(hook)}")
+        if events:
+            _warn_about_patterns(hook.events)
 
     run(body)
 
@@ -144,23 +261,31 @@ def hook_list(ctx: click.Context, as_json: bool) -> None:
 
 
 def _print_execution(ex: Execution) -> None:
+    """A run as lines: headline, logs, host calls, error and returned value as JSON."""
     mark = "DRY RUN " if ex.dry_run else ""
-    click.echo(
-        f"{mark}{ex.hook} on event {ex.event_id}"
-        + (f" {ex.event_type}" if ex.event_type else "")
-        + f": {ex.status} in {ex.duration_ms:.1f} ms"
-        + (f" (limit: {ex.limit})" if ex.limit else "")
+    # A dry run on a sample event has no stored event: its id is 0.
+    target = " ".join(
+        part
+        for part in (f"event {ex.event_id}" if ex.event_id else "", clean(ex.event_type))
+        if part
+    )
+    say(
+        f"{mark}{clean(ex.hook)}"
+        + (f" on {target}" if target else "")
+        + f": {clean(ex.status)} in {ex.duration_ms:.1f} ms"
+        + (f" (limit: {clean(ex.limit)})" if ex.limit else "")
     )
     for line in ex.logs:
-        click.echo(f"  [{line.level:<5}] {line.message}")
+        say(f"  [{clean(line.level):<5}] {clean(line.message)}")
     for call in ex.calls:
         fn = call.get("fn", "?")
-        detail = {k: v for k, v in call.items() if k != "fn"}
-        click.echo(f"  -> {fn} {detail}")
+        # id/error are null until there is one (a dry run dispatches nothing): not shown.
+        detail = {k: v for k, v in call.items() if k != "fn" and v is not None}
+        say(f"  -> {clean(fn)} {json_text(detail)}")
     if ex.error:
-        click.echo(f"  error: {ex.error}")
+        say(f"  error: {clean(ex.error)}")
     if ex.result is not None:
-        click.echo(f"  returned: {ex.result!r}")
+        say(f"  returned: {json_text(ex.result)}")
 
 
 @hook_group.command("show")
@@ -183,26 +308,28 @@ def hook_show(ctx: click.Context, name: str, history: bool, limit: int, as_json:
                 out["history"] = [e.to_dict() for e in runs]
             emit_json(out)
             return
-        click.echo(f"name:        {hook.name}\nevents:      {', '.join(hook.events)}")
-        click.echo(f"file:        {hook.file}{'' if Path(hook.file).exists() else '  (MISSING)'}")
-        click.echo(f"description: {hook.description}\nenabled:     {hook.enabled}")
-        click.echo(f"timeout:     {hook.timeout:g}s")
+        missing = "" if Path(hook.file).exists() else "  (MISSING)"
+        say(f"name:        {clean(hook.name)}\nevents:      {clean(', '.join(hook.events))}")
+        say(f"file:        {clean(hook.file)}{missing}")
+        say(f"description: {clean(hook.description)}\nenabled:     {json_text(hook.enabled)}")
+        say(f"timeout:     {hook.timeout:g}s")
         if hook.max_instructions or hook.max_memory_mb:
-            click.echo(
+            say(
                 f"limits:      {hook.max_instructions or 'default'} instructions, "
                 f"{hook.max_memory_mb or 'default'} MiB"
             )
-        click.echo(f"runs:        {hook.run_count}")
-        click.echo(f"last run:    {fmt_ts(hook.last_run)}")
+        say(f"runs:        {hook.run_count}")
+        say(f"last run:    {fmt_ts(hook.last_run)}")
         if stats:
-            click.echo(
+            say(
                 f"failures:    {stats.failures}\navg/p95:     "
                 f"{stats.avg_ms:.1f} / {stats.p95_ms:.1f} ms"
             )
         for ex in runs:
-            click.echo(
-                f"  {fmt_ts(ex.started)}  event {ex.event_id:<8} {ex.status:<8} "
-                f"{ex.duration_ms:8.1f} ms  {ex.error or ''}"
+            on = f"event {ex.event_id:<8}" if ex.event_id else f"{'dry run':<14}"
+            say(
+                f"  {fmt_ts(ex.started)}  {on} {clean(ex.status):<8} "
+                f"{ex.duration_ms:8.1f} ms  {clean(ex.error or '')}".rstrip()
             )
 
     run(body)
@@ -224,6 +351,8 @@ def hook_get(ctx: click.Context, name: str, as_json: bool) -> None:
             raise click.ClickException(f"cannot read {hook.file}: {exc.strerror}") from None
         if as_json:
             emit_json({"name": hook.name, "file": hook.file, "code": code})
+        elif sys.stdout.isatty():  # on a screen: escapes; into a file or pipe: exact
+            click.echo(clean_block(code, tabs=True), nl=not code.endswith("\n"))
         else:
             click.echo(code, nl=not code.endswith("\n"))
 
@@ -237,14 +366,20 @@ def hook_get(ctx: click.Context, name: str, as_json: bool) -> None:
 def hook_delete(ctx: click.Context, name: str, force: bool) -> None:
     """Delete a hook (its Lua file is kept) and its stored state."""
     if not force:
+
+        async def exists() -> None:
+            async with engine_for(ctx, readonly=True) as engine:
+                await engine.get_hook(name)  # NotFound: said before asking anything
+
+        run(exists)
         if not sys.stdin.isatty():
             raise click.UsageError("not a terminal: pass --force to delete without asking")
-        click.confirm(f"delete hook {name}?", abort=True)
+        click.confirm(f"delete hook {clean(name)}?", abort=True)
 
     async def body() -> None:
         async with engine_for(ctx) as engine:
             await engine.delete_hook(name)
-        click.echo(f"deleted hook {name}")
+        say(f"deleted hook {clean(name)}")
 
     run(body)
 
@@ -253,7 +388,7 @@ def _toggle(ctx: click.Context, name: str, enabled: bool) -> None:
     async def body() -> None:
         async with engine_for(ctx) as engine:
             await engine.set_hook_enabled(name, enabled)
-        click.echo(f"{'enabled' if enabled else 'disabled'} hook {name}")
+        say(f"{'enabled' if enabled else 'disabled'} hook {clean(name)}")
 
     run(body)
 
@@ -291,9 +426,9 @@ def hook_logs(ctx: click.Context, name: str, limit: int, only_failed: bool, as_j
             emit_json([e.to_dict() for e in runs])
             return
         if not runs:
-            click.echo("(no executions)")
+            say("(no executions)")
         for ex in runs:
-            click.echo(f"--- {fmt_ts(ex.started)}")
+            say(f"--- {fmt_ts(ex.started)}")
             _print_execution(ex)
 
     run(body)
@@ -382,17 +517,18 @@ def hook_retry(
             }
         )
     elif not failed:
-        click.echo(f"no failed runs of {name} to retry")
+        say(f"no failed runs of {clean(name)} to retry")
     else:
         for old, new in report.retried:
-            click.echo(
-                f"  event {old.event_id} {new.event_type}: {old.status} -> {new.status}"
-                + (f" - {new.error}" if new.error else "")
+            say(
+                f"  event {old.event_id} {clean(new.event_type)}: "
+                f"{clean(old.status)} -> {clean(new.status)}"
+                + (f" - {clean(new.error)}" if new.error else "")
             )
         for event_id in report.gone:
-            click.echo(f"  event {event_id}: gone from the store, not retried")
+            say(f"  event {event_id}: gone from the store, not retried")
         done, still = len(report.retried), report.still_failing
-        click.echo(
+        say(
             f"retried {done}: {done - still} ok, {still} still failing"
             + (f", {len(report.gone)} gone" if report.gone else "")
         )
@@ -405,7 +541,7 @@ def _print_retry_list(failed: list[Execution], as_json: bool) -> None:
         emit_json([ex.to_dict() for ex in failed])
         return
     if not failed:
-        click.echo("(no failed runs)")
+        say("(no failed runs)")
         return
     table(
         [

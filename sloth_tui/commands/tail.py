@@ -8,13 +8,13 @@ the store read-only, which also follows a dashboard's embedded engine.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from typing import Any
 
 import click
 
 from sloth_tui.commands.common import choose_engine_socket, run, settings_from
+from sloth_tui.commands.output import clean, json_text, say
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.filters import Filter, FilterError, parse_filter
 from sloth_tui.sources.wire import Address
@@ -50,7 +50,7 @@ class _Printer:
         out = record.to_dict()
         if len(self.kinds) > 1:
             out = {"kind": kind, **out}
-        click.echo(json.dumps(out, ensure_ascii=False, default=str))
+        click.echo(json_text(out))  # JSON escapes: exact for jq, inert on a terminal
         self.printed += 1
 
 
@@ -78,12 +78,12 @@ async def _follow_daemon(ctx: click.Context, socket: Address, printer: _Printer,
         while not printer.done:
             notice = await sub.get()
             if notice.kind == "disconnected":
-                click.echo(f"tail: {notice.payload}; reconnecting", err=True)
+                say(f"tail: {clean(notice.payload)}; reconnecting", err=True)
             elif notice.kind == "connected":
-                click.echo("tail: reconnected", err=True)
+                say("tail: reconnected", err=True)
                 await _backfill(engine, printer, None)
             elif notice.kind == "dropped":
-                click.echo(f"tail: missed {notice.payload} notices (reading too slowly)", err=True)
+                say(f"tail: missed {clean(notice.payload)} notices (reading too slowly)", err=True)
             elif notice.kind in KINDS:
                 printer.emit(notice.kind, notice.payload)
     finally:

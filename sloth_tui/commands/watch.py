@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from sloth_tui.commands.common import emit_json, fail, settings_from, table
+from sloth_tui.commands.output import clean, say, warn
 from sloth_tui.config import WatcherSettings
 from sloth_tui.engine.errors import SlothError
 from sloth_tui.sources.watchconf import add_watcher, check_watcher_name, remove_watcher
@@ -25,7 +26,7 @@ def _tell_daemon(ctx: click.Context) -> None:
 
     settings = settings_from(ctx)
     if probe(settings.socket_path) is None:
-        click.echo("takes effect when `sloth-tui serve` starts")
+        say("takes effect when `sloth-tui serve` starts")
         return
 
     async def reload() -> dict[str, object]:
@@ -38,14 +39,15 @@ def _tell_daemon(ctx: click.Context) -> None:
     try:
         reply = asyncio.run(reload())
     except (OSError, ValueError, SlothError) as exc:
-        click.echo(f"warning: could not reach the daemon to reload: {exc}", err=True)
+        warn(f"could not reach the daemon to reload: {exc}")
         return
     if not reply.get("ok"):
-        click.echo(f"warning: the daemon could not reload: {reply.get('error')}", err=True)
+        warn(f"the daemon could not reload: {reply.get('error')}")
         return
-    click.echo("the running daemon reloaded its watchers")
-    for error in reply.get("errors") or []:  # type: ignore[union-attr]
-        click.echo(f"warning: {error}", err=True)
+    say("the running daemon reloaded its watchers")
+    errors = reply.get("errors")
+    for error in errors if isinstance(errors, list) else []:
+        warn(str(error))
 
 
 @watch_group.command("add")
@@ -94,7 +96,7 @@ def watch_add(
         add_watcher(settings.config_file, watcher)
     except SlothError as exc:
         fail(str(exc))
-    click.echo(f"added watcher {name} -> {watcher.path} (in {settings.config_file})")
+    say(f"added watcher {clean(name)} -> {clean(watcher.path)} (in {clean(settings.config_file)})")
     _tell_daemon(ctx)
 
 
@@ -108,7 +110,7 @@ def watch_remove(ctx: click.Context, name: str) -> None:
         remove_watcher(settings.config_file, name)
     except SlothError as exc:
         fail(str(exc))
-    click.echo(f"removed watcher {name}")
+    say(f"removed watcher {clean(name)}")
     _tell_daemon(ctx)
 
 

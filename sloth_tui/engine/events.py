@@ -5,11 +5,13 @@ Validation happens once, at the engine's door, for every producer alike.
 
 from __future__ import annotations
 
+import difflib
 import json
 import json.encoder
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sloth_tui import catalog
@@ -31,7 +33,7 @@ def _build_encoder() -> Callable[[object], str]:
     events). No circular-reference markers (a shared dict would keep stale entries after
     an error): a cycle ends in RecursionError, which encode_data refuses like deep nesting.
     """
-    make = json.encoder.c_make_encoder
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
     if make is None:  # an interpreter without the C accelerator
         return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
     chunks = make(
@@ -80,8 +82,15 @@ def encode_data(data: object) -> str:
         raise EventRefused(f"event data is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise EventRefused(f"event data nests deeper than {MAX_DEPTH} levels") from None
-    # A character is at most 4 bytes of UTF-8: short strings need no byte count.
-    size = len(encoded) if len(encoded) * 4 <= MAX_DATA_BYTES else len(encoded.encode())
+    if encoded.isascii():
+        size = len(encoded)
+    else:
+        try:
+            size = len(encoded.encode())
+        except UnicodeEncodeError:  # a lone surrogate, as json.loads('"\\ud800"') makes
+            raise EventRefused(
+                "event data is not valid UTF-8 text (it holds a lone surrogate)"
+            ) from None
     if size > MAX_DATA_BYTES:
         raise EventRefused(f"event data is {size} bytes encoded; the limit is {MAX_DATA_BYTES}")
     # Cheap bound first: fewer opening brackets than the limit means shallow enough.
@@ -116,6 +125,7 @@ class _TypeRule:
 
     category: str
     checks: tuple[_FieldCheck, ...]  # empty for user-defined types
+    unknown: str | None  # a type the catalog lacks in a category it has: the warning
 
 
 # Valid type names seen so far. Runs per event, so no regex or catalog walk after the
@@ -134,7 +144,7 @@ def _rule_for(type_name: object) -> tuple[str, _TypeRule]:
         _FieldCheck(f.name, f.path[0], f.path[1:], f.kind, _KIND_TYPES[f.kind])
         for f in (spec.fields if spec else ())
     )
-    rule = _TypeRule(catalog.category_of(name), checks)
+    rule = _TypeRule(catalog.category_of(name), checks, unknown_type_warning(name))
     if len(_rules) >= _RULES_MAX:
         _rules.clear()
     _rules[name] = rule
@@ -158,8 +168,52 @@ def _warnings(checks: tuple[_FieldCheck, ...], data: dict[str, Any]) -> list[str
 
 
 def catalog_warnings(type_name: str, data: dict[str, Any]) -> list[str]:
-    """Mismatches between `data` and the catalog entry of `type_name` (none for unknown types)."""
-    return _warnings(_rule_for(type_name)[1].checks, data)
+    """Mismatches between `data` and the catalog entry of `type_name`; for a type the
+    catalog lacks in one of its categories (a likely typo), that warning alone."""
+    rule = _rule_for(type_name)[1]
+    if rule.checks:
+        return _warnings(rule.checks, data)
+    return [rule.unknown] if rule.unknown else []
+
+
+@cache
+def _catalog_prefixes() -> dict[str, str]:
+    """Type-name prefix -> catalog category (`restore` -> `backup`). Not `custom`: it is a
+    type of its own, and `custom.*` names are the user's."""
+    return {
+        prefix: t.category
+        for t in catalog.types()
+        for prefix, dot, _ in [t.type.partition(".")]
+        if dot
+    }
+
+
+TYPO_RATIO = 0.8  # difflib ratio from which a known type is a likely intended spelling
+
+
+def unknown_type_warning(type_name: str) -> str | None:
+    """For a type the catalog lacks in a category it has (`deploy.faild`), the warning:
+    the closest known types when some are close, else where to look. None for known
+    types, `custom` and other categories (`myapp.*` is the user's own business)."""
+    if catalog.get(type_name) is not None:
+        return None
+    prefix, dot, _ = type_name.partition(".")
+    category = _catalog_prefixes().get(prefix) if dot else None
+    if category is None:
+        return None
+    scored = [
+        (difflib.SequenceMatcher(None, type_name, known).ratio(), known)
+        for known in catalog.closest_types(type_name)
+    ]
+    best = max((score for score, _ in scored), default=0.0)
+    if best >= TYPO_RATIO:
+        close = [known for score, known in scored if score >= best - 0.1]
+        guess = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+        return f"unknown type {type_name}: did you mean {guess}?"
+    return (
+        f"unknown type {type_name}: not among the catalog's {category} types "
+        f"(see `sloth-tui event types --category {category}`)"
+    )
 
 
 @dataclass(slots=True)
@@ -184,7 +238,10 @@ def checked_parts(
     if data is None:
         data = {}
     encoded = encode_data(data)
-    warnings = _warnings(rule.checks, data) if rule.checks else []  # type: ignore[arg-type]
+    if rule.checks:
+        warnings = _warnings(rule.checks, data)  # type: ignore[arg-type]
+    else:
+        warnings = [rule.unknown] if rule.unknown else []
     if strict and warnings:
         raise EventRefused(
             f"{type_name} does not match the catalog (strict mode): {'; '.join(warnings)}"

@@ -207,12 +207,15 @@ def test_event_rerun(cli, tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["event", "rerun", "999"], "no event with id 999"),
-        (["event", "rerun", "1", "--hook", "ghost"], "no hook named 'ghost'"),
-        (["event", "rerun", "1"], "no enabled hook matches system.startup"),
+        (["event", "rerun", "ID", "--hook", "ghost"], "no hook named 'ghost'"),
+        (["event", "rerun", "ID"], "no enabled hook matches myapp.tick"),
         (["event", "rerun", "one"], "'one' is not a valid integer"),
     ],
 )
 def test_event_rerun_errors(cli, args: list[str], message: str) -> None:
+    # One stored event, whatever else the engine records (or not) around a command.
+    event_id = json.loads(cli("emit", "myapp.tick", "--json").output)["id"]
+    args = [str(event_id) if a == "ID" else a for a in args]
     result = CliRunner().invoke(main, ["--home", str(cli.home), *args])
     assert result.exit_code != 0
     assert message in result.output

@@ -1,0 +1,85 @@
+"""Everything the CLI prints goes through here, so outside text cannot drive the terminal.
+
+Event data, types, sources, hook names and descriptions, logs, errors and paths come
+from strangers. Printed raw, an escape sequence in them could retitle the terminal, clear
+the screen, plant a hyperlink, write the clipboard, or reorder a line (bidi overrides).
+Human output shows such characters as visible escapes (ESC -> ``\\x1b``, a newline inside
+a value -> ``\\n``, U+202E -> ``\\u202e``); JSON output escapes them the JSON way
+(``\\u001b``), which any JSON reader turns back into exactly the same text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import click
+
+# Beyond C0: DEL, C1 controls, bidi marks/embeddings/overrides/isolates, line and
+# paragraph separators, and lone surrogates (which are not text at all).
+_REST = r"\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE = re.compile(rf"[\x00-\x1f{_REST}]")
+_UNSAFE_BUT_NEWLINE = re.compile(rf"[\x00-\x09\x0b-\x1f{_REST}]")
+_UNSAFE_BUT_NEWLINE_TAB = re.compile(rf"[\x00-\x08\x0b-\x1f{_REST}]")
+# json.dumps(ensure_ascii=False) escapes C0 itself and leaves the rest raw.
+_UNSAFE_IN_JSON = re.compile(rf"[{_REST}]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def clean(value: object) -> str:
+    """One value as one line of harmless text: every control character, newline included,
+    becomes a visible escape."""
+    text = value if isinstance(value, str) else str(value)
+    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
+
+
+def clean_block(text: str, *, tabs: bool = False) -> str:
+    """Like clean(), but newlines stay (and tabs, if asked): for text that is several
+    lines on purpose, such as source code."""
+    unsafe = _UNSAFE_BUT_NEWLINE_TAB if tabs else _UNSAFE_BUT_NEWLINE
+    return unsafe.sub(_escape, text) if unsafe.search(text) else text
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """JSON that a terminal cannot act on and a JSON reader reads back exactly."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+    return _UNSAFE_IN_JSON.sub(_json_escape, text)
+
+
+def value_text(value: Any) -> str:
+    """A data value for a human: strings as they are, anything else as JSON (true, null,
+    [1, 2], {"a": 1}). Not yet cleaned."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def say(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """click.echo for human output: line ends kept, everything else unsafe escaped."""
+    click.echo(clean_block(text), err=err, nl=nl)
+
+
+def warn(message: str) -> None:
+    say(f"warning: {clean(message)}", err=True)
+
+
+def error_line(message: str) -> None:
+    say(f"error: {clean(message)}", err=True)
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json_text(value, indent=2))
