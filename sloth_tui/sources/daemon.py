@@ -18,6 +18,7 @@ from typing import Any
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.errors import EventRefused
+from sloth_tui.sources.handover import open_taking_over
 from sloth_tui.sources.monitor import SystemMonitor
 from sloth_tui.sources.protocol import ProtocolError
 from sloth_tui.sources.server import SocketServer, TcpAddress
@@ -58,7 +59,10 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, f"received {sig.name}")
-        self.engine = engine = await Engine.open(self.settings)
+        # A dashboard running this home's engine embedded hands it over (sources/handover.py).
+        self.engine = engine = await open_taking_over(
+            self.settings, lambda: Engine.open(self.settings, lifecycle=True)
+        )
         try:
             await self._start(engine)
         except BaseException:

@@ -58,7 +58,7 @@ def _type(req: dict[str, Any]) -> str:
     """The engine words a bad type itself; only its absence is said here."""
     if "type" not in req:
         raise ProtocolError('an event line needs a "type" (or a request needs an "op")')
-    return req["type"]  # type: ignore[no-any-return]
+    return req["type"]
 
 
 EventArgs = tuple[Any, Any, str, bool | None]  # (type, data, source, strict)

@@ -52,7 +52,7 @@ _TYPE_NAMES = {cls: name for name, cls in ERROR_TYPES.items()}
 def error_type_of(exc: BaseException) -> str:
     for cls in type(exc).__mro__:
         if cls in _TYPE_NAMES:
-            return _TYPE_NAMES[cls]  # type: ignore[index]
+            return _TYPE_NAMES[cls]
     return "error"
 
 

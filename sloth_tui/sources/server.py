@@ -123,11 +123,13 @@ class SocketServer:
         tcp: TcpAddress | None = None,
         token: str | None = None,
         extra_ops: dict[str, Handler] | None = None,
+        role: str = "serve",
     ) -> None:
         if tcp is not None and not token:
             raise ServerError("--tcp needs --token-file: TCP clients must present a token")
         self.engine = engine
         self.socket_path = socket_path
+        self.role = role  # "serve", or "dashboard" for a dashboard's embedded engine
         self.tcp = tcp
         self.tcp_port: int | None = None
         self._ctx = ConnContext(engine, self._ping, dict(extra_ops or {}), None, self._unauthorized)
@@ -241,6 +243,7 @@ class SocketServer:
             "version": __version__,
             "protocol": PROTOCOL_VERSION,
             "pid": os.getpid(),
+            "role": self.role,
             "home": str(self.engine.settings.home),
             "socket": str(self.socket_path),
             "hooks_dir": str(self.engine.settings.hooks_dir),

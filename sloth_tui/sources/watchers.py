@@ -122,6 +122,16 @@ class Watcher:
             )
 
 
+def _text(path: str) -> str:
+    """A path as event text: a name that is not UTF-8 (os.fsdecode keeps its bytes as lone
+    surrogates, which the store refuses) shows those bytes as \\xNN instead."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class _Handler(FileSystemEventHandler):
     """Runs in watchdog's thread: filter, then hand a plain tuple to the loop. Nothing else."""
 
@@ -201,6 +211,7 @@ class FileWatchers:
         source = f"watcher:{name}"
 
         def emit(event_type: str, data: dict[str, Any]) -> None:
+            data = {k: _text(v) if isinstance(v, str) else v for k, v in data.items()}
             try:
                 self._queue.put_nowait((event_type, source, data))
             except asyncio.QueueFull:

@@ -13,6 +13,7 @@ then catches up from the store on what it missed (Batch.reconnected).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import time
@@ -20,13 +21,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.theme import Theme
 
 from sloth_tui.config import Settings
+from sloth_tui.crash import crash_line, save_crash_report
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.errors import SlothError
 from sloth_tui.engine.records import Event
@@ -34,6 +40,7 @@ from sloth_tui.tui.commands import SlothCommands
 from sloth_tui.tui.feed import DEFAULT_CAP
 from sloth_tui.tui.format import count
 from sloth_tui.tui.live import Batch, LiveStats
+from sloth_tui.tui.palette import SlothPalette
 from sloth_tui.tui.screens.base import LiveMixin
 from sloth_tui.tui.screens.catalog import CatalogScreen
 from sloth_tui.tui.screens.detail import DetailScreen
@@ -128,6 +135,36 @@ class SlothApp(App[None]):
             self.register_theme(t)
         self._wanted_theme = theme or self._settings.theme or DEFAULT_THEME
         self.category_colors: dict[str, str] = {}
+        self.crash_report: Path | None = None  # where the traceback of a crash was saved
+        self.crash_message: str | None = None
+
+    # -- crashes ----------------------------------------------------------------------
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An unhandled exception: save the traceback to a file, show the operator one line.
+
+        Textual would print a traceback with locals (event data among them) at exit; the
+        return code stays 1 and Pilot still re-raises the error in tests.
+        """
+        if self.crash_message is None:
+            self.crash_report = save_crash_report(error, self._settings.home, "the dashboard")
+            self.crash_message = crash_line(error, self.crash_report)
+        super()._handle_exception(error)
+        self._exit_renderables[:] = [Text(self.crash_message)]
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification, from any screen, shows its message as plain text: they quote
+        event types, hook names, errors and paths, and `[/srv]` in one must not crash the
+        app (MarkupError) or restyle it. `markup` is accepted and ignored."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # -- engine -----------------------------------------------------------------------
 
@@ -166,8 +203,15 @@ class SlothApp(App[None]):
         return self._sysinfo()
 
     async def on_load(self) -> None:
+        # Textual's run_async turns on asyncio's eager tasks (Python 3.12+). A MODES screen is
+        # then composed inside App._init_mode before it is on the screen stack, and the first
+        # Input's selection watcher calls App.clear_selection, whose `self.screen` raises
+        # ScreenStackError (Textual catches only NoScreen): the dashboard died at start on
+        # 3.12 and 3.13. Lazy tasks are also what the engine's ordering was built on (3.11
+        # has no other kind), so the whole process keeps them. Load comes before any screen.
+        asyncio.get_running_loop().set_task_factory(None)
         if self._engine is None:
-            self._engine = await Engine.open(self._settings)
+            self._engine = await Engine.open(self._settings, lifecycle=True)
         # Subscribe before any screen reads history, so no event falls between the two.
         self.sub = self._engine.subscribe(SUBSCRIPTION_SIZE)
         if self.attached:  # the daemon's notices flow once its `subscribe` is answered
@@ -228,13 +272,13 @@ class SlothApp(App[None]):
             if batch.lost is not None or batch.reconnected:
                 self._link_changed(batch)
         try:
-            screen = self.screen
+            top = self.screen
         except ScreenStackError:  # the app is closing
             return
-        self._pulse(screen)
-        if isinstance(screen, LiveMixin) and screen.live_ready:
+        self._pulse(top)
+        if isinstance(top, LiveMixin) and top.live_ready:
             with contextlib.suppress(NoMatches):  # its widgets are going: the app is closing
-                screen.refresh_view()
+                top.refresh_view()
 
     def pulse_text(self) -> str:
         """The live figures at the top right: rate, newest id, drops."""
@@ -246,15 +290,16 @@ class SlothApp(App[None]):
             text += f"  ⚠ {live.dropped:,} dropped"
         return text + " "
 
-    def _pulse(self, screen: Any) -> None:
-        bar = getattr(screen, "_sloth_top_bar", None)
+    def _pulse(self, screen: Screen[Any]) -> None:
+        bar: TopBar | bool | None = getattr(screen, "_sloth_top_bar", None)
         if bar is None:  # looked up once per screen; dialogs and the detail have none
             bars = screen.query(TopBar)
-            bar = bars.first() if bars else False
-            if bar is not False and not bar.is_mounted:
+            found = bars.first() if bars else None
+            if found is not None and not found.is_mounted:
                 return
-            screen._sloth_top_bar = bar
-        if bar is False:
+            bar = found if found is not None else False
+            setattr(screen, "_sloth_top_bar", bar)  # noqa: B010 (a cache on a foreign object)
+        if not isinstance(bar, TopBar):
             return
         bar.set_pulse(self.pulse_text())
         bar.set_engine(self.engine_labels)
@@ -277,6 +322,23 @@ class SlothApp(App[None]):
         self.notify(f"Back on {self.engine_labels[0].removeprefix('attached ')}; catching up")
         self._reseed_counts()
 
+    def reattach(self, engine: RemoteEngine, why: str) -> None:
+        """`serve` is taking this dashboard's home over: from now on, talk to it.
+
+        The embedded engine closes right after; the remote's notice stream finds serve
+        once it listens, and then every screen catches up as after a reconnect.
+        """
+        old = self.sub
+        self._engine = cast(Engine, engine)
+        self._owns_engine = False
+        self.sub = engine.subscribe(SUBSCRIPTION_SIZE)
+        if old is not None:
+            old.close()
+        self.engine_labels = self._engine_labels()
+        self.link_lost = why
+        self._lost_at = self.clock()
+        self.notify(f"{why}; the dashboard re-attaches to it", title="sloth-tui serve started")
+
     def _banner_text(self) -> str:
         if self.link_lost is None:
             return ""
@@ -285,9 +347,12 @@ class SlothApp(App[None]):
 
     @work(exclusive=True, group="reseed")
     async def _reseed_counts(self) -> None:
-        """The per-category totals missed what the daemon stored while we were away."""
+        """The per-category totals and the newest id missed what the daemon stored while
+        we were away (or a restarted daemon's store is not the one we saw)."""
         with contextlib.suppress(SlothError):
             self.live.seed(await self.engine.counts())
+            newest = await self.engine.query_events(None, limit=1)
+            self.live.last_event_id = newest[0].id if newest else 0
 
     # -- themes -----------------------------------------------------------------------
 
@@ -307,6 +372,8 @@ class SlothApp(App[None]):
     def _theme_changed(self, theme: Theme) -> None:
         self.category_colors = category_colors(theme)
         for screen in list(self.live_screens):
+            if not isinstance(screen, Screen):
+                continue
             for widget in screen.query("EventTable"):
                 widget.notify_style_update()
                 widget.refresh()
@@ -317,7 +384,14 @@ class SlothApp(App[None]):
         if mode != self.current_mode:
             self.switch_mode(mode)
 
-    def action_back(self) -> None:
+    def action_command_palette(self) -> None:
+        """ctrl+p: the palette, unless one is open already (sloth_tui/tui/palette.py)."""
+        if self.use_command_palette and not any(
+            isinstance(s, CommandPalette) for s in self.screen_stack
+        ):
+            self.push_screen(SlothPalette())
+
+    async def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
         elif self.current_mode != "events":

@@ -72,6 +72,7 @@ async def _producer(
 
 async def run_tui_bench(seconds: float = 10, rate: float = TARGET_RATE) -> dict[str, float]:
     from sloth_tui.tui.app import SlothApp
+    from sloth_tui.tui.widgets.event_table import EventTable
 
     proc = psutil.Process()
     with tempfile.TemporaryDirectory(prefix="sloth-tui-bench-") as home:
@@ -91,7 +92,7 @@ async def run_tui_bench(seconds: float = 10, rate: float = TARGET_RATE) -> dict[
                 )
 
                 # Load: producers at `rate`, a loop-lag sampler, paint times of sampled rows.
-                table = app.screen.query_one("EventTable")
+                table = app.screen.query_one(EventTable)
                 samples: dict[int, float] = {}
                 delays: list[float] = []
                 pending: deque[int] = deque()

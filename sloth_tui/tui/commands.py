@@ -1,4 +1,8 @@
-"""The command palette (ctrl+p): fire a type, open a screen, switch theme, pause, filter."""
+"""The command palette (ctrl+p): fire a type, open a screen, switch theme, pause, filter.
+
+Command names hold theme names from the user's theme files: matched and highlighted as
+plain text (Textual's `Matcher.highlight` parses its candidate as markup, and the palette
+reads help as markup: escaped)."""
 
 from __future__ import annotations
 
@@ -7,12 +11,27 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
+from textual.markup import escape
 
 from sloth_tui import catalog
+from sloth_tui.tui import format as fmt
 from sloth_tui.tui.widgets.top_bar import SCREENS
 
 if TYPE_CHECKING:
     from sloth_tui.tui.app import SlothApp
+
+
+def highlight(matcher: Matcher, candidate: str) -> Content:
+    """`matcher.highlight`, without reading `candidate` as markup."""
+    shown = fmt.printable(candidate)  # one character for one: the offsets still fit
+    content = Content(shown)
+    _score, offsets = matcher.fuzzy_search.match(matcher.query, candidate)
+    for offset in offsets:
+        if not shown[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 class SlothCommands(Provider):
@@ -35,11 +54,15 @@ class SlothCommands(Provider):
     async def discover(self) -> Hits:
         for name, callback, help_text in self._commands():
             if not name.startswith("Fire ") or name == "Fire an event…":
-                yield DiscoveryHit(name, callback, help=help_text)
+                yield DiscoveryHit(
+                    Content(fmt.printable(name)), callback, text=name, help=escape(help_text)
+                )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, callback, help_text in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+                yield Hit(
+                    score, highlight(matcher, name), callback, text=name, help=escape(help_text)
+                )

@@ -1,15 +1,61 @@
-"""Text shaping shared by the screens: one-line summaries, times, durations, numbers."""
+"""Text shaping shared by the screens: one-line summaries, times, durations, numbers,
+and the one rule for text from outside (event data, hook names, logs, errors, paths):
+it is shown as text, never parsed as markup, and no control character in it reaches
+the terminal (`plain`, `printable`, `notify`, `pretty_json`).
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sloth_tui import catalog
+from sloth_tui.engine.events import TYPO_RATIO, unknown_type_warning
+from sloth_tui.tui.widgets.table_fit import plain, printable
+
+if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
+__all__ = ["plain", "printable"]  # re-exported: screens import the rule from here
 
 SUMMARY_FIELDS = 6
 VALUE_WIDTH = 40
+# Left raw by json.dumps(ensure_ascii=False): DEL, C1 controls, bidi overrides / isolates,
+# lone surrogates. Written as \uXXXX escapes they stay valid, equal JSON.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+class _Notifier(Protocol):
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = ...,
+        severity: SeverityLevel = ...,
+        timeout: float | None = ...,
+        markup: bool = ...,
+    ) -> None: ...
+
+
+def notify(
+    node: _Notifier,
+    message: str,
+    *,
+    title: str = "",
+    severity: SeverityLevel = "information",
+    timeout: float | None = None,
+) -> None:
+    """A toast whose message and title are plain text (notify() reads markup by default)."""
+    node.notify(
+        printable(message, lines=True),
+        title=printable(title),
+        severity=severity,
+        timeout=timeout,
+        markup=False,
+    )
 
 
 def _scalar(value: Any) -> str:
@@ -19,7 +65,11 @@ def _scalar(value: Any) -> str:
         return "null"
     if isinstance(value, float):
         return f"{value:g}"
-    text = str(value).replace("\n", " ")
+    return _clip(str(value))
+
+
+def _clip(text: str) -> str:
+    text = printable(text.replace("\n", " "))
     return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
 
 
@@ -35,14 +85,16 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def summary(type_name: str, data: dict[str, Any]) -> str:
-    """`key=value` pairs of the event's fields, catalog order first, for one table line."""
+    """`key=value` pairs of the event's fields, catalog order first, for one table line
+    (printable: keys and values are the producer's)."""
     spec = catalog.get(type_name)
     pairs = _flatten(data)
     if spec:  # the catalog's order puts the identifying field first (service, agent.name, ...)
         order = {f.name: i for i, f in enumerate(spec.fields)}
         pairs.sort(key=lambda kv: order.get(kv[0], len(order)))
     parts: list[str] = []
-    for name, value in pairs[:SUMMARY_FIELDS]:
+    for key, value in pairs[:SUMMARY_FIELDS]:
+        name = _clip(key)
         if isinstance(value, list):
             parts.append(f"{name}=[{len(value)}]")
         elif isinstance(value, dict):
@@ -105,4 +157,28 @@ def size(n: float) -> str:
 
 
 def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """Indented JSON, readable (no ASCII escapes) yet printable: every control character,
+    bidi override and lone surrogate is a \\uXXXX escape, so the text is equal JSON."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def typo_warning(type_name: str) -> str | None:
+    """For a type the catalog lacks but spells nearly so, what the engine (and so the CLI)
+    says: `unknown type deploy.faild: did you mean deploy.failed?`; None otherwise."""
+    name = type_name.strip()
+    if not name or name == "custom" or catalog.get(name) is not None:
+        return None
+    warning = unknown_type_warning(name)  # a catalog category: the engine's own words
+    if warning is not None:
+        return warning if "did you mean" in warning else None
+    scored = [
+        (difflib.SequenceMatcher(None, name, known).ratio(), known)
+        for known in catalog.closest_types(name)
+    ]
+    best = max((score for score, _ in scored), default=0.0)
+    if best < TYPO_RATIO:
+        return None
+    close = [known for score, known in scored if score >= best - 0.1]
+    guess = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f"unknown type {printable(name)}: did you mean {guess}?"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,45 +15,12 @@ import click
 from sloth_tui.commands.common import fail, settings_from
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.errors import SlothError
+from sloth_tui.tui.embedded import EmbeddedEngine
 
 if TYPE_CHECKING:
-    from sloth_tui.engine.engine import Engine
     from sloth_tui.sources.client import RemoteEngine
     from sloth_tui.sources.wire import Address
-
-
-@asynccontextmanager
-async def embedded_engine(settings: Settings) -> AsyncIterator[tuple[Engine, list[str]]]:
-    """The in-process engine, also serving its Unix socket, so `sloth-tui hook add ...`
-    and friends in another terminal go through it (it holds the data dir's lock).
-
-    Yields the engine and warnings for the operator (a socket that could not be served
-    is one: the dashboard still runs). Stops in the daemon's order: intake, engine, socket.
-    """
-    from sloth_tui.engine.engine import Engine
-    from sloth_tui.sources.server import SocketServer
-
-    # Open the engine before the app so a held lock is a one-line error, not a crashed screen.
-    engine = await Engine.open(settings)
-    warnings: list[str] = []
-    server = SocketServer(engine, settings.socket_path)
-    try:
-        await server.start()
-        serving = True
-    except (SlothError, OSError) as exc:
-        serving = False
-        warnings.append(
-            f"Not serving {settings.socket_path} ({exc}): other sloth-tui commands "
-            "cannot reach this engine while the dashboard runs."
-        )
-    try:
-        yield engine, warnings
-    finally:
-        if serving:
-            await server.stop_intake()
-        await engine.close(reason="dashboard closed")
-        if serving:
-            await server.close()
+    from sloth_tui.tui.app import SlothApp
 
 
 async def _run(
@@ -63,7 +30,8 @@ async def _run(
     theme: str | None,
     themes_dir: Path,
     demo_rate: float | None,
-) -> None:
+) -> int:
+    """Run the dashboard; its exit code (1 after a crash, 128+N after signal N)."""
     from sloth_tui.tui.app import SlothApp
 
     if socket is not None:  # attach: the daemon keeps running when the dashboard quits
@@ -71,12 +39,15 @@ async def _run(
 
         remote: RemoteEngine = await RemoteEngine.open(settings, socket)
         try:
-            app = SlothApp(remote, theme=theme, themes_dir=themes_dir, freeze_gc=True)
-            await app.run_async()
+            return await _run_app(
+                SlothApp(remote, theme=theme, themes_dir=themes_dir, freeze_gc=True)
+            )
         finally:
             await remote.close(reason="dashboard closed")
-        return
-    async with embedded_engine(settings) as (engine, warnings):
+    embedded = EmbeddedEngine(settings)
+    engine = await embedded.start()
+    app: SlothApp | None = None
+    try:
         if demo_rate is not None:
             from sloth_tui.sources.demo import install_demo_hooks
 
@@ -87,27 +58,57 @@ async def _run(
             themes_dir=themes_dir,
             demo=demo_rate,
             freeze_gc=True,
-            warnings=warnings,
+            warnings=embedded.warnings,
         )
+        embedded.on_handover = app.reattach
+        return await _run_app(app)
+    finally:
+        await embedded.wait_handed_over()
+        await embedded.close()
+        if (
+            app is not None and app.attached
+        ):  # serve took the home over: detach from it (it keeps running)
+            await app.engine.close(reason="dashboard closed")
+
+
+async def _run_app(app: SlothApp) -> int:
+    """Run `app` until it exits; SIGHUP (the SSH session dropped) and SIGTERM close it
+    cleanly, like `q`, so the engine records its shutdown and a demo home is removed."""
+    loop = asyncio.get_running_loop()
+    signalled: list[int] = []
+
+    def stop(sig: signal.Signals) -> None:
+        signalled.append(sig.value)
+        app.exit(return_code=128 + sig.value)
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig)
+    try:
         await app.run_async()
+    finally:
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return app.return_code or 0
 
 
 def _launch(
     settings: Settings,
     *,
-    socket: str | None = None,
+    socket: Address | None = None,
     theme: str | None,
     themes_dir: Path,
     demo_rate: float | None,
 ) -> None:
     try:
-        asyncio.run(
+        code = asyncio.run(
             _run(settings, socket=socket, theme=theme, themes_dir=themes_dir, demo_rate=demo_rate)
         )
     except SlothError as exc:  # EngineLocked, DaemonUnavailable and friends: one line
         fail(str(exc))
     except KeyboardInterrupt:
-        pass
+        code = 130
+    if code:  # a crash (its one line is printed, the traceback saved) or a signal
+        sys.exit(code)
 
 
 def run_dashboard(ctx: click.Context, theme: str | None = None) -> None:

@@ -145,12 +145,18 @@ def test_event_tail_without_a_daemon_polls_the_store(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        time.sleep(0.8)
-        assert run_cli(*home, "emit", "task.failed", "task_name=after").returncode == 0
+        # Emit until tail prints one (it exits after --count 1): no guess at when it is ready.
+        deadline = time.monotonic() + 30
+        n = 0
+        while tail.poll() is None:
+            assert time.monotonic() < deadline, "event tail printed nothing"
+            n += 1
+            assert run_cli(*home, "emit", "task.failed", f"task_name=after-{n}").returncode == 0
         out, err = tail.communicate(timeout=15)
     finally:
         tail.kill()
-    assert [json.loads(x)["data"]["task_name"] for x in out.splitlines()] == ["after"], err
+    names = [json.loads(x)["data"]["task_name"] for x in out.splitlines()]
+    assert len(names) == 1 and names[0].startswith("after-"), (names, err)  # never `before`
     needs = run_cli(*home, "event", "tail", "--kind", "execution")
     assert needs.returncode == 2 and "need a running" in needs.stderr
 

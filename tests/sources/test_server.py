@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sourcekit import db_rows, request
+from sourcekit import async_wait_for, db_rows, request
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
@@ -322,7 +322,11 @@ async def test_shutdown_drops_a_client_that_never_reads(
 ) -> None:
     _reader, writer = await asyncio.open_unix_connection(str(server.socket_path))
     writer.write(line({"type": "task.started", "data": {"task_name": "x" * 500}}) * 20_000)
-    await asyncio.sleep(1.0)  # its replies now fill the socket buffers
+
+    def backed_up() -> bool:  # its replies fill the socket buffers: the server cannot write
+        return any(c.writer.transport.get_write_buffer_size() > 0 for c in server._conns)
+
+    await async_wait_for(backed_up, timeout=30, what="replies backing up")
     started = time.monotonic()
     await server.stop_intake(timeout=0.5)
     assert time.monotonic() - started < 3

@@ -240,3 +240,17 @@ async def test_an_os_error_while_scheduling_is_a_clear_error(
     assert errors == {"big": f"watcher 'big': cannot watch {tmp_path}: inotify watch limit reached"}
     assert fw.names == []
     await fw.stop()
+
+
+async def test_a_file_name_that_is_not_utf8_is_reported_escaped(watch: Any, tmp_path: Path) -> None:
+    """os.fsdecode keeps undecodable bytes as lone surrogates, which the store refuses: the
+    event would be lost. The path shows the bytes as \\xNN instead."""
+    root = tmp_path / "w"
+    root.mkdir()
+    rec, _ = await watch(WatcherSettings(name="w", path=str(root)))
+    with open(os.path.join(os.fsencode(root), b"bad\xff.txt"), "wb") as f:
+        f.write(b"x")
+    await until(rec, lambda t: "file.created" in t, "file.created")
+    path = next(d["path"] for t, d, _ in rec.sent if t == "file.created")
+    assert path == str(root / "bad\\xff.txt")
+    path.encode("utf-8")  # storable

@@ -16,7 +16,7 @@ from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.sources.client import RemoteEngine
 from sloth_tui.tui.app import SlothApp
-from sloth_tui.tui.launch import embedded_engine
+from sloth_tui.tui.embedded import EmbeddedEngine
 from sloth_tui.tui.screens.fire import FireScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.hooks import HooksScreen
@@ -130,6 +130,9 @@ async def test_attached_dashboard_works_and_outlives_a_daemon_restart(
         await wait_for(pilot, lambda: f"(pid {daemon.proc.pid})" in header(app))
         assert daemon.proc.pid != old_pid and "daemon lost" not in screen_text(app)
         await wait_for(pilot, lambda: has_row(app, task_name="during the gap"))
+        # The header's newest id catches up too (it missed the gap and serve's startup).
+        (newest,) = await request(daemon.socket, {"op": "query_events", "limit": 1})
+        await wait_for(pilot, lambda: f"last {newest['events'][0]['id']}" in header(app))
         await request(daemon.socket, {"type": "task.started", "data": {"task_name": "after"}})
         await wait_for(pilot, lambda: has_row(app, task_name="after"))
         ids = [ev.id for ev in app.events_screen.feed.rows]  # type: ignore[union-attr]
@@ -138,8 +141,10 @@ async def test_attached_dashboard_works_and_outlives_a_daemon_restart(
 
 async def test_embedded_dashboard_serves_the_cli(settings: Settings, make_app) -> None:
     home = settings.home
-    async with embedded_engine(settings) as (engine, warnings):
-        assert warnings == [] and settings.socket_path.is_socket()
+    embedded = EmbeddedEngine(settings)
+    engine = await embedded.start()
+    try:
+        assert embedded.warnings == [] and settings.socket_path.is_socket()
         app = make_app(engine)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: "embedded ~/home" in header(app))
@@ -158,4 +163,6 @@ async def test_embedded_dashboard_serves_the_cli(settings: Settings, make_app) -
             assert emitted.returncode == 0, emitted.stderr
             await pilot.press("1")
             await wait_for(pilot, lambda: has_row(app, task_name="cli"))
+    finally:
+        await embedded.close()
     assert not settings.socket_path.exists()  # a clean shutdown removes it

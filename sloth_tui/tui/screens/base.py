@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual.geometry import Offset
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 
 from sloth_tui.tui.live import Batch
 
 if TYPE_CHECKING:
     from sloth_tui.engine.engine import Engine
     from sloth_tui.tui.app import SlothApp
+
+
+class StaleMapGuard:
+    """For every screen of the app: no mouse gesture starts in a widget already removed.
+
+    Between a widget's removal and the next frame, the screen's map still places it. A
+    click there then made Textual (8.2) begin a text selection in a widget with no parent:
+    AttributeError, and the app died (the fire dialog rebuilds its fields as the type
+    changes; the monkey test clicked into that frame). Such a widget is not there.
+    """
+
+    def get_widget_and_offset_at(self, x: int, y: int) -> tuple[Widget | None, Offset | None]:
+        widget, offset = super().get_widget_and_offset_at(x, y)  # type: ignore[misc]
+        if isinstance(widget, Widget) and not isinstance(widget, Screen) and not widget.parent:
+            return None, None
+        return widget, offset
 
 
 class LiveMixin:
@@ -23,7 +41,7 @@ class LiveMixin:
 
     @property
     def sloth(self) -> SlothApp:
-        return self.app  # type: ignore[no-any-return]
+        return self.app
 
     @property
     def engine(self) -> Engine:
@@ -36,7 +54,7 @@ class LiveMixin:
         pass
 
     def on_mount(self) -> None:
-        self.sloth.live_screens.add(self)  # type: ignore[arg-type]
+        self.sloth.live_screens.add(self)
         # Nested containers mount their children later than the screen's Mount event.
         self.call_after_refresh(self._live_start)  # type: ignore[attr-defined]
 
@@ -45,16 +63,16 @@ class LiveMixin:
         self.refresh_view()
 
     def on_unmount(self) -> None:
-        self.sloth.live_screens.discard(self)  # type: ignore[arg-type]
+        self.sloth.live_screens.discard(self)
 
     def on_screen_resume(self) -> None:
         if self.live_ready:
             self.refresh_view()
 
 
-class LiveScreen(LiveMixin, Screen[None]):
+class LiveScreen(StaleMapGuard, LiveMixin, Screen[None]):
     MODE = ""
 
 
-class LiveModal(LiveMixin, ModalScreen[Any]):
+class LiveModal(StaleMapGuard, LiveMixin, ModalScreen[Any]):
     pass

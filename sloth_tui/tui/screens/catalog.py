@@ -46,7 +46,7 @@ class CatalogScreen(LiveScreen):
                 (cat.name, f"bold {colors.get(cat.name, '')}"), f" {len(cat.types)}"
             )
             node = tree.root.add(label, data=cat.name, expand=True)
-            for t in cat.types:
+            for t in cat.types:  # a catalog type: [a-z0-9_.] only, safe as markup
                 node.add_leaf(t.type, data=t.type)
         tree.focus()
         first = catalog.types()[0]
@@ -65,9 +65,9 @@ class CatalogScreen(LiveScreen):
         elif isinstance(data, str):
             cat = catalog.category(data)
             self.selected = None
-            lines = [f"[b]{cat.title}[/b]  ({cat.name})", "", cat.description, ""]
-            lines += [f"  {t.type:<28} {t.description}" for t in cat.types]
-            self.query_one("#catalog-info", Static).update("\n".join(lines))
+            info = Text.assemble((cat.title, "bold"), f"  ({cat.name})\n\n{cat.description}\n\n")
+            info.append("\n".join(f"  {t.type:<28} {t.description}" for t in cat.types))
+            self.query_one("#catalog-info", Static).update(info)
 
     def on_tree_node_selected(self, message: Tree.NodeSelected) -> None:
         message.stop()
@@ -78,6 +78,7 @@ class CatalogScreen(LiveScreen):
         self.selected = spec
         table = Table("field", "kind", "sample", box=None, expand=True)
         for f in spec.fields:
+            # The catalog's own text (no outside text here), and no bracket tag in it.
             table.add_row(f.name, f.kind, json.dumps(f.sample, ensure_ascii=False))
         header = Text.assemble(
             (spec.type, f"bold {self.sloth.category_colors.get(spec.category, '')}"),

@@ -1,4 +1,6 @@
-"""A small question with one key per answer (y/n, save/discard, reload/keep); escape cancels."""
+"""A small question with one key per answer (y/n, save/discard, reload/keep); escape cancels.
+
+Titles and messages name hooks, files and events: they are shown as plain text."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from sloth_tui.tui import format as fmt
+from sloth_tui.tui.screens.base import StaleMapGuard
+
 
 @dataclass(frozen=True, slots=True)
 class Choice:
@@ -20,7 +25,7 @@ class Choice:
     variant: str = "default"  # Button variant: default | primary | warning | error
 
 
-class ConfirmScreen(ModalScreen[str | None]):
+class ConfirmScreen(StaleMapGuard, ModalScreen[str | None]):
     """Dismisses with the chosen Choice.value, or None on escape."""
 
     CSS_PATH = "../workbench.tcss"
@@ -36,8 +41,8 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
-            yield Static(Text(self.title_text, style="bold"), id="confirm-title")
-            yield Static(self.message, id="confirm-message", markup=False)
+            yield Static(fmt.plain(self.title_text, style="bold"), id="confirm-title")
+            yield Static(fmt.plain(self.message, lines=True), id="confirm-message")
             with Horizontal(id="confirm-buttons"):
                 for c in self.choices:
                     yield Button(

@@ -1,4 +1,7 @@
-"""One event in full: data, metadata, the hook runs it caused, and its child events."""
+"""One event in full: data, metadata, the hook runs it caused, and its child events.
+
+All of it comes from producers and hooks: shown as text (Text cells, never markup) with
+no control character left for the terminal (see `format.plain`)."""
 
 from __future__ import annotations
 
@@ -21,8 +24,11 @@ from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
+from sloth_tui.tui.widgets.execution_view import clip
+from sloth_tui.tui.widgets.safe_option_list import SafeOptionList
 
 RELOAD_EVERY = 0.5  # seconds: coalesce live updates of the shown event
+DETAIL_WIDTH = 300  # characters of a run's error or last log line in the runs table
 
 
 class DetailScreen(LiveScreen):
@@ -51,7 +57,7 @@ class DetailScreen(LiveScreen):
             yield Static("", id="detail-data")
             yield Static("", id="detail-execs")
             yield Static("", id="detail-children-title", markup=False)
-            yield OptionList(id="detail-children")
+            yield SafeOptionList(id="detail-children")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -89,7 +95,7 @@ class DetailScreen(LiveScreen):
             )
             return
         except SlothError as exc:
-            self.notify(str(exc), title="Could not load the event", severity="error")
+            fmt.notify(self, str(exc), title="Could not load the event", severity="error")
             return
         self._show_event()
 
@@ -116,35 +122,44 @@ class DetailScreen(LiveScreen):
         self.query_one("#detail-execs", Static).update(self._executions())
         kids = self.query_one("#detail-children", OptionList)
         kids.clear_options()
-        title = self.query_one("#detail-children-title", Static)
+        kids_title = self.query_one("#detail-children-title", Static)
         if self.child_events:
-            title.update(f"Child events ({len(self.child_events)}): Enter opens one")
-            kids.add_options(
-                Option(
-                    f"{c.id}  {c.type}  [{c.status}]  {fmt.summary(c.type, c.data)}", id=str(c.id)
-                )
-                for c in self.child_events
-            )
+            kids_title.update(Text(f"Child events ({len(self.child_events)}): Enter opens one"))
+            kids.add_options(Option(self._child_line(c), id=str(c.id)) for c in self.child_events)
             kids.display = True
         else:
-            title.update("Child events: none")
+            kids_title.update(Text("Child events: none"))
             kids.display = False
+
+    @staticmethod
+    def _child_line(c: Event) -> Text:
+        """One child event as text: `[completed]` stays in brackets, data is not markup."""
+        return Text.assemble(
+            f"{c.id}  ",
+            fmt.printable(c.type),
+            f"  [{fmt.printable(c.status)}]  ",
+            fmt.summary(c.type, c.data),
+        )
 
     def _meta(self, ev: Event) -> Table:
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
-        grid.add_row("id", str(ev.id))
-        grid.add_row("type", f"{ev.type}  (category {ev.category})")
-        grid.add_row("time", fmt.full_time(ev.ts))
-        grid.add_row("source", ev.source)
+        # Every cell a Text: a str cell of a Rich table is markup (`socket:[/srv]` raised).
+        grid.add_row("id", Text(str(ev.id)))
+        grid.add_row("type", fmt.plain(f"{ev.type}  (category {ev.category})"))
+        grid.add_row("time", Text(fmt.full_time(ev.ts)))
+        grid.add_row("source", fmt.plain(ev.source))
         status_style = {"failed": "red", "completed": "green"}.get(ev.status, "yellow")
-        grid.add_row("status", Text(ev.status, style=status_style))
+        grid.add_row("status", fmt.plain(ev.status, style=status_style))
         parent = "-" if ev.parent_id is None else f"{ev.parent_id}  (u opens it)"
-        grid.add_row("parent", parent)
-        grid.add_row("depth", str(ev.depth))
-        warnings = Text("\n".join(f"⚠ {w}" for w in ev.warnings), style="yellow") or "none"
-        grid.add_row("warnings", warnings)
+        grid.add_row("parent", Text(parent))
+        grid.add_row("depth", Text(str(ev.depth)))
+        warnings = "\n".join(f"⚠ {w}" for w in ev.warnings)
+        grid.add_row(
+            "warnings",
+            fmt.plain(warnings, style="yellow", lines=True) if warnings else Text("none"),
+        )
         return grid
 
     def _executions(self) -> Table | Text:
@@ -155,15 +170,15 @@ class DetailScreen(LiveScreen):
             table.add_column(col, no_wrap=col != "detail", overflow="fold")
         for ex in self.executions:
             style = "green" if ex.status in OK_STATUSES else "red"
-            detail = ex.error or (ex.logs[-1].message if ex.logs else "")
+            detail = clip(ex.error or (ex.logs[-1].message if ex.logs else ""), DETAIL_WIDTH)
             if ex.dry_run:
                 detail = f"(dry run) {detail}"
             table.add_row(
-                fmt.clock_time(ex.started),  # tells a re-run from the first run
-                ex.hook,
-                Text(ex.status, style=style),
-                fmt.duration_ms(ex.duration_ms),
-                detail,
+                Text(fmt.clock_time(ex.started)),  # tells a re-run from the first run
+                fmt.plain(ex.hook),
+                fmt.plain(ex.status, style=style),
+                Text(fmt.duration_ms(ex.duration_ms)),
+                Text(detail),  # clip made it one printable line
             )
         return table
 
@@ -180,9 +195,9 @@ class DetailScreen(LiveScreen):
         try:
             ev = await self.engine.dispatch(self.event.type, self.event.data, source="dashboard")
         except SlothError as exc:
-            self.notify(str(exc), title="Re-fire refused", severity="error")
+            fmt.notify(self, str(exc), title="Re-fire refused", severity="error")
             return
-        self.notify(f"Re-fired {ev.type} as event {ev.id}")
+        fmt.notify(self, f"Re-fired {ev.type} as event {ev.id}")
 
     def action_rerun(self) -> None:
         event = self.event
@@ -209,10 +224,11 @@ class DetailScreen(LiveScreen):
         try:
             _event, runs = await self.engine.rerun(event_id)
         except SlothError as exc:
-            self.notify(str(exc), title="Cannot re-run", severity="error")
+            fmt.notify(self, str(exc), title="Cannot re-run", severity="error")
             return
         good = sum(r.status in OK_STATUSES for r in runs)
-        self.notify(
+        fmt.notify(
+            self,
             f"Re-ran {len(runs)} hook{'s' if len(runs) != 1 else ''} on event {event_id}: "
             f"{good} ok, {len(runs) - good} not",
             severity="information" if good == len(runs) else "warning",
@@ -223,7 +239,7 @@ class DetailScreen(LiveScreen):
         if self.event is not None:
             payload = json.dumps(self.event.to_dict(), indent=2, default=str)
             self.app.copy_to_clipboard(payload)
-            self.notify(f"Copied event {self.event.id} as JSON")
+            fmt.notify(self, f"Copied event {self.event.id} as JSON")
 
     def action_edit_fire(self) -> None:
         if self.event is not None:
@@ -231,6 +247,6 @@ class DetailScreen(LiveScreen):
 
     def action_parent(self) -> None:
         if self.event is None or self.event.parent_id is None:
-            self.notify("This event has no parent (it was not dispatched by a hook).")
+            fmt.notify(self, "This event has no parent (it was not dispatched by a hook).")
             return
         self.sloth.open_detail(self.event.parent_id)

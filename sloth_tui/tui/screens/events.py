@@ -13,6 +13,7 @@ from textual.widgets import Footer, Input, Static
 
 from sloth_tui.engine.errors import SlothError
 from sloth_tui.engine.records import Event
+from sloth_tui.tui import format as fmt
 from sloth_tui.tui.feed import PAGE, EventFeed
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.screens.base import LiveScreen
@@ -106,7 +107,7 @@ class EventsScreen(LiveScreen):
             total = await self.engine.count_events(flt or None)
             events = await self.engine.query_events(flt or None, limit=INITIAL_ROWS)
         except SlothError as exc:
-            self.notify(str(exc), title="Could not load events", severity="error")
+            fmt.notify(self, str(exc), title="Could not load events", severity="error")
             total, events = None, []
         if flt is not feed.flt:  # a newer filter took over while we waited
             return
@@ -163,7 +164,7 @@ class EventsScreen(LiveScreen):
                     with contextlib.suppress(NoMatches):  # the app closed while we waited
                         self.table.sync(force=True)
         except SlothError as exc:
-            self.notify(str(exc), title="Could not page back", severity="error")
+            fmt.notify(self, str(exc), title="Could not page back", severity="error")
         finally:
             self._older_busy = False
 
@@ -240,7 +241,7 @@ class EventsScreen(LiveScreen):
         ev = self.table.cursor_event
         if ev is not None:
             self.app.copy_to_clipboard(json.dumps(ev.to_dict(), indent=2, default=str))
-            self.notify(f"Copied event {ev.id} as JSON")
+            fmt.notify(self, f"Copied event {ev.id} as JSON")
 
     def action_back(self) -> None:
         """Escape: leave the filter input, then clear the filter, then follow again."""

@@ -1,6 +1,6 @@
 """One hook run in full: logs, calls, error; a link to its event; a re-run of that event
 against the hook's current code (a dry run by default, or for real after a confirmation),
-shown under the original for comparison."""
+shown under the original for comparison. What the hook said is shown as text, never markup."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.records import Event, Execution
+from sloth_tui.tui.screens.base import StaleMapGuard
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.widgets.execution_view import ExecutionView
+from sloth_tui.tui.widgets.table_fit import printable
 
 
-class ExecutionDetailScreen(Screen[None]):
+class ExecutionDetailScreen(StaleMapGuard, Screen[None]):
     CSS_PATH = "../workbench.tcss"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -59,12 +62,24 @@ class ExecutionDetailScreen(Screen[None]):
         kind = ex.event_type or (self.event.type if self.event else "")
         return " ".join(filter(None, [str(ex.event_id), kind])) + "  (o opens it)"
 
-    def _show(self) -> None:
+    def _show(self) -> bool:
+        """Draw the run (and its re-run); False when the screen is closing.
+
+        The workers below draw after an await, and Escape may have started closing the
+        screen meanwhile: its widgets go before the screen's Unmount cancels its workers.
+        """
+        try:
+            self._draw()
+        except NoMatches:
+            return False
+        return True
+
+    def _draw(self) -> None:
         ex = self.execution
         title = Text()
         title.append(" Execution", style="bold")
         title.append(f" {ex.id}" if ex.id else "")
-        title.append(f"  hook {ex.hook}  ")
+        title.append(f"  hook {printable(ex.hook)}  ")
         title.append(f"event {ex.event_id}" if ex.event_id else "test-fire sample", style="dim")
         self.query_one("#xd-title", Static).update(title)
         self.query_one("#xd-run", ExecutionView).show(ex, event_label=self._event_label())
@@ -94,7 +109,8 @@ class ExecutionDetailScreen(Screen[None]):
                 self.event = await self.app.engine.get_event(self.execution.event_id)  # type: ignore[attr-defined]
             except SlothError:
                 self.event = None  # trimmed or deleted: the run's own record still shows
-            self._show()
+            if not self._show():
+                return
         if self._rerun_now:
             self._rerun_now = False
             self.action_rerun()
@@ -117,13 +133,13 @@ class ExecutionDetailScreen(Screen[None]):
             self.rerun_result = await engine.test_hook(hook, event=event)
             self.rerun_was_real = False
         except NotFound as exc:
-            self.notify(str(exc), title="Cannot re-run", severity="error")
+            self.notify(printable(str(exc)), title="Cannot re-run", severity="error", markup=False)
             return
         except SlothError as exc:
-            self.notify(str(exc), title="Re-run failed", severity="error")
+            self.notify(printable(str(exc)), title="Re-run failed", severity="error", markup=False)
             return
-        self._show()
-        self.query_one("#xd-rerun-title").scroll_visible(top=True, animate=False)
+        if self._show():
+            self.query_one("#xd-rerun-title").scroll_visible(top=True, animate=False)
 
     def action_rerun_real(self) -> None:
         ex = self.execution
@@ -152,12 +168,12 @@ class ExecutionDetailScreen(Screen[None]):
         try:
             _event, runs = await engine.rerun(self.execution.event_id, [self.execution.hook])
         except SlothError as exc:
-            self.notify(str(exc), title="Cannot re-run", severity="error")
+            self.notify(printable(str(exc)), title="Cannot re-run", severity="error", markup=False)
             return
         self.rerun_result = runs[0]
         self.rerun_was_real = True
-        self._show()
-        self.query_one("#xd-rerun-title").scroll_visible(top=True, animate=False)
+        if self._show():
+            self.query_one("#xd-rerun-title").scroll_visible(top=True, animate=False)
 
     async def action_edit_hook(self) -> None:
         from sloth_tui.tui.screens.hook_editor import HookEditorScreen
@@ -165,7 +181,7 @@ class ExecutionDetailScreen(Screen[None]):
         try:
             hook = await self.app.engine.get_hook(self.execution.hook)  # type: ignore[attr-defined]
         except SlothError as exc:
-            self.notify(str(exc), title="Cannot edit", severity="error")
+            self.notify(printable(str(exc)), title="Cannot edit", severity="error", markup=False)
             return
         self.app.push_screen(HookEditorScreen(hook))
 

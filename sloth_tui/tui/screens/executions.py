@@ -1,17 +1,22 @@
 """Screen 3: the hook logs. Every run, newest first, live; filter by hook, status and text;
 Enter opens a run (logs, calls, error, its event), `r` re-runs its event on the current code.
+
+Like the Events table, the list follows the newest run while the cursor is on it (the top
+row, the view at the top); moved away, the highlighted run stays on its line of the
+screen while runs arrive above it or fall off the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Input, Static
 
 from sloth_tui.engine.errors import SlothError
@@ -23,10 +28,11 @@ from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.widgets.execution_view import clip
-from sloth_tui.tui.widgets.table_fit import FittedTable
+from sloth_tui.tui.widgets.table_fit import FittedTable, printable
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 KEEP = 300  # newest runs kept and shown
+TRIM_AT = 2 * KEEP  # runs held before the oldest are dropped back to KEEP
 REDRAW_EVERY = 0.5  # seconds (monotonic)
 # What matters most comes first: on 80 columns, time to took fit; the rest scrolls.
 COLUMNS = ("time", "hook", "type", "status", "took", "event", "detail")
@@ -87,7 +93,12 @@ class RunFilter:
 
 
 def run_key(ex: Execution) -> str:
+    """One run, whether it came live (no id yet) or from the store (with its id)."""
     return f"{ex.hook}\x1f{ex.event_id}\x1f{ex.started!r}"
+
+
+def newest_first(runs: dict[str, Execution]) -> list[Execution]:
+    return sorted(runs.values(), key=lambda ex: ex.started, reverse=True)
 
 
 class ExecutionsScreen(LiveScreen):
@@ -106,7 +117,9 @@ class ExecutionsScreen(LiveScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.runs: deque[Execution] = deque(maxlen=KEEP)  # oldest first, all matching the filter
+        # Every run held, by run_key, all matching the filter: a run the store returned
+        # and whose notice arrives next (or the other way round) is still one run.
+        self.held: dict[str, Execution] = {}
         self.flt = RunFilter()
         self.shown: list[Execution] = []
         self._dirty = False
@@ -144,38 +157,62 @@ class ExecutionsScreen(LiveScreen):
                 limit=KEEP,
             )
         except SlothError as exc:
-            self.notify(str(exc), title="Could not list executions", severity="error")
+            self.notify(
+                printable(str(exc)),
+                title="Could not list executions",
+                severity="error",
+                markup=False,
+            )
             return
         if flt is not self.flt:
             return
-        live = list(self.runs)  # runs that arrived while we waited
-        seen = {run_key(r) for r in live}
-        older = [r for r in reversed(runs) if run_key(r) not in seen]
-        self.runs = deque([*older, *live], maxlen=KEEP)
-        self.runs = deque((r for r in self.runs if self._matches(r)), maxlen=KEEP)
-        self.draw()
+        # Runs that arrived while we waited stay; the store's copy of a run replaces the
+        # notice's (it has its id), and a notice still on its way will find it here.
+        for ex in runs:
+            if self._matches(ex):
+                self.held[run_key(ex)] = ex
+        self._trim()
+        with contextlib.suppress(NoMatches):  # the app is closing: the table is gone
+            self.draw()
 
     def _matches(self, ex: Execution) -> bool:
         return self.flt.matches(ex, ex.event_type)
 
     def ingest(self, batch: Batch) -> None:
         for ex in batch.executions:
-            if self._matches(ex):
-                self.runs.append(ex)
+            if self._matches(ex) and self.held.setdefault(run_key(ex), ex) is ex:
                 self._dirty = True
+        if len(self.held) > TRIM_AT:
+            self._trim()
         if batch.reconnected:  # runs the daemon recorded while we were cut off
             self.load()
+
+    def _trim(self) -> None:
+        if len(self.held) > KEEP:
+            self.held = {run_key(ex): ex for ex in newest_first(self.held)[:KEEP]}
 
     def refresh_view(self) -> None:
         if self._dirty and time.monotonic() - self._drawn >= REDRAW_EVERY:
             self.draw()
 
-    def draw(self) -> None:
+    @property
+    def runs(self) -> list[Execution]:
+        """The runs held (at most TRIM_AT, all matching the filter), in no set order."""
+        return list(self.held.values())
+
+    @property
+    def following(self) -> bool:
+        """The cursor is on the newest run and the view at the top: new runs are followed."""
+        table = self.table
+        return table.row_count == 0 or (table.cursor_row == 0 and round(table.scroll_y) == 0)
+
+    def draw(self, *, top: bool = False) -> None:
+        """Show the runs; the cursor follows the newest, or stays on its run (`top`: go up)."""
         self._dirty = False
         self._drawn = time.monotonic()
         table = self.table
-        keep = self.current_key()
-        self.shown = list(reversed(self.runs))
+        keep = None if top or self.following else self.current_key()
+        self.shown = newest_first(self.held)[:KEEP]
         millis = self.app.size.width >= MILLIS_FROM
         rows: list[tuple[str | Text, ...]] = []
         for ex in self.shown:
@@ -195,15 +232,13 @@ class ExecutionsScreen(LiveScreen):
                     detail,
                 )
             )
-        table.set_rows(rows, [run_key(ex) for ex in self.shown])
-
-        if keep is not None and keep in {run_key(r) for r in self.shown}:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        table.set_rows(rows, [run_key(ex) for ex in self.shown], keep=keep)
         bad = sum(r.status not in OK_STATUSES for r in self.shown)
         title = Text(f" {len(self.shown)} runs", style="bold")
         title.append(f", {bad} not ok" if bad else "", style="red")
         title.append(
-            f"   filter: {self.flt.text()}" if self.flt.text() else "   newest first", style="dim"
+            f"   filter: {printable(self.flt.text())}" if self.flt.text() else "   newest first",
+            style="dim",
         )
         title.append("   ⏎ detail · o event · r re-run · R retry failed", style="dim")
         self.query_one("#execs-title", Static).update(title)
@@ -228,7 +263,7 @@ class ExecutionsScreen(LiveScreen):
         try:
             flt = RunFilter.parse(text)
         except ValueError as exc:
-            self.notify(str(exc), title="Filter", severity="error")
+            self.notify(printable(str(exc)), title="Filter", severity="error", markup=False)
             return False
         boxes = self.query("#execs-filter").results(Input)
         box = next(boxes, None)
@@ -239,9 +274,10 @@ class ExecutionsScreen(LiveScreen):
             with box.prevent(Input.Changed):
                 box.value = text
         if flt != self.flt:
+            highlighted = self.current_key() if self.table.row_count else None
             self.flt = flt
-            self.runs = deque(r for r in self.runs if self._matches(r))
-            self.draw()
+            self.held = {key: ex for key, ex in self.held.items() if self._matches(ex)}
+            self.draw(top=highlighted not in self.held)  # the highlighted run stays, if it matches
             self.load()
         return True
 
@@ -273,7 +309,7 @@ class ExecutionsScreen(LiveScreen):
         elif self.flt.text():
             self.set_filter("")
         else:
-            self.sloth.action_back()
+            self.sloth.action_show("events")
 
     # -- opening runs -------------------------------------------------------------------
 
@@ -309,10 +345,13 @@ class ExecutionsScreen(LiveScreen):
         try:
             failed = await failed_runs(self.engine, hook, None, RETRY_MAX)
         except SlothError as exc:
-            self.notify(str(exc), title="Cannot retry", severity="error")
+            self.notify(printable(str(exc)), title="Cannot retry", severity="error", markup=False)
             return
         if not failed:
-            self.notify(f"No failed runs of {hook} to retry: its latest run on each event worked.")
+            self.notify(
+                f"No failed runs of {hook} to retry: its latest run on each event worked.",
+                markup=False,
+            )
             return
 
         def answer(choice: str | None) -> None:
@@ -335,13 +374,14 @@ class ExecutionsScreen(LiveScreen):
         try:
             report = await retry_runs(self.engine, hook, failed)
         except SlothError as exc:
-            self.notify(str(exc), title="Retry stopped", severity="error")
+            self.notify(printable(str(exc)), title="Retry stopped", severity="error", markup=False)
             return
         done, still = len(report.retried), report.still_failing
         self.notify(
             f"Retried {hook} on {done} events: {done - still} ok, {still} still failing"
             + (f", {len(report.gone)} gone from the store" if report.gone else ""),
             severity="warning" if still else "information",
+            markup=False,
         )
 
     async def action_edit_hook(self) -> None:
@@ -352,7 +392,7 @@ class ExecutionsScreen(LiveScreen):
         try:
             hook = await self.engine.get_hook(ex.hook)
         except SlothError as exc:
-            self.notify(str(exc), title="Cannot edit", severity="error")
+            self.notify(printable(str(exc)), title="Cannot edit", severity="error", markup=False)
             return
         self.app.push_screen(HookEditorScreen(hook))
 

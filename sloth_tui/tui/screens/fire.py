@@ -1,7 +1,12 @@
 """`F`: fire an event by hand, from a form of the type's catalog fields or from raw JSON.
 
 Firing goes through `Engine.dispatch(..., source="dashboard")` like any producer, so
-the engine's own validation message is what the operator reads when it refuses.
+the engine's own validation message is what the operator reads when it refuses. A type
+the catalog nearly spells gets the engine's "did you mean" before it is fired.
+
+Data from a stored event is the producer's: a string the one-line form cannot show as
+it is (a control character, a newline) sends the dialog to raw JSON, where it is a
+\\u escape and fires back unchanged.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +27,8 @@ from sloth_tui import catalog
 from sloth_tui.catalog import FieldSpec
 from sloth_tui.engine.errors import SlothError
 from sloth_tui.engine.records import Event
+from sloth_tui.tui import format as fmt
+from sloth_tui.tui.screens.base import StaleMapGuard
 
 MAX_MATCHES = 6
 
@@ -67,20 +75,30 @@ def set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[leaf] = value
 
 
-def type_hint(text: str) -> str:
+def type_hint(text: str) -> Text:
     spec = catalog.get(text)
     if spec is not None:
-        return f"{spec.description}  ({len(spec.fields)} fields, category {spec.category})"
+        return Text(f"{spec.description}  ({len(spec.fields)} fields, category {spec.category})")
     if not text:
-        return "Type to pick from the catalog (→ accepts the completion), or a new category.action"
+        return Text(
+            "Type to pick from the catalog (→ accepts the completion), or a new category.action"
+        )
     matches = [t for t in catalog.type_names() if text in t]
     if matches:
         more = " …" if len(matches) > MAX_MATCHES else ""
-        return "matches: " + "  ".join(matches[:MAX_MATCHES]) + more
-    return "Not in the catalog: a new type, data as raw JSON"
+        return Text("matches: " + "  ".join(matches[:MAX_MATCHES]) + more)
+    typo = fmt.typo_warning(text)
+    if typo is not None:
+        return fmt.plain(f"⚠ {typo}", style="yellow")
+    return Text("Not in the catalog: a new type, data as raw JSON")
 
 
-class FireScreen(ModalScreen[Event | None]):
+def form_can_show(value: Any) -> bool:
+    """False for a string an Input cannot show as it is (controls, newline, tab)."""
+    return not isinstance(value, str) or fmt.printable(value) == value
+
+
+class FireScreen(StaleMapGuard, ModalScreen[Event | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "fire", "Fire"),
@@ -106,7 +124,7 @@ class FireScreen(ModalScreen[Event | None]):
                 id="fire-type",
                 compact=True,
             )
-            yield Static(type_hint(self.initial_type), id="fire-hint", markup=False)
+            yield Static(type_hint(self.initial_type), id="fire-hint")
             yield VerticalScroll(id="fire-fields")
             yield TextArea("{}", id="fire-raw", soft_wrap=True, tab_behavior="indent")
             yield Static("", id="fire-error", markup=False)
@@ -163,7 +181,7 @@ class FireScreen(ModalScreen[Event | None]):
             label = f"{f.name}{'[]' if f.kind == 'list' else '{}' if f.kind == 'object' else ''}"
             rows.append(
                 Horizontal(
-                    Label(label, classes="field-name"),
+                    Label(Text(label), classes="field-name"),
                     Input(
                         "" if value is None else field_text(value),
                         id=f"field-{i}",
@@ -174,15 +192,18 @@ class FireScreen(ModalScreen[Event | None]):
                 )
             )
         await fields.mount_all(rows)
-        self.query_one("#fire-raw", TextArea).text = json.dumps(values, indent=2)
+        self.query_one("#fire-raw", TextArea).text = fmt.pretty_json(values)
         known_only = spec is not None and data is not None and self._only_known(data)
         self._show_raw(spec is None or (data is not None and not known_only))
         self._error("")
 
     def _only_known(self, data: dict[str, Any]) -> bool:
+        """True when the form shows all of `data`, exactly."""
         form: dict[str, Any] = {}
         for f in self.specs:
             if (value := get_path(data, f.path)) is not None:
+                if not form_can_show(value):
+                    return False
                 set_path(form, f.path, value)
         return form == data
 
@@ -198,7 +219,7 @@ class FireScreen(ModalScreen[Event | None]):
         self.query_one("#fire-fields").display = not raw
 
     def _error(self, message: str) -> None:
-        self.query_one("#fire-error", Static).update(f"✗ {message}" if message else "")
+        self.query_one("#fire-error", Static).update(fmt.plain(f"✗ {message}" if message else ""))
 
     # -- building the data ---------------------------------------------------------------
 
@@ -246,7 +267,12 @@ class FireScreen(ModalScreen[Event | None]):
             return
         if type_name != self.form_type:  # typed on without Enter: show the form first
             await self._set_type(type_name)
-            self._error("new type: check the data, then fire again")
+            typo = fmt.typo_warning(type_name)
+            self._error(
+                f"{typo}; fire again to use it"
+                if typo
+                else "new type: check the data, then fire again"
+            )
             return
         try:
             data = self.form_data()
@@ -268,7 +294,7 @@ class FireScreen(ModalScreen[Event | None]):
             except ValueError as exc:
                 self._error(str(exc))
                 return
-            raw.text = json.dumps(data, indent=2, ensure_ascii=False)
+            raw.text = fmt.pretty_json(data)
             self._show_raw(True)
             raw.focus()
             self._error("")
@@ -282,7 +308,7 @@ class FireScreen(ModalScreen[Event | None]):
             self._error(str(exc))
             return
         if not self._only_known(data):
-            self._error("the JSON has keys the form does not show: keep editing it raw")
+            self._error("the JSON has keys (or text) the form does not show: keep editing it raw")
             return
         for i, f in enumerate(self.specs):
             value = get_path(data, f.path)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from sloth_tui.tui.screens.base import StaleMapGuard
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Anywhere", (
@@ -73,7 +76,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )  # fmt: skip
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(StaleMapGuard, ModalScreen[None]):
     BINDINGS = [
         Binding("escape,question_mark,q", "app.pop_screen", "Close"),
     ]
@@ -82,11 +85,11 @@ class HelpScreen(ModalScreen[None]):
         table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for section, keys in KEYS:
-            table.add_row(f"[u]{section}[/u]", "")
+        for section, keys in KEYS:  # Text cells: a key such as "[" must not read as markup
+            table.add_row(Text.assemble((section, "underline")), Text(""))
             for key, what in keys:
-                table.add_row(key, what)
-            table.add_row("", "")
+                table.add_row(Text(key), Text(what))
+            table.add_row(Text(""), Text(""))
         with VerticalScroll(id="help-body"):
             yield Static(
                 "Keys   (escape closes; mouse: click tabs, rows, buttons)", id="help-title"

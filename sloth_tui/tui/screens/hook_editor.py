@@ -5,6 +5,9 @@ logs and what it would have sent, save (only code that compiles reaches the disk
 fire a real event and watch the real run arrive. The file on disk stays the source of
 truth: an edit made elsewhere is noticed and offered for reload, a deleted file is
 written back by the next save, and nothing typed is dropped without asking.
+
+Paths, patterns, compile errors and run errors are shown as plain text (`format.plain`,
+`format.notify`): a file named `[/x].lua` is a name, not markup.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from textual.widgets import Footer, Static
 
 from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.records import Execution, Hook
+from sloth_tui.tui import format as fmt
 from sloth_tui.tui import hook_templates
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.screens.base import LiveScreen
@@ -103,22 +107,22 @@ class HookEditorScreen(LiveScreen):
     def _title(self) -> None:
         t = Text()
         t.append(" hook ", style="dim")
-        t.append(self.hook.name, style="bold")
+        t.append(fmt.printable(self.hook.name), style="bold")
         if self.editor.dirty:
             t.append(" ● modified", style="bold yellow")
-        t.append("  " + ", ".join(self.hook.events))
+        t.append("  " + fmt.printable(", ".join(self.hook.events)))
         if not self.hook.enabled:
             t.append("  (disabled)", style="yellow")
-        t.append(f"  {display_path(self.editor.path)}", style="dim")
+        t.append(f"  {fmt.printable(display_path(self.editor.path))}", style="dim")
         self.query_one("#wb-title", Static).update(t)
 
     def _banner(self, text: str) -> None:
         banner = self.query_one("#wb-banner", Static)
-        banner.update(Text(text))
+        banner.update(fmt.plain(text, lines=True))
         banner.display = bool(text)
 
     def _status(self, text: str, style: str = "") -> None:
-        self.query_one("#wb-status", Static).update(Text(text, style=style))
+        self.query_one("#wb-status", Static).update(fmt.plain(text, style=style, lines=True))
 
     def on_lua_editor_dirty_changed(self, message: LuaEditor.DirtyChanged) -> None:
         message.stop()
@@ -128,7 +132,9 @@ class HookEditorScreen(LiveScreen):
 
     def action_save(self) -> bool:
         if self.editor.read_only:
-            self.notify("This file could not be read, so it is not saved over.", severity="error")
+            fmt.notify(
+                self, "This file could not be read, so it is not saved over.", severity="error"
+            )
             return False
         result = self.editor.save()
         if result.ok:
@@ -139,12 +145,12 @@ class HookEditorScreen(LiveScreen):
                 "the next matching event runs it",
                 "green",
             )
-            self.notify(f"Saved {self.editor.path.name}")
+            fmt.notify(self, f"Saved {self.editor.path.name}")
             return True
         self.error_line = result.line
         where = f"line {result.line}: " if result.line else ""
         self._status(f"✗ not saved, the file is unchanged: {where}{result.message}", "bold red")
-        self.notify(f"{where}{result.message}", title="Not saved", severity="error")
+        fmt.notify(self, f"{where}{result.message}", title="Not saved", severity="error")
         return False
 
     # -- test-fire -----------------------------------------------------------------------------
@@ -180,7 +186,7 @@ class HookEditorScreen(LiveScreen):
 
     def action_goto_error(self) -> None:
         if self.error_line is None:
-            self.notify("No error line to jump to (save or dry-run first).")
+            fmt.notify(self, "No error line to jump to (save or dry-run first).")
             return
         self.set_class(False, "-show-panel")
         self.editor.goto_line(self.error_line)
@@ -197,7 +203,7 @@ class HookEditorScreen(LiveScreen):
         from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 
         if self.panel.last_real is None:
-            self.notify("No real run of this hook seen yet (ctrl+f fires a real event).")
+            fmt.notify(self, "No real run of this hook seen yet (ctrl+f fires a real event).")
             return
         self.app.push_screen(ExecutionDetailScreen(self.panel.last_real))
 
@@ -244,7 +250,7 @@ class HookEditorScreen(LiveScreen):
         if not editor.dirty:
             editor.disk_text = text
             editor.replace_all(text)
-            self.notify(f"{editor.path.name} changed on disk: reloaded (ctrl+z undoes)")
+            fmt.notify(self, f"{editor.path.name} changed on disk: reloaded (ctrl+z undoes)")
             return
         if self._asking:
             editor.acknowledge_disk(text)
@@ -256,7 +262,7 @@ class HookEditorScreen(LiveScreen):
             if choice == "reload":
                 editor.disk_text = text
                 editor.replace_all(text)
-                self.notify("Reloaded from disk; ctrl+z brings your edits back")
+                fmt.notify(self, "Reloaded from disk; ctrl+z brings your edits back")
             else:
                 editor.acknowledge_disk(text)
                 self._status("kept your edits; ctrl+s overwrites the file's new content", "yellow")

@@ -2,6 +2,8 @@
 
 k9s-style: the table has the focus and single keys act on the row under the cursor
 (n new, enter/e edit, space on/off, d delete, t test-fire, x its runs).
+Descriptions, patterns and file paths are the hook authors': cells and toasts show them
+as text (Text, `format.notify`), never markup.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class HooksScreen(LiveScreen):
     BINDINGS = [
         Binding("n", "new", "New"),
         Binding("e", "edit", "Edit", key_display="⏎/e"),
-        Binding("space", "toggle", "On/off"),
+        Binding("space", "toggle_enabled", "On/off"),
         Binding("d", "delete", "Delete"),
         Binding("t", "test", "Test-fire"),
         Binding("x", "runs", "Runs"),
@@ -90,27 +92,29 @@ class HooksScreen(LiveScreen):
             self.hooks = await self.engine.list_hooks()
             self.stats = await self.engine.hook_stats()
         except SlothError as exc:
-            self.notify(str(exc), title="Could not list hooks", severity="error")
+            fmt.notify(self, str(exc), title="Could not list hooks", severity="error")
             return
         self.draw()
 
-    def rows(self) -> list[tuple[str | Text, ...]]:
+    def rows(self) -> list[tuple[Text, ...]]:
         now = self.sloth.clock()
-        out: list[tuple[str | Text, ...]] = []
+        out: list[tuple[Text, ...]] = []
         for h in self.hooks:
             st = self.stats.get(h.name)
             out.append(
                 (
-                    Text(h.name, style="bold" if h.enabled else "dim"),
+                    fmt.plain(h.name, style="bold" if h.enabled else "dim"),
                     Text("✓", style="green") if h.enabled else Text("✗ off", style="yellow"),
-                    ", ".join(h.events),
-                    f"{h.run_count:,}",
-                    Text(f"{st.failures:,}", style="red" if st.failures else "") if st else "0",
+                    fmt.plain(", ".join(h.events)),  # globs hold brackets: deploy.[fs]*
+                    Text(f"{h.run_count:,}"),
+                    Text(f"{st.failures:,}", style="red" if st.failures else "")
+                    if st
+                    else Text("0"),
                     rate_text(st),
-                    fmt.duration_ms(st.avg_ms) if st else "-",
-                    fmt.duration_ms(st.p95_ms) if st else "-",
-                    fmt.ago(h.last_run, now),
-                    clip(h.description, DESCRIPTION_WIDTH),
+                    Text(fmt.duration_ms(st.avg_ms) if st else "-"),
+                    Text(fmt.duration_ms(st.p95_ms) if st else "-"),
+                    Text(fmt.ago(h.last_run, now)),
+                    Text(clip(h.description, DESCRIPTION_WIDTH)),  # one printable line
                 )
             )
         return out
@@ -140,7 +144,7 @@ class HooksScreen(LiveScreen):
         name = self.current_name
         hook = next((h for h in self.hooks if h.name == name), None)
         if hook is None:
-            self.notify("No hook selected: n creates one.")
+            fmt.notify(self, "No hook selected: n creates one.")
         return hook
 
     def select(self, name: str) -> None:
@@ -157,7 +161,7 @@ class HooksScreen(LiveScreen):
     def action_new(self) -> None:
         def created(hook: Hook | None) -> None:
             if hook is not None:
-                self.notify(f"Created hook {hook.name} ({hook.file})")
+                fmt.notify(self, f"Created hook {hook.name} ({hook.file})")
                 self.load()
                 self.app.push_screen(HookEditorScreen(hook))
 
@@ -178,15 +182,15 @@ class HooksScreen(LiveScreen):
             if hasattr(screen, "set_filter"):
                 screen.set_filter(f"hook:{hook.name}")
 
-    async def action_toggle(self) -> None:
+    async def action_toggle_enabled(self) -> None:  # not DOMNode.action_toggle
         if (hook := self.current()) is None:
             return
         try:
             await self.engine.set_hook_enabled(hook.name, not hook.enabled)
         except SlothError as exc:
-            self.notify(str(exc), title="Could not change the hook", severity="error")
+            fmt.notify(self, str(exc), title="Could not change the hook", severity="error")
             return
-        self.notify(f"Hook {hook.name} {'disabled' if hook.enabled else 'enabled'}")
+        fmt.notify(self, f"Hook {hook.name} {'disabled' if hook.enabled else 'enabled'}")
         self.load()
 
     def action_delete(self) -> None:
@@ -199,9 +203,9 @@ class HooksScreen(LiveScreen):
             try:
                 await self.engine.delete_hook(hook.name)
             except SlothError as exc:
-                self.notify(str(exc), title="Could not delete", severity="error")
+                fmt.notify(self, str(exc), title="Could not delete", severity="error")
                 return
-            self.notify(f"Deleted hook {hook.name}; its file {hook.file} is kept")
+            fmt.notify(self, f"Deleted hook {hook.name}; its file {hook.file} is kept")
             self.load()
 
         self.app.push_screen(

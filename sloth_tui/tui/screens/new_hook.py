@@ -1,6 +1,8 @@
 """`n` on the Hooks screen: name, event patterns (completed from the catalog), description,
 and either a new file in hooks/ from a template for the chosen event type or an existing
-Lua file. Every refusal is a message on the form; nothing typed is lost.
+Lua file. Every refusal is a message on the form; nothing typed is lost. A pattern the
+catalog nearly spells (`deploy.faild`) gets the engine's "did you mean"; paths and
+patterns are shown as plain text (`format.plain`), never markup.
 """
 
 from __future__ import annotations
@@ -23,12 +25,21 @@ from sloth_tui.engine.errors import SlothError
 from sloth_tui.engine.hooks import check_hook_name, check_pattern, pattern_matches_catalog
 from sloth_tui.engine.records import Hook
 from sloth_tui.lua.runtime import declared_event_types
+from sloth_tui.tui import format as fmt
 from sloth_tui.tui import hook_templates
+from sloth_tui.tui.screens.base import StaleMapGuard
 from sloth_tui.tui.widgets.lua_editor import atomic_write, display_path
+
+GLOB_CHARS = frozenset("*?[]!")
 
 
 def split_patterns(text: str) -> list[str]:
     return [p for p in re.split(r"[,\s]+", text.strip()) if p]
+
+
+def pattern_typo(pattern: str) -> str | None:
+    """The "did you mean" for an exact type the catalog nearly spells; None for globs."""
+    return None if GLOB_CHARS & set(pattern) else fmt.typo_warning(pattern)
 
 
 class PatternSuggester(Suggester):
@@ -64,15 +75,17 @@ def patterns_hint(patterns: list[str]) -> Text:
             continue
         completion = next((t for t in catalog.type_names() if t.startswith(p)), None)
         if completion is not None and p == patterns[-1]:  # still being typed
-            lines.append(Text(f"→ completes {p} to {completion}", style="dim"))
+            lines.append(fmt.plain(f"→ completes {p} to {completion}", style="dim"))
+        elif (typo := pattern_typo(p)) is not None:
+            lines.append(fmt.plain(f"⚠ {typo}", style="yellow"))
         else:
             lines.append(
-                Text(f"⚠ {p} matches nothing in the catalog (allowed: custom types)", "yellow")
+                fmt.plain(f"⚠ {p} matches nothing in the catalog (allowed: custom types)", "yellow")
             )
     return Text("\n").join(lines)
 
 
-class NewHookScreen(ModalScreen[Hook | None]):
+class NewHookScreen(StaleMapGuard, ModalScreen[Hook | None]):
     CSS_PATH = "../workbench.tcss"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
@@ -89,6 +102,7 @@ class NewHookScreen(ModalScreen[Hook | None]):
         files = (
             sorted(p.name for p in self.hooks_dir.glob("*.lua")) if self.hooks_dir.is_dir() else []
         )
+        files = [name for name in files if fmt.printable(name) == name]  # drawn as typed
         with Vertical(id="nh-dialog"):
             yield Static("New hook", id="nh-title")
             yield self._row(
@@ -135,7 +149,7 @@ class NewHookScreen(ModalScreen[Hook | None]):
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
     def _error(self, message: str, focus: str | None = None) -> None:
-        self.query_one("#nh-error", Static).update(f"✗ {message}" if message else "")
+        self.query_one("#nh-error", Static).update(fmt.plain(f"✗ {message}" if message else ""))
         if focus:
             self.query_one(f"#{focus}", Input).focus()
 
@@ -159,7 +173,7 @@ class NewHookScreen(ModalScreen[Hook | None]):
             text = f"creates {display_path(path)} from a template for {kind}"
             if path.exists():
                 text = f"⚠ {path.name} exists in hooks/: type it as the file to use it"
-        self.query_one("#nh-file-hint", Static).update(Text(text, style="dim"))
+        self.query_one("#nh-file-hint", Static).update(fmt.plain(text, style="dim"))
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
@@ -234,9 +248,16 @@ class NewHookScreen(ModalScreen[Hook | None]):
             return
         unmatched = [p for p in patterns if not pattern_matches_catalog(p)]
         if unmatched:
-            self.app.notify(
-                f"{', '.join(unmatched)} matches nothing in the catalog; the hook runs only "
-                "on custom types of that name",
+            typos = [t for p in unmatched if (t := pattern_typo(p)) is not None]
+            fmt.notify(
+                self.app,
+                "\n".join(
+                    [
+                        f"{', '.join(unmatched)} matches nothing in the catalog; the hook runs "
+                        "only on custom types of that name",
+                        *typos,
+                    ]
+                ),
                 title=f"Hook {name} created, with a warning",
                 severity="warning",
             )

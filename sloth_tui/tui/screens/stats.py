@@ -1,4 +1,6 @@
-"""Screen 4: throughput, what is flowing, how hooks fare, and what it all costs."""
+"""Screen 4: throughput, what is flowing, how hooks fare, and what it all costs.
+
+Table cells are Text (a str cell of a Rich table is markup): type and hook names too."""
 
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ class StatsScreen(LiveScreen):
         try:
             self.hook_stats = await self.engine.hook_stats()
         except SlothError as exc:
-            self.notify(str(exc), title="Hook stats unavailable", severity="warning")
+            fmt.notify(self, str(exc), title="Hook stats unavailable", severity="warning")
             return
         if self.live_ready:
             self.draw()
@@ -107,18 +109,20 @@ class StatsScreen(LiveScreen):
         table = _table("Per category", ("category", "n", ""))
         for name, n in cats.most_common():
             color = colors.get(name, "")
-            table.add_row(Text(name, style=color), fmt.count(n), Text(bar(n, top, 6), style=color))
+            table.add_row(
+                fmt.plain(name, style=color), Text(fmt.count(n)), Text(bar(n, top, 6), style=color)
+            )
         if not cats:
-            table.add_row("(none yet)", "", "")
+            table.add_row(Text("(none yet)"), Text(""), Text(""))
         return table
 
     def _types(self) -> Table:
         types = self.sloth.live.types
         table = _table("Top types", ("type", "n"))
         for name, n in types.most_common(TOP_TYPES):
-            table.add_row(name, fmt.count(n))
+            table.add_row(fmt.plain(name), Text(fmt.count(n)))
         if not types:
-            table.add_row("(none yet)", "")
+            table.add_row(Text("(none yet)"), Text(""))
         return table
 
     def _hooks(self) -> Table:
@@ -128,10 +132,13 @@ class StatsScreen(LiveScreen):
             ok = "-" if rate is None else f"{rate:.0%}"
             style = "" if rate is None or rate >= 0.95 else "red" if rate < 0.8 else "yellow"
             table.add_row(
-                name, Text(ok, style=style), fmt.duration_ms(hs.p50_ms), fmt.duration_ms(hs.p95_ms)
+                fmt.plain(name),
+                Text(ok, style=style),
+                Text(fmt.duration_ms(hs.p50_ms)),
+                Text(fmt.duration_ms(hs.p95_ms)),
             )
         if not self.hook_stats:
-            table.add_row("(no runs)", "", "", "")
+            table.add_row(Text("(no runs)"), Text(""), Text(""), Text(""))
         return table
 
     def _engine(self) -> Table:

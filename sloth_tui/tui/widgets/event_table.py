@@ -6,6 +6,9 @@ cached per (row, status, marks, cursor, width) and dropped on theme or style cha
 Following, the view sticks to the tail; any move away from it (keys, wheel, scrollbar,
 click) pauses, and while paused the top row is pinned by event id, so rows arriving,
 trimmed or paged in never move what the operator is reading.
+
+Rows are drawn as segments, not markup; what producers wrote (source, data) goes
+through `printable` first, since a segment's text goes to the terminal as it is.
 """
 
 from __future__ import annotations
@@ -351,10 +354,11 @@ class EventTable(ScrollView, can_focus=True):
             )
         if lay.id:
             segs.append(Segment(fit(str(ev.id), lay.id) + " ", dim))
-        segs.append(Segment(fit(ev.type, lay.type), base + self._cat_style(ev.category) + top))
+        kind = fit(fmt.printable(ev.type), lay.type)
+        segs.append(Segment(kind, base + self._cat_style(ev.category) + top))
         segs.append(Segment(" ", plain))
         if lay.source:
-            segs.append(Segment(fit(ev.source, lay.source) + " ", dim))
+            segs.append(Segment(fit(fmt.printable(ev.source), lay.source) + " ", dim))
         used = 0
         for text, component in self._marks(ev):
             piece = text if not used else " " + text

@@ -3,6 +3,9 @@ and each host-API call (http requests, dispatched events, state writes).
 
 Shared by the test-fire panel (a dry run: calls read "would …") and the execution
 detail screen (a real run, or a dry run from the store).
+
+Everything a hook said (logs, error, result, urls, bodies, state keys) is shown as plain
+text: Text objects, never markup, control characters made visible (`printable`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from textual.widgets import Static
 
 from sloth_tui.engine.records import OK_STATUSES, Execution
 from sloth_tui.tui import format as fmt
+from sloth_tui.tui.widgets.table_fit import printable
 
 LEVEL_STYLES = {"debug": "dim", "info": "", "warn": "yellow", "error": "bold red"}
 STATUS_ICONS = {"success": "✓", "skipped": "-", "failed": "✗", "error": "✗", "timeout": "⏱"}
@@ -23,14 +27,18 @@ BODY_WIDTH = 200  # characters of a request body or event data shown inline
 
 
 def clip(text: str, width: int) -> str:
-    """One line of at most `width` characters, a cut marked with an ellipsis."""
-    text = text.replace("\n", " ")
+    """One printable line of at most `width` characters, a cut marked with an ellipsis."""
+    text = printable(text.replace("\n", " "))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _compact(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return clip(text, BODY_WIDTH)
+
+
+def _one_line(value: Any) -> str:
+    return printable(str(value))
 
 
 def call_line(call: dict[str, Any]) -> Text:
@@ -40,13 +48,14 @@ def call_line(call: dict[str, Any]) -> Text:
     line = Text("  ")
     if fn.startswith("http."):
         line.append("would " if dry else "", style="italic")
-        line.append(f"{call.get('method', fn[5:].upper())} ", style="bold")
-        line.append(str(call.get("url", "")), style="underline")
+        line.append(f"{_one_line(call.get('method', fn[5:].upper()))} ", style="bold")
+        line.append(_one_line(call.get("url", "")), style="underline")
         if not dry:
             status = call.get("status")
             ok = isinstance(status, int) and 200 <= status < 300
             line.append(
-                f"  {status if status is not None else '-'}", style="green" if ok else "red"
+                f"  {_one_line(status) if status is not None else '-'}",
+                style="green" if ok else "red",
             )
             line.append(f"  {fmt.duration_ms(call.get('duration_ms'))}", style="dim")
         if call.get("body") is not None:
@@ -54,21 +63,21 @@ def call_line(call: dict[str, Any]) -> Text:
     elif fn.startswith("event.dispatch"):
         line.append("would " if dry else "", style="italic")
         line.append("dispatch ", style="bold")
-        line.append(str(call.get("type", "")), style="magenta")
+        line.append(_one_line(call.get("type", "")), style="magenta")
         if call.get("id"):
-            line.append(f" → event {call['id']}")
+            line.append(f" → event {_one_line(call['id'])}")
         line.append(f"  {_compact(call.get('data'))}", style="dim")
     elif fn.startswith("state."):
-        line.append(f"{fn} ", style="bold")
-        line.append(str(call.get("key", "")))
+        line.append(f"{_one_line(fn)} ", style="bold")
+        line.append(_one_line(call.get("key", "")))
         if "value" in call:
             line.append(f" = {_compact(call['value'])}", style="dim")
     elif fn == "calls.dropped":
-        line.append(f"… {call.get('count', 0)} more calls not recorded", style="yellow")
+        line.append(f"… {_one_line(call.get('count', 0))} more calls not recorded", style="yellow")
     else:
-        line.append(f"{fn} {_compact({k: v for k, v in call.items() if k != 'fn'})}")
+        line.append(f"{_one_line(fn)} {_compact({k: v for k, v in call.items() if k != 'fn'})}")
     if call.get("error"):
-        line.append(f"  ✗ {call['error']}", style="red")
+        line.append(f"  ✗ {_one_line(call['error'])}", style="red")
     return line
 
 
@@ -87,10 +96,10 @@ def execution_report(ex: Execution, *, event_label: str = "") -> Group:
     parts.append(head)
     meta = Text()
     meta.append("hook ", style="dim")
-    meta.append(ex.hook, style="bold")
+    meta.append(printable(ex.hook), style="bold")
     if event_label:
         meta.append("  event ", style="dim")
-        meta.append(event_label)
+        meta.append(printable(event_label))
     parts.append(meta)
     result = (
         json.dumps(ex.result, ensure_ascii=False, default=str) if ex.result is not None else "nil"
@@ -100,9 +109,9 @@ def execution_report(ex: Execution, *, event_label: str = "") -> Group:
         err = Text("✗ ", style="bold red")
         if ex.error_line:
             err.append(f"line {ex.error_line}: ", style="bold red")
-        err.append(ex.error, style="red")
+        err.append(printable(ex.error, lines=True), style="red")
         if ex.limit:
-            err.append(f"  (limit: {ex.limit})", style="yellow")
+            err.append(f"  (limit: {printable(ex.limit)})", style="yellow")
         parts.append(err)
     parts.append(Text(""))
     parts.append(Text(f"Logs ({len(ex.logs)})", style="bold underline"))
@@ -111,8 +120,9 @@ def execution_report(ex: Execution, *, event_label: str = "") -> Group:
     for log in ex.logs:
         line = Text("  ")
         line.append(fmt.clock_time(log.ts), style="dim")
-        line.append(f" {log.level.upper():5} ", style=LEVEL_STYLES.get(log.level, "") or "bold")
-        line.append(log.message, style=LEVEL_STYLES.get(log.level, ""))
+        level = printable(log.level)
+        line.append(f" {level.upper():5} ", style=LEVEL_STYLES.get(log.level, "") or "bold")
+        line.append(printable(log.message, lines=True), style=LEVEL_STYLES.get(log.level, ""))
         parts.append(line)
     parts.append(Text(""))
     title = "Calls it would have made" if ex.dry_run else "Calls"
@@ -127,7 +137,7 @@ class ExecutionView(Static):
     """A Static that shows one Execution (or a hint while there is none)."""
 
     def __init__(self, hint: str = "", *, id: str | None = None) -> None:
-        super().__init__(Text(hint, style="dim"), id=id)
+        super().__init__(Text(printable(hint, lines=True), style="dim"), id=id)
         self.execution: Execution | None = None
 
     def show(self, ex: Execution, *, event_label: str = "") -> None:
@@ -136,4 +146,4 @@ class ExecutionView(Static):
 
     def show_text(self, text: str, style: str = "dim") -> None:
         self.execution = None
-        self.update(Text(text, style=style))
+        self.update(Text(printable(text, lines=True), style=style))

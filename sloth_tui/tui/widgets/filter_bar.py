@@ -9,6 +9,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from sloth_tui.engine.filters import Filter, FilterError, parse_filter
+from sloth_tui.tui import format as fmt
 
 DEBOUNCE = 0.2  # seconds of quiet typing before the filter applies
 PLACEHOLDER = "/ filter: text type:deploy.* cat:security src:demo status:failed hook:NAME k=v !neg"
@@ -76,7 +77,7 @@ class FilterBar(Horizontal):
         self.error = message
         self._info = ""
         self.add_class("-error")
-        self.query_one("#filter-info", Static).update(f"✗ {message}")
+        self.query_one("#filter-info", Static).update(fmt.plain(f"✗ {message}"))
 
     def show_count(self, count: int | None) -> None:
         """Called every tick: touches the widget only when the text changes."""

@@ -5,6 +5,9 @@ buffer differs from the file, saves atomically and only code that compiles, and
 watches the file's directory so an edit made elsewhere (vim) is noticed: watchdog
 runs in its own thread and hands each poke to the app thread, where a short settle
 timer reads the file once and posts `DiskChanged` only if it really changed.
+
+A hook file may hold raw control bytes (Lua strings can): the editor keeps them in the
+buffer, as written, but draws each as a visible picture (ESC as ␛), never sends it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import events
 from textual.message import Message
 from textual.timer import Timer
@@ -30,6 +35,22 @@ from sloth_tui.lua.runtime import check_syntax
 
 SETTLE = 0.15  # seconds: editors write in several steps (vim: backup, write, rename)
 WATCHED_KINDS = frozenset({"created", "modified", "moved", "deleted"})
+# What a line must not send to the terminal: controls but tab (the editor expands it),
+# DEL, C1, bidi overrides and isolates, lone surrogates.
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # the control's own picture: ESC shows as ␛
+    return "\u2421" if code == 0x7F else "\ufffd"
+
+
+def printable_line(line: str) -> str:
+    """`line` as drawn: one character for one (the cursor and highlights index by
+    character), every control character but tab shown as a picture."""
+    return _UNSAFE.sub(_picture, line) if _UNSAFE.search(line) else line
 
 
 @cache
@@ -159,6 +180,11 @@ class LuaEditor(TextArea):
         """Take `text` as the file's content now (after a change made elsewhere)."""
         self.disk_text = text
         self._update_dirty()
+
+    def get_line(self, line_index: int) -> Text:
+        # TextArea's hook for drawing a line (highlights are applied to the Text after).
+        line = self.document.get_line(line_index)
+        return Text(printable_line(line), end="", no_wrap=True)
 
     def check(self) -> tuple[int, str] | None:
         return check_syntax(self.text, self.path.name)

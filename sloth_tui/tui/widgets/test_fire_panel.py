@@ -5,6 +5,8 @@ taken from a recent real event in the store. A dry run runs the *buffer* (saved 
 not) through `engine.test_hook(..., code=buffer)`, so http calls and dispatches are
 only recorded; "fire for real" goes through `engine.dispatch(..., source="dashboard")`
 like any producer, and the real run shows up here when the engine reports it.
+A real event's data is loaded as printable JSON (`format.pretty_json`), so a control
+character in it shows as a \\u escape and fires back unchanged.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ class TestFirePanel(Vertical):
         self.picked = picked
         with self.type_input.prevent(Input.Changed):
             self.type_input.value = type_name
-        text = json.dumps(data, indent=2, ensure_ascii=False)
+        text = fmt.pretty_json(data)
         self._sample_text = text if picked is None else ""
         self.data_area.load_text(text)
         self._hint()
@@ -127,18 +129,21 @@ class TestFirePanel(Vertical):
             hint.append(f"event {self.picked.id} from the store, {fmt.full_time(self.picked.ts)}")
         elif spec is not None:
             hint.append(spec.description, style="dim")
+        elif (typo := fmt.typo_warning(type_name)) is not None:
+            hint.append(f"⚠ {typo}", style="yellow")
         elif type_name:
             hint.append("not in the catalog: a custom type", style="dim")
         if type_name and not any(fnmatchcase(type_name, p) for p in self.hook.events):
             hint.append(
-                "\n⚠ the hook's events (" + ", ".join(self.hook.events) + ") don't match "
-                "this type: a real one would not run it",
+                "\n⚠ the hook's events ("
+                + fmt.printable(", ".join(self.hook.events))
+                + ") don't match this type: a real one would not run it",
                 style="yellow",
             )
         self.query_one("#tf-hint", Static).update(hint)
 
     def _error(self, message: str) -> None:
-        self.query_one("#tf-error", Static).update(f"✗ {message}" if message else "")
+        self.query_one("#tf-error", Static).update(fmt.plain(f"✗ {message}" if message else ""))
 
     @on(Input.Changed, "#tf-type")
     def _type_changed(self, event: Input.Changed) -> None:
@@ -250,9 +255,11 @@ class TestFirePanel(Vertical):
             notes.append("unsaved edits: the saved file runs, not the buffer")
         note = f" ({'; '.join(notes)})" if notes else ", waiting for the hook's run…"
         self.query_one("#tf-real", Static).update(
-            Text(f"fired {fired.type} as event {fired.id}{note}", style="yellow" if notes else "")
+            fmt.plain(
+                f"fired {fired.type} as event {fired.id}{note}", style="yellow" if notes else ""
+            )
         )
-        self.app.notify(f"Fired {fired.type} as event {fired.id}")
+        fmt.notify(self.app, f"Fired {fired.type} as event {fired.id}")
 
     def show_real_run(self, ex: Execution) -> None:
         """A real run of this hook finished (the screen passes on the engine's notice)."""
@@ -261,7 +268,7 @@ class TestFirePanel(Vertical):
         line = Text()
         line.append("last real run: ", style="dim")
         line.append(f"event {ex.event_id} ")
-        line.append(ex.status, style="green" if good else "bold red")
+        line.append(fmt.printable(ex.status), style="green" if good else "bold red")
         line.append(
             f" {fmt.duration_ms(ex.duration_ms)} at {fmt.clock_time(ex.started, millis=False)}"
         )

@@ -1,5 +1,6 @@
 """On top of every screen: the screen tabs (clickable), which engine this is, the live pulse,
-and, attached, a banner while the daemon is out of reach."""
+and, attached, a banner while the daemon is out of reach. The tabs are our markup; the
+engine's path and the banner's reason are shown as plain text."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
+
+from sloth_tui.tui import format as fmt
 
 SCREENS: tuple[tuple[str, str, str], ...] = (
     ("1", "events", "Events"),
@@ -41,12 +44,13 @@ class EngineLabel(Widget):
         self.watch_variants(variants)
 
     def watch_variants(self, variants: tuple[str, ...]) -> None:
-        self.tooltip = variants[0] if variants else None
+        self.tooltip = fmt.plain(variants[0]) if variants else None  # a str tooltip is markup
 
     def render(self) -> Text:
         width = self.size.width
         room = width - 3  # two spaces after the tabs, one before the pulse
-        text = next((v for v in self.variants if len(v) <= room), "")
+        shown = (fmt.printable(v) for v in self.variants)  # paths: any character may occur
+        text = next((v for v in shown if len(v) <= room), "")
         return Text(f"{text} ".rjust(width) if text else "", no_wrap=True)
 
 
@@ -91,5 +95,5 @@ class TopBar(Vertical):
         """A warning line under the tabs (the daemon is lost); "" hides it."""
         if text != self._banner and self._banner_w.is_mounted:
             self._banner = text
-            self._banner_w.update(text)
+            self._banner_w.update(fmt.plain(text))
             self._banner_w.display = bool(text)

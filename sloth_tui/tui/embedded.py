@@ -1,0 +1,108 @@
+"""A dashboard's own engine: it serves the home's socket, and hands the home over to `serve`.
+
+With no daemon running, the dashboard runs the engine in-process (it holds the data dir's
+lock) and serves the socket, so `sloth-tui hook add ...` in another terminal goes through
+it. When `sloth-tui serve` starts on the same home it asks for the home (op `handover`,
+see sources/handover.py): this engine stops taking requests, answers what it owes, closes
+(committing everything acknowledged, letting queued hooks finish, recording
+system.shutdown) and releases the lock; the dashboard meanwhile switches to a RemoteEngine
+on the socket, which finds `serve` as soon as it listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sloth_tui.config import Settings
+from sloth_tui.engine.errors import SlothError
+from sloth_tui.sources.protocol import ProtocolError
+
+if TYPE_CHECKING:
+    from sloth_tui.engine.engine import Engine
+    from sloth_tui.sources.client import RemoteEngine
+    from sloth_tui.sources.server import SocketServer
+
+log = logging.getLogger("sloth_tui.dashboard")
+
+
+class EmbeddedEngine:
+    """The engine and its socket server, started and stopped in the daemon's order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.server: SocketServer | None = None
+        self.warnings: list[str] = []
+        # Called with the RemoteEngine that replaces this engine once serve takes over.
+        self.on_handover: Callable[[RemoteEngine, str], None] | None = None
+        self.handed_over_to: int | None = None  # serve's pid
+        self._handover: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def start(self) -> Engine:
+        from sloth_tui.engine.engine import Engine
+        from sloth_tui.sources.server import SocketServer
+
+        # Opened before the app so a held lock is a one-line error, not a crashed screen.
+        self.engine = engine = await Engine.open(self.settings, lifecycle=True)
+        server = SocketServer(
+            engine,
+            self.settings.socket_path,
+            role="dashboard",
+            extra_ops={"handover": self._handover_op},
+        )
+        try:
+            await server.start()
+            self.server = server
+        except (SlothError, OSError) as exc:
+            self.warnings.append(
+                f"Not serving {self.settings.socket_path} ({exc}): other sloth-tui commands "
+                "cannot reach this engine while the dashboard runs."
+            )
+        return engine
+
+    async def _handover_op(self, engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
+        pid = req.get("pid")
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            raise ProtocolError("handover: pid must be the positive pid of the new serve")
+        if self._handover is not None or self._closed:
+            raise ProtocolError("this dashboard is already handing its engine over")
+        self.handed_over_to = pid
+        # After this reply is written: stop_intake waits for the replies owed, this one too.
+        self._handover = asyncio.get_running_loop().create_task(
+            self._hand_over(pid), name="handover"
+        )
+        return {"pid": os.getpid()}
+
+    async def _hand_over(self, pid: int) -> None:
+        from sloth_tui.sources.client import RemoteEngine
+        from sloth_tui.sources.wire import Address
+
+        log.info("serve (pid %d) takes over %s", pid, self.settings.home)
+        if self.on_handover is not None:
+            # Screens switch to the socket first, so none asks an engine that is closing;
+            # the remote's notice stream finds serve once it listens.
+            remote = RemoteEngine(self.settings, Address(path=self.settings.socket_path), {})
+            self.on_handover(remote, f"handing over to serve (pid {pid})")
+        await self.close(reason=f"handed over to serve (pid {pid})")
+
+    async def close(self, reason: str = "dashboard closed") -> None:
+        """Stop intake, close the engine (drains hooks, records system.shutdown), hang up."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.server is not None:
+            await self.server.stop_intake()
+        if self.engine is not None:
+            await self.engine.close(reason=reason)
+        if self.server is not None:
+            await self.server.close()
+
+    async def wait_handed_over(self) -> None:
+        """At exit: a handover under way finishes first (its engine must close cleanly)."""
+        if self._handover is not None:
+            await asyncio.shield(self._handover)

@@ -1,0 +1,42 @@
+"""The command palette (ctrl+p): Textual's, with three of its races closed.
+
+Found by the monkey test (tests/tui/test_monkey.py) on Textual 8.2; each crashed the app:
+
+- both clicks of a double click on an option, queued before the first is handled, select
+  it twice: the second dismiss() popped the screen *below* the palette (ScreenStackError
+  once that was the last one);
+- PageUp/PageDown while the option list is being rebuilt (just opened, or a letter typed a
+  moment before) read line indexes that are not laid out yet: KeyError in
+  OptionList._move_page;
+- ctrl+p while a dismissed palette is still being removed pushed a second one with the
+  same fixed id: DuplicateIds '--command-palette'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from textual.await_complete import AwaitComplete
+from textual.command import CommandPalette
+
+from sloth_tui.tui.screens.base import StaleMapGuard
+
+
+class SlothPalette(StaleMapGuard, CommandPalette):
+    def __init__(self, **kwargs: Any) -> None:
+        # No fixed id: a new palette must not collide with one still being removed.
+        super().__init__(**kwargs)
+        self._dismissed = False
+
+    def dismiss(self, result: None = None) -> AwaitComplete:
+        if self._dismissed:  # a second selection of the same gesture: nothing to close
+            return AwaitComplete()
+        self._dismissed = True
+        return super().dismiss(result)
+
+    def _action_command_list(self, action: str) -> None:
+        # While the list is rebuilt a page key has nothing to page through yet; it does
+        # what it does on an empty list: nothing.
+        with contextlib.suppress(KeyError):
+            super()._action_command_list(action)

@@ -1,0 +1,117 @@
+"""Races in Textual that the monkey test found, each driven directly: the command palette's
+three (sloth_tui/tui/palette.py) and a click into a widget removed since the last frame
+(StaleMapGuard in sloth_tui/tui/screens/base.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import events
+from textual.command import CommandList, CommandPalette, Hit
+from textual.widgets.option_list import Option
+from tui_helpers import wait_for
+
+from sloth_tui.config import Settings
+from sloth_tui.tui.screens.events import EventsScreen
+from sloth_tui.tui.screens.fire import FireScreen
+
+SIZE = (100, 30)
+
+
+async def open_palette(pilot: Any) -> CommandPalette:
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommandPalette))
+    return pilot.app.screen  # type: ignore[no-any-return]
+
+
+async def test_a_selection_made_twice_closes_the_palette_once(
+    settings: Settings, make_app: Any
+) -> None:
+    """Both clicks of a double click, queued before the first is handled, select twice."""
+    app = make_app(settings)
+    ran: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        palette = await open_palette(pilot)
+        palette._selected_command = Hit(1.0, "x", lambda: ran.append("x"), "x")
+        palette._list_visible = False
+        palette._select_or_command()
+        palette._select_or_command()  # the second click of the double click
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen) and ran)
+        assert len(app.screen_stack) == 1
+
+
+async def test_page_keys_while_the_list_is_rebuilt(settings: Settings, make_app: Any) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        palette = await open_palette(pilot)
+        commands = palette.query_one(CommandList)
+        palette._list_visible = False  # as before the first hits arrive: no size to lay out
+        await pilot.pause()
+        assert not commands.scrollable_content_region
+        commands.add_options([Option(f"option {i}") for i in range(40)])
+        commands.highlighted = 30  # its lines are not laid out yet
+        palette._action_command_list("page_up")
+        palette._action_command_list("page_down")
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, CommandPalette)
+
+
+async def test_ctrl_p_while_a_palette_is_being_removed(settings: Settings, make_app: Any) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        first = await open_palette(pilot)
+        first.dismiss()
+        app.action_command_palette()  # before the first one is gone from the DOM
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        assert app.screen is not first
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
+
+
+async def test_a_click_on_a_widget_removed_since_the_last_frame(
+    settings: Settings, make_app: Any
+) -> None:
+    """The fire dialog rebuilds its fields when the type changes; a click landing before
+    the next frame began a text selection in a detached widget (AttributeError)."""
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("F")
+        await wait_for(pilot, lambda: isinstance(app.screen, FireScreen))
+        screen = app.screen
+        await screen._set_type("deploy.failed")
+        await pilot.pause()
+        row = screen.query(".field-row").first()
+        field = row.query_one("Input")
+        await wait_for(pilot, lambda: field.region.width > 0)
+        x, y = field.region.x + 1, field.region.y
+        await row.remove()  # the screen's map still places it until the next frame
+        at = (screen, x, y, 0, 0, 1, False, False, False, x, y)
+        screen._forward_event(events.MouseDown(*at))
+        screen._forward_event(events.MouseUp(*at))
+        await pilot.pause()
+        assert app.is_running and app._exception is None
+
+
+async def test_page_keys_on_a_list_not_laid_out_yet(settings: Settings, make_app: Any) -> None:
+    """The event detail's child list appears with its options in one go: a page key before
+    the first layout read line indexes not computed yet (KeyError)."""
+    from textual.app import App, ComposeResult
+
+    from sloth_tui.tui.widgets.safe_option_list import SafeOptionList
+
+    class Lists(App[None]):
+        def compose(self) -> ComposeResult:
+            yield SafeOptionList(id="safe")
+
+    app = Lists()
+    async with app.run_test(size=SIZE) as pilot:
+        options = app.query_one(SafeOptionList)
+        options.display = False
+        await pilot.pause()
+        options.add_options([Option(f"child {i}") for i in range(30)])
+        options.display = True
+        options.highlighted = 0
+        options.action_page_down()  # before the next layout
+        options.action_page_up()
+        await pilot.pause()
+        assert app.is_running
