@@ -40,6 +40,9 @@ def save_crash_report(error: BaseException, home: Path | None, where: str) -> Pa
         f"time: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
         f"argv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(error))
     )
+    inner = getattr(error, "error", None)  # Textual's WorkerFailed wraps, without chaining
+    if isinstance(inner, BaseException) and inner is not error.__cause__:
+        text += "\nraised in the worker:\n" + "".join(traceback.format_exception(inner))
     candidates = [home / LOGS_DIR] if home is not None else []
     candidates.append(Path(tempfile.gettempdir()) / "sloth-tui-crashes")
     for directory in candidates:

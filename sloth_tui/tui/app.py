@@ -25,11 +25,12 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
-from textual.command import CommandPalette
+from textual.command import CommandListItem, CommandPalette, SimpleProvider
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.theme import Theme
+from textual.theme import Theme, ThemeProvider
+from textual.widget import AwaitMount
 
 from sloth_tui.config import Settings
 from sloth_tui.crash import crash_line, save_crash_report
@@ -390,6 +391,20 @@ class SlothApp(App[None]):
             isinstance(s, CommandPalette) for s in self.screen_stack
         ):
             self.push_screen(SlothPalette())
+
+    def search_commands(
+        self, commands: Sequence[CommandListItem], placeholder: str = "Search for commands…"
+    ) -> AwaitMount:
+        """Textual's, on the palette with its races closed (it would push a plain one)."""
+        return self.push_screen(
+            SlothPalette(
+                providers=[SimpleProvider(self.screen, list(commands))], placeholder=placeholder
+            )
+        )
+
+    def search_themes(self) -> None:
+        """The palette's "Change theme", on the palette with its races closed."""
+        self.push_screen(SlothPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
 
     async def action_back(self) -> None:
         if len(self.screen_stack) > 1:

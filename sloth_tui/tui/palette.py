@@ -9,7 +9,9 @@ Found by the monkey test (tests/tui/test_monkey.py) on Textual 8.2; each crashed
   moment before) read line indexes that are not laid out yet: KeyError in
   OptionList._move_page;
 - ctrl+p while a dismissed palette is still being removed pushed a second one with the
-  same fixed id: DuplicateIds '--command-palette'.
+  same fixed id: DuplicateIds '--command-palette';
+- a palette closed (or the app quit) right after it opened: its first search ran on a
+  palette whose widgets were gone (NoMatches 'CommandList' in a worker).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from textual import work
 from textual.await_complete import AwaitComplete
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 
 from sloth_tui.tui.screens.base import StaleMapGuard
 
@@ -40,3 +43,11 @@ class SlothPalette(StaleMapGuard, CommandPalette):
         # what it does on an empty list: nothing.
         with contextlib.suppress(KeyError):
             super()._action_command_list(action)
+
+    @work(exclusive=True, group=CommandPalette._GATHER_COMMANDS_GROUP)
+    async def _gather_commands(self, search_value: str) -> None:
+        if not self.query(CommandList):  # the palette is being removed: nothing to fill
+            return
+        # Textual's search, undecorated: its first step finds the list with no await
+        # between this check and it.
+        await CommandPalette._gather_commands.__wrapped__(self, search_value)  # type: ignore[attr-defined]

@@ -115,3 +115,20 @@ async def test_page_keys_on_a_list_not_laid_out_yet(settings: Settings, make_app
         options.action_page_up()
         await pilot.pause()
         assert app.is_running
+
+
+async def test_every_palette_is_the_safe_one(settings: Settings, make_app: Any) -> None:
+    """Textual's "Change theme" and search_commands pushed a plain CommandPalette, with
+    the races above open again (the monkey hit the page-key one that way)."""
+    from sloth_tui.tui.palette import SlothPalette
+
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        app.search_themes()
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        assert isinstance(app.screen, SlothPalette)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
+        app.search_commands([("Say hi", lambda: None)])
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        assert isinstance(app.screen, SlothPalette)
