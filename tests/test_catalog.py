@@ -44,7 +44,7 @@ def _seed_path() -> Path:
             return path
     # A fresh clone has no ../shared beside it: the catalog ships in the package and the
     # other tests check it on its own; only the comparison with the seed waits for the file.
-    tried = ", ".join(str(p) for p in _SEED_CANDIDATES)
+    tried = ", ".join(dict.fromkeys(str(p) for p in _SEED_CANDIDATES))
     pytest.skip(f"seed event reference not found (tried {tried}): catalog not compared with it")
 
 

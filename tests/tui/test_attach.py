@@ -85,7 +85,7 @@ async def test_attached_dashboard_works_and_outlives_a_daemon_restart(
         await pilot.press("F", *"deploy.fai", "right", "enter")
         fire = app.screen
         assert isinstance(fire, FireScreen)
-        await wait_for(pilot, lambda: fire.form_type == "deploy.failed")
+        await wait_for(pilot, lambda: fire.form_type == "deploy.failed", timeout=15)
         fire.query_one("#field-1", Input).value = "checkout"  # service
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, FireScreen))

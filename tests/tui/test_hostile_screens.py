@@ -185,8 +185,15 @@ async def test_events_and_event_detail(engine: Engine, make_app, world: World) -
         detail = await open_detail(pilot, app, world.parent.id)
         await shows(pilot, app, "socket:[/srv]␛[2J", f'"service": "{DISK}"', '"[/bold]": 3')
         await shows(pilot, app, '"\\u001b]0;pwned\\u0007": 14', '"v17": "\\u009b31m"')
-        detail.query_one("#detail-execs").scroll_visible(top=True, animate=False)
-        text = await shows(pilot, app, "Hook runs", DISK, "hostile", "returner")
+        runs = detail.query_one("#detail-execs")
+        wanted = ("Hook runs", DISK, "hostile", "returner")
+
+        def runs_in_view() -> bool:  # the detail reloads live: scroll again until they show
+            runs.scroll_visible(top=True, animate=False)
+            return all(t in rendered(app) for t in wanted)
+
+        await wait_for(pilot, runs_in_view)
+        text = await shows(pilot, app, *wanted)
         assert "[completed]" in text  # the child's status, in brackets, not swallowed
         assert f"{world.child.id}  deploy.rollback  [completed]  reason=[/bold]" in text
 
