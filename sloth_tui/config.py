@@ -87,6 +87,35 @@ class Settings:
 
 
 _SCALARS = {f.name: f.type for f in fields(Settings) if f.name not in ("monitor", "watchers")}
+
+# Each number's sensible range, checked at load: `concurrency = 0` used to start an engine
+# that never ran a hook, `max_events = -5` one that silently dropped events.
+RANGES: dict[str, tuple[float, float]] = {
+    "max_events": (1, 2**62),
+    "concurrency": (1, 1024),
+    "queue_size": (1, 10_000_000),
+    "max_depth": (0, 64),
+    "hook_timeout": (0.01, 86_400),
+    "hook_instructions": (1_000, 10**12),
+    "hook_memory_mb": (1, 65_536),
+    "interval": (0.1, 86_400),
+    "cpu_percent": (1, 100),
+    "memory_percent": (1, 100),
+    "disk_percent": (1, 100),
+    "load_per_cpu": (0.01, 1_000),
+    "hysteresis": (0, 100),
+}
+
+
+def _check_range(where: str, key: str, value: Any) -> None:
+    bounds = RANGES.get(key)
+    if bounds is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    low, high = bounds
+    if not (low <= value <= high):  # NaN fails this too
+        raise ConfigError(f"{where}: {key} = {value!r} is out of range ({low:g} to {high:g})")
+
+
 _ENV_KEYS = ("strict", "max_events", "concurrency", "queue_size", "max_depth", "theme")
 
 
@@ -131,6 +160,7 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> Any:
                 f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})"
             )
         changes[key] = _coerce(key, value, known[key])
+        _check_range(where, key, changes[key])
     return replace(obj, **changes)
 
 

@@ -25,6 +25,15 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+# Numbers from the command line, bounded where they are used: SQLite's integers end at
+# 2**63 - 1 (an id past it was an OverflowError), and a float option is never NaN or inf.
+EVENT_ID = click.IntRange(0, 2**63 - 1)
+COUNT = click.IntRange(0, 10_000_000)
+SECONDS = click.FloatRange(0.01, 3600)  # hook deadlines, as `hook update` checks them
+INSTRUCTIONS = click.IntRange(1_000, 10**12)
+MEMORY_MB = click.IntRange(1, 65_536)
+
+
 def settings_from(ctx: click.Context) -> Settings:
     obj = ctx.find_root().obj or {}
     if "settings" not in obj:
@@ -129,7 +138,9 @@ def parse_json_object(text: str | None, what: str = "--data") -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise click.BadParameter("nests too deeply", param_hint=what) from None
     except ValueError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint=what) from None
     if not isinstance(value, dict):
@@ -145,8 +156,14 @@ def parse_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key:
             raise click.BadParameter(f"{pair!r} is not key=value", param_hint="DATA")
         try:
-            value: Any = json.loads(raw)
-        except ValueError:
+            value: Any = json.loads(raw, parse_constant=_no_constant)
+        except RecursionError:
+            raise click.BadParameter(f"{key}= nests too deeply", param_hint="DATA") from None
+        except ValueError:  # not JSON (NaN and Infinity included): the text itself
             value = raw
         data[key] = value
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

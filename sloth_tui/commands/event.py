@@ -6,6 +6,8 @@ import click
 
 from sloth_tui import catalog
 from sloth_tui.commands.common import (
+    COUNT,
+    EVENT_ID,
     emit_json,
     engine_for,
     fmt_ts,
@@ -114,7 +116,7 @@ event_group.add_command(event_dispatch)
     metavar="EXPR",
     help="Dashboard filter syntax: 'type:deploy.* !src:demo service=api'.",
 )
-@click.option("--limit", default=50, show_default=True, help="Newest N events.")
+@click.option("--limit", type=COUNT, default=50, show_default=True, help="Newest N events.")
 @click.option("--json", "as_json", is_flag=True, help="Print an array of events.")
 @click.pass_context
 def event_list(
@@ -168,7 +170,7 @@ def event_list(
 
 
 @event_group.command("show")
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=EVENT_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
@@ -209,7 +211,7 @@ def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
 
 
 @event_group.command("rerun")
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=EVENT_ID)
 @click.option(
     "--hook",
     "hooks",
@@ -241,7 +243,7 @@ def event_rerun(ctx: click.Context, event_id: int, hooks: tuple[str, ...], as_js
 
 
 @event_group.command("delete")
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=EVENT_ID)
 @click.pass_context
 def event_delete(ctx: click.Context, event_id: int) -> None:
     """Delete one event and its executions."""

@@ -79,6 +79,9 @@ def _refuse_undecodable(argv: Any) -> None:
         if isinstance(arg, str) and _SURROGATE.search(arg):
             error_line(f"argument {n} is not valid UTF-8 text: {arg!r}")
             sys.exit(2)
+        if isinstance(arg, str) and "\x00" in arg:  # exec cannot pass one; an embedder can
+            error_line(f"argument {n} holds a NUL character: {arg!r}")
+            sys.exit(2)
 
 
 class OneLineErrorGroup(click.Group):
@@ -88,6 +91,8 @@ class OneLineErrorGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (SlothError, _Crashed, BrokenPipeError):
+            raise
+        except OSError:  # the file system said no (missing, too long, no permission, full)
             raise
         except Exception as exc:
             # Here the context still knows the data dir; main() prints the line.
@@ -116,6 +121,10 @@ class OneLineErrorGroup(click.Group):
             sys.exit(0)
         except _Crashed as exc:
             click.echo(f"error: {exc.line}", err=True)
+            sys.exit(1)
+        except OSError as exc:  # said plainly: it is about a file, not a bug
+            where = f": {exc.filename}" if exc.filename is not None else ""
+            error_line(f"{exc.strerror or exc}{where}")
             sys.exit(1)
         except Exception as exc:  # outside any command (parsing, setup): no data dir known
             click.echo(f"error: {_crash_line(exc, None)}", err=True)

@@ -9,6 +9,10 @@ from pathlib import Path
 import click
 
 from sloth_tui.commands.common import (
+    COUNT,
+    INSTRUCTIONS,
+    MEMORY_MB,
+    SECONDS,
     emit_json,
     engine_for,
     fail,
@@ -97,14 +101,16 @@ def _check_syntax(path: Path, force: bool, verb: str) -> None:
 )
 @click.option("--description", default="", help="What the hook is for.")
 @click.option("--disabled", is_flag=True, help="Add it switched off.")
-@click.option("--timeout", type=float, default=None, help="Seconds per run (default 10).")
+@click.option("--timeout", type=SECONDS, default=None, help="Seconds per run (default 10).")
 @click.option(
     "--max-instructions",
-    type=int,
+    type=INSTRUCTIONS,
     default=None,
     help="Lua VM instructions per run (default 100,000,000).",
 )
-@click.option("--max-memory-mb", type=int, default=None, help="Lua heap per run (default 64).")
+@click.option(
+    "--max-memory-mb", type=MEMORY_MB, default=None, help="Lua heap per run (default 64)."
+)
 @click.option("--force", is_flag=True, help="Add it even if the file does not compile.")
 @click.option("--json", "as_json", is_flag=True, help="Print the hook as JSON.")
 @click.pass_context
@@ -172,7 +178,7 @@ def hook_add(
     "--file", "file", type=click.Path(dir_okay=False), default=None, help="Another Lua file."
 )
 @click.option("--description", default=None, help="A new description.")
-@click.option("--timeout", type=float, default=None, help="Seconds per run.")
+@click.option("--timeout", type=SECONDS, default=None, help="Seconds per run.")
 @click.option("--force", is_flag=True, help="Take the file even if it does not compile.")
 @click.option("--json", "as_json", is_flag=True, help="Print the hook as JSON.")
 @click.pass_context
@@ -291,7 +297,9 @@ def _print_execution(ex: Execution) -> None:
 @hook_group.command("show")
 @click.argument("name")
 @click.option("--history", is_flag=True, help="Also list recent executions.")
-@click.option("--limit", default=10, show_default=True, help="Executions with --history.")
+@click.option(
+    "--limit", type=COUNT, default=10, show_default=True, help="Executions with --history."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def hook_show(ctx: click.Context, name: str, history: bool, limit: int, as_json: bool) -> None:
@@ -411,7 +419,7 @@ def hook_disable(ctx: click.Context, name: str) -> None:
 
 @hook_group.command("logs")
 @click.argument("name")
-@click.option("--limit", default=20, show_default=True, help="How many executions.")
+@click.option("--limit", type=COUNT, default=20, show_default=True, help="How many executions.")
 @click.option("--only-failed", is_flag=True, help="Only runs that did not succeed.")
 @click.option("--json", "as_json", is_flag=True, help="Print an array of executions.")
 @click.pass_context
@@ -470,7 +478,7 @@ def hook_test(
 @click.option(
     "--since", metavar="DURATION", help="Only runs that failed within this time (30m, 24h, 7d)."
 )
-@click.option("--limit", default=100, show_default=True, help="Events retried at most.")
+@click.option("--limit", type=COUNT, default=100, show_default=True, help="Events retried at most.")
 @click.option("--list", "list_only", is_flag=True, help="Only list the events; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context

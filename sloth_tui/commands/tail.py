@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from sloth_tui.commands.common import choose_engine_socket, run, settings_from
+from sloth_tui.commands.common import COUNT, choose_engine_socket, run, settings_from
 from sloth_tui.commands.output import clean, json_text, say
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.filters import Filter, FilterError, parse_filter
@@ -118,8 +118,15 @@ async def _follow_store(ctx: click.Context, printer: _Printer, last: int) -> Non
     help="What to print (repeatable; default: event). With several, each line "
     "gets a `kind` field. event_status and execution need the daemon.",
 )
-@click.option("-n", "--last", default=0, show_default=True, help="First print the newest N events.")
-@click.option("--count", type=int, default=None, help="Exit after printing N lines.")
+@click.option(
+    "-n",
+    "--last",
+    type=COUNT,
+    default=0,
+    show_default=True,
+    help="First print the newest N events.",
+)
+@click.option("--count", type=COUNT, default=None, help="Exit after printing N lines.")
 @click.pass_context
 def event_tail(
     ctx: click.Context, filter_text: str, kinds: tuple[str, ...], last: int, count: int | None

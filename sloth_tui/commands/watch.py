@@ -82,11 +82,14 @@ def watch_add(
     """Watch PATH (a directory or a file) as NAME."""
     settings = settings_from(ctx)
     target = Path(path).expanduser()
-    if not target.exists():
-        fail(f"cannot watch {target}: no such file or directory")
+    try:
+        target.stat()
+        resolved = target.resolve()
+    except OSError as exc:  # missing, too long, not permitted, a loop of links
+        fail(f"cannot watch {clean(str(target))}: {(exc.strerror or str(exc)).lower()}")
     watcher = WatcherSettings(
         name=name,
-        path=str(target.resolve()),
+        path=str(resolved),
         recursive=recursive,
         patterns=patterns or ("*",),
         ignore=ignore,

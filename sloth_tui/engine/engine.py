@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -25,10 +26,13 @@ from sloth_tui.engine.filters import Filter
 from sloth_tui.engine.hook_admin import HookAdmin
 from sloth_tui.engine.hooks import Matcher
 from sloth_tui.engine.lock import DataDirLock
+from sloth_tui.engine.private import loose_modes
 from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
 from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.lua.runtime import HookRuntime
+
+log = logging.getLogger("sloth_tui.engine")
 
 CAP_CHECK_EVERY = 1000  # events between retention-cap checks
 GIL_SWITCH_INTERVAL = 0.0005  # seconds
@@ -67,6 +71,7 @@ class Engine(HookAdmin):
         self._runtime: HookRuntime | None = None
         self._stats_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.warnings: list[str] = []  # for the operator, at start (file modes)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -94,6 +99,10 @@ class Engine(HookAdmin):
             raise
         engine = cls(settings, store, readonly=readonly, lifecycle=lifecycle)
         engine._lock = lock
+        if lifecycle:  # an engine that serves says so once, at its start
+            engine.warnings = loose_modes(settings.home, settings.db_path)
+            for line in engine.warnings:
+                log.warning("%s", line)
         await engine._reload_hooks()
         if not readonly:
             await engine._start()

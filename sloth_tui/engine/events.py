@@ -57,7 +57,7 @@ def check_type_name(name: object) -> str:
     )
 
 
-def _nesting_depth(value: Any) -> int:
+def nesting_depth(value: Any) -> int:
     """Depth of nested containers, iteratively (a hostile payload must not blow the stack)."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -95,7 +95,7 @@ def encode_data(data: object) -> str:
         raise EventRefused(f"event data is {size} bytes encoded; the limit is {MAX_DATA_BYTES}")
     # Cheap bound first: fewer opening brackets than the limit means shallow enough.
     if encoded.count("{") + encoded.count("[") > MAX_DEPTH:
-        depth = _nesting_depth(data)
+        depth = nesting_depth(data)
         if depth > MAX_DEPTH:
             raise EventRefused(f"event data nests {depth} levels deep; the limit is {MAX_DEPTH}")
     return encoded

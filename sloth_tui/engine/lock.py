@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from sloth_tui.engine.errors import EngineLocked
+from sloth_tui.engine.private import make_private_dir
 
 
 class DataDirLock:
@@ -15,7 +16,7 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

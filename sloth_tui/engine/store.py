@@ -23,6 +23,7 @@ import aiosqlite
 
 from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.filters import Filter, register_sql_functions
+from sloth_tui.engine.private import create_private_file, make_private_dir
 from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.engine.rows import (
     EXEC_COLUMNS,
@@ -228,10 +229,11 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path, *, readonly: bool = False) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         writer = reader = None
         try:
             if not readonly:
+                create_private_file(path)
                 writer = await aiosqlite.connect(path, isolation_level=None)
                 await writer.execute("PRAGMA journal_mode=WAL")
                 await writer.execute("PRAGMA synchronous=NORMAL")
@@ -240,6 +242,7 @@ class Store:
                 await _in_thread(writer, register_sql_functions)
             elif not path.exists():
                 # Nothing stored yet: give queries an empty, current schema to read.
+                create_private_file(path)
                 with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
                     _migrate(conn)
             uri = f"file:{path}?mode=ro" if readonly else str(path)

@@ -40,6 +40,8 @@ def _get(req: dict[str, Any], key: str, kind: type | tuple[type, ...], default: 
     if not isinstance(value, kind) or bad_bool:
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise ProtocolError(f"op {req.get('op')}: {key!r} must be {names}")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:  # SQLite's integers
+        raise ProtocolError(f"op {req.get('op')}: {key!r} is out of range")
     return value
 
 

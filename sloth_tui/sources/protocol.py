@@ -16,6 +16,7 @@ from typing import Any
 
 from sloth_tui.engine.bus import Notice
 from sloth_tui.engine.errors import EngineLocked, EventRefused, HookError, NotFound, SlothError
+from sloth_tui.engine.events import MAX_DATA_BYTES, MAX_DEPTH, nesting_depth
 from sloth_tui.engine.filters import KEYS, Filter, FilterError, Term, parse_filter
 from sloth_tui.engine.records import Event, Execution
 
@@ -76,14 +77,33 @@ def decode_line(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"line is not valid UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise ProtocolError("line nests too deeply") from None
     except ValueError as exc:
         raise ProtocolError(f"line is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"line must be a JSON object, not {type(value).__name__}")
+    # `data` has its own limits (and words); every other field gets the same ones, so a
+    # `ref` nested 970 deep cannot make its reply unencodable (and the connection silent).
+    if text.count("{") + text.count("[") > MAX_DEPTH + 1 or len(raw) > MAX_DATA_BYTES:
+        for key, field in value.items():
+            if key != "data" and isinstance(field, dict | list):
+                _check_field(key, field)
     return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_field(key: str, field: dict[str, Any] | list[Any]) -> None:
+    depth = nesting_depth(field)
+    if depth > MAX_DEPTH:
+        raise ProtocolError(f"field {key!r} nests {depth} levels deep; the limit is {MAX_DEPTH}")
+    size = len(json.dumps(field, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > MAX_DATA_BYTES:
+        raise ProtocolError(f"field {key!r} is {size} bytes; the limit is {MAX_DATA_BYTES}")
 
 
 @dataclass(frozen=True, slots=True)

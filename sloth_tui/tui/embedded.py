@@ -49,6 +49,7 @@ class EmbeddedEngine:
 
         # Opened before the app so a held lock is a one-line error, not a crashed screen.
         self.engine = engine = await Engine.open(self.settings, lifecycle=True)
+        self.warnings.extend(engine.warnings)
         server = SocketServer(
             engine,
             self.settings.socket_path,
