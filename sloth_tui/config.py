@@ -98,13 +98,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "hook_timeout": (0.01, 86_400),
     "hook_instructions": (1_000, 10**12),
     "hook_memory_mb": (1, 65_536),
-    "interval": (0.1, 86_400),
-    "cpu_percent": (1, 100),
-    "memory_percent": (1, 100),
-    "disk_percent": (1, 100),
-    "load_per_cpu": (0.01, 1_000),
-    "hysteresis": (0, 100),
-}
+}  # [monitor] is checked where it is used (sources/monitor.py: check_settings)
 
 
 def _check_range(where: str, key: str, value: Any) -> None:

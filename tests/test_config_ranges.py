@@ -22,8 +22,6 @@ BAD = [
     ("hook_memory_mb = 0", "hook_memory_mb"),
     ("[retention]\nmax_events = 0", "max_events"),
     ("[retention]\nmax_events = -5", "max_events"),
-    ("[monitor]\ninterval = 0", "interval"),
-    ("[monitor]\ncpu_percent = 120", "cpu_percent"),
 ]
 
 
@@ -47,8 +45,6 @@ def test_the_environment_is_checked_too(home: Path, monkeypatch: pytest.MonkeyPa
 def test_the_defaults_are_in_range(home: Path) -> None:
     settings = load_settings(home)
     for key in RANGES:
-        value = getattr(settings, key, None)
-        if value is None:
-            value = getattr(settings.monitor, key)
+        value = getattr(settings, key)
         low, high = RANGES[key]
         assert low <= value <= high, key
