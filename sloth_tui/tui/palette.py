@@ -11,7 +11,9 @@ Found by the monkey test (tests/tui/test_monkey.py) on Textual 8.2; each crashed
 - ctrl+p while a dismissed palette is still being removed pushed a second one with the
   same fixed id: DuplicateIds '--command-palette';
 - a palette closed (or the app quit) right after it opened: its first search ran on a
-  palette whose widgets were gone (NoMatches 'CommandList' in a worker).
+  palette whose widgets were gone (NoMatches 'CommandList' in a worker);
+- its option list's own races (page keys, clicks on a list rebuilt since it was drawn):
+  its list is a SafeCommandList (tui/widgets/safe_option_list.py).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import contextlib
 from typing import Any
 
 from textual import work
+from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.command import CommandList, CommandPalette
 
 from sloth_tui.tui.screens.base import StaleMapGuard
+from sloth_tui.tui.widgets.safe_option_list import SafeCommandList
 
 
 class SlothPalette(StaleMapGuard, CommandPalette):
@@ -31,6 +35,11 @@ class SlothPalette(StaleMapGuard, CommandPalette):
         # No fixed id: a new palette must not collide with one still being removed.
         super().__init__(**kwargs)
         self._dismissed = False
+
+    def compose(self) -> ComposeResult:
+        # Textual's layout, with the list swapped for the guarded one in the same place.
+        for widget in super().compose():
+            yield SafeCommandList() if type(widget) is CommandList else widget
 
     def dismiss(self, result: None = None) -> AwaitComplete:
         if self._dismissed:  # a second selection of the same gesture: nothing to close

@@ -132,3 +132,24 @@ async def test_every_palette_is_the_safe_one(settings: Settings, make_app: Any) 
         app.search_commands([("Say hi", lambda: None)])
         await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
         assert isinstance(app.screen, SlothPalette)
+
+
+async def test_a_click_on_an_option_the_list_no_longer_has(
+    settings: Settings, make_app: Any
+) -> None:
+    """The palette refilters on every key; a click names the option by its index in the
+    frame drawn before, which can be past the end of the rebuilt list (IndexError)."""
+    from rich.style import Style
+
+    from sloth_tui.tui.widgets.safe_option_list import SafeCommandList
+
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        palette = await open_palette(pilot)
+        commands = palette.query_one(CommandList)
+        assert isinstance(commands, SafeCommandList)
+        stale = Style(meta={"option": commands.option_count + 5})
+        click = events.Click(commands, 1, 1, 0, 0, 1, False, False, False, style=stale)
+        await commands._on_click(click)
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, CommandPalette)
