@@ -53,7 +53,7 @@ async def test_page_keys_while_the_list_is_rebuilt(settings: Settings, make_app:
         palette._action_command_list("page_up")
         palette._action_command_list("page_down")
         await pilot.pause()
-        assert app.is_running and isinstance(app.screen, CommandPalette)
+        assert app.is_running and app._exception is None
 
 
 async def test_ctrl_p_while_a_palette_is_being_removed(settings: Settings, make_app: Any) -> None:
@@ -150,6 +150,6 @@ async def test_a_click_on_an_option_the_list_no_longer_has(
         assert isinstance(commands, SafeCommandList)
         stale = Style(meta={"option": commands.option_count + 5})
         click = events.Click(commands, 1, 1, 0, 0, 1, False, False, False, style=stale)
-        await commands._on_click(click)
+        commands.post_message(click)  # dispatched as a real one: every class's handler
         await pilot.pause()
-        assert app.is_running and isinstance(app.screen, CommandPalette)
+        assert app.is_running and app._exception is None

@@ -26,10 +26,11 @@ class _Guards(OptionList):
             super().action_page_down()
 
     async def _on_click(self, event: events.Click) -> None:
+        # Textual calls the handler of every class in the MRO: OptionList's runs after this
+        # one unless the default is prevented, so this only stops the stale click.
         option = event.style.meta.get("option")
         if isinstance(option, int) and not 0 <= option < self.option_count:
-            return  # drawn before the list was rebuilt: it points at nothing now
-        await super()._on_click(event)
+            event.prevent_default()  # drawn before the list was rebuilt: points at nothing
 
 
 class SafeOptionList(_Guards):
