@@ -36,6 +36,7 @@ from sloth_tui.engine.engine import Engine
 from sloth_tui.sources.demo import DemoGenerator, install_demo_hooks
 from sloth_tui.tui.app import SlothApp
 from sloth_tui.tui.screens import new_hook
+from sloth_tui.tui.screens.confirm import ConfirmScreen
 from sloth_tui.tui.screens.events import EventsScreen
 from sloth_tui.tui.widgets import lua_editor
 
@@ -148,14 +149,16 @@ def where(app: SlothApp) -> str:
 
 async def back_to_events(pilot: Pilot[None], app: SlothApp) -> None:
     """Out of any dialog, form or editor, onto the Events screen."""
-    for _ in range(12):
+    for _ in range(20):
         if isinstance(app.screen, EventsScreen) and len(app.screen_stack) == 1:
             return
         # escape closes or backs out; "d" answers the editor's "unsaved changes" question
         await press_now(pilot, "escape")
-        if len(app.screen_stack) > 1 and "Discard [d]" in screen_text(app):
+        if isinstance(app.screen, ConfirmScreen):
             await press_now(pilot, "d")
-        await press_now(pilot, "1")
+        # `1` may be typed into a focused editor: the app's own action, as the key would be
+        await app.run_action("show('events')")
+        await pilot.pause()
 
 
 async def test_monkey(
