@@ -21,7 +21,7 @@ from sloth_tui.engine.errors import EventRefused
 from sloth_tui.sources.handover import open_taking_over
 from sloth_tui.sources.monitor import SystemMonitor
 from sloth_tui.sources.protocol import ProtocolError
-from sloth_tui.sources.server import SocketServer, TcpAddress
+from sloth_tui.sources.server import SocketServer, TcpAddress, stop_in_order
 from sloth_tui.sources.watchers import FileWatchers
 
 log = logging.getLogger("sloth_tui.serve")
@@ -123,12 +123,7 @@ class Daemon:
             await self.watchers.stop()
         if self.monitor is not None:
             await self.monitor.stop()
-        if self.server is not None:
-            await self.server.stop_intake()
-        if self.engine is not None:
-            await self.engine.close(reason=reason)
-        if self.server is not None:
-            await self.server.close()
+        await stop_in_order(self.server, self.engine, reason)
         log.info("stopped")
 
 

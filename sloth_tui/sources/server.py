@@ -273,3 +273,14 @@ class SocketServer:
             data["refused_since_last"] = held_back
         with contextlib.suppress(EventRefused):
             await self.engine.dispatch("security.unauthorized", data, source="socket")
+
+
+async def stop_in_order(server: SocketServer | None, engine: Engine | None, reason: str) -> None:
+    """The shutdown order every serving engine keeps: intake (answering what it owes), the
+    engine (hooks drained, system.shutdown recorded), then the socket (last notices)."""
+    if server is not None:
+        await server.stop_intake()
+    if engine is not None:
+        await engine.close(reason=reason)
+    if server is not None:
+        await server.close()

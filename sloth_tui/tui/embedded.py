@@ -96,12 +96,9 @@ class EmbeddedEngine:
         if self._closed:
             return
         self._closed = True
-        if self.server is not None:
-            await self.server.stop_intake()
-        if self.engine is not None:
-            await self.engine.close(reason=reason)
-        if self.server is not None:
-            await self.server.close()
+        from sloth_tui.sources.server import stop_in_order
+
+        await stop_in_order(self.server, self.engine, reason)
 
     async def wait_handed_over(self) -> None:
         """At exit: a handover under way finishes first (its engine must close cleanly)."""
