@@ -6,6 +6,7 @@ import click
 
 from sloth_tui import __version__
 from sloth_tui.commands.bench import bench_command
+from sloth_tui.commands.doctor import doctor_command
 from sloth_tui.commands.event import event_dispatch, event_group
 from sloth_tui.commands.group import OneLineErrorGroup
 from sloth_tui.commands.hook import hook_group
@@ -134,5 +135,6 @@ main.add_command(event_group)
 main.add_command(event_dispatch, name="emit")
 main.add_command(bench_command)
 main.add_command(serve_command)
+main.add_command(doctor_command)
 main.add_command(watch_group)
 event_group.add_command(event_tail)

@@ -7,6 +7,7 @@ SLOTH_TUI_HOME), in which case data and config.toml both live in it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -44,6 +45,35 @@ class WatcherSettings:
     ignore: tuple[str, ...] = ()
 
 
+# -- [server]: what one socket client may cost the daemon (sources/connection.py) --------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    auth_timeout: float = 10.0  # seconds a TCP client has to send its token line
+    idle_timeout: float = 600.0  # seconds without a request before a client is hung up; 0: never
+    line_timeout: float = 30.0  # seconds a started line may stay unfinished
+    max_pending_mb: float = 32.0  # replies and notices owed to one client, not yet read by it
+    backlog: int = 1024  # connections the kernel holds while the daemon is busy accepting
+
+
+SERVER_RANGES: dict[str, tuple[float, float]] = {
+    "auth_timeout": (0.01, 3600),
+    "idle_timeout": (0, 7 * 86_400),
+    "line_timeout": (0.01, 3600),
+    "max_pending_mb": (0.0625, 65_536),
+    "backlog": (1, 65_535),
+}
+
+
+def _check_server(where: str, server: ServerSettings) -> ServerSettings:
+    for key, (low, high) in SERVER_RANGES.items():
+        value = getattr(server, key)
+        if not (low <= value <= high):  # NaN fails this too
+            raise ConfigError(f"{where}: {key} = {value!r} is out of range ({low:g} to {high:g})")
+    return server
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     home: Path
@@ -56,10 +86,13 @@ class Settings:
     hook_timeout: float = 10.0
     hook_instructions: int = 100_000_000
     hook_memory_mb: int = 64
+    hook_host_memory_mb: int = 16  # what one run may make the daemon hold (payloads, logs)
     theme: str = "sloth-dark"
     socket: Path | None = None  # default: home / "sloth.sock"
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
     watchers: tuple[WatcherSettings, ...] = ()
+    filters: tuple[tuple[str, str], ...] = ()  # [filters]: (name, filter text), saved
 
     @property
     def db_path(self) -> Path:
@@ -86,7 +119,8 @@ class Settings:
         return self.config_dir / "themes"
 
 
-_SCALARS = {f.name: f.type for f in fields(Settings) if f.name not in ("monitor", "watchers")}
+_TABLES = ("monitor", "watchers", "server", "filters")
+_SCALARS = {f.name: f.type for f in fields(Settings) if f.name not in _TABLES}
 
 # Each number's sensible range, checked at load: `concurrency = 0` used to start an engine
 # that never ran a hook, `max_events = -5` one that silently dropped events.
@@ -98,6 +132,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "hook_timeout": (0.01, 86_400),
     "hook_instructions": (1_000, 10**12),
     "hook_memory_mb": (1, 65_536),
+    "hook_host_memory_mb": (1, 65_536),
 }  # [monitor] is checked where it is used (sources/monitor.py: check_settings)
 
 
@@ -111,6 +146,33 @@ def _check_range(where: str, key: str, value: Any) -> None:
 
 
 _ENV_KEYS = ("strict", "max_events", "concurrency", "queue_size", "max_depth", "theme")
+
+
+# -- [filters]: named filters, `name = "filter text"` (the palette offers them) ----------
+
+FILTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _saved_filters(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """Each name well formed and each text a valid filter, checked now (one line each)."""
+    from sloth_tui.engine.filters import FilterError, parse_filter
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{where}: must be a table of name = "filter text"')
+    saved = []
+    for name, text in raw.items():
+        if not FILTER_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{where}: {name[:70]!r} is not a filter name (letters, digits, _ . -; at most 64)"
+            )
+        if not isinstance(text, str):
+            raise ConfigError(f'{where}: {name} must be a string: {name} = "type:deploy.*"')
+        try:
+            parse_filter(text)
+        except FilterError as exc:
+            raise ConfigError(f"{where}: {name}: {exc}") from None
+        saved.append((name, text))
+    return tuple(saved)
 
 
 def default_home() -> Path:
@@ -185,11 +247,21 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
         raw["max_events"] = retention["max_events"]
     monitor = raw.pop("monitor", None)
     watchers = raw.pop("watchers", None)
+    server = raw.pop("server", None)
+    saved_filters = raw.pop("filters", None)
     settings = _apply(settings, raw, where)
     if monitor is not None:
         settings = replace(
             settings, monitor=_apply(settings.monitor, monitor, f"{where} [monitor]")
         )
+    if server is not None:
+        if not isinstance(server, dict):
+            raise ConfigError(f"{where}: [server] must be a table")
+        where_server = f"{where} [server]"
+        checked = _check_server(where_server, _apply(settings.server, server, where_server))
+        settings = replace(settings, server=checked)
+    if saved_filters is not None:
+        settings = replace(settings, filters=_saved_filters(saved_filters, f"{where} [filters]"))
     if watchers is not None:
         parsed = []
         for i, w in enumerate(watchers):

@@ -37,6 +37,8 @@ MEMORY_MB = click.IntRange(1, 65_536)
 def settings_from(ctx: click.Context) -> Settings:
     obj = ctx.find_root().obj or {}
     if "settings" not in obj:
+        if obj.get("home") == "":  # Path("") is the current directory: never what was meant
+            fail("--home is empty: name a data dir, or leave it out for the default", 2)
         try:
             obj["settings"] = load_settings(obj.get("home"), strict=obj.get("strict"))
         except SlothError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import deque
 from typing import Any
 
 import click
@@ -16,26 +17,52 @@ import click
 from sloth_tui.commands.common import COUNT, choose_engine_socket, run, settings_from
 from sloth_tui.commands.output import clean, json_text, say
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.filters import Filter, FilterError, parse_filter
+from sloth_tui.engine.filters import Filter, FilterError, expand_saved, parse_filter
 from sloth_tui.sources.wire import Address
 
 KINDS = ("event", "event_status", "execution")
 POLL_S = 0.5
 
 
+# A hook's child event gets its id when the hook calls event.dispatch, but is stored
+# (and announced) only when that run commits: meanwhile events with higher ids may be
+# stored. So "printed" is a set of ids, not a high-water mark, and a backfill reads
+# from RESUME_SLACK ids below the highest printed one.
+RESUME_SLACK = 1000
+REMEMBERED = 100_000  # printed ids kept for deduplication
+
+
 class _Printer:
-    """Prints records once each, in id order, and stops after `count` when given."""
+    """Prints records once each, and stops after `count` when given."""
 
     def __init__(self, flt: Filter, kinds: tuple[str, ...], count: int | None) -> None:
         self.flt = flt
         self.kinds = kinds
         self.count = count
         self.printed = 0
-        self.last_id = 0
+        self.last_id = 0  # the highest event id printed
+        self.floor = 0  # the newest id when tail started: older events are history
+        self._seen: set[int] = set()
+        self._order: deque[int] = deque()
 
     @property
     def done(self) -> bool:
         return self.count is not None and self.printed >= self.count
+
+    @property
+    def resume_after(self) -> int:
+        """Where a backfill starts reading: a little below the highest id printed."""
+        return max(self.floor, self.last_id - RESUME_SLACK)
+
+    def _first_sight(self, event_id: int) -> bool:
+        if event_id in self._seen:
+            return False
+        self._seen.add(event_id)
+        self._order.append(event_id)
+        if len(self._order) > REMEMBERED:
+            self._seen.discard(self._order.popleft())
+        self.last_id = max(self.last_id, event_id)
+        return True
 
     def emit(self, kind: str, record: Any) -> None:
         if self.done or kind not in self.kinds:
@@ -43,10 +70,8 @@ class _Printer:
         if kind in ("event", "event_status"):
             if not self.flt.matches(record):
                 return
-            if kind == "event":
-                if record.id <= self.last_id:
-                    return  # already printed by a backfill
-                self.last_id = record.id
+            if kind == "event" and not self._first_sight(record.id):
+                return  # already printed, live or by a backfill
         out = record.to_dict()
         if len(self.kinds) > 1:
             out = {"kind": kind, **out}
@@ -57,14 +82,14 @@ class _Printer:
 async def _backfill(engine: Any, printer: _Printer, last: int | None) -> None:
     """Events already stored: the newest `last` at start, or all since the last one printed."""
     if last is not None:
+        latest = await engine.query_events(None, limit=1)
+        printer.floor = latest[0].id if latest else 0
         events = list(reversed(await engine.query_events(printer.flt, limit=last))) if last else []
     else:
-        events = await engine.query_events(printer.flt, after_id=printer.last_id, limit=100_000)
+        after = printer.resume_after
+        events = await engine.query_events(printer.flt, after_id=after, limit=100_000)
     for event in events:
         printer.emit("event", event)
-    if last is not None and not events:
-        latest = await engine.query_events(None, limit=1)
-        printer.last_id = latest[0].id if latest else 0
 
 
 async def _follow_daemon(ctx: click.Context, socket: Address, printer: _Printer, last: int) -> None:
@@ -108,7 +133,8 @@ async def _follow_store(ctx: click.Context, printer: _Printer, last: int) -> Non
     "filter_text",
     metavar="EXPR",
     default="",
-    help="Dashboard filter syntax: 'type:deploy.* !src:demo service=api'.",
+    help="Dashboard filter syntax: 'type:deploy.* !src:demo since:10m service=api', "
+    "or @NAME for a filter saved under [filters] in config.toml. Ages count from the start.",
 )
 @click.option(
     "--kind",
@@ -136,7 +162,7 @@ def event_tail(
     sloth-tui event tail --filter 'type:deploy.* service=api' | jq -r .type
     """
     try:
-        flt = parse_filter(filter_text)
+        flt = parse_filter(expand_saved(filter_text, settings_from(ctx).filters))
     except FilterError as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from None
     if flt.needs_hooks():

@@ -35,6 +35,12 @@ from sloth_tui.lua.runtime import HookRuntime
 log = logging.getLogger("sloth_tui.engine")
 
 CAP_CHECK_EVERY = 1000  # events between retention-cap checks
+SETTLE_GRACE = 2.0  # seconds past the longest hook deadline a stop waits for runs under way
+# Hooks already recorded for the events recovery picks up: one query, not one per event.
+RECORDED_RUNS = (
+    "SELECT x.event_id, x.hook FROM executions x JOIN events e ON e.id = x.event_id "
+    "WHERE e.status IN ('pending', 'processing') AND x.dry_run = 0"
+)
 GIL_SWITCH_INTERVAL = 0.0005  # seconds
 
 
@@ -70,7 +76,9 @@ class Engine(HookAdmin):
         self._dispatcher: Dispatcher | None = None
         self._runtime: HookRuntime | None = None
         self._stats_task: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
         self._closed = False
+        self._released = False  # store closed and lock released (close or abort)
         self.warnings: list[str] = []  # for the operator, at start (file modes)
 
     # -- lifecycle ------------------------------------------------------------
@@ -91,21 +99,26 @@ class Engine(HookAdmin):
         if not readonly:
             lock = DataDirLock(settings.lock_path)
             lock.acquire()
+        store: Store | None = None
         try:
-            store = await Store.open(settings.db_path, readonly=readonly)
+            # The full quick_check (about 0.2 s per 100k events) is for engines that serve:
+            # a one-shot command should stay quick, and reads still fail in one line.
+            store = await Store.open(settings.db_path, readonly=readonly, check=lifecycle)
+            engine = cls(settings, store, readonly=readonly, lifecycle=lifecycle)
+            engine._lock = lock
+            if lifecycle:  # an engine that serves says so once, at its start
+                engine.warnings = loose_modes(settings.home, settings.db_path)
+                for line in engine.warnings:
+                    log.warning("%s", line)
+            await engine._reload_hooks()
+            if not readonly:
+                await engine._start()
         except BaseException:
+            if store is not None:
+                await store.close()
             if lock:
                 lock.release()
             raise
-        engine = cls(settings, store, readonly=readonly, lifecycle=lifecycle)
-        engine._lock = lock
-        if lifecycle:  # an engine that serves says so once, at its start
-            engine.warnings = loose_modes(settings.home, settings.db_path)
-            for line in engine.warnings:
-                log.warning("%s", line)
-        await engine._reload_hooks()
-        if not readonly:
-            await engine._start()
         return engine
 
     async def _start(self) -> None:
@@ -115,17 +128,21 @@ class Engine(HookAdmin):
         # ingest runs in lockstep (loop, then writer). 0.5 ms lets them overlap.
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
         self._next_id = await self.store.max_event_id() + 1
-        host = ThreadHost(self.store, asyncio.get_running_loop(), self.dispatch)
+        host = ThreadHost(self.store, asyncio.get_running_loop(), self.dispatch, self)
         self._runtime = HookRuntime(host, self._limits)
         runtime = self._runtime
         self._dispatcher = Dispatcher(
             self.store,
             self.bus,
-            lambda hook, event: runtime.run(hook, event, limits=self.limits_for(hook)),
+            # Real runs buffer their effects and commit them with their record (effects.py).
+            lambda hook, event: host.run(runtime.run, hook, event, self.limits_for(hook)),
             concurrency=s.concurrency,
             queue_size=s.queue_size,
         )
-        await self._recover()
+        # Recovery loads in the background, so `serve` listens at once; the workers wait
+        # for it, and what it recovers goes to the queue ahead of anything new.
+        self._dispatcher.hold()
+        self._recovery = asyncio.create_task(self._recover(), name="engine-recovery")
         if self.lifecycle:
             await self.dispatch(
                 "system.startup",
@@ -134,29 +151,79 @@ class Engine(HookAdmin):
             )
         self._stats_task = asyncio.create_task(self._publish_stats(), name="engine-stats")
 
+    def halt_hooks(self) -> None:
+        """Start no more hook runs: the first step of a stop. Queued runs are dropped (their
+        events stay unfinished, and the next start runs them); runs under way go on."""
+        if self._recovery is not None:
+            self._recovery.cancel()  # what it had not queued yet stays pending too
+        if self._dispatcher is not None:
+            self._dispatcher.halt()
+
+    def _longest_deadline(self) -> float:
+        return max([self.settings.hook_timeout, *(h.timeout for h in self._hooks.values())])
+
     async def close(self, reason: str = "stopped", drain_timeout: float = 10.0) -> None:
-        """Emit system.shutdown (lifecycle engines), let queued hooks finish (up to
-        drain_timeout), release the lock."""
+        """Stop: let queued hooks run for up to drain_timeout (0: start no more), let the
+        runs under way end (each within its deadline), record system.shutdown (lifecycle
+        engines; its own hooks run), close the store and release the lock.
+
+        Whatever did not run stays pending in the store, and the next start runs it.
+        """
         if self._closed:
             return
-        if self._dispatcher is not None:
+        d = self._dispatcher
+        if d is not None:
+            if drain_timeout > 0 and not d.halted:
+                await d.drain(drain_timeout)
+            self.halt_hooks()
+            settled = await d.settle(self._longest_deadline() + SETTLE_GRACE)
+            if not settled:
+                log.warning("hook runs still under way past their deadline; stopping anyway")
             if self.lifecycle:
-                with contextlib.suppress(EventRefused):
-                    await self.dispatch(
-                        "system.shutdown",
-                        {"reason": reason, "uptime": round(time.time() - self.started, 3)},
-                        source="system",
-                    )
-            await self._dispatcher.drain(drain_timeout)
+                await self._record_shutdown(d, reason, run_hooks=settled)
         self._closed = True
         if self._stats_task is not None:
             self._stats_task.cancel()
-        if self._dispatcher is not None:
-            await self._dispatcher.stop()
+        if d is not None:
+            # Settled: the pool is idle and joins at once. Else it is not waited for.
+            await d.stop(timeout=None if d.idle else 0)
         self.bus.publish("shutdown", reason)
-        await self.store.close()
-        if self._lock is not None:
-            self._lock.release()
+        await self._release()
+
+    async def _record_shutdown(self, d: Dispatcher, reason: str, *, run_hooks: bool) -> None:
+        """The last event. Its hooks run (nothing else does: the dispatcher is halted again
+        right after), unless runs still under way hold the pool."""
+        data = {"reason": reason, "uptime": round(time.time() - self.started, 3)}
+        if run_hooks:
+            d.resume()
+        try:
+            with contextlib.suppress(EventRefused):
+                await self.dispatch("system.shutdown", data, source="system", wait=run_hooks)
+        finally:
+            d.halt()
+
+    async def abort(self) -> None:
+        """Stop at once (a second signal): nothing more runs or waits for runs under way;
+        what is committed stays, the store is closed and the lock released. Runs cut off
+        leave their events unfinished, for recovery."""
+        self._closed = True
+        self.halt_hooks()
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+        if self._dispatcher is not None:
+            await self._dispatcher.stop(timeout=0)
+        self.bus.publish("shutdown", "aborted")
+        await self._release()
+
+    async def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        try:
+            await self.store.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     async def __aenter__(self) -> Engine:
         return self
@@ -165,17 +232,33 @@ class Engine(HookAdmin):
         await self.close()
 
     async def _recover(self) -> None:
-        """Re-run events a crash left unfinished, skipping hooks already recorded for them."""
+        """Queue the events a crash left unfinished, ahead of any new one, skipping hooks
+        already recorded for them. Runs in the background (see _start)."""
         assert self._dispatcher is not None
-        for event in await self.store.unfinished_events():
-            done = await self.store.finished_hooks_for(event.id)
-            hooks = [h for h in self.matcher.match(event.type) if h.name not in done]
-            if hooks:
-                self._dispatcher.submit_nowait(event, hooks)
-            else:
-                self.store.write_later(
-                    ("UPDATE events SET status = 'completed' WHERE id = ?", (event.id,))
-                )
+        jobs: list[tuple[Event, list[Hook], None]] = []
+        try:
+            events = await self.store.unfinished_events()
+            recorded: dict[int, set[str]] = {}
+            if events:
+                rows = await self.store.run_readonly(lambda c: c.execute(RECORDED_RUNS).fetchall())
+                for event_id, hook in rows:
+                    recorded.setdefault(event_id, set()).add(hook)
+            for event in events:
+                done = recorded.get(event.id, set())
+                hooks = [h for h in self.matcher.match(event.type) if h.name not in done]
+                if hooks:
+                    jobs.append((event, hooks, None))
+                else:
+                    self.store.write_later(
+                        ("UPDATE events SET status = 'completed' WHERE id = ?", (event.id,))
+                    )
+            if jobs:
+                log.info("recovery: %d unfinished events queued ahead of new ones", len(jobs))
+        except Exception:  # the events stay pending; new ones must not wait for ever
+            log.exception("recovery failed; unfinished events stay pending")
+            jobs = []
+        finally:
+            self._dispatcher.put_first(jobs)
 
     async def _publish_stats(self) -> None:
         while True:
@@ -233,6 +316,37 @@ class Engine(HookAdmin):
         self.bus.publish("event", event)
         if self._events_total % CAP_CHECK_EVERY == 0:
             self._enforce_cap()
+
+    # -- events dispatched by hook runs (threadhost.Children) ------------------------
+    # A run's events are inserted with its commit, when the run ends; the hook gets the
+    # id at the call. So a child's id can be lower than ids committed while its parent
+    # ran: ids are unique and follow the calls, but rows arrive in commit order, and a
+    # reader that resumes "after the highest id seen" can miss a child committed late.
+    # Live readers get every child from the bus (published at its commit); readers
+    # that poll must dedupe by id rather than by the highest id (see the README).
+
+    async def reserve_child(
+        self, type: str, data: dict[str, Any], *, source: str, parent: Event
+    ) -> tuple[Event, list[Hook], str]:
+        """Check a hook's event and give it its id, and its room in the queue when it has
+        hooks to run (refused when the queue is full: a hook never waits for room)."""
+        dispatcher = self._check_open()
+        event, hooks, encoded = self._admit(type, data, source, parent, None)
+        if hooks:
+            try:
+                dispatcher.reserve_room()
+            except EventRefused as exc:
+                raise EventRefused(f"{type}: {exc}") from None
+        return event, hooks, encoded
+
+    def child_committed(self, event: Event, hooks: list[Hook]) -> None:
+        self._committed(event)
+        if hooks and self._dispatcher is not None:
+            self._dispatcher.submit_reserved(event, hooks)
+
+    def child_dropped(self, event: Event, hooks: list[Hook]) -> None:
+        if hooks and self._dispatcher is not None:
+            self._dispatcher.release_room()
 
     async def _queue_hooks(
         self, event: Event, hooks: list[Hook], parent: Event | None, *, wait: bool = False

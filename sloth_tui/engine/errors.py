@@ -19,3 +19,20 @@ class EngineLocked(SlothError):
 
 class NotFound(SlothError):
     """An id or name that does not exist."""
+
+
+class StoreError(SlothError):
+    """The database or the data dir cannot be used: unreadable, damaged, emptied, replaced,
+    not SQLite, written by a newer sloth-tui. The message names the file and what to do."""
+
+
+class WriteRefused(StoreError, EventRefused):
+    """A write was not stored because of the store, not the event (damaged, read-only).
+
+    An EventRefused as well: a producer is told its event was refused (error_type
+    `refused`), and a caller that tolerates refusals (system.shutdown at close) goes on."""
+
+
+class DiskFull(WriteRefused):
+    """The disk holding the data dir is full. Nothing was stored; reads still work, and
+    writes work again once space returns."""

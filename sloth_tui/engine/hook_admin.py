@@ -7,6 +7,7 @@ attributes Engine sets up, declared below.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from sloth_tui import catalog
 from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Bus
+from sloth_tui.engine.dispatcher import Dispatcher
 from sloth_tui.engine.errors import HookError, NotFound
 from sloth_tui.engine.events import check_event
 from sloth_tui.engine.hooks import Matcher, check_hook_name, check_pattern
@@ -22,6 +24,8 @@ from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.engine.store import INSERT_EXECUTION, HookStats, Store, execution_row
 from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.lua.runtime import HookRuntime, Limits
+
+log = logging.getLogger("sloth_tui.engine")
 
 
 class HookAdmin:
@@ -32,6 +36,7 @@ class HookAdmin:
     readonly: bool
     _hooks: dict[str, Hook]
     _runtime: HookRuntime | None
+    _dispatcher: Dispatcher | None
 
     @property
     def _limits(self) -> Limits:
@@ -40,6 +45,7 @@ class HookAdmin:
             timeout=s.hook_timeout,
             instructions=s.hook_instructions,
             memory=s.hook_memory_mb * 1024 * 1024,
+            host_memory=s.hook_host_memory_mb * 1024 * 1024,
         )
 
     def limits_for(self, hook: Hook) -> Limits:
@@ -124,7 +130,10 @@ class HookAdmin:
                 check_pattern(pattern)
         if "file" in changes:
             changes["file"] = str(Path(changes["file"]).expanduser().resolve())
-        return await self._save_hook(replace(hook, **changes))
+        saved = await self._save_hook(replace(hook, **changes))
+        if hook.enabled and not saved.enabled:
+            await self._drop_queued_runs(name, "disabled")
+        return saved
 
     async def set_hook_enabled(self, name: str, enabled: bool) -> Hook:
         return await self.update_hook(name, enabled=enabled)
@@ -142,7 +151,21 @@ class HookAdmin:
             ("DELETE FROM state WHERE hook = ?", (name,)),
         )
         await self._reload_hooks()
+        await self._drop_queued_runs(name, "deleted")
         self.bus.publish("hooks", name)
+
+    async def _drop_queued_runs(self, name: str, what: str) -> None:
+        """A hook turned off does not run on what was queued for it before: its queued runs
+        go, each recorded as a `skipped` execution saying why (Executions, `hook logs`).
+        A run already under way ends as usual."""
+        if self._dispatcher is None:
+            return
+        why = f"not run: the hook was {what} before this queued run started"
+        dropped = await self._dispatcher.drop_runs_of(name, why)
+        if dropped:
+            log.info(
+                "hook %s %s: %d queued runs dropped (recorded as skipped)", name, what, dropped
+            )
 
     async def hook_stats(self) -> dict[str, HookStats]:
         return await self.store.hook_stats()

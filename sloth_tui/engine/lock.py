@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sloth_tui.engine.errors import EngineLocked
 from sloth_tui.engine.private import make_private_dir
+from sloth_tui.engine.store_faults import dir_error
 
 
 class DataDirLock:
@@ -16,8 +17,11 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        make_private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            make_private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # a read-only home: one line that says what to fix
+            raise dir_error(self.path.parent, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

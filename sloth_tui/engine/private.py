@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 DB_SUFFIXES = ("", "-wal", "-shm")
+IDENTITY_SUFFIX = ".identity"  # see store_faults: records that a store was created here
 
 
 def make_private_dir(path: Path) -> None:
@@ -31,17 +32,23 @@ def create_private_file(path: Path) -> None:
     os.chmod(path, 0o600)  # the umask may have taken bits from 0600, never added
 
 
-def loose_modes(home: Path, db_path: Path) -> list[str]:
-    """One line per path of the home that group or others can read or enter."""
+def loose_paths(home: Path, db_path: Path) -> list[tuple[Path, int, str]]:
+    """(path, mode, the chmod that fixes it) for each path of the home that group or
+    others can read or enter."""
     found = []
-    for path in (home, *(Path(f"{db_path}{s}") for s in DB_SUFFIXES)):
+    for path in (home, *(Path(f"{db_path}{s}") for s in (*DB_SUFFIXES, IDENTITY_SUFFIX))):
         try:
             mode = stat.S_IMODE(path.stat().st_mode)
         except OSError:
             continue
         if mode & 0o077:
-            found.append(
-                f"{path} is mode {mode:04o}: other users can read what it holds "
-                f"(chmod {'700' if path.is_dir() else '600'} {path})"
-            )
+            found.append((path, mode, f"chmod {'700' if path.is_dir() else '600'} {path}"))
     return found
+
+
+def loose_modes(home: Path, db_path: Path) -> list[str]:
+    """One line per path of the home that group or others can read or enter."""
+    return [
+        f"{path} is mode {mode:04o}: other users can read what it holds ({fix})"
+        for path, mode, fix in loose_paths(home, db_path)
+    ]

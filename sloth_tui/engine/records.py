@@ -13,7 +13,7 @@ from typing import Any, Literal
 EventStatus = Literal["pending", "processing", "completed", "failed"]
 ExecStatus = Literal["success", "failed", "error", "timeout", "skipped"]
 # Which per-run limit stopped a hook, when one did.
-LimitName = Literal["timeout", "memory", "instructions", "depth"]
+LimitName = Literal["timeout", "memory", "instructions", "depth", "host_memory"]
 
 EVENT_STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed")
 EXEC_STATUSES: tuple[str, ...] = ("success", "failed", "error", "timeout", "skipped")

@@ -71,6 +71,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE executions ADD COLUMN event_type TEXT;
     UPDATE executions SET event_type = (SELECT type FROM events WHERE events.id = event_id);
     """,
+    # 4: a real run that started an http call says so first, in its own commit: a
+    # rerun after a crash can then tell its hook (event.redelivered). The run's own
+    # commit deletes the mark, so rows here are runs a crash cut short.
+    """
+    CREATE TABLE http_marks (
+        event_id INTEGER NOT NULL,
+        hook TEXT NOT NULL,
+        ts REAL NOT NULL,
+        PRIMARY KEY (event_id, hook)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

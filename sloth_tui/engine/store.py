@@ -12,16 +12,20 @@ import contextlib
 import functools
 import itertools
 import json
+import logging
 import re
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import quote
 
 import aiosqlite
 
-from sloth_tui.engine.errors import NotFound, SlothError
+from sloth_tui.engine import store_faults
+from sloth_tui.engine.errors import DiskFull, NotFound, StoreError
 from sloth_tui.engine.filters import Filter, register_sql_functions
 from sloth_tui.engine.private import create_private_file, make_private_dir
 from sloth_tui.engine.records import Event, Execution, Hook
@@ -38,6 +42,23 @@ from sloth_tui.engine.rows import (
     percentile,
 )
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCHEMA_VERSION
+
+# A hook run's state writes, committed with its execution record (see engine/effects.py).
+UPSERT_STATE = "INSERT OR REPLACE INTO state (hook, key, value) VALUES (?, ?, ?)"
+DELETE_STATE = "DELETE FROM state WHERE hook = ? AND key = ?"
+# state.incr is applied as a delta at commit: concurrent runs never lose each other's
+# increments, whatever each read. A stored non-number counts as 0, as in Lua.
+# The sum is written back as JSON text the way Python's json would: integers exactly,
+# floats with 17 digits (SQLite's own text form keeps 15, and would round).
+_SUM = "(state.value + excluded.value)"
+INCR_STATE = (
+    "INSERT INTO state (hook, key, value) VALUES (?, ?, ?) ON CONFLICT (hook, key) DO UPDATE "
+    "SET value = CASE WHEN json_type(state.value) NOT IN ('integer', 'real') THEN excluded.value "
+    f"WHEN typeof({_SUM}) = 'integer' THEN CAST({_SUM} AS TEXT) "
+    f"ELSE COALESCE(replace(printf('%!.17g', {_SUM}), 'Inf', 'Infinity'), 'null') END"
+)
+INSERT_HTTP_MARK = "INSERT OR IGNORE INTO http_marks (event_id, hook, ts) VALUES (?, ?, ?)"
+DELETE_HTTP_MARK = "DELETE FROM http_marks WHERE event_id = ? AND hook = ?"
 
 # One write: a statement and its rows. Consecutive writes with the same statement
 # are merged into one executemany.
@@ -82,10 +103,6 @@ class _Round:
                 future.set_result(None)
             else:
                 future.set_exception(error)
-
-
-class StoreError(SlothError):
-    """The database cannot be used: not SQLite, or written by a newer sloth-tui."""
 
 
 MAX_ROWS_PER_INSERT = 256
@@ -170,10 +187,16 @@ ROUND_OPS = 256  # writes per round before a new one starts
 
 
 def _commit_round(conn: sqlite3.Connection, current: _Round) -> None:
-    """Runs in the writer's thread. One transaction; on failure, each write alone."""
+    """Runs in the writer's thread. One transaction; on failure, each write alone.
+
+    Unless the failure is about the store (full, damaged, read-only): then every write
+    would fail the same way, and trying them one by one only delays the answer."""
     try:
         _run_batch(conn, current.ops)
-    except sqlite3.Error:
+    except sqlite3.Error as exc:
+        if store_faults.is_store_wide(exc):
+            current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))
+            return
         for index, (start, end) in enumerate(current.bounds):
             try:
                 _run_batch(conn, current.ops[start:end])
@@ -196,6 +219,98 @@ async def _in_thread(
     aiosqlite has no public call for this; its private _execute is untyped."""
     result: T = await db._execute(fn, db._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
     return result
+
+
+CLOSE_TIMEOUT = 5.0  # seconds close() waits for the writer before leaving it behind
+log = logging.getLogger("sloth_tui.store")
+
+
+async def _connect(target: str, **kwargs: Any) -> aiosqlite.Connection:
+    """aiosqlite.connect, with its worker thread a daemon: a connection some error path
+    failed to close must not keep the process from exiting (a hang at exit after the
+    error was printed). A write cut off that way is a crash, which WAL recovers from."""
+    conn = aiosqlite.connect(target, **kwargs)
+    conn._thread.daemon = True
+    return await conn
+
+
+async def _close_quietly(conn: aiosqlite.Connection, path: Path | None = None) -> None:
+    """Close, unless the connection's thread is stuck in SQLite (a hung disk): then leave
+    it, since aiosqlite's close would queue behind that work and wait, cancelled or not.
+    A no-op round trip tells which, and its task cancels cleanly."""
+    probe = asyncio.ensure_future(_in_thread(conn, _noop))
+    done, _ = await asyncio.wait({probe}, timeout=CLOSE_TIMEOUT)
+    if not done:
+        probe.cancel()
+        if path is not None:
+            log.warning("%s: the database connection is stuck; leaving it behind", path)
+        return
+    if probe.exception() is not None:  # closed already
+        return
+    try:
+        await conn.close()
+    except (sqlite3.Error, ValueError) as exc:
+        if path is not None:
+            log.warning("%s: closing the database failed (%s)", path, exc)
+
+
+def _noop(conn: sqlite3.Connection) -> None:
+    return None
+
+
+def _checkpoint_truncate(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def _prepare_writer(conn: sqlite3.Connection, path: Path, check: bool) -> None:
+    """Writer's thread, at open: refuse a replaced or damaged store, migrate, claim it."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    store_faults.refuse_fresh(path, version)
+    if check and version:
+        store_faults.quick_check(conn, path)
+    _migrate(conn)
+    store_faults.claim(conn, path)
+    register_sql_functions(conn)
+
+
+def _probe_reader(conn: sqlite3.Connection, path: Path) -> None:
+    """Reader's thread, at open: read the header and schema now, so an unreadable,
+    emptied or replaced file fails here (where it is cleaned up) and not at the first
+    query; and give queries the SQL functions Filter.to_sql calls."""
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    store_faults.refuse_fresh(path, version)
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    store_faults.check_identity(app_id, path, store_faults.read_identity(path))
+    register_sql_functions(conn)
+
+
+async def _open_reader(path: Path, readonly: bool) -> aiosqlite.Connection:
+    """The query connection. Read-only, in a data dir this user cannot write (a
+    read-only home, a backup on read-only media), SQLite cannot create the -shm it
+    needs: with no -wal there is nothing uncommitted to read, so the file is opened
+    immutable instead, and queries work."""
+    if not readonly:
+        reader = await _connect(str(path))
+    else:
+        reader = await _connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    try:
+        await _in_thread(reader, _probe_reader, path)
+        return reader
+    except sqlite3.Error as exc:
+        await _close_quietly(reader)
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        wal = Path(f"{path}-wal")
+        if not readonly or code != sqlite3.SQLITE_READONLY or wal.exists():
+            raise
+    reader = await _connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True)
+    try:
+        await _in_thread(reader, _probe_reader, path)
+    except BaseException:
+        await _close_quietly(reader)
+        raise
+    return reader
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -226,36 +341,48 @@ class Store:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
+        self._fault: str | None = None  # the store-wide write failure under way, if any
+        self._fault_since = 0.0
+        self._fault_count = 0
+        self._file_id = store_faults.file_id(path)  # to notice the file being replaced
 
     @classmethod
-    async def open(cls, path: Path, *, readonly: bool = False) -> Store:
-        make_private_dir(path.parent)
+    async def open(cls, path: Path, *, readonly: bool = False, check: bool | None = None) -> Store:
+        """Open (creating when new) the store at path.
+
+        Every failure is a StoreError naming the file and what to do, raised after
+        whatever was opened is closed again. check (default: when writing) runs PRAGMA
+        quick_check first, so damage stops a start at once instead of failing reads
+        later. A database that was emptied or replaced is refused (see store_faults).
+        """
+        check = not readonly if check is None else check
         writer = reader = None
         try:
+            make_private_dir(path.parent)
+            store_faults.refuse_emptied(path)
             if not readonly:
                 create_private_file(path)
-                writer = await aiosqlite.connect(path, isolation_level=None)
+                writer = await _connect(str(path), isolation_level=None)
+                await writer.execute("PRAGMA busy_timeout=5000")
                 await writer.execute("PRAGMA journal_mode=WAL")
                 await writer.execute("PRAGMA synchronous=NORMAL")
-                await writer.execute("PRAGMA busy_timeout=5000")
-                await _in_thread(writer, _migrate)
-                await _in_thread(writer, register_sql_functions)
-            elif not path.exists():
+                await _in_thread(writer, _prepare_writer, path, check)
+            elif not path.exists() or path.stat().st_size == 0:
                 # Nothing stored yet: give queries an empty, current schema to read.
                 create_private_file(path)
                 with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
                     _migrate(conn)
-            uri = f"file:{path}?mode=ro" if readonly else str(path)
-            reader = await aiosqlite.connect(uri, uri=readonly)
-            await reader.execute("PRAGMA busy_timeout=5000")
-            await _in_thread(reader, register_sql_functions)  # what Filter.to_sql calls
+            reader = await _open_reader(path, readonly)
         except BaseException as exc:
             # Close what opened: an aiosqlite thread left running keeps the process alive.
             for opened in (writer, reader):
                 if opened is not None:
-                    await opened.close()
-            if isinstance(exc, sqlite3.DatabaseError):
-                raise StoreError(f"cannot open {path}: {exc}") from None
+                    await _close_quietly(opened)
+            if isinstance(exc, sqlite3.Error):
+                mapped = store_faults.store_error(exc, path)
+                raise mapped or StoreError(f"cannot open {path}: {exc}") from None
+            if isinstance(exc, OSError):
+                raise store_faults.dir_error(path.parent, exc) from None
             raise
         store = cls(path, writer, reader)
         if writer is not None:
@@ -263,14 +390,33 @@ class Store:
         return store
 
     async def close(self) -> None:
+        """Commit what is queued and close. Never raises and never hangs: a writer that
+        is stuck (a damaged file, a dead disk) is given CLOSE_TIMEOUT, then left behind
+        (its thread is a daemon; WAL keeps the file consistent whatever it was doing)."""
+        writer = self._writer
         if self._task is not None:
-            await self.flush()
+            try:
+                await asyncio.wait_for(self.flush(), CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.warning(
+                    "%s: pending writes did not commit within %.0f s; closing without them",
+                    self.path,
+                    CLOSE_TIMEOUT,
+                )
+                writer = None  # stuck in SQLite: a close would only queue behind it
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._writer is not None:
-            await self._writer.close()
-        await self._reader.close()
+        if writer is not None and store_faults.file_id(self.path) != self._file_id:
+            # The file was replaced: put what our -wal holds into our file (wherever it
+            # went) and empty the -wal, or the next start would apply it to the new one.
+            try:
+                await asyncio.wait_for(_in_thread(writer, _checkpoint_truncate), CLOSE_TIMEOUT)
+            except (TimeoutError, sqlite3.Error, ValueError) as exc:
+                log.warning("%s: could not empty the -wal (%s)", self.path, exc or "timed out")
+        for conn in (writer, self._reader):
+            if conn is not None:
+                await _close_quietly(conn, self.path)
 
     # -- writes -------------------------------------------------------------
 
@@ -318,21 +464,70 @@ class Store:
                 continue
             current = self._rounds.popleft()
             try:
+                if current.ops and store_faults.file_id(self.path) != self._file_id:
+                    # In WAL mode SQLite would go on writing to the old file's -wal,
+                    # which the next start would then apply to the new file: refuse.
+                    raise store_faults.moved_error(self.path)
                 if current.ops:
                     await _in_thread(self._writer, _commit_round, current)
                     self.commits += 1
             except Exception as exc:  # the connection itself failed: so did every write
                 current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))
+            if current.errors:
+                self._map_errors(current)
+            elif current.ops and self._fault is not None:
+                self._fault_cleared()
             current.settle()
             if not self._rounds:
                 self._wake.clear()
                 self._idle.set()
 
+    def _map_errors(self, current: _Round) -> None:
+        """Each failed write's error as its caller should see it (one line: the disk is
+        full, the file is damaged...), and the fault logged once per episode, not once
+        per event."""
+        fault: Exception | None = None
+        for index, exc in current.errors.items():
+            start, end = current.bounds[index]
+            is_event = start < end and current.ops[start][0] == INSERT_EVENT
+            mapped = store_faults.write_error(exc, self.path, event=is_event)
+            if mapped is not exc:  # about the store, not one bad write
+                fault = fault or mapped
+            current.errors[index] = mapped
+        if fault is None:
+            return
+        self._fault_count += len(current.errors)
+        kind = "full" if isinstance(fault, DiskFull) else str(fault)
+        if kind != self._fault:
+            self._fault = kind
+            self._fault_since = time.monotonic()
+            if isinstance(fault, DiskFull):
+                log.warning(
+                    "the disk holding %s is full: writes are refused until space returns "
+                    "(reads still work)",
+                    self.path.parent,
+                )
+            else:
+                log.error("%s", fault)
+
+    def _fault_cleared(self) -> None:
+        log.warning(
+            "%s: writes work again after %.0f s (%d writes were refused meanwhile)",
+            self.path,
+            time.monotonic() - self._fault_since,
+            self._fault_count,
+        )
+        self._fault = None
+        self._fault_count = 0
+
     # -- queries ------------------------------------------------------------
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        try:
+            async with self._reader.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as exc:  # damaged, unreadable: one line naming the file
+            raise store_faults.store_error(exc, self.path) or exc from None
 
     async def max_event_id(self) -> int:
         rows = await self._fetchall("SELECT COALESCE(MAX(id), 0) FROM events")
@@ -515,6 +710,13 @@ class Store:
         )
         return json.loads(rows[0][0]) if rows else None
 
+    # -- http marks (see schema migration 4) ---------------------------------------
+
+    async def http_marks(self) -> set[tuple[int, str]]:
+        """(event id, hook) of runs that started an http call and never committed."""
+        rows = await self._fetchall("SELECT event_id, hook FROM http_marks")
+        return {(int(r[0]), str(r[1])) for r in rows}
+
     # -- retention ------------------------------------------------------------
 
     @staticmethod
@@ -535,7 +737,10 @@ class Store:
         ]
 
     async def run_readonly(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        return await _in_thread(self._reader, fn)
+        try:
+            return await _in_thread(self._reader, fn)
+        except sqlite3.Error as exc:
+            raise store_faults.store_error(exc, self.path) or exc from None
 
 
 # Re-exported: the row helpers are part of the store's interface for its callers.

@@ -6,6 +6,11 @@ store's rounds and makes a future of the running loop, so it only works there). 
 hook thread then waits for the answer, at most CALL_TIMEOUT. The other way round the
 loop never blocks on a hook thread (Dispatcher.stop joins its pool off the loop), so
 the two cannot wait on each other.
+
+A real run writes nothing while it runs: run() gives it a RunEffects (effects.py) that
+holds its state writes and events until the dispatcher commits them with its record;
+reads go through PendingState (pending_state.py), which sees what finished runs have
+queued to commit. The one thing committed mid-run is the http mark (mark_http).
 """
 
 from __future__ import annotations
@@ -13,16 +18,29 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+from sloth_tui.engine.effects import RunEffects
 from sloth_tui.engine.errors import EventRefused
-from sloth_tui.engine.records import Event
-from sloth_tui.engine.store import Store
+from sloth_tui.engine.pending_state import PendingState
+from sloth_tui.engine.records import Event, Execution, Hook
+from sloth_tui.engine.store import (
+    DELETE_STATE,
+    INCR_STATE,
+    INSERT_HTTP_MARK,
+    UPSERT_STATE,
+    Store,
+    WriteOp,
+)
+from sloth_tui.lua.limits import Limits
+
+log = logging.getLogger("sloth_tui.engine")
 
 CALL_TIMEOUT = 30.0
-UPSERT_STATE = "INSERT OR REPLACE INTO state (hook, key, value) VALUES (?, ?, ?)"
-DELETE_STATE = "DELETE FROM state WHERE hook = ? AND key = ?"
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -36,20 +54,58 @@ class DispatchFn(Protocol):
     ) -> Awaitable[Event]: ...
 
 
+class Children(Protocol):
+    """The engine's side of the events a run dispatches (Engine implements it)."""
+
+    async def reserve_child(
+        self, type: str, data: dict[str, Any], *, source: str, parent: Event
+    ) -> tuple[Event, list[Hook], str]:
+        """Check the event and take its id (and its room in the queue); store nothing."""
+        ...
+
+    def child_committed(self, event: Event, hooks: list[Hook]) -> None:
+        """Its row is committed: publish it and queue it for its hooks."""
+        ...
+
+    def child_dropped(self, event: Event, hooks: list[Hook]) -> None:
+        """Its parent's commit failed: give back what reserve_child took."""
+        ...
+
+
+class Runner(Protocol):
+    """HookRuntime.run, as the host uses it for real runs."""
+
+    def __call__(
+        self, hook: Hook, event: Event, *, limits: Limits, host: RunEffects, redelivered: bool
+    ) -> Execution: ...
+
+
 class ThreadHost:
     """HostAPI for hooks run in worker threads, answered on `loop`.
+
+    Real runs go through a RunEffects per run (begin()), which buffers their writes
+    for one commit with their record; the HostAPI methods here answer dry runs (reads)
+    and any caller that runs hooks directly (writes commit at once).
 
     Without `dispatch` the host is read-only (an engine that runs no hooks, only dry
     runs): state reads work; dispatch and state writes are refused.
     """
 
     def __init__(
-        self, store: Store, loop: asyncio.AbstractEventLoop, dispatch: DispatchFn | None = None
+        self,
+        store: Store,
+        loop: asyncio.AbstractEventLoop,
+        dispatch: DispatchFn | None = None,
+        children: Children | None = None,
     ) -> None:
         self._store = store
         self._loop = loop
         self._dispatch = dispatch
-        self._incr_lock = asyncio.Lock()  # binds to the loop on first use, on the loop
+        self._children = children
+        self._state = PendingState(store.state_get)
+        # http marks left by runs a crash cut short, read once before the first run.
+        self._marks: set[tuple[int, str]] | None = None
+        self._marks_lock = threading.Lock()
 
     def _call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run fn(*args, **kwargs) on the loop and wait for its result in this thread."""
@@ -90,8 +146,9 @@ class ThreadHost:
         return event.id
 
     def state_get(self, hook: str, key: str) -> Any:
-        return self._call(self._store.state_get, hook, key)
+        return self._call(self._state.get, hook, key)
 
+    # Direct writes (not a real run's: those go through RunEffects) commit at once.
     def state_set(self, hook: str, key: str, value: Any) -> None:
         self._writable()
         self._call(self._store.write, (UPSERT_STATE, (hook, key, json.dumps(value))))
@@ -102,13 +159,85 @@ class ThreadHost:
 
     def state_incr(self, hook: str, key: str, by: float) -> float:
         self._writable()
-        return self._call(self._incr, hook, key, by)
+        return self._call(self._incr_now, hook, key, by)
 
-    async def _incr(self, hook: str, key: str, by: float) -> float:
-        # Two hook threads may incr at once: the lock makes read-modify-write atomic.
-        async with self._incr_lock:
-            current = await self._store.state_get(hook, key)
-            numeric = isinstance(current, int | float) and not isinstance(current, bool)
-            value: float = (current if numeric else 0) + by
-            await self._store.write((UPSERT_STATE, (hook, key, json.dumps(value))))
-            return value
+    async def _incr_now(self, hook: str, key: str, by: float) -> float:
+        value = await self._state.incr(hook, key, by, first=True)
+        ops = {key: ("add", by)}
+        self._state.finished(hook, ops, {key: by})
+        try:
+            await self._store.write((INCR_STATE, (hook, key, json.dumps(by))))
+        except BaseException:
+            self._state.acked(hook, ops, committed=False)
+            raise
+        self._state.acked(hook, ops, committed=True)
+        return value
+
+    # -- real runs: one RunEffects each -------------------------------------------------
+
+    def run(
+        self, runtime: Runner, hook: Hook, event: Event, limits: Limits
+    ) -> tuple[Execution, RunEffects]:
+        """In a pool thread: run `hook` for real; its effects wait in the RunEffects for
+        RunEffects.commit, which the dispatcher calls with the run's record."""
+        effects = RunEffects(self, hook.name, event, redelivered=self._redelivered(hook, event))
+        execution = runtime(
+            hook, event, limits=limits, host=effects, redelivered=effects.redelivered
+        )
+        return execution, effects
+
+    def _redelivered(self, hook: Hook, event: Event) -> bool:
+        with self._marks_lock:
+            if self._marks is None:  # before this engine's first run: no mark is its own
+                try:
+                    self._marks = self._call(self._store.http_marks)
+                except Exception:  # stopping: this run's commit will not happen anyway
+                    return False
+            if not self._marks:
+                return False
+            try:
+                self._marks.remove((event.id, hook.name))  # a rerun later is no redelivery
+            except KeyError:
+                return False
+            return True
+
+    def count(self, hook: str, key: str, by: float, *, first: bool) -> float:
+        """A running run's state.incr: counted now, committed with the run."""
+        return self._call(self._state.incr, hook, key, by, first)
+
+    def reserve(
+        self, type: str, data: dict[str, Any], *, parent: Event, source: str
+    ) -> tuple[Event, list[Hook], str]:
+        children = self._children
+        if children is None:
+            raise EventRefused("this engine is read-only: another engine owns the data dir")
+        return self._call(children.reserve_child, type, data, source=source, parent=parent)
+
+    def mark_http(self, event_id: int, hook: str) -> None:
+        """Committed before the request goes out: a crash after it is known at restart."""
+        self._writable()
+        self._call(self._store.write, (INSERT_HTTP_MARK, (event_id, hook, time.time())))
+
+    def commit(self, effects: RunEffects, record: list[WriteOp]) -> None:
+        """On the loop: the run's effects and its record, in one write (one transaction)."""
+        future = self._store.write(*effects.write_ops(), *record)
+        self._state.finished(effects.hook, effects.ops, effects.counted)
+        future.add_done_callback(lambda f: self._committed(effects, f))
+
+    def _committed(self, effects: RunEffects, future: asyncio.Future[None]) -> None:
+        error = future.exception() if not future.cancelled() else None
+        ok = not future.cancelled() and error is None
+        self._state.acked(effects.hook, effects.ops, committed=ok)
+        if not ok:
+            log.error(
+                "hook %s on event %d: its run could not be stored, its effects are lost: %s",
+                effects.hook, effects.event.id, error or "cancelled",
+            )  # fmt: skip
+        children = self._children
+        if children is None:
+            return
+        for child, hooks, _encoded in effects.children:
+            if ok:
+                children.child_committed(child, hooks)
+            else:
+                children.child_dropped(child, hooks)

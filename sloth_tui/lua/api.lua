@@ -31,9 +31,14 @@ local function join(sep, ...)
   end
   return tconcat(parts, sep)
 end
+-- A host call answers with a limit name as its last value when the run's host
+-- memory budget is spent (context.py): the run stops there, like any limit.
 local function emit(level, s)
   alive()
-  py_log(level, clean(clip(s, TEXT_MAX)))
+  local limit = py_log(level, clean(clip(s, TEXT_MAX)))
+  if limit then
+    trip(limit)
+  end
 end
 local function logger(level)
   return function(...)
@@ -59,7 +64,14 @@ local json = {
     if type(s) ~= "string" then
       error("json.decode: expected a string, got " .. type(s), 2)
     end
-    return py_json_decode(clean(s))
+    local v, err, limit = py_json_decode(clean(s))
+    if limit then
+      trip(limit)
+    end
+    if err ~= nil then
+      return nil, err
+    end
+    return v
   end,
 }
 
@@ -127,7 +139,10 @@ local http = {
 -- state -------------------------------------------------------------------------
 local function state_call(fname, op, key, text, by)
   alive()
-  local ok, v = py_state(op, key, text, by)
+  local ok, v, limit = py_state(op, key, text, by)
+  if limit then
+    trip(limit)
+  end
   if not ok then
     error(fname .. ": " .. tostring(v), 3)
   end
@@ -174,6 +189,12 @@ local state = {
 }
 
 -- event ---------------------------------------------------------------------------
+local function dispatched(ok, r, limit)
+  if limit then
+    trip(limit)
+  end
+  return ok, r
+end
 local function ev_dispatch(etype, data)
   alive()
   if type(etype) ~= "string" then
@@ -190,7 +211,7 @@ local function ev_dispatch(etype, data)
     end
     text = r
   end
-  return py_dispatch("event.dispatch", clean(etype), text)
+  return dispatched(py_dispatch("event.dispatch", clean(etype), text))
 end
 local function ev_dispatch_custom(name, message, payload)
   alive()
@@ -205,7 +226,7 @@ local function ev_dispatch_custom(name, message, payload)
   if not ok then
     return nil, "event.dispatch_custom: " .. tostring(r)
   end
-  return py_dispatch("event.dispatch_custom", "custom", r)
+  return dispatched(py_dispatch("event.dispatch_custom", "custom", r))
 end
 
 local function make_event(etype, id, ts, source, data, category, parent_id, depth)

@@ -16,17 +16,31 @@ from typing import Any
 from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.records import Event, LogLine
 from sloth_tui.lua import http_client
+from sloth_tui.lua.budget import LIMIT_NAME, HostBudget
 from sloth_tui.lua.convert import clip, integral, jsonable, loads, to_lua
 from sloth_tui.lua.host import HostAPI
-from sloth_tui.lua.limits import JSON_DECODE_MAX, MAX_CALLS, MAX_LOG_LINES, RECORD_TEXT_MAX
+from sloth_tui.lua.limits import (
+    JSON_DECODE_MAX,
+    LOG_BYTES_MAX,
+    MAX_CALLS,
+    MAX_LOG_LINES,
+    RECORD_BYTES_MAX,
+    RECORD_TEXT_MAX,
+    Limits,
+    size_text,
+)
 
 _DELETED = object()  # dry-run overlay: deleted in this run, do not fall through
 _DRY_RESPONSE = {"status": 200, "body": "", "headers": {}, "ok": True, "dry_run": True}
+_PAYLOADS = ("data", "value", "body")  # the call fields that can be large: kept clipped
+_HOST_MEMORY = Limits().host_memory
+_ALWAYS_KEPT = 256  # payloads this small are kept whole even past RECORD_BYTES_MAX
 
 
 class RunContext:
     __slots__ = (
         "_lua",
+        "budget",
         "calls",
         "deadline",
         "dropped_calls",
@@ -36,8 +50,10 @@ class RunContext:
         "hook",
         "host",
         "http_body_cap",
+        "log_bytes",
         "logs",
         "overlay",
+        "record_bytes",
         "source",
     )  # fmt: skip
 
@@ -53,6 +69,7 @@ class RunContext:
         http_body_cap: int,
         logs: list[LogLine],
         calls: list[dict[str, Any]],
+        host_memory: int = _HOST_MEMORY,
     ) -> None:
         self._lua = lua
         self.host = host
@@ -67,32 +84,82 @@ class RunContext:
         self.overlay: dict[str, Any] | None = {} if dry_run else None
         self.dropped_logs = 0
         self.dropped_calls = 0
+        self.budget = HostBudget(host_memory)
+        self.log_bytes = 0  # log text kept in `logs`
+        self.record_bytes = 0  # payload text kept in `calls`
 
     # -- recording -------------------------------------------------------------
     def record(self, call: dict[str, Any]) -> None:
-        if len(self.calls) < MAX_CALLS:
-            self.calls.append(call)
-        else:
+        """Keep `call` in the record, its payloads clipped: the record travels in
+        replies and notices, so it holds copies of bounded size, never the data."""
+        if len(self.calls) >= MAX_CALLS:
             self.dropped_calls += 1
+            return
+        for key in _PAYLOADS:
+            if key in call:
+                call[key] = self._kept(call[key])
+        self.calls.append(call)
 
-    def log(self, level: str, message: str) -> None:
-        if len(self.logs) < MAX_LOG_LINES:
-            self.logs.append(LogLine(level, time.time(), message))
+    def _kept(self, value: Any) -> Any:
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, str):
+            text = value
         else:
-            self.dropped_logs += 1
+            try:
+                text = json.dumps(value, ensure_ascii=False, default=str)
+            except (ValueError, RecursionError):
+                text = repr(value)
+        size = min(len(text), RECORD_TEXT_MAX)
+        if size > _ALWAYS_KEPT and self.record_bytes + size > RECORD_BYTES_MAX:
+            return f"…[{len(text)} characters not kept: {size_text(RECORD_BYTES_MAX)} per run]"
+        self.record_bytes += size
+        if len(text) > RECORD_TEXT_MAX:
+            return clip(text, RECORD_TEXT_MAX)  # the JSON text, cut: no longer a table
+        return value
+
+    def _charge(self, size: int, fn: str, failed: Any) -> Any:
+        """None while the run's host budget holds; else the refusal a bridge method
+        returns: (failed, message, "host_memory"), and the Lua side trips the limit."""
+        if self.budget.charge(size, fn):
+            return None
+        return failed, f"{fn}: host memory limit exceeded", LIMIT_NAME
+
+    def log(self, level: str, message: str) -> str | None:
+        """None, or the limit to trip when the run's host budget is spent."""
+        size = len(message)
+        if len(self.logs) >= MAX_LOG_LINES or self.log_bytes + size > LOG_BYTES_MAX:
+            self.dropped_logs += 1  # not kept, so not charged
+            return None
+        if not self.budget.charge(size, "log"):
+            return LIMIT_NAME
+        self.log_bytes += size
+        self.logs.append(LogLine(level, time.time(), message))
+        return None
 
     def close(self) -> None:
         """Say what the caps dropped, so a truncated record is visibly truncated."""
         if self.dropped_logs:
-            note = f"{self.dropped_logs} more log lines dropped (limit {MAX_LOG_LINES} per run)"
+            note = (
+                f"{self.dropped_logs} more log lines dropped (limit {MAX_LOG_LINES} lines"
+                f" or {size_text(LOG_BYTES_MAX)} per run)"
+            )
             self.logs.append(LogLine("warn", time.time(), note))
         if self.dropped_calls:
             self.calls.append({"fn": "calls.dropped", "count": self.dropped_calls})
+        if self.budget.exceeded_by is not None:
+            note = (
+                f"{self.budget.exceeded_by} refused: host memory limit"
+                f" ({size_text(self.budget.limit)} per run; {self.budget.used:,} bytes used)"
+            )
+            self.logs.append(LogLine("error", time.time(), note))
 
     # -- json --------------------------------------------------------------------
     def json_decode(self, text: str) -> Any:
         if len(text) > JSON_DECODE_MAX:
             return None, f"json.decode: input larger than {JSON_DECODE_MAX} bytes"
+        if refused := self._charge(len(text), "json.decode", None):
+            return refused
         try:
             return to_lua(self._lua, loads(text))
         except (ValueError, RecursionError) as exc:
@@ -110,6 +177,8 @@ class RunContext:
     ) -> tuple[Any, str | None, str | None]:
         """(response table, None, None) | (None, error, limit-or-None)."""
         fn = f"http.{method.lower()}"
+        if refused := self._charge(len(payload or ""), fn, None):
+            return refused  # type: ignore[no-any-return]
         body: Any = None
         if payload is not None:
             body = loads(payload) if kind == "json" and len(payload) <= RECORD_TEXT_MAX else payload
@@ -147,6 +216,8 @@ class RunContext:
         call["truncated"] = resp.truncated
         call["duration_ms"] = (time.monotonic() - start) * 1000
         self.record(call)
+        if refused := self._charge(len(resp.body), fn, None):
+            return refused  # type: ignore[no-any-return]
         table = {
             "status": resp.status, "body": resp.body, "headers": resp.headers,
             "json": resp.json, "truncated": resp.truncated, "ok": 200 <= resp.status < 300,
@@ -173,6 +244,8 @@ class RunContext:
     # -- events --------------------------------------------------------------------
     def dispatch(self, fn: str, etype: str, data_json: str) -> tuple[Any, Any]:
         """(True, id) | (None, error). The engine sets parent_id/depth from `parent`."""
+        if refused := self._charge(len(data_json), fn, None):
+            return refused  # type: ignore[no-any-return]
         data = loads(data_json)
         call: dict[str, Any] = {
             "fn": fn, "type": etype, "data": data, "id": None, "error": None,
@@ -202,6 +275,8 @@ class RunContext:
     # -- state -----------------------------------------------------------------------
     def state(self, op: str, key: str, value_json: str | None, by: Any) -> tuple[bool, Any]:
         """(True, value) | (False, error); the Lua side raises the error at the hook's line."""
+        if refused := self._charge(len(value_json or ""), f"state.{op}", False):
+            return refused  # type: ignore[no-any-return]
         call: dict[str, Any] = {"fn": f"state.{op}", "key": key}
         try:
             if op == "get":

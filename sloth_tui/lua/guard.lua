@@ -75,6 +75,36 @@ local function count_hook()
   error(LIMIT, 0)
 end
 
+-- Work done in C (long string functions, plain searches) that the count hook
+-- cannot see: `units` instruction-equivalents are added to the run's budget and
+-- the deadline is checked, so a loop of costly C calls trips at the hook's line.
+local function charge(units)
+  if tripped then
+    error(LIMIT, 0)
+  end
+  used = used + units
+  if used >= budget then
+    trip("instructions")
+  elseif py_now() >= deadline then
+    trip("timeout")
+  end
+end
+
+-- The meter for C work, in bytes-of-copying equivalents (~10 per ns): it adds
+-- up, and every METER_CHECK units it is charged (METER_PER_INSTRUCTION units as
+-- one instruction) and the deadline checked. So the time a loop of long C calls
+-- can spend between two checks is about a millisecond, not 10,000 calls.
+local METER_CHECK, METER_PER_INSTRUCTION = 1 << 20, 16
+local metered = 0
+local function work(units)
+  metered = metered + units
+  if metered >= METER_CHECK then
+    local n = metered
+    metered = 0
+    charge(n // METER_PER_INSTRUCTION)
+  end
+end
+
 -- Everything that can catch an error passes its result through here: a limit
 -- (or a memory error, which Lua reports as a plain string) is raised again.
 local function settle(ok, ...)
@@ -187,13 +217,14 @@ end
 
 return {
   LIMIT = LIMIT, MEMORY_MSG = MEMORY_MSG, EMPTY = EMPTY, readonly = readonly,
-  alive = alive, settle = settle, trip = trip, hook_line = hook_line,
+  alive = alive, settle = settle, trip = trip, hook_line = hook_line, charge = charge, work = work,
   pcall = sb_pcall, xpcall = sb_xpcall, load = sb_load,
   setmetatable = sb_setmetatable, rawset = sb_rawset,
   create = sb_create, resume = sb_resume, close = sb_close, wrap = sb_wrap,
   -- A run: begin() before the hook starts, attach() its coroutine, finish() after.
   begin = function(dl, bud, source, env)
     tripped, trip_line, last_line, used, budget, deadline = nil, nil, nil, 0, bud, dl
+    metered = 0
     chunk_source, cur_env = source, env
   end,
   attach = function(co)

@@ -13,6 +13,12 @@ Contract, as the runtime uses it:
   EventRefused message as is, others as "dispatch failed: ..."); from a state
   method it becomes a Lua error at the hook's line ("state.get: <message>").
 - In a dry run only state_get is called: writes stay in the run's overlay.
+- A real run from the engine gets a host of its own (engine/effects.py RunEffects):
+  its writes and dispatches are held until the run ends, then committed in one
+  transaction with the run's execution record. Reads see the run's own writes.
+  Such a host also has `http_started()`, called before each real http request (the
+  worker calls it when present): it durably notes that the run calls out, and a
+  failure there stops the request.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from sloth_tui.engine.records import Event
 
 class HostAPI(Protocol):
     def dispatch(self, type: str, data: dict[str, Any], *, parent: Event, source: str) -> int:
-        """Store an event caused by `parent`; return its id once committed.
+        """Store an event caused by `parent`; return its id (the engine's per-run host
+        takes the id now and inserts the event with the run's commit).
 
         Raises sloth_tui.engine.errors.EventRefused with a readable message (bad name,
         bad data, chain deeper than the limit, engine stopping).

@@ -11,6 +11,8 @@ class Limits:
     instructions: int = 100_000_000  # Lua VM instructions, counted in steps of CHECK_EVERY
     memory: int = 64 * 1024 * 1024  # bytes of Lua heap for the runtime serving the run
     http_body_cap: int = 1024 * 1024  # response bytes kept; the rest is dropped, `truncated` set
+    # Bytes one run may make Python hold (outside the Lua heap cap): see budget.py.
+    host_memory: int = 16 * 1024 * 1024
 
 
 # VM instructions between two limit checks (count hook). A check costs one call
@@ -21,7 +23,9 @@ CHECK_EVERY = 10_000
 # What one run may leave in its Execution: Python memory is not under the Lua cap.
 MAX_LOG_LINES = 1000
 MAX_CALLS = 1000
-RECORD_TEXT_MAX = 64 * 1024  # request bodies kept in `calls`
+RECORD_TEXT_MAX = 64 * 1024  # one payload (event data, state value, request body) kept in `calls`
+RECORD_BYTES_MAX = 1024 * 1024  # all payloads kept in one run's `calls`; later ones are elided
+LOG_BYTES_MAX = 2 * 1024 * 1024  # log text kept per run; later lines are dropped and counted
 JSON_DECODE_MAX = 16 * 1024 * 1024  # json.decode input, bytes
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a hook file larger than this is refused
 
@@ -33,11 +37,16 @@ def describe(limit: str, limits: Limits, timeout: float) -> str:
     if limit == "instructions":
         return f"instruction limit exceeded ({limits.instructions:,} Lua VM instructions)"
     if limit == "memory":
-        return f"memory limit exceeded ({_size(limits.memory)} of Lua heap)"
+        return f"memory limit exceeded ({size_text(limits.memory)} of Lua heap)"
+    if limit == "host_memory":
+        return (
+            f"host memory limit exceeded ({size_text(limits.host_memory)} per run of event data,"
+            " log text, http bodies, state values and json.decode input)"
+        )
     return f"{limit} limit exceeded"
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     if n % (1024 * 1024) == 0:
         return f"{n // (1024 * 1024)} MiB"
     if n % 1024 == 0:

@@ -6,6 +6,15 @@
 -- other goes to this port of lstrlib.c (Lua 5.4), which runs as Lua code, so
 -- the deadline and the instruction budget stop it like any loop.
 --
+-- Plain finds (and patterns without specials) run in C too, and C's plain
+-- search is quadratic at worst: a 1 MiB needle in 2 MiB of near-matches runs
+-- for most of a minute. A plain find whose worst case is large goes to a
+-- Knuth-Morris-Pratt search in Lua instead: linear, and counted.
+--
+-- Calls left to C still take time the count hook cannot see; their worst-case
+-- cost is reported to the guard's meter (bind), which checks the deadline and
+-- charges the instruction budget once enough has added up.
+--
 -- Arguments: the native find, match, gmatch, gsub (the port only handles
 -- well-typed calls; anything else goes to C, which raises the usual errors).
 
@@ -14,19 +23,30 @@ local byte, sub, type, tostring, error, concat = string.byte, string.sub, type, 
 local math_type, tonumber, unpack = math.type, tonumber, table.unpack
 
 local COST_MAX = 2e7 -- worst-case steps left to C (a fraction of a second)
+local PLAIN_COST_MAX = 2 ^ 31 -- byte comparisons left to C's plain search (~50 ms at worst)
+-- The guard's meter counts C work in bytes-of-copying equivalents. Worst cases are
+-- rarely reached, so they are metered at a discount: a pattern step as 1/4, a
+-- plain-search comparison (memchr/memcmp, ~45 per ns) as 1/256.
+local METER_FROM = 4096 -- C calls cheaper than this (worst case) are not metered
+local work = function(_) end -- the guard's meter, once bound
 local MAXCAPTURES, MAXCCALLS = 32, 200
 local CAP_UNFINISHED, CAP_POSITION = -1, -2
 local L_ESC = 37 -- '%'
 local SPECIALS = "[%^%$%*%+%?%.%(%[%%%-]" -- as a pattern for the native find
+local MATCH_SPECIALS = "[%^%$%*%+%?%.%(%)%[%%%-]" -- for match, a stray ')' is an error
 
 -- Worst case of matching pattern `p` against `n` bytes: each repetition item
 -- (*, +, -) can retry its rest at every position, and so can a balance (%b)
--- or back reference (%1) scan the subject; `?` doubles. Over-counting only
--- sends a call to the slower, safe port.
+-- or back reference (%1) scan the subject; `?` doubles; each try compares up
+-- to one byte per item of the pattern (and never more than the subject holds).
+-- Over-counting only sends a call to the slower, safe port.
 local function cost(n, p)
-  local reps, opts, i, lp, in_set = 0, 0, 1, #p, false
+  local reps, opts, items, i, lp, in_set = 0, 0, 0, 1, #p, false
   while i <= lp do
     local c = byte(p, i)
+    if not in_set and c ~= 42 and c ~= 43 and c ~= 45 and c ~= 63 then
+      items = items + 1 -- a character, an escape or a whole [set] is one item
+    end
     if c == L_ESC then
       local e = byte(p, i + 1)
       if not in_set and e == 98 then -- %bxy
@@ -49,7 +69,10 @@ local function cost(n, p)
     end
     i = i + 1
   end
-  return (n + 1.0) ^ (reps + 1) * 2.0 ^ opts
+  if items > n + 1 then
+    items = n + 1
+  end
+  return (n + 1.0) ^ (reps + 1) * 2.0 ^ opts * (items > 0 and items or 1)
 end
 
 -- Character classes, C locale, by byte.
@@ -374,9 +397,73 @@ local function posrelat(pos, len)
   return len + pos + 1
 end
 
-local function find_aux(find, s, p, init)
-  if find and not c_find(p, SPECIALS) then -- as C does: no specials, a plain find
+-- Plain search, linear: Knuth-Morris-Pratt over bytes (s, p strings, lp >= 1).
+-- One failure link per needle byte (16 bytes each: a 1 MiB needle takes 16 MiB of
+-- heap); the haystack is read in blocks, ~20 instructions a byte in all.
+local BLOCK = 4096
+local function kmp(s, p, init)
+  local ls, lp = #s, #p
+  local fail, k = { 0 }, 0
+  for i = 2, lp do
+    local c = byte(p, i)
+    while k > 0 and byte(p, k + 1) ~= c do
+      k = fail[k]
+    end
+    if byte(p, k + 1) == c then
+      k = k + 1
+    end
+    fail[i] = k
+  end
+  local q, want = 0, byte(p, 1) -- matched so far, and the needle byte that comes next
+  for b = init, ls, BLOCK do
+    local block = { byte(s, b, b + BLOCK - 1) }
+    for j = 1, #block do
+      local c = block[j]
+      while q > 0 and want ~= c do
+        q = fail[q]
+        want = byte(p, q + 1)
+      end
+      if want == c then
+        q = q + 1
+        if q == lp then
+          local e = b + j - 1
+          return e - lp + 1, e
+        end
+        want = byte(p, q + 1)
+      end
+    end
+  end
+  return nil
+end
+
+-- string.find(s, p, init, true) as C answers it (s, p strings, init an integer or
+-- nil); `linear` forces the Lua search (for tests).
+local function plain_find(s, p, init, linear)
+  local ls, lp = #s, #p
+  init = posrelat(init or 1, ls)
+  if init > ls + 1 then
+    return nil
+  end
+  local positions = ls - init - lp + 2.0
+  local worst = positions * lp
+  if lp == 0 or positions <= 0 or (worst <= PLAIN_COST_MAX and not linear) then
+    if worst >= METER_FROM then
+      work(worst / 256)
+    end
     return c_find(s, p, init, true)
+  end
+  return kmp(s, p, init)
+end
+
+local function find_aux(find, s, p, init)
+  if not c_find(p, find and SPECIALS or MATCH_SPECIALS) then -- as C does for find: plain
+    local i, e = plain_find(s, p, init)
+    if not i then
+      return nil
+    elseif find then
+      return i, e
+    end
+    return sub(s, i, e) -- a match without captures is the whole match
   end
   init = posrelat(init or 1, #s)
   if init > #s + 1 then
@@ -525,7 +612,11 @@ local function for_port(s, p, n)
     return nil
   end
   s, p = str(s), str(p)
-  if cost(#s, p) <= COST_MAX then
+  local worst = cost(#s, p)
+  if worst <= COST_MAX then
+    if worst >= METER_FROM then
+      work(worst / 4)
+    end
     return nil
   end
   return s, p, int
@@ -533,10 +624,15 @@ end
 
 local M = {}
 
--- Plain finds run in C (patterns without specials too, in find_aux): linear in practice.
+-- Plain finds go through plain_find: C when its worst case is small, else KMP.
 function M.find(s, p, init, plain)
   local ps, pp, start
-  if not plain then
+  if plain then
+    local int = opt_int(init)
+    if int ~= false and is_text(s) and is_text(p) then
+      return plain_find(str(s), str(p), int)
+    end
+  else
     ps, pp, start = for_port(s, p, init)
   end
   if ps == nil then
@@ -579,6 +675,12 @@ M.port = {
   match = function(s, p, init) return find_aux(false, s, p, init) end,
   gmatch = port_gmatch,
   gsub = port_gsub,
+  plain_find = function(s, p, init) return plain_find(s, p, init, true) end,
 }
 M.cost, M.COST_MAX = cost, COST_MAX
+M.plain_find, M.PLAIN_COST_MAX = plain_find, PLAIN_COST_MAX
+-- The sandbox hands in the guard's meter: work(n) for C work the count hook misses.
+function M.bind(meter)
+  work = meter
+end
 return M

@@ -53,6 +53,8 @@ class HookRuntime:
         dry_run: bool = False,
         code: str | None = None,
         limits: Limits | None = None,
+        host: HostAPI | None = None,
+        redelivered: bool = False,
     ) -> Execution:
         """Run `hook` against `event`; `code`, when given, runs instead of the file.
 
@@ -60,12 +62,16 @@ class HookRuntime:
         runtime error or a tripped limit is an Execution. The deadline is
         hook.timeout (limits.timeout when that is not positive); `limits`
         overrides this runtime's defaults for instructions, memory and body cap.
+        `host`, when given, answers this run instead of the runtime's host (the
+        engine's per-run buffer); `redelivered` is what the hook reads in
+        event.redelivered (a rerun after a crash that followed an http call).
         """
         worker = self._pool.acquire()
         try:
             return worker.run(
-                self.host, hook, event, limits or self.limits, dry_run=dry_run, code=code
-            )
+                host or self.host, hook, event, limits or self.limits, dry_run=dry_run,
+                code=code, redelivered=redelivered,
+            )  # fmt: skip
         except Exception as exc:  # a bug here must still end in a record, not a crash
             worker.broken = True
             return Execution(

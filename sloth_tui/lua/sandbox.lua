@@ -10,8 +10,8 @@
 local enc, guard, api, patterns, py_now = ...
 local setupvalue = debug.setupvalue
 local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
-local xpcall, error, type, tostring, tonumber, next, rawget =
-  xpcall, error, type, tostring, tonumber, next, rawget
+local xpcall, error, type, tostring, tonumber, next, rawget, select =
+  xpcall, error, type, tostring, tonumber, next, rawget, select
 local getmetatable, load = getmetatable, load
 local tconcat = table.concat
 local clean, encode, clip, TEXT_MAX = enc.clean, enc.encode, enc.clip, enc.TEXT_MAX
@@ -40,13 +40,57 @@ SAFE_MATH.randomseed = function() end -- the generator is shared by later runs; 
 -- move() walks its whole range even over an empty table.
 local str_rep, tbl_move = string.rep, table.move
 local MOVE_MAX = 1 << 24 -- more elements than a capped heap can hold
+-- Each call below is one VM instruction however long its string: a loop of them
+-- on a large string (`while true do s:upper() end`) would run for a minute
+-- between two count-hook checks. Their output (or input) length goes to the
+-- guard's meter, which checks the deadline every MiB or so of such work.
+local work, METER_FROM = guard.work, 4096
+local function metered(f)
+  return function(...)
+    local r = f(...)
+    if #r >= METER_FROM then
+      work(#r)
+    end
+    return r
+  end
+end
+local function metered_input(f)
+  return function(s, ...)
+    if type(s) == "string" and #s >= METER_FROM then
+      work(#s)
+    end
+    return f(s, ...)
+  end
+end
+local function count_values(...)
+  local n = select("#", ...)
+  if n >= METER_FROM then
+    work(n * 16) -- each value pushed costs more than a byte copied
+  end
+  return ...
+end
+local function metered_values(f)
+  return function(...)
+    return count_values(f(...))
+  end
+end
+local metered_rep = metered(str_rep)
 SAFE_STRING.rep = function(s, n, sep)
   if type(s) == "string" and (sep == nil or sep == "") and #s == 0 and tonumber(n) then
     return ""
   end
-  return str_rep(s, n, sep)
+  return metered_rep(s, n, sep)
 end
--- Pattern matching runs in C too: a costly call goes to patterns.lua's Lua port.
+for _, name in next, { "upper", "lower", "reverse", "format", "sub" } do
+  SAFE_STRING[name] = metered(string[name])
+end
+SAFE_STRING.byte = metered_values(string.byte)
+SAFE_TABLE.concat = metered(table.concat)
+local SAFE_UTF8 = copy(utf8)
+SAFE_UTF8.len, SAFE_UTF8.codepoint = metered_input(utf8.len), metered_values(utf8.codepoint)
+-- Pattern matching runs in C too: a costly call goes to patterns.lua's Lua port,
+-- and a plain find with a costly worst case to its linear search.
+patterns.bind(work)
 SAFE_STRING.find, SAFE_STRING.match = patterns.find, patterns.match
 SAFE_STRING.gmatch, SAFE_STRING.gsub = patterns.gmatch, patterns.gsub
 SAFE_TABLE.move = function(a1, f, e, t, a2)
@@ -57,7 +101,7 @@ SAFE_TABLE.move = function(a1, f, e, t, a2)
 end
 
 local LIBS = {
-  string = SAFE_STRING, table = SAFE_TABLE, math = SAFE_MATH, utf8 = copy(utf8),
+  string = SAFE_STRING, table = SAFE_TABLE, math = SAFE_MATH, utf8 = SAFE_UTF8,
   os = { time = os.time, date = os.date, clock = os.clock, difftime = os.difftime },
   coroutine = {
     create = guard.create, wrap = guard.wrap, resume = guard.resume, close = guard.close,
@@ -188,8 +232,10 @@ local function runner(chunk, mode, ev, env)
   return finish(xpcall(fn, handler, ev))
 end
 
-local function run(chunk, mode, source, etype, id, ts, esource, data, category, parent_id, depth, dl, bud)
+local function run(chunk, mode, source, etype, id, ts, esource, data, category, parent_id, depth, dl, bud, redelivered)
   local ev = make_event(etype, id, ts, esource, data, category, parent_id, depth)
+  -- A rerun after a crash cut this run short once it had started an http call.
+  ev.redelivered = redelivered == true
   local env = new_env()
   env.event = ev
   guard.begin(dl, bud, source, env)

@@ -59,7 +59,7 @@ class Worker:
         bridge = self.lua.table_from(
             {
                 "log": self._bridge("log", lambda msg: None),
-                "http": self._bridge("http", lambda msg: (None, f"http: {msg}", None)),
+                "http": self._bridge("http_call", lambda msg: (None, f"http: {msg}", None)),
                 "dispatch": self._bridge("dispatch", lambda msg: (None, f"dispatch: {msg}")),
                 "state": self._bridge("state", lambda msg: (False, msg)),
                 "json_decode": self._bridge(
@@ -81,13 +81,29 @@ class Worker:
         self.bench_env = sandbox["bench_env"]
         self._chunks: dict[tuple[str, int, int], tuple[Any, str | None]] = {}
 
+    def http_call(self, *args: Any) -> Any:
+        """RunContext.http, once the host has durably noted that this real run calls out
+        (its `http_started`, when the host has one): http is the one effect a crash
+        cannot take back. A run whose note cannot be stored sends nothing."""
+        ctx = self.ctx
+        assert ctx is not None
+        started = getattr(ctx.host, "http_started", None)
+        if started is not None and not ctx.dry_run:
+            try:
+                started()
+            except Exception as exc:
+                method, url = args[0], args[1]
+                return None, f"http.{str(method).lower()} {url}: not sent: {exc}", None
+        return ctx.http(*args)
+
     def _bridge(self, method: str, failure: Callable[[str], Any]) -> Callable[..., Any]:
         """A RunContext method as Lua sees it. It must never raise: lupa would hand the
         exception to Lua as a userdata, i.e. a Python object inside the sandbox."""
 
         def call(*args: Any) -> Any:
             try:
-                return getattr(self.ctx, method)(*args)
+                target = self if method == "http_call" else self.ctx
+                return getattr(target, method)(*args)
             except Exception as exc:
                 return failure(f"internal error: {type(exc).__name__}: {exc}")
 
@@ -142,6 +158,7 @@ class Worker:
         dry_run: bool = False,
         code: str | None = None,
         mode: str = "run",
+        redelivered: bool = False,
     ) -> Execution:
         started = time.time()
         t0 = time.perf_counter()
@@ -161,7 +178,8 @@ class Worker:
             self.memory = limits.memory
         ctx = RunContext(
             self.lua, host, hook.name, event, dry_run=dry_run, deadline=deadline,
-            http_body_cap=limits.http_body_cap, logs=exe.logs, calls=exe.calls,
+            http_body_cap=limits.http_body_cap, host_memory=limits.host_memory,
+            logs=exe.logs, calls=exe.calls,
         )  # fmt: skip
         self.ctx = ctx
         try:
@@ -169,6 +187,7 @@ class Worker:
             out = self._run(
                 chunk, mode, "=" + name, event.type, event.id, event.ts, event.source, data,
                 event.category, event.parent_id, event.depth, deadline, limits.instructions,
+                redelivered,
             )  # fmt: skip
         except Exception as exc:  # the runtime itself failed: report it, replace the runtime
             self.broken = True

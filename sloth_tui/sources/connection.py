@@ -6,6 +6,12 @@ run as their own tasks, and replies go out in request order. A bounded window
 of unanswered requests per connection is the backpressure: a client that
 never reads its replies stalls only its own reads, never the engine or other
 clients.
+
+What a client may cost is bounded (ClientLimits, from config.toml's [server]):
+the bytes owed to it and not yet read (replies and notices, queued here or in
+the transport's buffer: past the limit it is dropped and told why), the time
+a started line may stay unfinished, the time a TCP client has to authenticate,
+and the time a connection may sit idle.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sloth_tui.engine.bus import Subscription
+from sloth_tui.config import ServerSettings
+from sloth_tui.engine.bus import Notice, Subscription
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.errors import EventRefused, SlothError
 from sloth_tui.engine.filters import Filter
@@ -42,6 +49,8 @@ log = logging.getLogger("sloth_tui.serve")
 CHUNK = 256 * 1024
 WINDOW = 1024  # requests in flight per connection
 MAX_BATCH = 1024  # replies joined into one write
+DROP_GRACE = 10.0  # seconds a dropped client has to take its last line before the hard close
+NOTICE_WRITE = 256 * 1024  # notices handed to the transport at once: its buffer stays small
 _END = object()
 _NO_REF = object()
 
@@ -101,6 +110,25 @@ class _Then:
     then: Callable[[], None]
 
 
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """What one client may cost; see config.ServerSettings for the operator's words."""
+
+    auth_timeout: float = 10.0
+    idle_timeout: float = 600.0  # 0: never
+    line_timeout: float = 30.0
+    max_pending: int = 32 * 1024 * 1024  # bytes owed to the client, not yet read by it
+
+    @classmethod
+    def of(cls, server: ServerSettings) -> ClientLimits:
+        return cls(
+            server.auth_timeout,
+            server.idle_timeout,
+            server.line_timeout,
+            int(server.max_pending_mb * 1024 * 1024),
+        )
+
+
 @dataclass(slots=True)
 class ConnContext:
     """What a connection needs from its server."""
@@ -110,6 +138,7 @@ class ConnContext:
     extra_ops: dict[str, Handler]
     token: str | None  # required first (auth) line when set: TCP
     on_unauthorized: Callable[[str, str], Awaitable[None]]  # (peer, reason)
+    limits: ClientLimits = ClientLimits()
 
 
 class Connection:
@@ -135,6 +164,13 @@ class Connection:
         self._stopping = False
         self._pump: asyncio.Task[None] | None = None
         self._read_task: asyncio.Task[None] | None = None
+        self._owed = 0  # bytes of replies and notices ready here, not yet handed to the transport
+        self._notes: deque[bytes] = deque()  # a subscriber's encoded notices, waiting to be sent
+        self._notes_wake = asyncio.Event()
+        self._notes_done = False
+        self._dropped: str | None = None  # why this client was dropped
+        self._hang_up: str | None = None  # why the read loop stopped before EOF
+        self._last_active = asyncio.get_running_loop().time()
 
     async def run(self) -> None:
         writer_task = asyncio.create_task(self._write_loop())
@@ -144,7 +180,13 @@ class Connection:
                 await self._read_task
         finally:
             self._put(_END)
-            await writer_task  # every request read gets its reply (acks survive shutdown)
+            if self._hang_up is None:
+                await writer_task  # every request read gets its reply (acks survive shutdown)
+            else:  # what is owed goes out with the reason, to a client that reads in time
+                _done, late = await asyncio.wait((writer_task,), timeout=DROP_GRACE)
+                if late:
+                    self.abort()
+                    await writer_task
             if self._pump is not None:
                 if not self._stopping:
                     self._pump.cancel()
@@ -175,26 +217,75 @@ class Connection:
 
     async def _read_loop(self) -> None:
         splitter = LineSplitter()
+        loop = asyncio.get_running_loop()
+        limits = self.ctx.limits
+        auth_deadline = loop.time() + limits.auth_timeout
+        line_since = 0.0  # when the unfinished line began (while reading: see below)
         try:
             while True:
-                chunk = await self.reader.read(CHUNK)
+                # Read with the nearest deadline that applies: the token, the line, idleness.
+                if not self._authed:
+                    deadline: float | None = auth_deadline
+                elif splitter.partial:
+                    deadline = line_since + limits.line_timeout
+                elif limits.idle_timeout and not self._subscribed:
+                    deadline = self._last_active + limits.idle_timeout
+                else:
+                    deadline = None
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await self.reader.read(CHUNK)
+                except TimeoutError:
+                    if await self._timed_out(splitter.partial):
+                        return
+                    continue
+                now = loop.time()
+                self._last_active = now
                 if not chunk:
                     if splitter.partial:
                         log.debug(
                             "%s: disconnected mid-line; the partial line is dropped", self.peer
                         )
                     return
+                waited = False
                 for item in splitter.feed(chunk):
                     if self._window.locked():
                         self._flush()  # what is gathered must start before we wait for room
+                        waited = True
                     await self._window.acquire()
                     if self._authed:
                         self._put(self._start(item))
                     elif not await self._authenticate(item):
                         return
                 self._flush()
+                if splitter.renewed or waited:  # a new line began (or we were not reading)
+                    line_since = loop.time() if waited else now
         finally:
             self._flush()
+
+    async def _timed_out(self, partial: bool) -> bool:
+        """A read deadline passed: hang up (True), or not after all (False: busy, not idle)."""
+        limits = self.ctx.limits
+        if not self._authed:
+            reason = f"no auth line within {limits.auth_timeout:g} s"
+            self._put(encode(error_reply(f"unauthorized: {reason}", "unauthorized")))
+            self._hang_up = reason
+            await self.ctx.on_unauthorized(self.peer, reason)
+            return True
+        if partial:
+            reason = f"a line was left unfinished for {limits.line_timeout:g} s"
+            log.warning("%s: dropped: %s", self.peer, reason)
+            self._put(encode(error_reply(reason, "timeout")))
+            self._hang_up = reason
+            return True
+        if self._out:  # a request is still being answered: busy, not idle
+            self._last_active = asyncio.get_running_loop().time()
+            return False
+        # Silently, as an HTTP server closes an idle keep-alive connection: a pooled client
+        # sees the EOF and opens a new connection, and reads no stray line as a reply.
+        log.info("%s: idle for %g s; hanging up", self.peer, limits.idle_timeout)
+        self._hang_up = "idle"
+        return True
 
     async def _authenticate(self, item: bytes | TooLong) -> bool:
         reason = 'the first line must be {"op": "auth", "token": ...}'
@@ -251,6 +342,7 @@ class Connection:
         args = event_line(req)  # ProtocolError: answered at once, not batched
         if self._batch is None:
             self._batch = _Batch()
+            self._batch.done.add_done_callback(self._charge_batch)
         batch = self._batch
         batch.args.append(args)
         batch.refs.append(req.get("ref", _NO_REF))
@@ -303,6 +395,55 @@ class Connection:
     def _put(self, item: Any) -> None:
         self._out.append(item)
         self._wake.set()
+        if isinstance(item, bytes):
+            self._charge(len(item))
+        elif isinstance(item, _Then):
+            self._charge(len(item.data))
+        elif isinstance(item, asyncio.Task):
+            item.add_done_callback(self._charge_task)
+
+    # -- what the client owes us reading: bytes, bounded ---------------------------------
+
+    def _charge_task(self, task: asyncio.Task[bytes]) -> None:
+        self._charge(len(_task_reply(task)))
+
+    def _charge_batch(self, done: asyncio.Future[list[bytes]]) -> None:
+        self._charge(sum(len(r) for r in done.result()))
+
+    def _charge(self, size: int) -> None:
+        """`size` more bytes are ready for the client. One reply may be bigger than the
+        limit (a large page goes out whole to a client that reads it); what piles up
+        behind it may not."""
+        self._owed += size
+        if self._broken:
+            return
+        limit = self.ctx.limits.max_pending
+        total = self._owed + self.writer.transport.get_write_buffer_size()
+        if total > limit and total > size:
+            self._drop(
+                f"dropped: {total} bytes of replies and notices were waiting to be read; "
+                f"the limit is {limit} (read faster, or raise [server] max_pending_mb)"
+            )
+
+    def _drop(self, reason: str) -> None:
+        """Too far behind: say why if the line can still go, free what is owed, hang up."""
+        if self._dropped is not None:
+            return
+        self._dropped = reason
+        log.warning("%s: %s", self.peer, reason)
+        transport = self.writer.transport
+        if not transport.is_closing():
+            transport.write(encode(error_reply(reason, "too_slow")))
+        self._broken = True  # the write loop still pops (and frees) the replies owed
+        self._owed -= sum(len(n) for n in self._notes)
+        self._notes.clear()
+        self._hang_up = reason
+        if self._read_task is not None:
+            self._read_task.cancel()
+        if self._pump is not None:
+            self._pump.cancel()
+        transport.close()  # after the buffered bytes, the last line among them
+        asyncio.get_running_loop().call_later(DROP_GRACE, transport.abort)
 
     async def _write_loop(self) -> None:
         """Replies in request order; all that are ready go out in one write (one syscall)."""
@@ -338,9 +479,12 @@ class Connection:
                 out.popleft()
                 self._window.release()
                 parts.append(data)
+            if parts:
+                self._owed -= sum(len(p) for p in parts)
             if parts and not self._broken:
                 try:
                     self.writer.write(b"".join(parts))
+                    self._last_active = asyncio.get_running_loop().time()
                     if then is not None:
                         then()
                     await self.writer.drain()
@@ -369,7 +513,7 @@ class Connection:
 
         def start() -> None:  # once the reply is out, so notices never precede it
             sub = self.ctx.engine.subscribe(maxsize)
-            self._pump = asyncio.create_task(self._pump_loop(sub, flt, wanted))
+            self._pump = asyncio.create_task(self._pump_loop(sub, flt, wanted, maxsize))
 
         reply = {"ok": True, "subscribed": sorted(wanted)}
         if "ref" in req:
@@ -377,21 +521,73 @@ class Connection:
         return _Then(encode(reply), start)
 
     async def _pump_loop(
-        self, sub: Subscription, flt: Filter | None, kinds: frozenset[str]
+        self, sub: Subscription, flt: Filter | None, kinds: frozenset[str], maxsize: int
     ) -> None:
+        """Take notices off the engine's queue as they come and keep them encoded here, so
+        what a slow subscriber is owed is counted in bytes (`_charge`) as well as in
+        notices (`maxsize`: past it, notices are dropped and the count is reported)."""
+        sender = asyncio.create_task(self._send_notices())
+        missed = 0
         try:
             async for notice in sub:
-                if notice.kind not in kinds:
+                if self._broken or sender.done():
+                    return  # the client is gone, or dropped
+                kind = notice.kind
+                if kind == "dropped":  # the engine's queue overflowed before we took them
+                    missed += int(notice.payload)
                     continue
-                if (
-                    flt
-                    and notice.kind in ("event", "event_status")
-                    and not flt.matches(notice.payload)
-                ):
+                if kind not in kinds:
                     continue
-                self.writer.write(encode(notice_to_wire(notice)))
-                await self.writer.drain()
-                if notice.kind == "shutdown":
-                    return
+                if flt and kind in ("event", "event_status") and not flt.matches(notice.payload):
+                    continue
+                last = kind == "shutdown"
+                if len(self._notes) >= maxsize and not last:
+                    missed += 1
+                    continue
+                if missed:
+                    self._queue_notice(Notice("dropped", missed))
+                    missed = 0
+                self._queue_notice(notice)
+                if last:
+                    break
+            self._notes_done = True
+            self._notes_wake.set()
+            await sender
         finally:
+            sender.cancel()
             sub.close()
+
+    def _queue_notice(self, notice: Notice) -> None:
+        data = encode(notice_to_wire(notice))
+        self._notes.append(data)
+        self._notes_wake.set()
+        self._charge(len(data))
+
+    async def _send_notices(self) -> None:
+        notes = self._notes
+        loop = asyncio.get_running_loop()
+        while True:
+            if not notes:
+                if self._notes_done or self._broken:
+                    return
+                self._notes_wake.clear()
+                await self._notes_wake.wait()
+                continue
+            # A bounded piece at a time: what waits stays here, where `_drop` can free it,
+            # and the reason it writes is not stuck behind megabytes in the transport.
+            parts = [notes.popleft()]
+            size = len(parts[0])
+            while notes and size < NOTICE_WRITE:
+                parts.append(notes.popleft())
+                size += len(parts[-1])
+            data = b"".join(parts)
+            self._owed -= size
+            if self._broken:
+                return
+            try:
+                self.writer.write(data)
+                self._last_active = loop.time()
+                await self.writer.drain()
+            except (ConnectionError, OSError):
+                self._broken = True
+                return

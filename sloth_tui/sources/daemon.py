@@ -1,9 +1,16 @@
 """`sloth-tui serve`: the headless engine with its producers, until SIGTERM or SIGINT.
 
 Stopping order matters: producers stop first (the watchers send what they
-were still coalescing), then the socket stops taking requests and answers
-what it owes, then the engine drains its hook queue and records
-system.shutdown, and only then do subscribers get their last notice.
+were still coalescing), then no hook run starts any more, the socket stops
+taking requests and answers what it owes, the runs under way end (each within
+its deadline), the engine records system.shutdown, and only then do
+subscribers get their last notice. Events whose hooks did not run stay
+pending, and the next start runs them.
+
+A second SIGTERM or SIGINT during that stops at once: connections are dropped,
+the socket file removed, the store closed (what was committed stays) and the
+lock released; the process exits with 128 + the signal's number, without
+waiting for hook runs under way (their events are run again at the next start).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +29,18 @@ from sloth_tui.engine.errors import EventRefused
 from sloth_tui.sources.handover import open_taking_over
 from sloth_tui.sources.monitor import SystemMonitor
 from sloth_tui.sources.protocol import ProtocolError
-from sloth_tui.sources.server import SocketServer, TcpAddress, stop_in_order
+from sloth_tui.sources.server import SocketServer, TcpAddress, stop_at_once, stop_in_order
 from sloth_tui.sources.watchers import FileWatchers
 
 log = logging.getLogger("sloth_tui.serve")
+
+
+class StoppedAtOnce(Exception):
+    """A second signal cut the stop short; `serve` exits with 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped at once on signal {signum}")
+        self.signum = signum
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +62,28 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._reason = "stopped"
+        self._force = asyncio.Event()  # a second signal while stopping
+        self._force_signal = 0
 
-    def request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str, signum: int = 0) -> None:
         if self._stop.is_set():
-            log.info("already stopping")
+            if signum and not self._force.is_set():
+                log.warning("%s again: stopping at once", reason)
+                self._force_signal = signum
+                self._force.set()
+            else:
+                log.info("already stopping")
             return
         log.info("%s: stopping", reason)
         self._reason = reason
         self._stop.set()
 
     async def run(self) -> None:
+        """Serve until a signal, then stop in order. Raises StoppedAtOnce when a second
+        signal cut the stop short (the store is closed and the socket removed by then)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop, f"received {sig.name}")
+            loop.add_signal_handler(sig, self.request_stop, f"received {sig.name}", sig.value)
         # A dashboard running this home's engine embedded hands it over (sources/handover.py).
         self.engine = engine = await open_taking_over(
             self.settings, lambda: Engine.open(self.settings, lifecycle=True)
@@ -72,7 +97,19 @@ class Daemon:
             "ready: engine on %s, %d hooks", self.settings.home, len(await engine.list_hooks())
         )
         await self._stop.wait()
-        await self._shutdown(self._reason)
+        shutdown = asyncio.create_task(self._shutdown(self._reason), name="shutdown")
+        forced = asyncio.create_task(self._force.wait(), name="second-signal")
+        await asyncio.wait({shutdown, forced}, return_when=asyncio.FIRST_COMPLETED)
+        forced.cancel()
+        if not self._force.is_set() or shutdown.done():
+            await shutdown  # its errors are serve's
+            return
+        shutdown.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await shutdown
+        await stop_at_once(self.server, self.engine)
+        log.info("stopped at once")
+        raise StoppedAtOnce(self._force_signal)
 
     async def _start(self, engine: Engine) -> None:
         opts = self.options
@@ -128,7 +165,13 @@ class Daemon:
 
 
 async def serve(settings: Settings, options: DaemonOptions) -> None:
-    await Daemon(settings, options).run()
+    try:
+        await Daemon(settings, options).run()
+    except StoppedAtOnce as stopped:
+        # Not a normal exit: that would join the hook threads still running, the very
+        # wait a second signal asks to skip. Everything durable is closed by now.
+        logging.shutdown()
+        os._exit(128 + stopped.signum)
 
 
 def configure_logging(level: str = "info") -> None:

@@ -96,7 +96,10 @@ class NoticeStream:
         self._set_connected(True, "")
         self._live.set()
         while True:
-            notice = notice_from_wire(await conn.read())
+            line = await conn.read()
+            if "notice" not in line:  # the daemon's last line before it hangs up (too slow)
+                raise error_from_reply(line)
+            notice = notice_from_wire(line)
             if notice.kind == "stats" and isinstance(notice.payload, dict):
                 self.stats = stats_from_dict(notice.payload)
                 self.bus.publish("stats", self.stats)

@@ -17,7 +17,7 @@ from typing import Any
 from sloth_tui.engine.bus import Notice
 from sloth_tui.engine.errors import EngineLocked, EventRefused, HookError, NotFound, SlothError
 from sloth_tui.engine.events import MAX_DATA_BYTES, MAX_DEPTH, nesting_depth
-from sloth_tui.engine.filters import KEYS, Filter, FilterError, Term, parse_filter
+from sloth_tui.engine.filters import KEYS, TIME_KINDS, Filter, FilterError, Term, parse_filter
 from sloth_tui.engine.records import Event, Execution
 
 MAX_LINE = 1024 * 1024  # bytes, newline excluded
@@ -36,6 +36,10 @@ class DaemonUnavailable(SlothError):
     """No daemon answers on the socket, or the connection to it was lost."""
 
 
+class Disconnected(DaemonUnavailable):
+    """The daemon hung up on this client: it fell too far behind, or a line took too long."""
+
+
 # Error classes by the `error_type` carried in an error reply, so the client raises
 # the same exception an embedded engine would (the CLI's handling stays the same).
 ERROR_TYPES: dict[str, type[SlothError]] = {
@@ -46,6 +50,8 @@ ERROR_TYPES: dict[str, type[SlothError]] = {
     "filter": FilterError,
     "bad_request": ProtocolError,
     "unauthorized": Unauthorized,
+    "too_slow": Disconnected,  # the last line before the daemon hangs up
+    "timeout": Disconnected,
 }
 _TYPE_NAMES = {cls: name for name, cls in ERROR_TYPES.items()}
 
@@ -63,7 +69,11 @@ def error_from_reply(reply: dict[str, Any]) -> SlothError:
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode() + b"\n"
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        return text.encode() + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800" in a ref or in stored data)
+        return json.dumps(obj, separators=(",", ":"), default=str).encode() + b"\n"
 
 
 def error_reply(message: str, error_type: str = "bad_request") -> dict[str, Any]:
@@ -118,12 +128,16 @@ class LineSplitter:
 
     A trailing piece without a newline is held until more bytes come; at EOF it
     is dropped, since a client that vanished mid-line sent no whole request.
+    Each byte is looked at once: a line dripped in small pieces is appended to
+    a bytearray and only the new piece is searched for its end (copying and
+    rescanning the held part on every piece cost a core for 40 dripping clients).
     """
 
     def __init__(self, limit: int = MAX_LINE) -> None:
         self.limit = limit
-        self._buf = b""
+        self._buf = bytearray()
         self._skipping = 0  # > 0: inside an over-long line, bytes seen so far
+        self.renewed = False  # any partial line after the last feed began in that feed
 
     @property
     def partial(self) -> bool:
@@ -131,29 +145,46 @@ class LineSplitter:
 
     def feed(self, chunk: bytes) -> list[bytes | TooLong]:
         out: list[bytes | TooLong] = []
-        start = 0
+        end = chunk.find(b"\n")
+        self.renewed = end >= 0 or not self.partial
+        if end < 0:
+            self._hold(chunk)
+            return out
         if self._skipping:
-            end = chunk.find(b"\n")
-            if end < 0:
-                self._skipping += len(chunk)
-                return out
             out.append(TooLong(self._skipping + end))
             self._skipping = 0
-            start = end + 1
-        data = self._buf + chunk[start:] if self._buf else chunk[start:]
-        self._buf = b""
-        pieces = data.split(b"\n")
+        elif self._buf:
+            size = len(self._buf) + end
+            if size > self.limit:
+                out.append(TooLong(size))
+            else:
+                self._buf += chunk[:end]
+                if self._buf.strip():
+                    out.append(bytes(self._buf))
+            self._buf = bytearray()
+        else:
+            self._add(out, chunk[:end])
+        pieces = chunk[end + 1 :].split(b"\n")
         tail = pieces.pop()
         for piece in pieces:
-            if len(piece) > self.limit:
-                out.append(TooLong(len(piece)))
-            elif piece.strip():
-                out.append(piece)
-        if len(tail) > self.limit:
-            self._skipping = len(tail)
-        else:
-            self._buf = tail
+            self._add(out, piece)
+        self._hold(tail)
         return out
+
+    def _add(self, out: list[bytes | TooLong], piece: bytes) -> None:
+        if len(piece) > self.limit:
+            out.append(TooLong(len(piece)))
+        elif piece.strip():
+            out.append(piece)
+
+    def _hold(self, data: bytes) -> None:
+        if self._skipping:
+            self._skipping += len(data)
+        elif len(self._buf) + len(data) > self.limit:
+            self._skipping = len(self._buf) + len(data)
+            self._buf = bytearray()
+        else:
+            self._buf += data
 
 
 # -- records over the wire ---------------------------------------------------------
@@ -207,7 +238,14 @@ def filter_from_wire(value: Any) -> Filter | None:
         value_ = raw.get("value")
         if raw["kind"] == "id" and not isinstance(value_, int):
             raise ProtocolError("an id term needs an integer value")
-        if raw["kind"] not in ("field", "id") and not isinstance(value_, str):
+        if raw["kind"] in TIME_KINDS:  # epoch seconds, as the parser makes them
+            if isinstance(value_, bool) or not isinstance(value_, int | float):
+                raise ProtocolError(f"a {raw['kind']} term needs a number (epoch seconds)")
+            try:
+                value_ = float(value_)
+            except OverflowError:
+                raise ProtocolError(f"a {raw['kind']} term's time is out of range") from None
+        elif raw["kind"] not in ("field", "id") and not isinstance(value_, str):
             raise ProtocolError(f"a {raw['kind']} term needs a string value")
         terms.append(Term(raw["kind"], value_, bool(raw.get("negate")), tuple(path)))
     return Filter(tuple(terms))

@@ -2,8 +2,10 @@
 
 Shutdown is two-phase so nothing acknowledged is lost and subscribers see the
 end: `stop_intake()` stops taking requests and waits for the replies owed,
-then the engine closes (system.shutdown, hook queue drained), then `close()`
-lets subscribers receive the last notices and hangs up.
+then the engine closes (running hooks end within their deadlines, queued ones
+stay for the next start, system.shutdown recorded), then `close()` lets
+subscribers receive the last notices and hangs up. `stop_at_once()` is the
+second signal's path.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from sloth_tui import __version__
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.errors import EventRefused, SlothError
-from sloth_tui.sources.connection import ConnContext, Connection
+from sloth_tui.sources.connection import ClientLimits, ConnContext, Connection
 from sloth_tui.sources.ops import Handler
 from sloth_tui.sources.protocol import MAX_LINE, PROTOCOL_VERSION, encode
 
@@ -132,10 +134,12 @@ class SocketServer:
         self.role = role  # "serve", or "dashboard" for a dashboard's embedded engine
         self.tcp = tcp
         self.tcp_port: int | None = None
-        self._ctx = ConnContext(engine, self._ping, dict(extra_ops or {}), None, self._unauthorized)
-        self._tcp_ctx = ConnContext(
-            engine, self._ping, dict(extra_ops or {}), token, self._unauthorized
-        )
+        # What one client may cost, and the burst of connects the kernel holds for us.
+        self.limits = ClientLimits.of(engine.settings.server)
+        self.backlog = engine.settings.server.backlog
+        ops = dict(extra_ops or {})
+        self._ctx = ConnContext(engine, self._ping, ops, None, self._unauthorized, self.limits)
+        self._tcp_ctx = ConnContext(engine, self._ping, ops, token, self._unauthorized, self.limits)
         self._servers: list[asyncio.AbstractServer] = []
         self._conns: dict[Connection, asyncio.Task[None]] = {}
         self._socket_ino = -1
@@ -147,7 +151,11 @@ class SocketServer:
         self._servers.append(await self._start_unix())
         if self.tcp is not None:
             server = await asyncio.start_server(
-                self._on_tcp, self.tcp.host, self.tcp.port, limit=MAX_LINE + 1
+                self._on_tcp,
+                self.tcp.host,
+                self.tcp.port,
+                limit=MAX_LINE + 1,
+                backlog=self.backlog,
             )
             self._servers.append(server)
             self.tcp_port = server.sockets[0].getsockname()[1]
@@ -170,7 +178,7 @@ class SocketServer:
         old = os.umask(0o177)  # born 0600: no window where others could connect
         try:
             server = await asyncio.start_unix_server(
-                self._on_unix, path=str(path), limit=MAX_LINE + 1
+                self._on_unix, path=str(path), limit=MAX_LINE + 1, backlog=self.backlog
             )
         finally:
             os.umask(old)
@@ -276,11 +284,34 @@ class SocketServer:
 
 
 async def stop_in_order(server: SocketServer | None, engine: Engine | None, reason: str) -> None:
-    """The shutdown order every serving engine keeps: intake (answering what it owes), the
-    engine (hooks drained, system.shutdown recorded), then the socket (last notices)."""
+    """The shutdown order every serving engine keeps, bounded by the longest deadline of
+    the hook runs under way: no hook run starts any more (queued ones stay pending for
+    the next start, and a producer waiting for queue room gets its reply at once), then
+    intake stops, answering what it owes, then the engine closes (runs under way end,
+    system.shutdown is recorded), then the socket (last notices, file removed)."""
+    if engine is not None:
+        engine.halt_hooks()
     if server is not None:
         await server.stop_intake()
     if engine is not None:
-        await engine.close(reason=reason)
+        await engine.close(reason=reason, drain_timeout=0)
     if server is not None:
         await server.close()
+
+
+async def stop_at_once(server: SocketServer | None, engine: Engine | None) -> None:
+    """A second signal during a stop: hang up on everyone and remove the socket file, then
+    close the store (what is committed stays) and release the lock, without waiting for
+    hook runs under way (their events stay unfinished, for recovery)."""
+    try:
+        if server is not None:
+            for listener in server._servers:
+                listener.close()
+            for conn in list(server._conns):
+                conn.abort()
+            with contextlib.suppress(FileNotFoundError):
+                if server.socket_path.lstat().st_ino == server._socket_ino:
+                    server.socket_path.unlink()
+    finally:
+        if engine is not None:
+            await engine.abort()

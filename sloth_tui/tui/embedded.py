@@ -4,9 +4,10 @@ With no daemon running, the dashboard runs the engine in-process (it holds the d
 lock) and serves the socket, so `sloth-tui hook add ...` in another terminal goes through
 it. When `sloth-tui serve` starts on the same home it asks for the home (op `handover`,
 see sources/handover.py): this engine stops taking requests, answers what it owes, closes
-(committing everything acknowledged, letting queued hooks finish, recording
-system.shutdown) and releases the lock; the dashboard meanwhile switches to a RemoteEngine
-on the socket, which finds `serve` as soon as it listens.
+(committing everything acknowledged, letting the hook runs under way end, recording
+system.shutdown) and releases the lock; queued hook runs stay pending, and `serve` runs
+them when it starts. The dashboard meanwhile switches to a RemoteEngine on the socket,
+which finds `serve` as soon as it listens.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ class EmbeddedEngine:
         await self.close(reason=f"handed over to serve (pid {pid})")
 
     async def close(self, reason: str = "dashboard closed") -> None:
-        """Stop intake, close the engine (drains hooks, records system.shutdown), hang up."""
+        """Stop intake, close the engine (runs under way end, queued ones stay pending,
+        system.shutdown recorded), hang up."""
         if self._closed:
             return
         self._closed = True

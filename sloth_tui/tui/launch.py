@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import signal
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -64,11 +67,45 @@ async def _run(
         return await _run_app(app)
     finally:
         await embedded.wait_handed_over()
-        await embedded.close()
+        await _close_or_stop_at_once(embedded)
         if (
             app is not None and app.attached
         ):  # serve took the home over: detach from it (it keeps running)
             await app.engine.close(reason="dashboard closed")
+
+
+async def _close_or_stop_at_once(embedded: EmbeddedEngine) -> None:
+    """Close the embedded engine in order (runs under way end within their deadlines);
+    SIGTERM or SIGINT meanwhile stops at once, as for `serve`: connections dropped, socket
+    file removed, store closed, lock released, and the process exits 128 + the signal."""
+    from sloth_tui.sources.server import stop_at_once
+
+    loop = asyncio.get_running_loop()
+    forced: asyncio.Future[int] = loop.create_future()
+
+    def again(sig: signal.Signals) -> None:
+        if not forced.done():
+            forced.set_result(sig.value)
+
+    closing = asyncio.create_task(embedded.close(), name="embedded-close")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, again, sig)
+    try:
+        either: set[asyncio.Future[Any]] = {closing, forced}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    if closing.done() or not forced.done():
+        await closing
+        return
+    closing.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await closing
+    await stop_at_once(embedded.server, embedded.engine)
+    # A normal exit would join the hook threads still running: the wait this skips.
+    logging.shutdown()
+    os._exit(128 + forced.result())
 
 
 async def _run_app(app: SlothApp) -> int:

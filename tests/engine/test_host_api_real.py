@@ -429,15 +429,15 @@ end
     await engine.dispatch("myapp.ping", {})
     assert await asyncio.to_thread(http_server.entered.wait, 10)  # the hook is running
     assert engine._dispatcher is not None
-    pool = engine._dispatcher._pool
-    shutdown = pool.shutdown
+    dispatcher = engine._dispatcher
+    settle = dispatcher.settle
 
-    def shutdown_then_open_gate(wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if wait:  # the engine now waits for the hook's thread: let the hook go on
-            http_server.gate.set()
-        shutdown(wait=wait, cancel_futures=cancel_futures)
+    async def settle_after_opening_the_gate(timeout: float) -> bool:
+        # The engine now waits for the hook's run to end: let the hook go on.
+        http_server.gate.set()
+        return await settle(timeout)
 
-    monkeypatch.setattr(pool, "shutdown", shutdown_then_open_gate)
+    monkeypatch.setattr(dispatcher, "settle", settle_after_opening_the_gate)
     await engine.close(drain_timeout=0)
     method, path, _headers, body = http_server.received[-1]
     assert (method, path) == ("POST", "/report")

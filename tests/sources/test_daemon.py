@@ -8,6 +8,7 @@ import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +48,9 @@ def test_serve_stops_cleanly_on_signals(daemons: Daemons, signame: str) -> None:
     assert f"received {signame}: stopping" in log and log.rstrip().endswith("stopped")
 
 
-def test_shutdown_drains_the_hook_queue(daemons: Daemons, tmp_path: Path) -> None:
+def test_shutdown_leaves_queued_hooks_to_the_next_start(daemons: Daemons, tmp_path: Path) -> None:
+    """SIGTERM starts no queued run (issue 11): those events stay unfinished, and the next
+    start runs each of them once."""
     d = daemons().start("--no-monitor")
     slow = tmp_path / "slow.lua"
     slow.write_text(SLOW_HOOK.format(s=0.2))
@@ -55,12 +58,20 @@ def test_shutdown_drains_the_hook_queue(daemons: Daemons, tmp_path: Path) -> Non
         "--home", str(d.home), "hook", "add", "slow", "--event", "task.*", "--file", str(slow)
     )
     assert added.returncode == 0, added.stderr
-    lines = [{"type": "task.started", "data": {"task_name": f"t{i}"}} for i in range(12)]
+    lines = [{"type": "task.started", "data": {"task_name": f"t{i}"}} for i in range(40)]
     assert all(r["ok"] for r in ask(d.socket, *lines))
     assert d.signal(signal.SIGTERM) == 0
     tasks = events_of(d.home, "task.*")
-    assert len(tasks) == 12 and {e["status"] for e in tasks} == {"completed"}
-    assert db_rows(d.home, "SELECT COUNT(*) FROM executions WHERE hook = 'slow'") == [(12,)]
+    assert len(tasks) == 40 and {e["status"] for e in tasks} != {"completed"}
+    d.start("--no-monitor")
+    wait_for(
+        lambda: {e["status"] for e in events_of(d.home, "task.*")} == {"completed"},
+        timeout=60,
+        what="the next start to run the rest",
+    )
+    assert db_rows(d.home, "SELECT COUNT(DISTINCT event_id), COUNT(*) FROM executions "
+                   "WHERE hook = 'slow'") == [(40, 40)]  # fmt: skip
+    assert d.signal(signal.SIGTERM) == 0
 
 
 def test_the_cli_goes_through_the_daemon(daemons: Daemons, tmp_path: Path) -> None:
@@ -82,7 +93,8 @@ def test_the_cli_goes_through_the_daemon(daemons: Daemons, tmp_path: Path) -> No
     tested = run_cli(*home, "hook", "test", "h", "--json")
     assert tested.returncode == 0 and json.loads(tested.stdout)["dry_run"] is True
     assert run_cli(*home, "hook", "disable", "h").returncode == 0
-    assert "no" in run_cli(*home, "hook", "list").stdout
+    listed = run_cli(*home, "hook", "list").stdout.splitlines()
+    assert any(line.split()[:1] == ["h"] and "false" in line.split() for line in listed), listed
     shown = run_cli(*home, "event", "show", str(out["id"]))
     assert "execution: h success" in shown.stdout
     missing = run_cli(*home, "event", "show", "99999")
@@ -118,7 +130,11 @@ def test_event_tail_streams_json_lines(daemons: Daemons) -> None:
         text=True,
     )
     try:
-        time.sleep(0.8)  # let it subscribe; the backfill covers a slow start anyway
+        wait_for(
+            lambda: ask(d.socket, {"op": "stats"})[0]["stats"]["subscribers"] >= 1,
+            timeout=15,
+            what="tail to subscribe",
+        )
         ask(
             d.socket,
             {"type": "task.started", "data": {"task_name": "no"}},
@@ -300,8 +316,17 @@ def test_event_tail_survives_a_daemon_restart(daemons: Daemons) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    # stderr is read by a thread, so waiting for a line is bounded by wait_for's timeout.
+    err_lines: list[str] = []
+    assert tail.stderr is not None
+    reader = threading.Thread(target=lambda: err_lines.extend(tail.stderr or ()), daemon=True)
+    reader.start()
     try:
-        time.sleep(0.8)
+        wait_for(
+            lambda: ask(d.socket, {"op": "stats"})[0]["stats"]["subscribers"] >= 1,
+            timeout=15,
+            what="tail to subscribe",
+        )
         ask(d.socket, {"type": "task.started", "data": {"task_name": "before"}})
         assert d.signal(signal.SIGTERM) == 0
         # Down: this one goes in through an embedded engine and must be backfilled.
@@ -313,13 +338,16 @@ def test_event_tail_survives_a_daemon_restart(daemons: Daemons) -> None:
         )
         d.start("--no-monitor")
         wait_for(
-            lambda: "reconnected" in (tail.stderr.readline() if tail.stderr else ""),
+            lambda: any("reconnected" in line for line in err_lines),
             timeout=15,
             what="tail to reconnect",
         )
         ask(d.socket, {"type": "task.started", "data": {"task_name": "after"}})
-        out, err = tail.communicate(timeout=15)
+        tail.wait(timeout=15)  # --count 3: it exits after the third event
+        out = tail.stdout.read() if tail.stdout else ""
     finally:
         tail.kill()
+    reader.join(timeout=5)
+    err = "".join(err_lines)
     names = [json.loads(x)["data"]["task_name"] for x in out.splitlines()]
     assert names == ["before", "while-down", "after"], err

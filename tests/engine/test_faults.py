@@ -1,0 +1,441 @@
+"""Faults of the store get one clear line, and nothing hangs (issue 11, item 7).
+
+Real files throughout: a full disk is SQLite's own SQLITE_FULL (PRAGMA max_page_count on
+the store's writer), damage is garbage written over the database's pages, an emptied
+database is a truncated file, a read-only home is a real directory this user cannot
+write (as root, a process without CAP_DAC_OVERRIDE, through setpriv).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from sloth_tui.config import Settings, load_settings
+from sloth_tui.engine.engine import Engine
+from sloth_tui.engine.errors import DiskFull, EventRefused, StoreError, WriteRefused
+from sloth_tui.engine.store import Store
+from tests.sources.sourcekit import SLOTH, DaemonProcess, ask, request
+
+DATA = {"name": "n", "message": "m" * 2000}
+
+
+async def _fill(home: Path, n: int = 200) -> None:
+    engine = await Engine.open(load_settings(home))
+    try:
+        for _ in range(n):
+            await engine.dispatch("custom", DATA)
+    finally:
+        await engine.close()
+
+
+def _checkpoint(db: Path) -> None:
+    """Everything into the main file, so damage to it is damage to what is stored."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def _damage(db: Path) -> None:
+    """Garbage over every page but the first (the header stays, so it is still 'SQLite')."""
+    size = db.stat().st_size
+    with open(db, "r+b") as f:
+        for offset in range(4096, size, 4096):
+            f.seek(offset)
+            f.write(os.urandom(4096))
+
+
+def _one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+# -- disk full -------------------------------------------------------------------------
+
+
+async def _set_max_pages(store: Store, pages: int | None) -> int:
+    """Cap (or, with None, uncap) the writer's file size: SQLITE_FULL for real."""
+    assert store._writer is not None
+    value = "2147483646" if pages is None else str(pages)
+    async with store._writer.execute(f"PRAGMA max_page_count = {value}") as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _page_count(store: Store) -> int:
+    assert store._writer is not None
+    async with store._writer.execute("PRAGMA page_count") as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_full_disk_refuses_events_clearly_serves_reads_and_recovers(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sloth_tui")
+    engine = await Engine.open(settings)
+    try:
+        stored = [await engine.dispatch("custom", DATA) for _ in range(5)]
+        await engine.store.flush()
+        await _set_max_pages(engine.store, await _page_count(engine.store))
+        refusals: list[BaseException] = []
+        for _ in range(30):  # events until the file can grow no more, then a few refused
+            try:
+                stored.append(await engine.dispatch("custom", DATA))
+            except EventRefused as exc:
+                refusals.append(exc)
+        assert len(refusals) >= 10
+        for exc in refusals:
+            assert isinstance(exc, DiskFull)
+            assert str(exc) == f"the disk holding {settings.home} is full: the event was not stored"
+        # Reads go on while the disk is full.
+        assert await engine.count_events() == len(stored)
+        assert (await engine.get_event(stored[-1].id)).id == stored[-1].id
+
+        await _set_max_pages(engine.store, None)  # space returns
+        after = await engine.dispatch("custom", DATA)
+        assert (await engine.get_event(after.id)).data == DATA
+        assert await engine.count_events() == len(stored) + 1
+    finally:
+        await engine.close()
+    full = [r for r in caplog.records if "is full" in r.getMessage()]
+    assert len(full) == 1, [r.getMessage() for r in full]  # once per episode, not per event
+    assert any("writes work again" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.exc_info]  # no tracebacks
+    # Nothing acknowledged was lost.
+    with sqlite3.connect(settings.db_path) as conn:
+        ids = {r[0] for r in conn.execute("SELECT id FROM events")}
+    conn.close()
+    assert {e.id for e in stored} | {after.id} <= ids
+
+
+async def test_a_full_disk_is_a_refusal_on_the_socket_without_traceback(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sloth_tui.sources.server import SocketServer
+
+    caplog.set_level(logging.INFO, logger="sloth_tui")
+    engine = await Engine.open(settings)
+    server = SocketServer(engine, settings.home / "t.sock")
+    await server.start()
+    try:
+        await engine.dispatch("custom", DATA)
+        await engine.store.flush()
+        await _set_max_pages(engine.store, await _page_count(engine.store))
+        line = {"type": "custom", "data": DATA}
+        replies = await request(settings.home / "t.sock", *([line] * 40))
+        refused = [r for r in replies if not r["ok"]]
+        assert refused, replies
+        for reply in refused:
+            assert reply["error_type"] == "refused"
+            assert reply["error"] == (
+                f"the disk holding {settings.home} is full: the event was not stored"
+            )
+        await _set_max_pages(engine.store, None)
+        replies = await request(settings.home / "t.sock", line)
+        assert replies[0]["ok"], replies
+    finally:
+        await server.stop_intake()
+        await engine.close()
+        await server.close()
+    assert not [r for r in caplog.records if r.exc_info]
+    assert len([r for r in caplog.records if "is full" in r.getMessage()]) == 1
+
+
+# -- damaged ---------------------------------------------------------------------------
+
+
+async def test_a_damaged_database_is_refused_at_open_in_one_line(settings: Settings) -> None:
+    await _fill(settings.home)
+    _checkpoint(settings.db_path)
+    _damage(settings.db_path)
+    started = time.monotonic()
+    with pytest.raises(StoreError) as info:
+        await Engine.open(settings)
+    assert time.monotonic() - started < 5
+    message = _one_line(str(info.value))
+    assert str(settings.db_path) in message and "damaged" in message and "doctor" in message
+    # The lock was released: a second try says the same, not "another engine runs".
+    with pytest.raises(StoreError, match="damaged"):
+        await Engine.open(settings)
+
+
+async def test_damage_while_running_fails_reads_and_writes_in_one_line_and_closes(
+    settings: Settings,
+) -> None:
+    await _fill(settings.home)
+    engine = await Engine.open(settings)
+    try:
+        _checkpoint(settings.db_path)
+        _damage(settings.db_path)
+        with pytest.raises(StoreError) as info:
+            await engine.count_events()
+        message = _one_line(str(info.value))
+        assert str(settings.db_path) in message and "damaged" in message
+        with pytest.raises(WriteRefused) as refused:
+            await engine.dispatch("custom", DATA)
+        assert _one_line(str(refused.value)).startswith("the event was not stored: ")
+    finally:
+        started = time.monotonic()
+        await engine.close()
+        assert time.monotonic() - started < 5
+
+
+def test_serve_on_a_damaged_database_exits_at_once_with_one_line(
+    home: Path, tmp_path: Path
+) -> None:
+    import asyncio
+
+    asyncio.run(_fill(home))
+    _checkpoint(home / "sloth.db")
+    _damage(home / "sloth.db")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [*SLOTH, "serve", "--home", str(home), "--no-monitor", "--no-watchers"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 20
+    assert proc.returncode != 0
+    line = _one_line(proc.stderr)
+    assert line.startswith("error: ") and str(home / "sloth.db") in line and "damaged" in line
+
+
+def test_serve_damaged_while_running_answers_in_one_line_and_stops_on_sigterm(
+    home: Path,
+) -> None:
+    daemon = DaemonProcess(home).start("--no-monitor", "--no-watchers")
+    try:
+        line = {"type": "custom", "data": DATA}
+        assert all(r["ok"] for r in ask(daemon.socket, *([line] * 300)))
+        _checkpoint(home / "sloth.db")
+        _damage(home / "sloth.db")
+        replies = ask(daemon.socket, {"op": "count_events"}, line)
+        assert [r["ok"] for r in replies] == [False, False], replies
+        assert "damaged" in replies[0]["error"] and "internal error" not in replies[0]["error"]
+        assert replies[1]["error_type"] == "refused"
+        started = time.monotonic()
+        daemon.signal(signal.SIGTERM, timeout=30)
+        assert time.monotonic() - started < 10
+        assert "Traceback" not in daemon.output()
+    finally:
+        daemon.kill()
+
+
+# -- emptied and replaced ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+async def test_an_emptied_database_is_refused_not_started_afresh(
+    settings: Settings, readonly: bool
+) -> None:
+    await _fill(settings.home, 3)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
+    settings.db_path.write_bytes(b"")
+    with pytest.raises(StoreError) as info:
+        await Engine.open(settings, readonly=readonly)
+    message = _one_line(str(info.value))
+    assert str(settings.db_path) in message and "empty" in message and "backup" in message
+    assert settings.db_path.stat().st_size == 0  # left as it was, for the operator
+
+
+async def test_a_deleted_database_with_its_wal_left_is_refused(settings: Settings) -> None:
+    """No sidecar (a home from before it existed, or deleted too): the -wal still tells."""
+    await _fill(settings.home, 3)
+    engine = await Engine.open(settings)
+    try:
+        await engine.dispatch("custom", DATA)
+        wal = Path(f"{settings.db_path}-wal")
+        assert wal.stat().st_size > 0
+        saved = wal.read_bytes()
+    finally:
+        await engine.close()
+    wal.write_bytes(saved)  # as a crash would leave it
+    (settings.home / "sloth.db.identity").unlink(missing_ok=True)
+    settings.db_path.write_bytes(b"")
+    with pytest.raises(StoreError, match=r"empty .*-wal holds writes"):
+        await Engine.open(settings)
+
+
+async def test_a_database_replaced_by_a_fresh_or_foreign_one_is_refused(
+    settings: Settings, tmp_path: Path
+) -> None:
+    await _fill(settings.home, 3)
+    settings.db_path.unlink()
+    sqlite3.connect(settings.db_path).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(StoreError, match="holds no sloth-tui store"):
+        await Engine.open(settings)
+
+    other = load_settings(tmp_path / "other")
+    await _fill(other.home, 1)
+    shutil.copy(other.db_path, settings.db_path)
+    with pytest.raises(StoreError, match="not the database this data dir was created with"):
+        await Engine.open(settings)
+
+
+async def test_a_restored_backup_of_the_same_store_opens(
+    settings: Settings, tmp_path: Path
+) -> None:
+    await _fill(settings.home, 5)
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(settings.db_path) as conn:
+        conn.execute("VACUUM INTO ?", (str(backup),))
+    conn.close()
+    await _fill(settings.home, 5)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
+    shutil.copy(backup, settings.db_path)
+    engine = await Engine.open(settings)
+    try:
+        assert await engine.count_events() >= 5
+    finally:
+        await engine.close()
+
+
+async def test_a_file_that_is_not_sqlite_names_the_file_and_what_to_do(settings: Settings) -> None:
+    settings.db_path.write_bytes(b"PK\x03\x04 a zip, say" * 500)
+    with pytest.raises(StoreError) as info:
+        await Engine.open(settings)
+    message = _one_line(str(info.value))
+    assert str(settings.db_path) in message and "not a SQLite database" in message
+
+
+# -- a read-only home ----------------------------------------------------------------------
+
+
+def _as_unprivileged() -> list[str]:
+    """A prefix that runs a command without root's right to write anywhere.
+
+    Root ignores file modes (CAP_DAC_OVERRIDE), so chmod alone proves nothing there:
+    setpriv drops those capabilities from the bounding set, and the command then meets
+    the modes as any user would. Not root: nothing to drop."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot make a home read-only for root")
+    prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    if subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+        pytest.skip("setpriv cannot drop capabilities here (no CAP_SETPCAP)")
+    return prefix
+
+
+@pytest.fixture
+def readonly_home(tmp_path: Path) -> tuple[Path, list[str]]:
+    import asyncio
+
+    prefix = _as_unprivileged()
+    home = tmp_path / "ro-home"
+    home.mkdir()
+    asyncio.run(_fill(home, 3))
+    home.chmod(0o500)
+    return home, prefix
+
+
+def _sloth(prefix: list[str], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*prefix, *SLOTH, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_serve_on_a_read_only_home_exits_at_once_with_one_line(
+    readonly_home: tuple[Path, list[str]],
+) -> None:
+    home, prefix = readonly_home
+    (home / "engine.lock").chmod(0o400)  # the lock too: nothing in the home is writable
+    started = time.monotonic()
+    proc = _sloth(prefix, "serve", "--home", str(home), "--no-monitor", "--no-watchers")
+    assert time.monotonic() - started < 20
+    assert proc.returncode != 0
+    line = _one_line(proc.stderr)
+    assert line.startswith("error: cannot use ") and str(home) in line
+
+
+def test_event_list_on_a_read_only_home_answers_quickly(
+    readonly_home: tuple[Path, list[str]],
+) -> None:
+    home, prefix = readonly_home
+    proc = _sloth(prefix, "--home", str(home), "--embedded", "event", "list", timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert "custom" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_home_under_a_read_only_dir_is_one_line(tmp_path: Path) -> None:
+    prefix = _as_unprivileged()
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(0o500)
+    home = parent / "home"
+    for args in (
+        ["serve", "--home", str(home), "--no-monitor"],
+        ["--home", str(home), "event", "list"],
+    ):
+        proc = _sloth(prefix, *args, timeout=20)
+        assert proc.returncode != 0
+        line = _one_line(proc.stderr)
+        assert str(home) in line and "cannot use the data dir" in line, line
+
+
+async def test_a_database_replaced_while_running_refuses_writes_in_one_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    other = load_settings(tmp_path / "other")
+    await _fill(other.home, 1)
+    engine = await Engine.open(settings)
+    try:
+        await engine.dispatch("custom", DATA)
+        os.replace(other.db_path, settings.db_path)  # the file under the engine is another
+        with pytest.raises(WriteRefused) as info:
+            await engine.dispatch("custom", DATA)
+        message = _one_line(str(info.value))
+        assert str(settings.db_path) in message and "replaced" in message
+    finally:
+        started = time.monotonic()
+        await engine.close()
+        assert time.monotonic() - started < 5
+    with pytest.raises(StoreError, match="not the database this data dir was created with"):
+        await Engine.open(settings)
+
+
+async def test_close_is_bounded_when_the_writer_is_stuck(tmp_path: Path) -> None:
+    """A writer thread that never comes back (a dead disk, a hung file system) must not
+    hold a stop forever: close gives it CLOSE_TIMEOUT, then leaves it behind."""
+    import asyncio
+    import threading
+
+    from sloth_tui.engine import store as store_module
+    from sloth_tui.engine.schema import INSERT_EVENT
+    from sloth_tui.engine.store import event_row
+    from tests.engine.test_store import make_event
+
+    store = await Store.open(tmp_path / "sloth.db")
+    assert store._writer is not None
+    release = threading.Event()
+    stuck = asyncio.ensure_future(
+        store_module._in_thread(store._writer, lambda c: release.wait(60))
+    )
+    pending = store.write((INSERT_EVENT, event_row(make_event(1))))
+    started = time.monotonic()
+    try:
+        await store.close()
+        assert time.monotonic() - started < store_module.CLOSE_TIMEOUT + 3
+    finally:
+        release.set()
+        await asyncio.wait([stuck], timeout=10)
+        pending.cancel()
+        # Let the thread finish what was queued behind it while this loop still runs.
+        await store_module._in_thread(store._writer, lambda c: None)
+        await store._writer.close()
