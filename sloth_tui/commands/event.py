@@ -15,13 +15,36 @@ from sloth_tui.commands.common import (
     parse_json_object,
     parse_pairs,
     run,
+    settings_from,
     table,
 )
 from sloth_tui.commands.output import clean, json_text, say, value_text, warn
 from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.events import check_type_name
-from sloth_tui.engine.filters import Filter, Term
+from sloth_tui.engine.filters import TIME_HINT, Filter, Term, parse_time
 from sloth_tui.engine.records import EVENT_STATUSES, OK_STATUSES, Event, Execution
+
+
+class TimeParam(click.ParamType):
+    """`--since`/`--until`: an age (10m, 2h, 7d: back from now) or an ISO date or
+    date-time, local unless it ends in Z or an offset; the filter language's `since:`."""
+
+    name = "TIME"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_time(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+TIME = TimeParam()
+SINCE_HELP = f"Only what happened at or after TIME: {TIME_HINT} (local time unless Z/+01:00)."
+UNTIL_HELP = "Only what happened before TIME (same forms as --since)."
 
 
 @click.group("event")
@@ -114,8 +137,11 @@ event_group.add_command(event_dispatch)
     "--filter",
     "filter_text",
     metavar="EXPR",
-    help="Dashboard filter syntax: 'type:deploy.* !src:demo service=api'.",
+    help="Dashboard filter syntax: 'type:deploy.* !src:demo since:1h service=api', "
+    "or @NAME for a filter saved under [filters] in config.toml.",
 )
+@click.option("--since", type=TIME, default=None, help=SINCE_HELP)
+@click.option("--until", type=TIME, default=None, help=UNTIL_HELP)
 @click.option("--limit", type=COUNT, default=50, show_default=True, help="Newest N events.")
 @click.option("--json", "as_json", is_flag=True, help="Print an array of events.")
 @click.pass_context
@@ -126,14 +152,22 @@ def event_list(
     status: str | None,
     source: str | None,
     filter_text: str | None,
+    since: float | None,
+    until: float | None,
     limit: int,
     as_json: bool,
 ) -> None:
-    """List stored events, newest first."""
-    from sloth_tui.engine.filters import FilterError, parse_filter
+    """List stored events, newest first.
+
+    \b
+        sloth-tui event list --since 30m --filter 'type:deploy.*'
+        sloth-tui event list --since 2026-11-30T12:00 --until 2026-11-30T13:00
+    """
+    from sloth_tui.engine.filters import FilterError, expand_saved, parse_filter
 
     try:
-        flt = parse_filter(filter_text) if filter_text else Filter()
+        saved = settings_from(ctx).filters
+        flt = parse_filter(expand_saved(filter_text, saved)) if filter_text else Filter()
     except FilterError as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from None
     for kind, value in (
@@ -147,7 +181,7 @@ def event_list(
 
     async def body() -> list[Event]:
         async with engine_for(ctx, readonly=True) as engine:
-            return await engine.query_events(flt, limit=limit)
+            return await engine.query_events(flt, limit=limit, since=since, until=until)
 
     events = run(body)
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,7 +23,8 @@ from sloth_tui.commands.common import (
     run,
     table,
 )
-from sloth_tui.commands.output import clean, clean_block, json_text, say, warn
+from sloth_tui.commands.event import TIME
+from sloth_tui.commands.output import clean, clean_block, json_text, say, value_text, warn
 from sloth_tui.engine.events import unknown_type_warning
 from sloth_tui.engine.hooks import pattern_matches_catalog
 from sloth_tui.engine.records import Execution, Hook
@@ -254,11 +256,11 @@ def hook_list(ctx: click.Context, as_json: bool) -> None:
                 [
                     h.name,
                     ",".join(h.events),
-                    "yes" if h.enabled else "no",
+                    json_text(h.enabled),
                     str(h.run_count),
                     rate,
                     fmt_ts(h.last_run),
-                    h.description,
+                    value_text(h.description, spaces_ok=True),
                 ]
             )
         table(rows, ["name", "events", "enabled", "runs", "ok", "last run", "description"])
@@ -319,7 +321,8 @@ def hook_show(ctx: click.Context, name: str, history: bool, limit: int, as_json:
         missing = "" if Path(hook.file).exists() else "  (MISSING)"
         say(f"name:        {clean(hook.name)}\nevents:      {clean(', '.join(hook.events))}")
         say(f"file:        {clean(hook.file)}{missing}")
-        say(f"description: {clean(hook.description)}\nenabled:     {json_text(hook.enabled)}")
+        say(f"description: {clean(value_text(hook.description, spaces_ok=True))}")
+        say(f"enabled:     {json_text(hook.enabled)}")
         say(f"timeout:     {hook.timeout:g}s")
         if hook.max_instructions or hook.max_memory_mb:
             say(
@@ -417,19 +420,76 @@ def hook_disable(ctx: click.Context, name: str) -> None:
     _toggle(ctx, name, False)
 
 
+LOG_PAGE = 500  # executions read per query while looking for a time window
+
+
+async def _runs_between(
+    engine: Any,
+    name: str,
+    only_failed: bool,
+    limit: int,
+    since: float | None,
+    until: float | None,
+) -> list[Execution]:
+    """The newest `limit` runs started in [since, until), read newest first page by page.
+
+    Runs are stored as they finish, so start times are only roughly in id order: the read
+    stops at the first whole page that started before `since` (a run that started earlier
+    but finished later than the runs after it, by less than a page, is still found).
+    """
+    if since is None and until is None:
+        return list(await engine.executions(hook=name, only_failed=only_failed, limit=limit))
+    found: list[Execution] = []
+    before: int | None = None
+    while len(found) < limit:
+        page = await engine.executions(
+            hook=name, only_failed=only_failed, before_id=before, limit=LOG_PAGE
+        )
+        found += [
+            ex
+            for ex in page
+            if (since is None or ex.started >= since) and (until is None or ex.started < until)
+        ]
+        ids = [ex.id for ex in page if ex.id is not None]
+        if len(page) < LOG_PAGE or not ids or (since and all(ex.started < since for ex in page)):
+            break
+        before = min(ids)
+    return found[:limit]
+
+
 @hook_group.command("logs")
 @click.argument("name")
 @click.option("--limit", type=COUNT, default=20, show_default=True, help="How many executions.")
 @click.option("--only-failed", is_flag=True, help="Only runs that did not succeed.")
+@click.option(
+    "--since",
+    type=TIME,
+    default=None,
+    help="Runs started at or after TIME (10m, 2h, "
+    "7d, or 2026-11-30T12:00, local time unless Z/+01:00).",
+)
+@click.option("--until", type=TIME, default=None, help="Runs started before TIME.")
 @click.option("--json", "as_json", is_flag=True, help="Print an array of executions.")
 @click.pass_context
-def hook_logs(ctx: click.Context, name: str, limit: int, only_failed: bool, as_json: bool) -> None:
-    """Recent executions of a hook with their logs and host calls, newest first."""
+def hook_logs(
+    ctx: click.Context,
+    name: str,
+    limit: int,
+    only_failed: bool,
+    since: float | None,
+    until: float | None,
+    as_json: bool,
+) -> None:
+    """Recent executions of a hook with their logs and host calls, newest first.
+
+    \b
+        sloth-tui hook logs deploy-alert --since 1h --only-failed
+    """
 
     async def body() -> None:
         async with engine_for(ctx, readonly=True) as engine:
             await engine.get_hook(name)
-            runs = await engine.executions(hook=name, only_failed=only_failed, limit=limit)
+            runs = await _runs_between(engine, name, only_failed, limit, since, until)
         if as_json:
             emit_json([e.to_dict() for e in runs])
             return

@@ -60,12 +60,33 @@ def json_text(value: Any, indent: int | None = None) -> str:
     return _UNSAFE_IN_JSON.sub(_json_escape, text)
 
 
-def value_text(value: Any) -> str:
-    """A data value for a human: strings as they are, anything else as JSON (true, null,
-    [1, 2], {"a": 1}). Not yet cleaned."""
-    if isinstance(value, str):
+_AMBIGUOUS_IN_PAIRS = re.compile(r'[\s="\\]')
+
+
+def value_text(value: Any, *, spaces_ok: bool = False) -> str:
+    """A value for a human, as JSON: true, null, 3, [1, 2], {"a": 1}. A string stays
+    bare when nothing could misread it, and is quoted (JSON) when it is empty, starts or
+    ends with a space, reads as another JSON value (`"true"`, `"3"`, `"null"`), or holds
+    whitespace, `=`, `"` or `\\` (in `key=value` pairs, a space would end the value;
+    `spaces_ok` allows inner spaces where the value runs to the line end). Not cleaned."""
+    if isinstance(value, str) and not _ambiguous(value, spaces_ok):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _ambiguous(text: str, spaces_ok: bool) -> bool:
+    if not text or text != text.strip():
+        return True
+    if spaces_ok:  # control characters are escaped by clean(), as elsewhere
+        if text.startswith('"'):
+            return True
+    elif _AMBIGUOUS_IN_PAIRS.search(text):
+        return True
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True  # `true`, `3`, `null`, `[1]`: the same text as a non-string value
 
 
 def say(text: str = "", *, err: bool = False, nl: bool = True) -> None:

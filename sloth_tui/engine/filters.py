@@ -4,6 +4,7 @@
     type:deploy.*        type glob          cat:security    category
     src:watcher          source glob (`watcher` also matches `watcher:NAME`)
     status:failed        event status       hook:NAME       events that ran hook NAME
+    since:10m            stored at or after a time   until:2026-11-30T12:00  before it
     field=value          a data field (dotted path), value parsed as JSON when it parses
     !term                negates any term
 
@@ -28,6 +29,15 @@ literal `*`); case-sensitive; the pattern must match the whole string.
 - `status:NAME`  the status is NAME, one of pending, processing, completed, failed.
 - `id:N`         the id is N: decimal digits, at most 2**63-1 (SQLite's largest integer).
 - `hook:NAME`    a real run (not a dry run) of the hook named exactly NAME exists.
+- `since:TIME`   the event's time (`ts`) is at or after TIME; `until:TIME`: strictly before
+                 it (the store's `query_events(since=, until=)` and `--since`/`--until`
+                 mean the same). TIME is either an age, a number and a unit (`s`, `m`,
+                 `h`, `d`, `w`), several adding up (`1h30m`), counted back from the moment
+                 the filter is parsed (a live view parsed at 12:00 with `since:10m` keeps
+                 11:50 as its bound: reapply it for a fresh one); or an ISO 8601 date or
+                 date-time (`2026-11-30`, `2026-11-30T12:00`, `2026-11-30 12:00:05.5`) in
+                 the local time zone, as `event list` prints times, unless it ends in `Z`
+                 or an offset (`2026-11-30T12:00Z`, `...T12:00+01:00`).
 - `path=value`   `path` is keys separated by dots (none empty); the data has the first key,
                  its value is an object with the next key and so on (arrays are not
                  indexed), and the value reached is JSON-equal to `value`. `value` is JSON
@@ -54,6 +64,8 @@ text, so any string (a lone surrogate too) survives the trip.
 
 - `cat:`, `status:`, `id:`, `hook:`: `=` on the column (binary, whole length). A value
   SQLite cannot bind (a lone surrogate, an id beyond 64 bits) equals nothing stored: `0`.
+- `since:`, `until:`: `ts >= ?` and `ts < ?` on the REAL column (doubles both sides, so
+  the same comparison); a NaN bound (only the wire can send one) compares false: `0`.
 - `type:`: SQLite's GLOB when the glob has only `*`, `?`, literal characters and classes
   of letters, digits, `_`, `.` and their ranges (GLOB's `[^x]` is fnmatch's `[!x]`; the
   rest means the same); any other glob is `sloth_glob()`, which calls `glob_matches`.
@@ -85,9 +97,11 @@ import math
 import re
 import shlex
 import sqlite3
+import time
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -99,8 +113,15 @@ class FilterError(SlothError):
     pass
 
 
+class IncompleteFilter(FilterError):
+    """A term that is not finished yet (`type:`, `!`, an open quote): the dashboard shows
+    it as still being typed, the CLI refuses it like any other error."""
+
+
 KEYS = {"type": "type", "cat": "category", "category": "category", "src": "source"}
 KEYS |= {"source": "source", "status": "status", "hook": "hook", "id": "id"}
+KEYS |= {"since": "since", "until": "until"}
+TIME_KINDS = frozenset({"since", "until"})
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -423,7 +444,7 @@ def _text_sql(needle: str) -> tuple[str, list[Any]]:
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    kind: str  # type | category | source | status | hook | id | field | text
+    kind: str  # type | category | source | status | hook | id | since | until | field | text
     value: Any
     negate: bool = False
     path: tuple[str, ...] = ()  # for field terms
@@ -443,6 +464,10 @@ class Term:
             return bool(event.status == value)
         if kind == "id":
             return bool(event.id == value)
+        if kind == "since":
+            return bool(event.ts >= value)
+        if kind == "until":
+            return bool(event.ts < value)
         if kind == "hook":
             return value in hooks
         if kind == "field":
@@ -467,6 +492,10 @@ class Term:
             if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
                 return "0", []
             return "id = ?", [value]
+        if kind in TIME_KINDS:
+            if math.isnan(value):  # binds as NULL; Python's comparison is just false
+                return "0", []
+            return ("ts >= ?" if kind == "since" else "ts < ?"), [float(value)]
         if kind == "type":
             return _type_sql(value)
         if kind == "source":
@@ -476,7 +505,10 @@ class Term:
         return _text_sql(value)
 
 
-_SQL_COST = {k: n for n, k in enumerate(("id", "category", "status", "type", "source", "hook"))}
+_SQL_COST = {
+    k: n
+    for n, k in enumerate(("id", "since", "until", "category", "status", "type", "source", "hook"))
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,16 +579,70 @@ def _shown(text: str, limit: int = 40) -> str:
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def parse_term(token: str) -> Term:
+_AGE_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_AGE = 200 * 365 * 86400.0  # seconds: longer ages are typos, and would leave the epoch
+TIME_HINT = "an age like 10m, 2h, 7d or a date like 2026-11-30T12:00"
+
+
+def parse_age(text: str) -> float | None:
+    """`10m`, `1h30m`, `2.5d` -> seconds; None when `text` is not an age."""
+    pos, total = 0, 0.0
+    for match in _AGE_PART.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    return total if text and pos == len(text) else None
+
+
+def parse_time(text: str, now: float | None = None) -> float:
+    """An age (back from `now`, default the current time) or an ISO date/date-time,
+    local time unless it ends in Z or an offset, as epoch seconds; ValueError (with the
+    reason, one line) when it is neither."""
+    age = parse_age(text)
+    if age is not None:
+        if age > MAX_AGE:
+            raise ValueError(f"{_shown(text)} is too long ago (at most 200 years)")
+        return (time.time() if now is None else now) - age
+    if not _ISO_START.match(text):
+        raise ValueError(f"{_shown(text)} is not {TIME_HINT}")
+    try:
+        # A naive date-time is local: astimezone() reads it so (DST included).
+        return datetime.fromisoformat(text).astimezone().timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"{_shown(text)} is not a valid date or time ({TIME_HINT})") from None
+
+
+# Only the extended forms `fromisoformat` reads (a 4-digit year, a dash): a bare number
+# is refused, since `since:10` (no unit) is more likely a typo than the year 10.
+_ISO_START = re.compile(r"[0-9]{4}-[0-9]{2}")
+
+
+_EXAMPLES = {
+    "type": "type:deploy.*",
+    "category": "cat:security",
+    "source": "src:watcher",
+    "status": "status:failed",
+    "hook": "hook:NAME",
+    "id": "id:42",
+    "since": "since:10m",
+    "until": "until:2026-11-30T12:00",
+}
+
+
+def parse_term(token: str, now: float | None = None) -> Term:
     negate = token.startswith("!")
     body = token[1:] if negate else token
     if not body:
-        raise FilterError("'!' must be followed by a term")
+        raise IncompleteFilter("incomplete term '!': it must be followed by a term (!src:demo)")
     key, sep, value = body.partition(":")
     if sep and key in KEYS:
-        if not value:
-            raise FilterError(f"{key}: needs a value")
         kind = KEYS[key]
+        if not value:
+            raise IncompleteFilter(
+                f"incomplete term {_shown(token)}: {key}: needs a value ({_EXAMPLES[kind]})"
+            )
         if kind == "status" and value not in EVENT_STATUSES:
             raise FilterError(
                 f"unknown status {_shown(value)} (one of: {', '.join(EVENT_STATUSES)})"
@@ -567,10 +653,16 @@ def parse_term(token: str) -> Term:
             if len(value.lstrip("0")) > len(str(INT64_MAX)) or int(value) > INT64_MAX:
                 raise FilterError(f"id: {_shown(value)} is too large (at most {INT64_MAX})")
             return Term("id", int(value), negate)
+        if kind in TIME_KINDS:
+            try:
+                return Term(kind, parse_time(value, now), negate)
+            except ValueError as exc:
+                raise FilterError(f"{key}: {exc}") from None
         return Term(kind, value, negate)
     if sep and key.isidentifier():
         raise FilterError(
-            f"unknown filter key {_shown(key)} (use type, cat, src, status, hook or id)"
+            f"unknown filter key {_shown(key)} "
+            "(use type, cat, src, status, hook, id, since or until)"
         )
     name, eq, raw = body.partition("=")
     if eq:
@@ -581,10 +673,29 @@ def parse_term(token: str) -> Term:
     return Term("text", body, negate)
 
 
-def parse_filter(text: str) -> Filter:
-    """Parse the filter language; raise FilterError with a readable one-line message."""
+def expand_saved(text: str, saved: Sequence[tuple[str, str]]) -> str:
+    """`@NAME` (the whole text) is the saved filter NAME's text (config.toml `[filters]`);
+    any other text is itself. FilterError for a name not saved."""
+    stripped = text.strip()
+    if not stripped.startswith("@") or any(c.isspace() for c in stripped):
+        return text
+    name = stripped[1:]
+    for saved_name, saved_text in saved:
+        if saved_name == name:
+            return saved_text
+    known = ", ".join(n for n, _ in saved) or "none; add them under [filters] in config.toml"
+    raise FilterError(f"no saved filter named {_shown(name)} (saved: {known})")
+
+
+def parse_filter(text: str, now: float | None = None) -> Filter:
+    """Parse the filter language; raise FilterError with a readable one-line message
+    (IncompleteFilter for a term not finished yet). Ages (`since:10m`) count back from
+    `now`, by default the time of this call."""
     try:
         tokens = shlex.split(text)
     except ValueError as exc:
-        raise FilterError(f"filter: {exc}") from None
-    return Filter(tuple(parse_term(t) for t in tokens if t), text)
+        if "closing quotation" in str(exc):
+            raise IncompleteFilter("incomplete filter: a quote is not closed") from None
+        raise IncompleteFilter("incomplete filter: it ends in a lone backslash") from None
+    now = time.time() if now is None else now  # one moment for every term
+    return Filter(tuple(parse_term(t, now) for t in tokens if t), text)

@@ -82,6 +82,15 @@ json_values = st.recursive(
 own_datas = st.dictionaries(keys, json_values, max_size=4)
 datas = st.one_of(hostile_data(), own_datas, own_datas)
 hook_names = st.one_of(st.sampled_from(["alert", "page", "deploy-alert"]), names)
+TERM_KINDS = ["type", "category", "source", "status", "id", "hook", "field", "text"]
+TERM_KINDS += ["since", "until"]
+T0 = 1_796_040_000.0  # 2026-11-30T12:00:00Z
+# Event times: a few shared (ties at a bound), near neighbours, any time a REAL holds.
+times = st.one_of(
+    st.sampled_from([T0, T0 + 0.5, T0 - 600, 0.0, math.nextafter(T0, math.inf)]),
+    st.floats(0, 4e9),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
 
 
 @st.composite
@@ -108,6 +117,7 @@ def events(draw: st.DrawFn) -> tuple[list[Event], dict[int, list[tuple[str, bool
                 data,
                 draw(sources),
                 status=draw(st.sampled_from(EVENT_STATUSES)),
+                ts=draw(times),
             )
         )
         runs[i] = draw(st.lists(st.tuples(hook_names, st.booleans()), max_size=3))
@@ -173,9 +183,7 @@ def _variant(draw: st.DrawFn, value: Any) -> Any:
 @st.composite
 def terms(draw: st.DrawFn, evs: list[Event], hooks: list[str]) -> Term:
     ev = draw(st.sampled_from(evs))
-    kind = draw(
-        st.sampled_from(["type", "category", "source", "status", "id", "hook", "field", "text"])
-    )
+    kind = draw(st.sampled_from(TERM_KINDS))
     negate = draw(st.integers(0, 3)) == 0
     if kind == "type":
         value: Any = _glob_from(draw, ev.type)
@@ -194,6 +202,15 @@ def terms(draw: st.DrawFn, evs: list[Event], hooks: list[str]) -> Term:
         value = draw(st.one_of(st.just(ev.id), st.integers(0, 2**64), st.integers(-(2**64), 0)))
     elif kind == "hook":
         value = draw(st.one_of(st.sampled_from(hooks or ["alert"]), hostile_text(8)))
+    elif kind in ("since", "until"):  # the event's own time, just either side, or any
+        value = draw(
+            st.one_of(
+                st.sampled_from([ev.ts, math.nextafter(ev.ts, math.inf)]),
+                st.just(math.nextafter(ev.ts, -math.inf)),
+                times,
+                st.sampled_from([math.nan, math.inf, -math.inf]),  # only the wire sends these
+            )
+        )
     elif kind == "field":
         found = _paths(ev.data)
         from_event = draw(st.integers(0, 4)) > 0
@@ -217,6 +234,8 @@ def terms(draw: st.DrawFn, evs: list[Event], hooks: list[str]) -> Term:
 def _token(term: Term) -> str | None:
     """The term in the filter language, when it can be written there."""
     prefix = "!" if term.negate else ""
+    if term.kind in ("since", "until"):
+        return None  # times as text: test_time_terms_parse_to_the_same_bounds
     key = {"type": "type", "category": "cat", "source": "src", "status": "status"}
     key |= {"hook": "hook", "id": "id"}
     if term.kind in key:
@@ -285,6 +304,12 @@ async def _check(
         count = await store.count_events(flt)
         assert found == live == decoded, (flt, flt.to_sql())
         assert count == len(live), (flt, flt.to_sql())
+    # since:/until: terms and query_events(since=, until=) (the socket's op) agree.
+    for bound in sorted({e.ts for e in evs})[:3]:
+        for kind in ("since", "until"):
+            by_term = await store.query_events(Filter((Term(kind, bound),)), limit=len(evs))
+            by_kwarg = await store.query_events(limit=len(evs), **{kind: bound})
+            assert by_term == by_kwarg, (kind, bound)
 
 
 def test_live_and_sql_select_the_same_events(tmp_path: Path) -> None:
