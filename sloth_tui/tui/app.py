@@ -53,6 +53,7 @@ from sloth_tui.tui.screens.hooks import HooksScreen
 from sloth_tui.tui.screens.stats import StatsScreen
 from sloth_tui.tui.sysinfo import SysInfo, SysSampler
 from sloth_tui.tui.themes import DEFAULT_THEME, category_colors, load_themes, variable_defaults
+from sloth_tui.tui.ui_state import load_state, update_state
 from sloth_tui.tui.widgets.lua_editor import display_path
 from sloth_tui.tui.widgets.top_bar import TopBar
 
@@ -79,17 +80,20 @@ class SlothApp(App[None]):
     DEFAULT_MODE = "events"
     COMMANDS = App.COMMANDS | {SlothCommands}
     BINDINGS = [
-        Binding("1", "show('events')", "Events", show=False),
-        Binding("2", "show('hooks')", "Hooks", show=False),
-        Binding("3", "show('executions')", "Executions", show=False),
-        Binding("4", "show('stats')", "Stats", show=False),
-        Binding("5", "show('catalog')", "Catalog", show=False),
-        Binding("F", "fire", "Fire"),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False),
-        Binding("escape", "back", "Back", show=False),
-    ]
+        Binding("1", "show('events')", "Events", show=False, tooltip="the Events screen"),
+        Binding("2", "show('hooks')", "Hooks", show=False, tooltip="the Hooks screen"),
+        Binding("3", "show('executions')", "Executions", show=False,
+                tooltip="the Executions screen (hook runs)"),
+        Binding("4", "show('stats')", "Stats", show=False, tooltip="the Stats screen"),
+        Binding("5", "show('catalog')", "Catalog", show=False, tooltip="the Catalog screen"),
+        Binding("F", "fire", "Fire",
+                tooltip="fire an event (type with completion, form or raw JSON)"),
+        Binding("question_mark", "help", "Help", tooltip="every key, by where it works"),
+        Binding("q", "quit", "Quit", tooltip="quit (ctrl+q and ctrl+c too)"),
+        Binding("ctrl+c", "quit", "Quit", show=False, tooltip="quit"),
+        Binding("escape", "back", "Back", show=False,
+                tooltip="back out: close, leave input, clear filter, follow"),
+    ]  # fmt: skip
 
     def __init__(
         self,
@@ -134,7 +138,11 @@ class SlothApp(App[None]):
         self.user_themes = {t.name for t in themes.themes}
         for t in themes.themes:
             self.register_theme(t)
-        self._wanted_theme = theme or self._settings.theme or DEFAULT_THEME
+        # What the operator left last time (tui-state.json in the data dir): the theme picked
+        # in the palette wins over config.toml's, --theme over both.
+        self.ui_state = load_state(self._settings.home)
+        self._wanted_theme = theme or self.ui_state.theme or self._settings.theme or DEFAULT_THEME
+        self._theme_saved = False  # becomes True once the startup theme is set
         self.category_colors: dict[str, str] = {}
         self.crash_report: Path | None = None  # where the traceback of a crash was saved
         self.crash_message: str | None = None
@@ -226,6 +234,7 @@ class SlothApp(App[None]):
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.set_theme(self._wanted_theme)
+        self._theme_saved = True
         self.category_colors = category_colors(self.current_theme)
         for message in self.theme_errors:
             self.notify(message, title="Theme file skipped", severity="warning", timeout=10)
@@ -372,12 +381,21 @@ class SlothApp(App[None]):
 
     def _theme_changed(self, theme: Theme) -> None:
         self.category_colors = category_colors(theme)
+        if self._theme_saved and theme.name != self.ui_state.theme:
+            self.remember(theme=theme.name)
         for screen in list(self.live_screens):
             if not isinstance(screen, Screen):
                 continue
             for widget in screen.query("EventTable"):
                 widget.notify_style_update()
                 widget.refresh()
+
+    def remember(self, **changes: Any) -> None:
+        """Keep these fields of the UI state for the next run (theme, split, ...)."""
+        try:
+            self.ui_state = update_state(self._settings.home, **changes)
+        except OSError as exc:  # the dashboard works on; only remembering failed
+            self.notify(f"Could not save the dashboard state: {exc}", severity="warning")
 
     # -- navigation -------------------------------------------------------------------
 
@@ -446,6 +464,8 @@ class SlothApp(App[None]):
             )
         else:
             self.notify(f"Fired {event.type} as event {event.id}")
+        if (screen := self._events()) is not None:
+            screen.select_event(event.id)
 
     def _events(self) -> EventsScreen | None:
         if self.events_screen is None or not self.events_screen.is_mounted:

@@ -17,6 +17,7 @@ from textual.markup import escape
 
 from sloth_tui import catalog
 from sloth_tui.tui import format as fmt
+from sloth_tui.tui.palette import saved_filter_commands
 from sloth_tui.tui.widgets.top_bar import SCREENS
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class SlothCommands(Provider):
             cmds.append((f"Open {label}", partial(app.action_show, mode), f"key {key}"))
         cmds.append(("Pause / resume the event stream", app.action_toggle_pause, "key p"))
         cmds.append(("Clear the event filter", partial(app.apply_filter, ""), "escape"))
+        cmds += saved_filter_commands(app)  # [filters] in config.toml
         for name in sorted(app.available_themes):
             if name.startswith("sloth") or name in app.user_themes:
                 cmds.append((f"Theme: {name}", partial(app.set_theme, name), "switch theme"))

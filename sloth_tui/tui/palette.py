@@ -19,6 +19,8 @@ Found by the monkey test (tests/tui/test_monkey.py) on Textual 8.2; each crashed
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from textual import work
@@ -60,3 +62,14 @@ class SlothPalette(StaleMapGuard, CommandPalette):
         # Textual's search, undecorated: its first step finds the list with no await
         # between this check and it.
         await CommandPalette._gather_commands.__wrapped__(self, search_value)  # type: ignore[attr-defined]
+
+
+def saved_filter_commands(app: Any) -> list[tuple[str, Callable[[], object], str]]:
+    """`Filter: NAME` for each filter saved under [filters] in config.toml: (name,
+    callback, help) as tui/commands.py lists its commands. Applying re-parses the text,
+    so an age (`since:1h`) counts from the moment it is chosen."""
+    try:
+        saved = app.engine.settings.filters
+    except (AssertionError, AttributeError):  # no engine yet
+        return []
+    return [(f"Filter: {name}", partial(app.apply_filter, text), text) for name, text in saved]

@@ -50,7 +50,7 @@ async def test_detail_shows_data_meta_runs_and_children(
         assert "rollback" in text and "success" in text  # the hook run, with its duration
         assert f"{child.id}  deploy.rollback" in text  # the child event it caused
 
-        await pilot.press("c")
+        await pilot.press("y")
         assert json.loads(app.clipboard)["data"] == FAILED
 
         await pilot.press("r")

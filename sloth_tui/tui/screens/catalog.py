@@ -14,16 +14,19 @@ from textual.widgets import Footer, Static, Tree
 
 from sloth_tui import catalog
 from sloth_tui.catalog import EventType
+from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 
-class CatalogScreen(LiveScreen):
+class CatalogScreen(NavMixin, LiveScreen):
     MODE = "catalog"
+    NAV_TARGET = "#catalog-tree"
     BINDINGS = [
-        Binding("enter", "fire_selected", "Fire sample", show=False),
-        Binding("s", "fire_selected", "Fire sample"),
-    ]
+        *NAV_BINDINGS,
+        Binding("s", "fire_selected", "Fire sample", key_display="⏎/s",
+                tooltip="fire the highlighted type with its sample (edit it first)"),
+    ]  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,6 +59,22 @@ class CatalogScreen(LiveScreen):
     def fire_type(self) -> str | None:
         """The type `F` pre-selects on this screen."""
         return self.selected.type if self.selected else None
+
+    def nav_open(self) -> None:
+        self.action_fire_selected()
+
+    def nav_record(self) -> tuple[str, object] | None:
+        spec = self.selected
+        if spec is None:
+            return None
+        fields = [{"name": f.name, "kind": f.kind, "sample": f.sample} for f in spec.fields]
+        return f"type {spec.type}", {
+            "type": spec.type,
+            "category": spec.category,
+            "description": spec.description,
+            "fields": fields,
+            "sample": catalog.sample_data(spec.type),
+        }
 
     def on_tree_node_highlighted(self, message: Tree.NodeHighlighted) -> None:
         message.stop()

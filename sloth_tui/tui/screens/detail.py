@@ -1,11 +1,14 @@
 """One event in full: data, metadata, the hook runs it caused, and its child events.
 
+The runs and the children are lists the cursor walks as one (j/k cross from the last run
+to the first child): Enter opens a run's execution detail, or a child's detail; `u`
+opens the parent. The keys are the shared grammar of tui/nav.py.
+
 All of it comes from producers and hooks: shown as text (Text cells, never markup) with
 no control character left for the terminal (see `format.plain`)."""
 
 from __future__ import annotations
 
-import json
 import time
 
 from rich.syntax import Syntax
@@ -15,6 +18,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -22,8 +26,10 @@ from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.records import OK_STATUSES, Event, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import Batch
+from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin, move
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
+from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.safe_option_list import SafeOptionList
 
@@ -31,15 +37,16 @@ RELOAD_EVERY = 0.5  # seconds: coalesce live updates of the shown event
 DETAIL_WIDTH = 300  # characters of a run's error or last log line in the runs table
 
 
-class DetailScreen(LiveScreen):
+class DetailScreen(NavMixin, LiveScreen):
+    NAV_TARGET = "#detail-body"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("r", "refire", "Re-fire"),
-        Binding("R", "rerun", "Re-run hooks"),
-        Binding("c", "copy", "Copy JSON", show=False),  # in ? help; the footer is full
-        Binding("u", "parent", "Parent"),
-        Binding("e", "edit_fire", "Edit+fire"),
-    ]
+        *NAV_BINDINGS,
+        Binding("r", "refire", "Re-fire", tooltip="re-fire the event (source dashboard)"),
+        Binding("R", "rerun", "Re-run hooks",
+                tooltip="re-run its hooks on it, for real (asks first)"),
+        Binding("u", "parent", "Parent", tooltip="open the parent event"),
+        Binding("e", "edit_fire", "Edit+fire", tooltip="edit the data, then fire"),
+    ]  # fmt: skip
 
     def __init__(self, event_id: int) -> None:
         super().__init__()
@@ -55,13 +62,23 @@ class DetailScreen(LiveScreen):
         with VerticalScroll(id="detail-body"):
             yield Static("loading…", id="detail-meta")
             yield Static("", id="detail-data")
-            yield Static("", id="detail-execs")
+            yield Static("", id="detail-execs-title", markup=False)
+            yield SafeOptionList(id="detail-execs")
             yield Static("", id="detail-children-title", markup=False)
             yield SafeOptionList(id="detail-children")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()
+        self._placed = False  # the cursor goes to the first run or child once, on load
+
+    @property
+    def runs_list(self) -> OptionList:
+        return self.query_one("#detail-execs", OptionList)
+
+    @property
+    def kids_list(self) -> OptionList:
+        return self.query_one("#detail-children", OptionList)
 
     # -- live updates ------------------------------------------------------------
 
@@ -119,17 +136,32 @@ class DetailScreen(LiveScreen):
             word_wrap=True,
         )
         self.query_one("#detail-data", Static).update(data)
-        self.query_one("#detail-execs", Static).update(self._executions())
-        kids = self.query_one("#detail-children", OptionList)
-        kids.clear_options()
+        runs_title = self.query_one("#detail-execs-title", Static)
+        if self.executions:
+            runs_title.update(
+                Text(f"Hook runs ({len(self.executions)}): Enter opens one (logs, calls)")
+            )
+        else:
+            runs_title.update(Text("Hook runs: none (no hook matched, or not run yet)"))
+        _refill(
+            self.runs_list,
+            [Option(self._run_line(ex), id=f"run:{i}") for i, ex in enumerate(self.executions)],
+        )
         kids_title = self.query_one("#detail-children-title", Static)
         if self.child_events:
             kids_title.update(Text(f"Child events ({len(self.child_events)}): Enter opens one"))
-            kids.add_options(Option(self._child_line(c), id=str(c.id)) for c in self.child_events)
-            kids.display = True
         else:
             kids_title.update(Text("Child events: none"))
-            kids.display = False
+        _refill(
+            self.kids_list,
+            [Option(self._child_line(c), id=f"event:{c.id}") for c in self.child_events],
+        )
+        if not self._placed and (self.executions or self.child_events):
+            # The records one key away get the cursor, so j/k/Enter reach them at once.
+            self._placed = True
+            # The detail still opens at its top: the event's own fields come first.
+            first = self.runs_list if self.executions else self.kids_list
+            self._focus_list(first, first=True, scroll=False)
 
     @staticmethod
     def _child_line(c: Event) -> Text:
@@ -162,32 +194,76 @@ class DetailScreen(LiveScreen):
         )
         return grid
 
-    def _executions(self) -> Table | Text:
-        if not self.executions:
-            return Text("Hook runs: none (no hook matched, or not run yet)", style="dim")
-        table = Table(title="Hook runs", title_justify="left", expand=True, box=None)
-        for col in ("time", "hook", "status", "duration", "detail"):
-            table.add_column(col, no_wrap=col != "detail", overflow="fold")
-        for ex in self.executions:
-            style = "green" if ex.status in OK_STATUSES else "red"
-            detail = clip(ex.error or (ex.logs[-1].message if ex.logs else ""), DETAIL_WIDTH)
-            if ex.dry_run:
-                detail = f"(dry run) {detail}"
-            table.add_row(
-                Text(fmt.clock_time(ex.started)),  # tells a re-run from the first run
-                fmt.plain(ex.hook),
-                fmt.plain(ex.status, style=style),
-                Text(fmt.duration_ms(ex.duration_ms)),
-                Text(detail),  # clip made it one printable line
-            )
-        return table
+    @staticmethod
+    def _run_line(ex: Execution) -> Text:
+        """One hook run: time (tells a re-run from the first run), hook, status, took, and
+        its error or last log line (clip made it one printable line)."""
+        style = "green" if ex.status in OK_STATUSES else "red"
+        detail = clip(ex.error or (ex.logs[-1].message if ex.logs else ""), DETAIL_WIDTH)
+        if ex.dry_run:
+            detail = f"(dry run) {detail}"
+        return Text.assemble(
+            fmt.clock_time(ex.started),
+            "  ",
+            fmt.plain(ex.hook, style="bold"),
+            "  ",
+            fmt.plain(ex.status, style=style),
+            f"  {fmt.duration_ms(ex.duration_ms)}  ",
+            detail,
+        )
+
+    # -- the shared keys ---------------------------------------------------------------
+
+    def _focus_list(self, target: OptionList, *, first: bool, scroll: bool = True) -> None:
+        if target.option_count:
+            target.focus(scroll_visible=scroll)
+            target.highlighted = 0 if first else target.option_count - 1
+            if scroll:
+                target.scroll_visible(animate=False)
+
+    def nav_widget(self) -> Widget | None:
+        focused = self.focused
+        if focused in (self.runs_list, self.kids_list):
+            return focused
+        return self.query_one("#detail-body")
+
+    def action_nav_move(self, delta: int) -> None:
+        """j/k walk the runs and the children as one list; with neither, they scroll."""
+        widget = self.nav_widget()
+        runs, kids = self.runs_list, self.kids_list
+        at_last_run = widget is runs and runs.highlighted == runs.option_count - 1
+        if delta > 0 and at_last_run and kids.option_count:
+            self._focus_list(kids, first=True)
+            return
+        if widget is kids and delta < 0 and kids.highlighted == 0 and runs.option_count:
+            self._focus_list(runs, first=False)
+            return
+        move(widget, delta)
+        if isinstance(widget, OptionList):  # the first move brings the list into view
+            widget.scroll_visible(animate=False)
+
+    def action_nav_half(self, direction: int) -> None:
+        body = self.query_one("#detail-body")  # the data can be long: half pages scroll it
+        move(body, direction * max(1, body.scrollable_content_region.height // 2))
+
+    def action_nav_edge(self, end: int) -> None:
+        body = self.query_one("#detail-body")
+        body.scroll_end(animate=False) if end else body.scroll_home(animate=False)
+
+    def nav_record(self) -> tuple[str, object] | None:
+        """The event itself, wherever the cursor is: a detail view's record is its own
+        (a run or a child opens with Enter, and `y` there copies that one)."""
+        return None if self.event is None else (f"event {self.event.id}", self.event.to_dict())
 
     # -- actions ------------------------------------------------------------------
 
     def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
         message.stop()
-        if message.option.id:
-            self.sloth.open_detail(int(message.option.id))
+        kind, _, value = (message.option.id or "").partition(":")
+        if kind == "event":
+            self.sloth.open_detail(int(value))
+        elif kind == "run" and int(value) < len(self.executions):
+            self.app.push_screen(ExecutionDetailScreen(self.executions[int(value)]))
 
     async def action_refire(self) -> None:
         if self.event is None:
@@ -235,12 +311,6 @@ class DetailScreen(LiveScreen):
         )
         self._dirty = True
 
-    def action_copy(self) -> None:
-        if self.event is not None:
-            payload = json.dumps(self.event.to_dict(), indent=2, default=str)
-            self.app.copy_to_clipboard(payload)
-            fmt.notify(self, f"Copied event {self.event.id} as JSON")
-
     def action_edit_fire(self) -> None:
         if self.event is not None:
             self.sloth.open_fire(self.event.type, self.event.data)
@@ -250,3 +320,14 @@ class DetailScreen(LiveScreen):
             fmt.notify(self, "This event has no parent (it was not dispatched by a hook).")
             return
         self.sloth.open_detail(self.event.parent_id)
+
+
+def _refill(options: OptionList, items: list[Option]) -> None:
+    """Replace a list's options, the highlight kept on its line (a live reload must not
+    move the cursor under the reader), and the list hidden when empty."""
+    was = options.highlighted
+    options.clear_options()
+    options.add_options(items)
+    if items and was is not None:
+        options.highlighted = min(was, len(items) - 1)
+    options.display = bool(items)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
+import time
+from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
@@ -12,34 +13,55 @@ from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, Static
 
 from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.records import Event
+from sloth_tui.engine.records import Event, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.feed import PAGE, EventFeed
 from sloth_tui.tui.live import Batch
+from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.widgets.event_preview import EventPreview
 from sloth_tui.tui.widgets.event_table import EventTable
 from sloth_tui.tui.widgets.filter_bar import FilterBar
+from sloth_tui.tui.widgets.lua_editor import display_path
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 INITIAL_ROWS = 1000  # rows fetched from the store when the screen opens or the filter changes
 MARKS_BATCH = 60
+SELECT_WAIT = 5.0  # seconds to wait for a fired event to show before giving up
+EMPTY_ROWS = 3  # at most this many system.* rows, and nothing else: the store is "empty"
 
 
-class EventsScreen(LiveScreen):
+def empty_hint(socket: Path) -> tuple[str, ...]:
+    return (
+        "No events yet. To get some:",
+        "  F                fire one (type with completion, a form or raw JSON)",
+        "  sloth-tui demo   a dashboard fed with sample events",
+        "  sloth-tui event dispatch TYPE key=value   from a shell, through this dashboard's",
+        f"                   socket {display_path(socket)} (producers send there too)",
+        "  2 then n         add a hook that runs on them",
+    )
+
+
+class EventsScreen(NavMixin, LiveScreen):
     MODE = "events"
+    NAV_TARGET = "#event-table"
+    NAV_FILTER = True
     BINDINGS = [
-        Binding("slash", "filter", "Filter"),
-        Binding("p", "toggle_pause", "Pause"),
-        Binding("f", "follow", "Follow"),
-        Binding("c", "copy", "Copy", show=False),
-        Binding("escape", "back", "Back", show=False),
-    ]
+        *NAV_BINDINGS,
+        Binding("p", "toggle_pause", "Pause", tooltip="pause / resume the stream"),
+        Binding("f", "follow", "Follow", tooltip="follow the tail again (G and end too)"),
+        Binding("v", "toggle_split", "Split",
+                tooltip="split view: the highlighted event's detail below the list"),
+    ]  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
         self.feed = EventFeed(self.sloth.window)
         self._older_busy = False
         self._status = ""
+        self._select_id: int | None = None  # an event to put the cursor on once it shows
+        self._select_until = 0.0  # (monotonic) when to stop waiting for it
+        self._preview_runs: tuple[int, list[Execution]] | None = None  # (event id, its runs)
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.MODE)
@@ -47,6 +69,7 @@ class EventsScreen(LiveScreen):
         yield EventTable(
             self.feed, category_colors=lambda: self.sloth.category_colors, id="event-table"
         )
+        yield EventPreview(id="event-preview")
         yield Static("", id="status-line", markup=False)
         yield Footer()
 
@@ -60,8 +83,12 @@ class EventsScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.sloth.events_screen = self
+        self.query_one(EventPreview).display = bool(self.sloth.ui_state.split)
         self.table.focus()
         self.feed.begin_load()
+        last = self.sloth.ui_state.last_filter
+        if last and self.set_filter(last):
+            return  # the filter of the last run is back, and its Applied loads the rows
         self.load()
 
     # -- the tick ------------------------------------------------------------------
@@ -76,7 +103,86 @@ class EventsScreen(LiveScreen):
 
     def refresh_view(self) -> None:
         self.table.sync()
+        self._try_select()
         self._show_status()
+        self._show_hint()
+        self._show_preview()
+
+    def _show_hint(self) -> None:
+        """An empty store (only the engine's own system.* rows): say what to do next."""
+        feed = self.feed
+        quiet = (
+            not feed.flt
+            and not feed.loading
+            and len(feed.rows) <= EMPTY_ROWS
+            and all(ev.type.startswith("system.") for ev in feed.rows)
+        )
+        self.table.set_hint(empty_hint(self.engine.settings.socket_path) if quiet else ())
+
+    # -- the split view ------------------------------------------------------------------
+
+    def action_toggle_split(self) -> None:
+        preview = self.query_one(EventPreview)
+        preview.display = not preview.display
+        self.sloth.remember(split=bool(preview.display))
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        """Per tick, with the split open: the highlighted event below (cheap when unchanged)."""
+        preview = self.query_one(EventPreview)
+        if not preview.display:
+            return
+        ev = self.table.cursor_event
+        runs = None
+        if ev is not None and self._preview_runs is not None and self._preview_runs[0] == ev.id:
+            runs = self._preview_runs[1]
+        elif ev is not None:
+            self.load_preview_runs(ev.id)
+        preview.show(ev, runs, dark=self.app.current_theme.dark)
+
+    @work(exclusive=True, group="preview")
+    async def load_preview_runs(self, event_id: int) -> None:
+        if self._preview_runs is not None and self._preview_runs[0] == event_id:
+            return
+        try:
+            runs = await self.engine.executions_of(event_id)
+        except SlothError:
+            runs = []
+        self._preview_runs = (event_id, runs)
+        with contextlib.suppress(NoMatches):  # the app closed while we waited
+            self._show_preview()
+
+    # -- keeping the operator's place ----------------------------------------------------
+
+    def select_event(self, event_id: int) -> None:
+        """Put the cursor on event `event_id` (the one just fired) once the view has it;
+        the view pauses there so the stream does not carry it away."""
+        self._select_id = event_id
+        self._select_until = time.monotonic() + SELECT_WAIT
+        self._try_select()
+
+    def _try_select(self) -> None:
+        eid = self._select_id
+        if eid is None or self.feed.loading:
+            return
+        rows = self.feed.rows
+        i = self.feed.index_of(eid)
+        if i < len(rows) and rows[i].id == eid:
+            self._select_id = None
+            self.table.pause()
+            self.table.move_cursor(i)
+        elif time.monotonic() > self._select_until:
+            self._select_id = None  # not in this view (the filter leaves it out)
+        elif not self.feed.following and not self.feed.at_tail:
+            self.table.follow()  # paused behind a gap: the tail reloads, with it
+
+    def _at_newest(self) -> None:
+        """Paused, a (re)load shows the newest rows with the cursor on the newest: a new
+        filter opens at its newest match, not its oldest."""
+        rows, table = self.feed.rows, self.table
+        if rows and not self.feed.following:
+            table.cursor_id = rows[-1].id
+            table.anchor_id = rows[max(0, len(rows) - table.body_height)].id
 
     def _show_status(self) -> None:
         feed = self.feed
@@ -89,6 +195,8 @@ class EventsScreen(LiveScreen):
             text = f"‖ PAUSED  {new}f or End follows  {len(feed):,} rows in view"
         if feed.has_older and not feed.following:
             text += "  (older rows load as you scroll up)"
+        if self.filter_bar.error is not None:
+            text = f"⚠ STALE: rows filtered by {self.feed.flt.text.strip() or 'nothing'!r}  " + text
         if text != self._status:
             self._status = text
             status = self.query_one("#status-line", Static)
@@ -114,6 +222,7 @@ class EventsScreen(LiveScreen):
         feed.finish_load(events, total, INITIAL_ROWS)
         with contextlib.suppress(NoMatches):  # the app closed while we waited
             self.table.anchor_id = None
+            self._at_newest()
             if self.live_ready:
                 self.refresh_view()
 
@@ -213,6 +322,16 @@ class EventsScreen(LiveScreen):
             self.refresh_view()
         self.load()
 
+    def on_filter_bar_invalid(self, message: FilterBar.Invalid) -> None:
+        message.stop()
+        self.table.set_stale(True)  # the rows are the last valid filter's, not this text's
+        self._show_status()
+
+    def on_filter_bar_valid(self, message: FilterBar.Valid) -> None:
+        message.stop()
+        self.table.set_stale(False)
+        self._show_status()
+
     def on_filter_bar_done(self, message: FilterBar.Done) -> None:
         message.stop()
         self.table.focus()
@@ -237,11 +356,9 @@ class EventsScreen(LiveScreen):
         self.table.follow()
         self._show_status()
 
-    def action_copy(self) -> None:
+    def nav_record(self) -> tuple[str, object] | None:
         ev = self.table.cursor_event
-        if ev is not None:
-            self.app.copy_to_clipboard(json.dumps(ev.to_dict(), indent=2, default=str))
-            fmt.notify(self, f"Copied event {ev.id} as JSON")
+        return None if ev is None else (f"event {ev.id}", ev.to_dict())
 
     def action_back(self) -> None:
         """Escape: leave the filter input, then clear the filter, then follow again."""

@@ -4,8 +4,6 @@ shown under the original for comparison. What the hook said is shown as text, ne
 
 from __future__ import annotations
 
-import json
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -17,22 +15,27 @@ from textual.widgets import Footer, Static
 
 from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.records import Event, Execution
+from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import StaleMapGuard
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.widgets.execution_view import ExecutionView
 from sloth_tui.tui.widgets.table_fit import printable
 
 
-class ExecutionDetailScreen(StaleMapGuard, Screen[None]):
+class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
     CSS_PATH = "../workbench.tcss"
+    NAV_TARGET = "#xd-body"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("o,enter", "open_event", "Event"),
-        Binding("r", "rerun", "Re-run (dry)"),
-        Binding("R", "rerun_real", "Re-run for real"),
-        Binding("e", "edit_hook", "Edit hook"),
-        Binding("c", "copy", "Copy JSON"),
-    ]
+        *NAV_BINDINGS,
+        Binding("o", "open_event", "Event", key_display="⏎/o",
+                tooltip="open the event that ran the hook"),
+        Binding("r", "rerun", "Re-run (dry)",
+                tooltip="re-run the event against the hook's current code (dry run)"),
+        Binding("R", "rerun_real", "Re-run for real",
+                tooltip="re-run it for real (asks first; recorded beside the old run)"),
+        Binding("e", "edit_hook", "Edit hook",
+                tooltip="open the hook in the editor, at the error line"),
+    ]  # fmt: skip
 
     def __init__(self, execution: Execution, *, rerun: bool = False) -> None:
         super().__init__()
@@ -106,7 +109,7 @@ class ExecutionDetailScreen(StaleMapGuard, Screen[None]):
     async def load_event(self) -> None:
         if self.execution.event_id:
             try:
-                self.event = await self.app.engine.get_event(self.execution.event_id)  # type: ignore[attr-defined]
+                self.event = await self.app.engine.get_event(self.execution.event_id)
             except SlothError:
                 self.event = None  # trimmed or deleted: the run's own record still shows
             if not self._show():
@@ -115,15 +118,22 @@ class ExecutionDetailScreen(StaleMapGuard, Screen[None]):
             self._rerun_now = False
             self.action_rerun()
 
+    def nav_open(self) -> None:
+        self.action_open_event()
+
+    def nav_record(self) -> tuple[str, object] | None:
+        ex = self.execution
+        return f"the run of {ex.hook} on event {ex.event_id}", ex.to_dict()
+
     def action_open_event(self) -> None:
         if not self.execution.event_id:
             self.notify("A test-fire runs on a sample event, which is not stored.")
             return
-        self.app.open_detail(self.execution.event_id)  # type: ignore[attr-defined]
+        self.app.open_detail(self.execution.event_id)
 
     @work(exclusive=True, group="xd-rerun")
     async def action_rerun(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.app.engine
         if not self.execution.event_id:
             self.notify("This run's event was a test-fire sample: test-fire it from the editor.")
             return
@@ -164,7 +174,7 @@ class ExecutionDetailScreen(StaleMapGuard, Screen[None]):
 
     @work(exclusive=True, group="xd-rerun")
     async def rerun_for_real(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.app.engine
         try:
             _event, runs = await engine.rerun(self.execution.event_id, [self.execution.hook])
         except SlothError as exc:
@@ -179,12 +189,8 @@ class ExecutionDetailScreen(StaleMapGuard, Screen[None]):
         from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 
         try:
-            hook = await self.app.engine.get_hook(self.execution.hook)  # type: ignore[attr-defined]
+            hook = await self.app.engine.get_hook(self.execution.hook)
         except SlothError as exc:
             self.notify(printable(str(exc)), title="Cannot edit", severity="error", markup=False)
             return
-        self.app.push_screen(HookEditorScreen(hook))
-
-    def action_copy(self) -> None:
-        self.app.copy_to_clipboard(json.dumps(self.execution.to_dict(), indent=2, default=str))
-        self.notify("Copied the execution as JSON")
+        self.app.push_screen(HookEditorScreen(hook, line=self.execution.error_line))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -24,11 +26,13 @@ from sloth_tui.engine.records import EXEC_STATUSES, OK_STATUSES, Execution
 from sloth_tui.engine.retry import failed_runs, retry_runs
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import Batch
+from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.widgets.execution_view import clip
-from sloth_tui.tui.widgets.table_fit import FittedTable, printable
+from sloth_tui.tui.widgets.sorting import SortState
+from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for, printable
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 KEEP = 300  # newest runs kept and shown
@@ -36,6 +40,9 @@ TRIM_AT = 2 * KEEP  # runs held before the oldest are dropped back to KEEP
 REDRAW_EVERY = 0.5  # seconds (monotonic)
 # What matters most comes first: on 80 columns, time to took fit; the rest scrolls.
 COLUMNS = ("time", "hook", "type", "status", "took", "event", "detail")
+# Narrow terminals: below 100 columns the type goes, below 80 the duration too; the
+# status and the event id always stay.
+DROPS = ((100, ("type",)), (80, ("took",)))
 MILLIS_FROM = 100  # terminal width from which times show milliseconds
 STATUS_CYCLE = (None, "bad", *EXEC_STATUSES)  # `s` steps through these
 DETAIL_WIDTH = 80  # characters of the error or last log line shown in the table
@@ -92,6 +99,18 @@ class RunFilter:
         return True
 
 
+# One per column of COLUMNS: the raw values the `S` key and header clicks sort by.
+SORT_KEYS: tuple[Callable[[Execution], Any], ...] = (
+    lambda ex: ex.started,
+    lambda ex: ex.hook,
+    lambda ex: ex.event_type,
+    lambda ex: ex.status,
+    lambda ex: ex.duration_ms,
+    lambda ex: ex.event_id,
+    lambda ex: ex.error or (ex.logs[-1].message if ex.logs else ""),
+)
+
+
 def run_key(ex: Execution) -> str:
     """One run, whether it came live (no id yet) or from the store (with its id)."""
     return f"{ex.hook}\x1f{ex.event_id}\x1f{ex.started!r}"
@@ -101,19 +120,24 @@ def newest_first(runs: dict[str, Execution]) -> list[Execution]:
     return sorted(runs.values(), key=lambda ex: ex.started, reverse=True)
 
 
-class ExecutionsScreen(LiveScreen):
+class ExecutionsScreen(NavMixin, LiveScreen):
     MODE = "executions"
     CSS_PATH = "../workbench.tcss"
+    NAV_TARGET = "#execs-table"
+    NAV_FILTER = True
     BINDINGS = [
-        Binding("slash", "filter", "Filter"),
-        Binding("s", "cycle_status", "Status"),
-        Binding("h", "this_hook", "This hook"),
-        Binding("o", "open_event", "Event"),
-        Binding("r", "rerun", "Re-run"),
-        Binding("R", "retry_failed", "Retry failed", show=False),  # listed in ? help
-        Binding("e", "edit_hook", "Edit hook"),
-        Binding("escape", "back", "Back", show=False),
-    ]
+        *NAV_BINDINGS,
+        Binding("s", "cycle_status", "Status", tooltip="cycle the status filter"),
+        Binding("h", "this_hook", "This hook", tooltip="only the highlighted run's hook"),
+        Binding("o", "open_event", "Event", tooltip="open the event that ran the hook"),
+        Binding("r", "rerun", "Re-run",
+                tooltip="re-run the event against the hook's current code (dry run)"),
+        Binding("R", "retry_failed", "Retry failed", show=False,  # listed in ? help
+                tooltip="retry the hook on every event where its latest run failed (asks)"),
+        Binding("e", "edit_hook", "Edit hook", tooltip="edit the hook, at the error line"),
+        Binding("S", "sort", "Sort", show=False,
+                tooltip="sort by the next column (or click a header)"),
+    ]  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,6 +146,7 @@ class ExecutionsScreen(LiveScreen):
         self.held: dict[str, Execution] = {}
         self.flt = RunFilter()
         self.shown: list[Execution] = []
+        self.sort = SortState(COLUMNS)  # none: newest first
         self._dirty = False
         self._drawn = 0.0
 
@@ -137,7 +162,6 @@ class ExecutionsScreen(LiveScreen):
         return self.query_one("#execs-table", FittedTable)
 
     def on_mount(self) -> None:
-        self.table.add_columns(*COLUMNS)
         self.query_one("#execs-filter", Input).value = self.flt.text()
         self.table.focus()
         self.load()
@@ -212,7 +236,9 @@ class ExecutionsScreen(LiveScreen):
         self._drawn = time.monotonic()
         table = self.table
         keep = None if top or self.following else self.current_key()
-        self.shown = newest_first(self.held)[:KEEP]
+        self.shown = self.sort.apply(newest_first(self.held)[:KEEP], SORT_KEYS)
+        shown = columns_for(self.app.size.width, COLUMNS, DROPS)
+        table.show_columns([self.sort.label(i) for i in range(len(COLUMNS))], shown)
         millis = self.app.size.width >= MILLIS_FROM
         rows: list[tuple[str | Text, ...]] = []
         for ex in self.shown:
@@ -232,7 +258,10 @@ class ExecutionsScreen(LiveScreen):
                     detail,
                 )
             )
-        table.set_rows(rows, [run_key(ex) for ex in self.shown], keep=keep)
+        rows = [tuple(row[i] for i in shown) for row in rows]
+        table.set_rows(
+            rows, [run_key(ex) for ex in self.shown], keep=keep, fit_width=table.size.width
+        )
         bad = sum(r.status not in OK_STATUSES for r in self.shown)
         title = Text(f" {len(self.shown)} runs", style="bold")
         title.append(f", {bad} not ok" if bad else "", style="red")
@@ -240,7 +269,17 @@ class ExecutionsScreen(LiveScreen):
             f"   filter: {printable(self.flt.text())}" if self.flt.text() else "   newest first",
             style="dim",
         )
-        title.append("   ⏎ detail · o event · r re-run · R retry failed", style="dim")
+        if self.sort.describe():
+            title.append(f"   {self.sort.describe()}", style="bold")
+        if self.shown:
+            if self.app.size.width >= MILLIS_FROM:  # narrower, the footer has the keys
+                title.append("   ⏎ detail · o event · r re-run · R retry failed", style="dim")
+        elif self.flt.text():
+            title.append("   no runs match the filter: escape clears it", style="italic")
+        else:  # what to do next
+            title.append(
+                "   no hook has run yet: 2 then n adds a hook, F fires an event", style="italic"
+            )
         self.query_one("#execs-title", Static).update(title)
 
     def current_key(self) -> str | None:
@@ -248,6 +287,13 @@ class ExecutionsScreen(LiveScreen):
         if table.row_count == 0:
             return None
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def nav_record(self) -> tuple[str, object] | None:
+        row = self.table.cursor_row
+        if not (0 <= row < len(self.shown) and self.table.row_count):
+            return None
+        ex = self.shown[row]
+        return f"the run of {ex.hook} on event {ex.event_id}", ex.to_dict()
 
     def current(self) -> Execution | None:
         row = self.table.cursor_row
@@ -301,6 +347,19 @@ class ExecutionsScreen(LiveScreen):
             return
         words = [t for t in self.flt.text().split() if not t.startswith("hook:")]
         self.set_filter(" ".join([f"hook:{ex.hook}", *words]))
+
+    def on_resize(self) -> None:
+        if self.live_ready:  # the columns shown depend on the width
+            self.draw()
+
+    def action_sort(self) -> None:
+        self.sort.cycle()
+        self.draw()
+
+    def on_data_table_header_selected(self, message: DataTable.HeaderSelected) -> None:
+        message.stop()
+        self.sort.click(self.table.shown_columns[message.column_index])
+        self.draw()
 
     def action_back(self) -> None:
         """Escape: leave the filter input, then clear the filter, then back to Events."""
@@ -394,7 +453,7 @@ class ExecutionsScreen(LiveScreen):
         except SlothError as exc:
             self.notify(printable(str(exc)), title="Cannot edit", severity="error", markup=False)
             return
-        self.app.push_screen(HookEditorScreen(hook))
+        self.app.push_screen(HookEditorScreen(hook, line=ex.error_line))
 
 
 def _id_list(runs: list[Execution], shown: int = 8) -> str:

@@ -100,9 +100,9 @@ def form_can_show(value: Any) -> bool:
 
 class FireScreen(StaleMapGuard, ModalScreen[Event | None]):
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "fire", "Fire"),
-        Binding("ctrl+t", "toggle_raw", "Raw JSON"),
+        Binding("escape", "cancel", "Cancel", tooltip="close without firing"),
+        Binding("ctrl+s", "fire", "Fire", tooltip="fire (enter in a field too)"),
+        Binding("ctrl+t", "toggle_raw", "Raw JSON", tooltip="switch between the form and raw JSON"),
     ]
 
     def __init__(self, type_name: str = "", data: dict[str, Any] | None = None) -> None:

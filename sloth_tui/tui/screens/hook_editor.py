@@ -37,22 +37,26 @@ class HookEditorScreen(LiveScreen):
     CSS_PATH = "../workbench.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+r", "dry_run", "Dry run"),
-        Binding("ctrl+f", "fire", "Fire real"),
-        Binding("ctrl+g", "goto_error", "Error line"),
-        Binding("ctrl+o", "other_pane", "Pane"),
-        Binding("f2", "sample", "Sample", show=False),
-        Binding("f3", "recent", "Recent"),
-        Binding("f4", "open_real", "Real run", show=False),
-        Binding("escape", "back", "Back"),
-    ]
+        Binding("ctrl+s", "save", "Save",
+                tooltip="save (only code that compiles; an error moves the cursor to its line)"),
+        Binding("ctrl+r", "dry_run", "Dry run",
+                tooltip="dry run the buffer, saved or not (http and dispatch only recorded)"),
+        Binding("ctrl+f", "fire", "Fire real", tooltip="fire the event for real"),
+        Binding("ctrl+g", "goto_error", "Error line", tooltip="go to the error line"),
+        Binding("ctrl+o", "other_pane", "Pane", tooltip="switch pane (narrow terminals)"),
+        Binding("f2", "sample", "Sample", show=False, tooltip="sample data (repeat to cycle)"),
+        Binding("f3", "recent", "Recent", tooltip="a recent real event (repeat to cycle)"),
+        Binding("f4", "open_real", "Real run", show=False,
+                tooltip="open the hook's last real run"),
+        Binding("escape", "back", "Back", tooltip="back (asks when there are unsaved edits)"),
+    ]  # fmt: skip
 
-    def __init__(self, hook: Hook, *, run_test: bool = False) -> None:
+    def __init__(self, hook: Hook, *, run_test: bool = False, line: int | None = None) -> None:
+        """`line`: a run's error line, where the cursor opens (ctrl+g returns to it)."""
         super().__init__()
         self.hook = hook
         self.run_test = run_test
-        self.error_line: int | None = None
+        self.error_line: int | None = line
         self._asking = False  # one disk-change question at a time
         self._real: Execution | None = None  # a real run seen by ingest, shown on refresh
 
@@ -99,6 +103,9 @@ class HookEditorScreen(LiveScreen):
             "dim",
         )
         self.editor.focus()
+        if self.error_line is not None:
+            self.editor.goto_line(self.error_line)
+            self._status(f"The run failed at line {self.error_line} (ctrl+g returns here)", "red")
         if self.run_test:
             self.panel.action_run()
 

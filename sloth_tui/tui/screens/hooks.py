@@ -9,6 +9,8 @@ as text (Text, `format.notify`), never markup.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -21,16 +23,21 @@ from sloth_tui.engine.records import Hook
 from sloth_tui.engine.store import HookStats
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import Batch
+from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.new_hook import NewHookScreen
 from sloth_tui.tui.widgets.execution_view import clip
-from sloth_tui.tui.widgets.table_fit import FittedTable
+from sloth_tui.tui.widgets.sorting import SortState
+from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 RELOAD_EVERY = 1.0  # seconds (monotonic) between reloads while runs keep coming
 COLUMNS = ("name", "on", "events", "runs", "fail", "ok", "avg", "p95", "last run", "description")
+# Narrow terminals: below 100 columns these go first, below 80 these too (the name, on/off
+# and the failure figures stay).
+DROPS = ((100, ("avg", "p95")), (80, ("events", "description")))
 DESCRIPTION_WIDTH = 48  # a long description is cut, not a reason to scroll sideways
 KEYS_HINT = "n new · ⏎/e edit · space on/off · d delete · t test-fire · x runs"
 
@@ -42,21 +49,26 @@ def rate_text(st: HookStats | None) -> Text:
     return Text(f"{rate:.0%}", style="green" if rate >= 0.95 else "red" if rate < 0.8 else "yellow")
 
 
-class HooksScreen(LiveScreen):
+class HooksScreen(NavMixin, LiveScreen):
     MODE = "hooks"
     CSS_PATH = "../workbench.tcss"
+    NAV_TARGET = "#hooks-table"
     BINDINGS = [
-        Binding("n", "new", "New"),
-        Binding("e", "edit", "Edit", key_display="⏎/e"),
-        Binding("space", "toggle_enabled", "On/off"),
-        Binding("d", "delete", "Delete"),
-        Binding("t", "test", "Test-fire"),
-        Binding("x", "runs", "Runs"),
+        *NAV_BINDINGS,
+        Binding("n", "new", "New", tooltip="new hook (name, patterns with completion, template)"),
+        Binding("e", "edit", "Edit", key_display="⏎/e", tooltip="edit the hook's Lua file"),
+        Binding("space", "toggle_enabled", "On/off", tooltip="enable / disable the hook"),
+        Binding("d", "delete", "Delete", tooltip="delete the hook (asks; the Lua file is kept)"),
+        Binding("t", "test", "Test-fire", tooltip="open the editor and test-fire"),
+        Binding("x", "runs", "Runs", tooltip="this hook's executions"),
+        Binding("S", "sort", "Sort", tooltip="sort by the next column (or click a header)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.hooks: list[Hook] = []
+        self.hooks: list[Hook] = []  # as shown: sorted
+        self._loaded: list[Hook] = []  # as the engine listed them
+        self.sort = SortState(COLUMNS)
         self.stats: dict[str, HookStats] = {}
         self._dirty = True
         self._loaded_at = 0.0
@@ -72,7 +84,6 @@ class HooksScreen(LiveScreen):
         return self.query_one("#hooks-table", FittedTable)
 
     def on_mount(self) -> None:
-        self.table.add_columns(*COLUMNS)
         self.table.focus()
         self.load()
 
@@ -89,7 +100,7 @@ class HooksScreen(LiveScreen):
         self._dirty = False
         self._loaded_at = time.monotonic()
         try:
-            self.hooks = await self.engine.list_hooks()
+            self._loaded = await self.engine.list_hooks()
             self.stats = await self.engine.hook_stats()
         except SlothError as exc:
             fmt.notify(self, str(exc), title="Could not list hooks", severity="error")
@@ -119,17 +130,41 @@ class HooksScreen(LiveScreen):
             )
         return out
 
+    def _sort_keys(self) -> list[Callable[[Hook], Any]]:
+        def stat(attr: str) -> Callable[[Hook], Any]:
+            return lambda h: getattr(st, attr) if (st := self.stats.get(h.name)) else None
+
+        return [
+            lambda h: h.name,
+            lambda h: h.enabled,
+            lambda h: ", ".join(h.events),
+            lambda h: h.run_count,
+            stat("failures"),
+            stat("success_rate"),
+            stat("avg_ms"),
+            stat("p95_ms"),
+            lambda h: h.last_run,
+            lambda h: h.description,
+        ]
+
     def draw(self) -> None:
         table = self.table
         keep = self.current_name
-        table.set_rows(self.rows(), [hook.name for hook in self.hooks])
+        self.hooks = self.sort.apply(self._loaded, self._sort_keys())
+        shown = columns_for(self.app.size.width, COLUMNS, DROPS)
+        table.show_columns([self.sort.label(i) for i in range(len(COLUMNS))], shown)
+        rows = [tuple(row[i] for i in shown) for row in self.rows()]
+        table.set_rows(rows, [hook.name for hook in self.hooks], fit_width=table.size.width)
         if keep is not None and keep in {h.name for h in self.hooks}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         enabled = sum(h.enabled for h in self.hooks)
         title = Text(f" {len(self.hooks)} hooks, {enabled} enabled   ")
-        title.append(
-            KEYS_HINT if self.hooks else "no hooks yet: n creates one from a template", style="dim"
-        )
+        if self.sort.describe():
+            title.append(f"{self.sort.describe()}   ", style="bold")
+        if not self.hooks:
+            title.append("no hooks yet: n creates one from a template", style="italic")
+        elif self.app.size.width >= 100:  # narrower, the footer has the keys
+            title.append(KEYS_HINT, style="dim")
         self.query_one("#hooks-title", Static).update(title)
 
     @property
@@ -147,6 +182,11 @@ class HooksScreen(LiveScreen):
             fmt.notify(self, "No hook selected: n creates one.")
         return hook
 
+    def nav_record(self) -> tuple[str, object] | None:
+        name = self.current_name
+        hook = next((h for h in self.hooks if h.name == name), None)
+        return None if hook is None else (f"hook {hook.name}", hook.to_dict())
+
     def select(self, name: str) -> None:
         """Put the cursor on hook `name` (once the table has it)."""
         if name in {h.name for h in self.hooks}:
@@ -157,6 +197,19 @@ class HooksScreen(LiveScreen):
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
         message.stop()
         self.action_edit()
+
+    def on_resize(self) -> None:
+        if self.live_ready:  # the columns shown depend on the width
+            self.draw()
+
+    def action_sort(self) -> None:
+        self.sort.cycle()
+        self.draw()
+
+    def on_data_table_header_selected(self, message: DataTable.HeaderSelected) -> None:
+        message.stop()
+        self.sort.click(self.table.shown_columns[message.column_index])
+        self.draw()
 
     def action_new(self) -> None:
         def created(hook: Hook | None) -> None:

@@ -4,25 +4,38 @@ Table cells are Text (a str cell of a Rich table is markup): type and hook names
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Sparkline, Static
 
 from sloth_tui.engine.errors import SlothError
 from sloth_tui.engine.store import HookStats
 from sloth_tui.tui import format as fmt
+from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.widgets.sorting import SortState
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 SPARK_SECONDS = 300
 REDRAW_EVERY = 1.0  # seconds (monotonic): the figures are per-second anyway
 HOOKS_EVERY = 2.0
 TOP_TYPES = 12
+HOOK_COLUMNS = ("hook", "ok", "p50", "p95")
+HOOK_KEYS: tuple[Callable[[tuple[str, HookStats]], Any], ...] = (
+    lambda item: item[0],
+    lambda item: item[1].success_rate,
+    lambda item: item[1].p50_ms,
+    lambda item: item[1].p95_ms,
+)
 
 
 def _table(title: str, columns: tuple[str, ...]) -> Table:
@@ -43,12 +56,17 @@ def bar(value: float, top: float, width: int = 8) -> str:
     return "█" * min(width, cells)
 
 
-class StatsScreen(LiveScreen):
+class StatsScreen(NavMixin, LiveScreen):
     MODE = "stats"
+    BINDINGS = [
+        *NAV_BINDINGS,
+        Binding("S", "sort", "Sort hooks", tooltip="sort the hooks panel by its next column"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
         self.hook_stats: dict[str, HookStats] = {}
+        self.sort = SortState(HOOK_COLUMNS)  # none: by name
         self._drawn = 0.0
         self._hooks_at = 0.0
 
@@ -66,6 +84,14 @@ class StatsScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.load_hook_stats()
+
+    def nav_record(self) -> tuple[str, object] | None:
+        live = self.sloth.live
+        return "the stats", {
+            "categories": dict(live.categories),
+            "types": dict(live.types),
+            "hooks": {name: dataclasses.asdict(hs) for name, hs in self.hook_stats.items()},
+        }
 
     def refresh_view(self) -> None:
         mono = time.monotonic()
@@ -125,9 +151,17 @@ class StatsScreen(LiveScreen):
             table.add_row(Text("(none yet)"), Text(""))
         return table
 
+    def action_sort(self) -> None:
+        self.sort.cycle()
+        self.draw()
+
     def _hooks(self) -> Table:
-        table = _table("Hooks (last 1000 runs)", ("hook", "ok", "p50", "p95"))
-        for name, hs in sorted(self.hook_stats.items()):
+        title = "Hooks (last 1000 runs)"
+        if self.sort.column is not None:  # short: the panel is a third of the screen
+            title = f"Hooks by {self.sort.label(self.sort.column).plain}"
+        table = _table(title, HOOK_COLUMNS)
+        rows = self.sort.apply(sorted(self.hook_stats.items()), HOOK_KEYS)
+        for name, hs in rows:
             rate = hs.success_rate
             ok = "-" if rate is None else f"{rate:.0%}"
             style = "" if rate is None or rate >= 0.95 else "red" if rate < 0.8 else "yellow"

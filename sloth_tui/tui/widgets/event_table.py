@@ -27,9 +27,11 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from sloth_tui.engine.filters import Filter
 from sloth_tui.engine.records import Event
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.feed import EventFeed
+from sloth_tui.tui.widgets.filter_marks import marked, marks_type, needles_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +45,14 @@ class Layout:
 
 
 def layout_for(width: int) -> Layout:
-    """Column widths for a table `width` cells wide; columns drop out as it narrows."""
-    time = 12 if width >= 70 else 8 if width >= 46 else 0
-    id_ = 7 if width >= 96 else 0
-    source = 14 if width >= 110 else 10 if width >= 64 else 0
-    type_ = 24 if width >= 60 else 18
+    """Column widths for a table `width` cells wide. Below 100 columns the others drop by
+    priority (the source, then the time's milliseconds, then the time); the id and the
+    HOOKS marks (the row's status) always stay, and the summary takes what is left."""
+    id_ = 7
     marks = 7
+    type_ = 24 if width >= 60 else 18
+    source = 14 if width >= 110 else 10 if width >= 100 else 0
+    time = 12 if width >= 80 else 8 if width >= 56 else 0
     used = sum(w + 1 for w in (time, id_, type_, source, marks) if w)
     return Layout(time, id_, type_, source, marks, max(0, width - used))
 
@@ -66,13 +70,14 @@ class EventTable(ScrollView, can_focus=True):
         "event-table--ok", "event-table--bad", "event-table--warn", "event-table--empty",
     }  # fmt: skip
     BINDINGS = [
-        Binding("up,k", "move(-1)", "Up", show=False),
-        Binding("down,j", "move(1)", "Down", show=False),
-        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
-        Binding("pagedown,ctrl+f,space", "page(1)", "Page down", show=False),
-        Binding("home,g", "top", "Oldest", show=False),
-        Binding("end,G", "bottom", "Follow", show=False),
-        Binding("enter", "select", "Detail"),
+        # j k g G ctrl+d ctrl+u come from the screen's shared grammar (tui/nav.py).
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False, tooltip="page up"),
+        Binding("pagedown,ctrl+f,space", "page(1)", "Page down", show=False, tooltip="page down"),
+        Binding("home", "top", "Oldest", show=False, tooltip="the oldest loaded row"),
+        Binding("end", "bottom", "Follow", show=False, tooltip="follow the tail again"),
+        Binding("enter", "select", "Detail", tooltip="event detail (double-click too)"),
     ]
 
     class Selected(Message):
@@ -110,6 +115,11 @@ class EventTable(ScrollView, can_focus=True):
         self.painted_max_id = 0  # newest event id drawn so far (the bench reads it)
         self.on_paint: Callable[[int], None] | None = None
         self.empty_text = "waiting for events…"
+        self.hint: tuple[str, ...] = ()  # what to do next, drawn a line below the last row
+        self.stale = False  # the filter text does not parse: rows are the last valid one's
+        self._marked_filter: Filter | None = None  # what the rows' match marks are for
+        self._needles: tuple[str, ...] = ()
+        self._marks_type = False
         self._category_colors = category_colors
         self._cat_styles: dict[str, Style] = {}
         self._styles: dict[str, Style] = {}  # resolved CSS, per style/focus change
@@ -140,6 +150,12 @@ class EventTable(ScrollView, can_focus=True):
         self.call_after_refresh(self._settle_scrollbar)
         self.refresh()
         self._request_marks(top)
+
+    def set_hint(self, lines: tuple[str, ...]) -> None:
+        """Lines telling the operator what to do next (an empty store), or none."""
+        if lines != self.hint:
+            self.hint = lines
+            self.refresh()
 
     def _settle_scrollbar(self) -> None:
         """A scrollbar that appears with the new size missed the scroll (Textual only moves
@@ -289,17 +305,26 @@ class EventTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         base = self._style("base")
         if y == 0:
-            header = self._cache.get(("header", width))
+            header = self._cache.get(("header", width, self.stale))
             if header is None:
-                header = self._cache[("header", width)] = self._header(width, base)
+                header = self._header(width, base)
+                self._cache[("header", width, self.stale)] = header
             return header
+        if self.feed.flt is not self._marked_filter:  # a new filter: new match marks
+            self._marked_filter = flt = self.feed.flt
+            self._needles, self._marks_type = needles_of(flt), marks_type(flt)
+            self._cache.clear()
         rows = self.feed.rows
         index = int(self.scroll_y) + y - 1
         if index >= len(rows):
+            style = base + self._style("event-table--empty")
             if y == 1 and not rows:
-                style = base + self._style("event-table--empty")
                 text = "loading…" if self.feed.loading else self.empty_text
                 return Strip([Segment(fit(f"  {text}", width), style)], width)
+            line = index - max(len(rows), 1) - 1  # one blank line, then the hint
+            if 0 <= line < len(self.hint):
+                hint = fmt.printable(self.hint[line])  # it can quote a path
+                return Strip([Segment(fit(f"  {hint}", width), style)], width)
             return Strip.blank(width, base)
         ev = rows[index]
         if ev.id > self.painted_max_id:
@@ -308,7 +333,8 @@ class EventTable(ScrollView, can_focus=True):
                 self.on_paint(ev.id)
         m = self.feed.marks.get(ev.id)
         cursor = ev.id == self.cursor_id
-        key = (ev.id, ev.status, m and (m.ok, m.bad, m.loaded), cursor, width, len(ev.warnings))
+        marks = m and (m.ok, m.bad, m.loaded)
+        key = (ev.id, ev.status, marks, cursor, width, len(ev.warnings), self.stale)
         strip = self._cache.get(key)
         if strip is None:
             strip = self._render_row(ev, width, base, cursor)
@@ -323,6 +349,9 @@ class EventTable(ScrollView, can_focus=True):
             ("SOURCE", lay.source), ("HOOKS", lay.marks), ("SUMMARY", lay.summary),
         ]  # fmt: skip
         text = " ".join(fit(name, w) for name, w in parts if w)
+        if self.stale:
+            style = base + self._style("event-table--warn") + Style(reverse=True)
+            text = " STALE: the filter above does not parse; these rows are not filtered by it"
         return Strip([Segment(fit(text, width), style)], width)
 
     def _marks(self, ev: Event) -> list[tuple[str, str]]:
@@ -341,8 +370,18 @@ class EventTable(ScrollView, can_focus=True):
             out.append(("⚠", "event-table--warn"))
         return out
 
+    def set_stale(self, stale: bool) -> None:
+        """Mark the rows as not matching the filter text (it does not parse): a warning
+        header and dimmed rows, until the text parses again."""
+        if stale != self.stale:
+            self.stale = stale
+            self.set_class(stale, "-stale")
+            self.refresh()
+
     def _render_row(self, ev: Event, width: int, base: Style, cursor: bool) -> Strip:
         lay = layout_for(width)
+        if self.stale:
+            base = base + self._style("event-table--dim")
         # Component styles carry the widget background: the cursor's goes on last.
         top = self._style("event-table--cursor") if cursor else Style()
         dim = base + self._style("event-table--dim") + top
@@ -355,7 +394,8 @@ class EventTable(ScrollView, can_focus=True):
         if lay.id:
             segs.append(Segment(fit(str(ev.id), lay.id) + " ", dim))
         kind = fit(fmt.printable(ev.type), lay.type)
-        segs.append(Segment(kind, base + self._cat_style(ev.category) + top))
+        type_style = base + self._cat_style(ev.category) + top
+        segs += marked(kind, type_style, self._needles, whole=self._marks_type)
         segs.append(Segment(" ", plain))
         if lay.source:
             segs.append(Segment(fit(fmt.printable(ev.source), lay.source) + " ", dim))
@@ -368,5 +408,5 @@ class EventTable(ScrollView, can_focus=True):
             used += cell_len(piece)
         segs.append(Segment(" " * (lay.marks - used + 1), plain))
         if lay.summary:
-            segs.append(Segment(fit(fmt.summary(ev.type, ev.data), lay.summary), plain))
+            segs += marked(fit(fmt.summary(ev.type, ev.data), lay.summary), plain, self._needles)
         return Strip(segs).adjust_cell_length(width, plain)

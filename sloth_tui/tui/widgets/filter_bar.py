@@ -1,22 +1,57 @@
-"""The `/` filter line: the filter language typed live, with the match count or the error."""
+"""The `/` filter line: the filter language typed live, with the match count or the error.
+
+- An error shows whole on its own line under the input (it wraps), and the bar posts
+  `Invalid` so the screen can mark its rows stale: they are the last valid filter's,
+  not this text's. A term not finished yet (`type:`, `!`, an open quote) is shown as
+  incomplete, not as a mistake; `Valid` follows once the text parses again.
+- Up and Down walk the filter history (filters submitted with Enter, newest last), kept
+  in the data dir's state file (tui/ui_state.py); Down past the newest gives back what
+  was being typed.
+- `@NAME` applies the filter saved as NAME under `[filters]` in config.toml.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from sloth_tui.engine.filters import Filter, FilterError, parse_filter
+from sloth_tui.engine.filters import (
+    Filter,
+    FilterError,
+    IncompleteFilter,
+    expand_saved,
+    parse_filter,
+)
 from sloth_tui.tui import format as fmt
+from sloth_tui.tui.ui_state import load_state, remember_filter, update_state
 
 DEBOUNCE = 0.2  # seconds of quiet typing before the filter applies
-PLACEHOLDER = "/ filter: text type:deploy.* cat:security src:demo status:failed hook:NAME k=v !neg"
+PLACEHOLDER = (
+    "/ filter: text type:deploy.* cat:security src:demo status:failed since:10m "
+    "hook:NAME k=v !neg @saved  (↑↓ history)"
+)
 
 
-class FilterBar(Horizontal):
-    """Posts `FilterBar.Applied` with each new valid filter; shows errors inline."""
+class FilterBar(Vertical):
+    """Posts `FilterBar.Applied` with each new valid filter; shows errors under the input."""
+
+    DEFAULT_CSS = """
+    FilterBar { height: auto; }
+    FilterBar #filter-row { height: 1; }
+    FilterBar #filter-error { display: none; height: auto; padding: 0 1; }
+    FilterBar.-error #filter-error { display: block; color: $error; }
+    FilterBar.-incomplete #filter-error { color: $warning; }
+    """
+    BINDINGS = [
+        Binding("up", "history(-1)", "Older filter", show=False),
+        Binding("down", "history(1)", "Newer filter", show=False),
+    ]
 
     class Applied(Message):
         def __init__(self, flt: Filter) -> None:
@@ -26,16 +61,34 @@ class FilterBar(Horizontal):
     class Done(Message):
         """Enter: hand focus back to the table."""
 
+    class Invalid(Message):
+        """The text does not parse (yet): the rows shown are the last valid filter's."""
+
+        def __init__(self, error: str, incomplete: bool) -> None:
+            super().__init__()
+            self.error = error
+            self.incomplete = incomplete
+
+    class Valid(Message):
+        """The text parses again after an Invalid."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.current = Filter()
         self.error: str | None = None
+        self.incomplete = False
         self._info = ""
         self._timer: Timer | None = None
+        self._history: list[str] | None = None  # read from the state file when first needed
+        self._history_pos: int | None = None  # index into the history while walking it
+        self._draft = ""  # what was typed before walking the history
+        self._recalled: str | None = None  # the value the history walk put in the input
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder=PLACEHOLDER, compact=True, id="filter-input")
-        yield Static("", id="filter-info", markup=False)
+        with Horizontal(id="filter-row"):
+            yield Input(placeholder=PLACEHOLDER, compact=True, id="filter-input")
+            yield Static("", id="filter-info", markup=False)
+        yield Static("", id="filter-error", markup=False)
 
     @property
     def input(self) -> Input:
@@ -43,16 +96,20 @@ class FilterBar(Horizontal):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.value != self._recalled:  # typed: the history walk is over
+            self._history_pos = None
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_timer(DEBOUNCE, self.apply)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.apply()
+        # Enter re-reads ages (`since:10m` counts from now again) even when unchanged.
+        if self.apply(force=True) and self.input.value.strip():
+            self._remember(self.input.value)
         self.post_message(self.Done())
 
-    def apply(self, text: str | None = None) -> bool:
+    def apply(self, text: str | None = None, *, force: bool = False) -> bool:
         """Parse the input (or `text`) and apply it if valid and new; False on error."""
         if text is not None:
             with self.input.prevent(Input.Changed):
@@ -62,22 +119,33 @@ class FilterBar(Horizontal):
             self._timer = None
         raw = self.input.value.strip()
         try:
-            flt = parse_filter(raw)
+            flt = parse_filter(expand_saved(raw, self._saved()))
         except FilterError as exc:
-            self.show_error(str(exc))
+            self.show_error(str(exc), incomplete=isinstance(exc, IncompleteFilter))
             return False
-        self.error = None
-        self.remove_class("-error")
-        if flt.text.strip() != self.current.text.strip():
+        if self.error is not None:
+            self.error = None
+            self.incomplete = False
+            self.remove_class("-error", "-incomplete")
+            self._info = ""
+            self.post_message(self.Valid())
+        changed = flt.text.strip() != self.current.text.strip()
+        if changed or (force and any(t.kind in ("since", "until") for t in flt.terms)):
             self.current = flt
             self.post_message(self.Applied(flt))
         return True
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, *, incomplete: bool = False) -> None:
         self.error = message
+        self.incomplete = incomplete
         self._info = ""
         self.add_class("-error")
-        self.query_one("#filter-info", Static).update(fmt.plain(f"✗ {message}"))
+        self.set_class(incomplete, "-incomplete")
+        short = "… incomplete: rows not filtered by it" if incomplete else "✗ invalid: rows stale"
+        self.query_one("#filter-info", Static).update(short)
+        mark = "…" if incomplete else "✗"
+        self.query_one("#filter-error", Static).update(fmt.plain(f"{mark} {message}"))
+        self.post_message(self.Invalid(message, incomplete))
 
     def show_count(self, count: int | None) -> None:
         """Called every tick: touches the widget only when the text changes."""
@@ -92,3 +160,58 @@ class FilterBar(Horizontal):
         if text != self._info:
             self._info = text
             self.query_one("#filter-info", Static).update(text)
+
+    # -- saved filters and history -------------------------------------------------
+
+    def _settings_attr(self, name: str) -> object:
+        try:
+            return getattr(self.app.engine.settings, name)  # type: ignore[attr-defined]
+        except (AssertionError, AttributeError):  # no engine yet, or a bare test app
+            return None
+
+    def _saved(self) -> tuple[tuple[str, str], ...]:
+        saved = self._settings_attr("filters")
+        return saved if isinstance(saved, tuple) else ()
+
+    def _home(self) -> Path | None:
+        home = self._settings_attr("home")
+        return home if isinstance(home, Path) else None
+
+    @property
+    def history(self) -> list[str]:
+        if self._history is None:
+            home = self._home()
+            self._history = load_state(home).filter_history if home is not None else []
+        return self._history
+
+    def _remember(self, text: str) -> None:
+        self._history = remember_filter(self.history, text)
+        self._history_pos = None
+        home = self._home()
+        if home is None:
+            return
+        try:
+            update_state(home, filter_history=self._history, last_filter=text.strip())
+        except OSError as exc:  # the filter still works; only remembering it failed
+            fmt.notify(self, f"Could not save the filter history: {exc}", severity="warning")
+
+    def action_history(self, step: int) -> None:
+        history = self.history
+        if not history:
+            return
+        if self._history_pos is None:
+            if step > 0:
+                return  # already at what is being typed
+            self._draft = self.input.value
+            pos = len(history) - 1
+        else:
+            pos = max(0, self._history_pos + step)
+        if pos >= len(history):
+            self._history_pos = None
+            value = self._draft
+        else:
+            self._history_pos = pos
+            value = history[pos]
+        self._recalled = value
+        self.input.value = value
+        self.input.cursor_position = len(value)

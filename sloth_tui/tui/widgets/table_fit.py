@@ -18,6 +18,7 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 
 CELL_MAX = 256  # characters of one cell; a longer one is cut with an ellipsis
+MIN_LAST = 12  # cells the last column keeps however narrow the terminal (then it scrolls)
 
 # What a terminal could act on, or that reorders what follows: C0 and C1 controls, DEL,
 # bidi overrides and isolates, and lone surrogates (which cannot even be encoded).
@@ -90,9 +91,36 @@ def fit_columns(table: DataTable[object], rows: Sequence[Sequence[object]]) -> N
         column.content_width = max(_width(column.label), widest)
 
 
+def columns_for(
+    width: int, columns: Sequence[str], drops: Sequence[tuple[int, Sequence[str]]]
+) -> tuple[int, ...]:
+    """Indexes of `columns` to show on a terminal `width` cells wide: each (below, names)
+    of `drops` leaves `names` out below that width (the least useful go first, at the
+    widest breakpoint). Whatever is kept is shown whole: the table scrolls sideways."""
+    gone = {name for below, names in drops if width < below for name in names}
+    return tuple(i for i, name in enumerate(columns) if name not in gone)
+
+
 class FittedTable(DataTable[object]):
+    shown_columns: tuple[int, ...] = ()  # indexes into the screen's full column list
+
+    def show_columns(self, labels: Sequence[object], shown: tuple[int, ...]) -> None:
+        """Make the columns `labels[i]` for i in `shown` (rebuilt only when they change)."""
+        if shown != self.shown_columns or len(self.ordered_columns) != len(shown):
+            self.clear(columns=True)
+            self.add_columns(*(labels[i] for i in shown))  # type: ignore[arg-type]
+            self.shown_columns = shown
+        else:
+            for column, i in zip(self.ordered_columns, shown, strict=True):
+                column.label = labels[i]  # type: ignore[assignment]
+
     def set_rows(
-        self, rows: Sequence[Sequence[object]], keys: Sequence[str], *, keep: str | None = None
+        self,
+        rows: Sequence[Sequence[object]],
+        keys: Sequence[str],
+        *,
+        keep: str | None = None,
+        fit_width: int | None = None,
     ) -> None:
         """Replace every row (row i gets key i), the columns sized before any is added.
 
@@ -102,6 +130,8 @@ class FittedTable(DataTable[object]):
         cursor and the view go to the first row. Cells are made safe (`safe_cell`).
         """
         cells = [[safe_cell(cell) for cell in row] for row in rows]
+        if fit_width is not None and cells:
+            self._clip_last(cells, fit_width)
         was = self.cursor_row
         line = was - round(self.scroll_y)  # the cursor's line on screen
         before = self._key_at(was)
@@ -128,6 +158,22 @@ class FittedTable(DataTable[object]):
         after = self._key_at(index) if cells else None
         if after is not None and after != before:
             self.post_message(DataTable.RowHighlighted(self, index, self.ordered_rows[index].key))
+
+    def _clip_last(self, cells: list[list[object]], width: int) -> None:
+        """Cut the last column's cells (the free text) so the table fits `width` cells,
+        each cut marked with `…`; the other columns are shown whole."""
+        pad = 2 * self.cell_padding
+        columns = self.ordered_columns
+        others = sum(
+            max(_width(columns[i].label), *(_width(row[i]) for row in cells)) + pad
+            for i in range(len(columns) - 1)
+        )
+        room = max(MIN_LAST, width - others - pad - 1)  # 1: the vertical scrollbar
+        for row in cells:
+            last = row[-1]
+            if isinstance(last, Text) and last.cell_len > room:
+                last.truncate(room - 1)
+                last.append("…")
 
     def _key_at(self, index: int) -> str | None:
         if not 0 <= index < self.row_count:
