@@ -158,22 +158,38 @@ class Dispatcher:
         `jobs` (and the last list may be shorter than its hooks)."""
         loop = self._loop
         results: list[list[Execution]] = []
-        for event, hooks, _done in jobs:
-            runs: list[Execution] = []
-            results.append(runs)
-            for hook in hooks:
-                if self._halt.is_set():
-                    return results
-                execution, effects = self._run(hook, event)
-                # Committed now, not after the batch: the next run (of this batch, or
-                # another thread's) reads this one's state writes (PendingState), and
-                # the loop takes this callback before it answers that read.
-                try:
-                    loop.call_soon_threadsafe(self._commit, hook, execution, effects)
-                except RuntimeError:  # the loop is closed: the engine was torn down
-                    return results
-                runs.append(execution)
-        return results
+        # Runs that wrote nothing (most): their records go to the loop in one hop at the
+        # end of the batch, since a hop costs more than a trivial run.
+        plain: list[tuple[Hook, Execution, None]] = []
+        try:
+            for event, hooks, _done in jobs:
+                runs: list[Execution] = []
+                results.append(runs)
+                for hook in hooks:
+                    if self._halt.is_set():
+                        return results
+                    execution, effects = self._run(hook, event)
+                    if effects is None or effects.empty:
+                        plain.append((hook, execution, None))
+                    else:
+                        # Committed now, not after the batch: the next run (of this batch,
+                        # or another thread's) reads this one's state writes
+                        # (PendingState), and the loop takes this callback before it
+                        # answers that read.
+                        try:
+                            loop.call_soon_threadsafe(self._commit, hook, execution, effects)
+                        except RuntimeError:  # the loop is closed: the engine was torn down
+                            return results
+                    runs.append(execution)
+            return results
+        finally:
+            if plain:
+                with contextlib.suppress(RuntimeError):  # the loop is closed
+                    loop.call_soon_threadsafe(self._commit_all, plain)
+
+    def _commit_all(self, runs: list[tuple[Hook, Execution, None]]) -> None:
+        for hook, execution, effects in runs:
+            self._commit(hook, execution, effects)
 
     def _commit(self, hook: Hook, execution: Execution, effects: Effects | None) -> None:
         """On the loop: the run's record, its hook's counter and its effects, one write."""

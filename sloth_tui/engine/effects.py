@@ -95,6 +95,12 @@ class RunEffects:
             self.marked = True
 
     # -- the commit (on the loop) --------------------------------------------------------
+    @property
+    def empty(self) -> bool:
+        """The run left nothing to commit but its record (no state write, no child, no
+        http mark to clear)."""
+        return not (self.ops or self.children or self.marked or self.redelivered)
+
     def write_ops(self) -> list[WriteOp]:
         """What the run's commit writes besides its record."""
         ops: list[WriteOp] = []
