@@ -27,6 +27,11 @@ UPDATE_HOOK_RUN = "UPDATE hooks SET run_count = run_count + 1, last_run = ? WHER
 class Effects(Protocol):
     """A real run's buffered effects (engine/effects.py RunEffects)."""
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to write but the record: it may wait for the end of the batch."""
+        ...
+
     def commit(self, record: list[WriteOp]) -> None:
         """On the loop: write the effects and `record` in one store write."""
         ...
