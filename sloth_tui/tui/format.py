@@ -182,3 +182,11 @@ def typo_warning(type_name: str) -> str | None:
     close = [known for score, known in scored if score >= best - 0.1]
     guess = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
     return f"unknown type {printable(name)}: did you mean {guess}?"
+
+
+def run_name(hook: str, event_id: int | None, dry_run: bool = False) -> str:
+    """A hook run in a sentence: "the run of H on event 42". A test-fire's dry run on a
+    sample has no stored event (its event_id is 0): say so, not "on event 0"."""
+    if not event_id:  # only a test-fire runs without a stored event
+        return f"the dry run of {hook} (on a sample, no stored event)"
+    return f"the {'dry run' if dry_run else 'run'} of {hook} on event {event_id}"

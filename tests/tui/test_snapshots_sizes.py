@@ -118,3 +118,16 @@ def test_events_split_view(snap_compare, settings: Settings, frozen_time, frozen
     assert snap_compare(
         build(settings, frozen_time), run_before=run_before, terminal_size=(120, 36)
     )
+
+
+def test_stats_at_60x20(snap_compare, settings: Settings, frozen_time, frozen_runs) -> None:
+    """The hooks panel keeps the name (ellipsised) and the success rate; latencies go."""
+
+    async def run_before(pilot) -> None:
+        await seed(pilot.app.engine, settings, times=1)
+        await pilot.press("4")
+        await settle(pilot, lambda: "alert" in getattr(pilot.app.screen, "hook_stats", {}))
+        pilot.app.screen.draw()
+        await pilot.pause(0.1)
+
+    assert snap_compare(build(settings, frozen_time), run_before=run_before, terminal_size=(60, 20))

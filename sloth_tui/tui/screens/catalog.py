@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from rich.console import Group
 from rich.table import Table
@@ -11,12 +13,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from sloth_tui import catalog
-from sloth_tui.catalog import EventType
+from sloth_tui.catalog import Category, EventType
+from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.widgets.sorting import SortState
 from sloth_tui.tui.widgets.top_bar import TopBar
+
+SORT_COLUMNS = ("name", "seen")
+
+
+def _walk(node: TreeNode[Any]) -> Iterator[TreeNode[Any]]:
+    for child in node.children:
+        yield child
+        yield from _walk(child)
 
 
 class CatalogScreen(NavMixin, LiveScreen):
@@ -26,11 +39,16 @@ class CatalogScreen(NavMixin, LiveScreen):
         *NAV_BINDINGS,
         Binding("s", "fire_selected", "Fire sample", key_display="⏎/s",
                 tooltip="fire the highlighted type with its sample (edit it first)"),
+        Binding("S", "sort", "Sort", tooltip="order: catalog, by name, by most seen"),
     ]  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
         self.selected: EventType | None = None
+        # The tree has no columns: "name" and "seen" (events of each type and category the
+        # dashboard has counted, as on Stats) order both levels. The order is taken when
+        # S is pressed, not on every tick: rows must not move under the cursor.
+        self.sort = SortState(SORT_COLUMNS)
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.MODE)
@@ -43,17 +61,53 @@ class CatalogScreen(NavMixin, LiveScreen):
     def on_mount(self) -> None:
         tree = self.query_one(Tree)
         tree.show_root = False
-        colors = self.sloth.category_colors
-        for cat in catalog.categories():
-            label = Text.assemble(
-                (cat.name, f"bold {colors.get(cat.name, '')}"), f" {len(cat.types)}"
-            )
-            node = tree.root.add(label, data=cat.name, expand=True)
-            for t in cat.types:  # a catalog type: [a-z0-9_.] only, safe as markup
-                node.add_leaf(t.type, data=t.type)
+        self._fill_tree()
         tree.focus()
         first = catalog.types()[0]
         self._show(first)
+
+    def _fill_tree(self) -> None:
+        tree = self.query_one(Tree)
+        colors = self.sloth.category_colors
+        live = self.sloth.live
+        by_seen = self.sort.column == SORT_COLUMNS.index("seen")
+        cat_keys: tuple[Callable[[Category], Any], ...] = (
+            lambda c: c.name,
+            lambda c: -live.categories[c.name],  # the most seen first
+        )
+        type_keys: tuple[Callable[[EventType], Any], ...] = (
+            lambda t: t.type,
+            lambda t: -live.types[t.type],
+        )
+        for cat in self.sort.apply(catalog.categories(), cat_keys):
+            label = Text.assemble(
+                (cat.name, f"bold {colors.get(cat.name, '')}"), f" {len(cat.types)}"
+            )
+            if by_seen:
+                label.append(f"  {fmt.count(live.categories[cat.name])} seen", style="dim")
+            node = tree.root.add(label, data=cat.name, expand=True)
+            for t in self.sort.apply(cat.types, type_keys):
+                # A catalog type: [a-z0-9_.] only. Text anyway: a str label is markup.
+                leaf = Text(t.type)
+                if by_seen:
+                    leaf.append(f"  {fmt.count(live.types[t.type])}", style="dim")
+                node.add_leaf(leaf, data=t.type)
+
+    def action_sort(self) -> None:
+        tree = self.query_one(Tree)
+        node = tree.cursor_node
+        keep = node.data if node is not None else None
+        self.sort.cycle()
+        tree.clear()
+        self._fill_tree()
+        order = {None: "catalog order", 0: "by name", 1: "by most seen"}[self.sort.column]
+        fmt.notify(self, f"Catalog: {order}")
+
+        def put_back() -> None:  # node lines exist once the tree has been laid out again
+            found = [n for n in _walk(tree.root) if n.data == keep]
+            tree.move_cursor(found[0] if found else None)
+
+        self.call_after_refresh(put_back)
 
     @property
     def fire_type(self) -> str | None:

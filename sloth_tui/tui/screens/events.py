@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from sloth_tui.tui.feed import PAGE, EventFeed
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.screens.jump_time import JumpTimeScreen
 from sloth_tui.tui.widgets.event_preview import EventPreview
 from sloth_tui.tui.widgets.event_table import EventTable
 from sloth_tui.tui.widgets.filter_bar import FilterBar
@@ -52,6 +54,8 @@ class EventsScreen(NavMixin, LiveScreen):
         Binding("f", "follow", "Follow", tooltip="follow the tail again (G and end too)"),
         Binding("v", "toggle_split", "Split",
                 tooltip="split view: the highlighted event's detail below the list"),
+        Binding("t", "jump_time", "Jump to time", show=False,
+                tooltip="jump to the first event at/after a time (10m, 2026-11-30T12:00)"),
     ]  # fmt: skip
 
     def __init__(self) -> None:
@@ -344,6 +348,45 @@ class EventsScreen(NavMixin, LiveScreen):
 
     def action_filter(self) -> None:
         self.filter_bar.input.focus()
+
+    def action_jump_time(self) -> None:
+        def chosen(when: float | None) -> None:
+            if when is not None:
+                self.jump_to_time(when)
+
+        self.app.push_screen(JumpTimeScreen(self.sloth.clock), chosen)
+
+    @work(exclusive=True, group="jump")
+    async def jump_to_time(self, when: float) -> None:
+        """Pause, page back until the oldest loaded row is before `when` (or the store has
+        nothing older), and put the cursor on the first event at or after it."""
+        feed, table = self.feed, self.table
+        table.pause()
+        try:
+            while feed.loading:  # a reload under way would replace the rows we page into
+                await asyncio.sleep(0.02)
+            while feed.rows and feed.rows[0].ts >= when and feed.has_older:
+                flt = feed.flt
+                page = await self.engine.query_events(
+                    flt or None, before_id=feed.rows[0].id, limit=PAGE
+                )
+                if flt is not feed.flt or not feed.prepend(page, PAGE):
+                    break
+        except SlothError as exc:
+            fmt.notify(self, str(exc), title="Could not page back", severity="error")
+            return
+        rows = feed.rows
+        if not rows:
+            return
+        # Rows are in id order, and ids follow time only nearly (a hook's child is stored
+        # when its parent's run ends): the first row at or after `when`, by a scan.
+        index = next((i for i, ev in enumerate(rows) if ev.ts >= when), None)
+        if index is None:
+            index = len(rows) - 1
+            fmt.notify(self, "no event at or after that time: the newest is highlighted")
+        table.sync(force=True)
+        table.move_cursor(index)
+        self._show_status()
 
     def action_toggle_pause(self) -> None:
         if self.feed.following:

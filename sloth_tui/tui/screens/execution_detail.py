@@ -15,6 +15,7 @@ from textual.widgets import Footer, Static
 
 from sloth_tui.engine.errors import NotFound, SlothError
 from sloth_tui.engine.records import Event, Execution
+from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import StaleMapGuard
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
@@ -123,7 +124,7 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
 
     def nav_record(self) -> tuple[str, object] | None:
         ex = self.execution
-        return f"the run of {ex.hook} on event {ex.event_id}", ex.to_dict()
+        return fmt.run_name(ex.hook, ex.event_id, ex.dry_run), ex.to_dict()
 
     def action_open_event(self) -> None:
         if not self.execution.event_id:

@@ -40,9 +40,9 @@ TRIM_AT = 2 * KEEP  # runs held before the oldest are dropped back to KEEP
 REDRAW_EVERY = 0.5  # seconds (monotonic)
 # What matters most comes first: on 80 columns, time to took fit; the rest scrolls.
 COLUMNS = ("time", "hook", "type", "status", "took", "event", "detail")
-# Narrow terminals: below 100 columns the type goes, below 80 the duration too; the
-# status and the event id always stay.
-DROPS = ((100, ("type",)), (80, ("took",)))
+# Narrow terminals: below 110 columns the type goes (at 100 the detail would have no
+# room left), below 80 the duration too; the status and the event id always stay.
+DROPS = ((110, ("type",)), (80, ("took",)))
 MILLIS_FROM = 100  # terminal width from which times show milliseconds
 STATUS_CYCLE = (None, "bad", *EXEC_STATUSES)  # `s` steps through these
 DETAIL_WIDTH = 80  # characters of the error or last log line shown in the table
@@ -293,7 +293,7 @@ class ExecutionsScreen(NavMixin, LiveScreen):
         if not (0 <= row < len(self.shown) and self.table.row_count):
             return None
         ex = self.shown[row]
-        return f"the run of {ex.hook} on event {ex.event_id}", ex.to_dict()
+        return fmt.run_name(ex.hook, ex.event_id, ex.dry_run), ex.to_dict()
 
     def current(self) -> Execution | None:
         row = self.table.cursor_row

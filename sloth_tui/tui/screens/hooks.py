@@ -35,9 +35,9 @@ from sloth_tui.tui.widgets.top_bar import TopBar
 
 RELOAD_EVERY = 1.0  # seconds (monotonic) between reloads while runs keep coming
 COLUMNS = ("name", "on", "events", "runs", "fail", "ok", "avg", "p95", "last run", "description")
-# Narrow terminals: below 100 columns these go first, below 80 these too (the name, on/off
-# and the failure figures stay).
-DROPS = ((100, ("avg", "p95")), (80, ("events", "description")))
+# Narrow terminals: below 110 columns these go first (at 100 the description would have
+# no room left), below 80 these too (the name, on/off and the failure figures stay).
+DROPS = ((110, ("avg", "p95")), (80, ("events", "description")))
 DESCRIPTION_WIDTH = 48  # a long description is cut, not a reason to scroll sideways
 KEYS_HINT = "n new · ⏎/e edit · space on/off · d delete · t test-fire · x runs"
 

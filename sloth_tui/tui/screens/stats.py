@@ -23,6 +23,7 @@ from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.widgets.sorting import SortState
+from sloth_tui.tui.widgets.table_fit import columns_for
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 SPARK_SECONDS = 300
@@ -30,6 +31,9 @@ REDRAW_EVERY = 1.0  # seconds (monotonic): the figures are per-second anyway
 HOOKS_EVERY = 2.0
 TOP_TYPES = 12
 HOOK_COLUMNS = ("hook", "ok", "p50", "p95")
+# The hooks panel is a third of the screen: below 80 columns the latencies go, so the
+# name (ellipsised when still too long) and its success rate stay readable.
+HOOK_DROPS = ((80, ("p50", "p95")),)
 HOOK_KEYS: tuple[Callable[[tuple[str, HookStats]], Any], ...] = (
     lambda item: item[0],
     lambda item: item[1].success_rate,
@@ -159,20 +163,22 @@ class StatsScreen(NavMixin, LiveScreen):
         title = "Hooks (last 1000 runs)"
         if self.sort.column is not None:  # short: the panel is a third of the screen
             title = f"Hooks by {self.sort.label(self.sort.column).plain}"
-        table = _table(title, HOOK_COLUMNS)
+        shown = columns_for(self.app.size.width, HOOK_COLUMNS, HOOK_DROPS)
+        table = _table(title, tuple(HOOK_COLUMNS[i] for i in shown))
         rows = self.sort.apply(sorted(self.hook_stats.items()), HOOK_KEYS)
         for name, hs in rows:
             rate = hs.success_rate
             ok = "-" if rate is None else f"{rate:.0%}"
             style = "" if rate is None or rate >= 0.95 else "red" if rate < 0.8 else "yellow"
-            table.add_row(
+            cells = (
                 fmt.plain(name),
                 Text(ok, style=style),
                 Text(fmt.duration_ms(hs.p50_ms)),
                 Text(fmt.duration_ms(hs.p95_ms)),
             )
+            table.add_row(*(cells[i] for i in shown))
         if not self.hook_stats:
-            table.add_row(Text("(no runs)"), Text(""), Text(""), Text(""))
+            table.add_row(Text("(no runs)"), *(Text("") for _ in shown[1:]))
         return table
 
     def _engine(self) -> Table:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.cells import cell_len
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -36,6 +38,28 @@ PLACEHOLDER = (
     "/ filter: text type:deploy.* cat:security src:demo status:failed since:10m "
     "hook:NAME k=v !neg @saved  (↑↓ history)"
 )
+
+
+def fit_placeholder(text: str, width: int) -> str:
+    """`text` in `width` cells: whole when it fits, else cut after a word and ended with
+    `…`, so a narrow terminal shows that there is more (Input would just cut it)."""
+    room = width - 1  # the cursor sits on a cell past the text
+    if cell_len(text) <= room:
+        return text
+    cut = text[: max(0, room - 1)]
+    if cut and text[len(cut)] != " " and " " in cut.strip():
+        cut = cut[: cut.rstrip().rfind(" ") + 1]  # whole words only, then the ellipsis
+    if cut.count("(") > cut.count(")"):  # not half an aside: "(↑↓ …"
+        cut = cut[: cut.rfind("(")]
+        cut = cut[: len(cut.rstrip()) + 1]  # one space before the ellipsis
+    while cut and cell_len(cut) > room - 1:
+        cut = cut[:-1]
+    return cut + "…"
+
+
+class _FilterInput(Input):
+    def on_resize(self, event: events.Resize) -> None:
+        self.placeholder = fit_placeholder(PLACEHOLDER, event.size.width)
 
 
 class FilterBar(Vertical):
@@ -86,7 +110,7 @@ class FilterBar(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filter-row"):
-            yield Input(placeholder=PLACEHOLDER, compact=True, id="filter-input")
+            yield _FilterInput(placeholder=PLACEHOLDER, compact=True, id="filter-input")
             yield Static("", id="filter-info", markup=False)
         yield Static("", id="filter-error", markup=False)
 

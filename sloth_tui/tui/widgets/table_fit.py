@@ -18,7 +18,8 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 
 CELL_MAX = 256  # characters of one cell; a longer one is cut with an ellipsis
-MIN_LAST = 12  # cells the last column keeps however narrow the terminal (then it scrolls)
+MIN_LAST = 4  # cells the last column keeps however narrow the terminal (then it scrolls):
+# enough for "ab…", so a cut is marked on screen, not at the edge of a sideways scroll
 
 # What a terminal could act on, or that reorders what follows: C0 and C1 controls, DEL,
 # bidi overrides and isolates, and lone surrogates (which cannot even be encoded).
