@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from sloth_tui.config import Settings, load_settings
+
+# tests/sources/sourcekit.py (a real `serve` in a subprocess, socket helpers) is shared by
+# every test directory: `from sourcekit import DaemonProcess`. The test directories are
+# not packages, so `tests.sources...` only imports where the repo root is on sys.path.
+sys.path.append(str(Path(__file__).resolve().parent / "sources"))
 
 
 @pytest.fixture(autouse=True)

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sourcekit import SLOTH, DaemonProcess
 
 from sloth_tui.config import load_settings
 from sloth_tui.engine.engine import Engine
-from tests.sources.sourcekit import SLOTH, DaemonProcess
 
 LINE = re.compile(r"^(ok|info|warning|problem) +[a-z]+: \S.*$")
 

@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sourcekit import SLOTH, DaemonProcess, ask, request
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.errors import DiskFull, EventRefused, StoreError, WriteRefused
 from sloth_tui.engine.store import Store
-from tests.sources.sourcekit import SLOTH, DaemonProcess, ask, request
 
 DATA = {"name": "n", "message": "m" * 2000}
 
@@ -416,10 +416,11 @@ async def test_close_is_bounded_when_the_writer_is_stuck(tmp_path: Path) -> None
     import asyncio
     import threading
 
+    from test_store import make_event
+
     from sloth_tui.engine import store as store_module
     from sloth_tui.engine.schema import INSERT_EVENT
     from sloth_tui.engine.store import event_row
-    from tests.engine.test_store import make_event
 
     store = await Store.open(tmp_path / "sloth.db")
     assert store._writer is not None
