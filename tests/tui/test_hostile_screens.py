@@ -26,12 +26,14 @@ from sloth_tui.tui.app import SlothApp
 from sloth_tui.tui.screens.catalog import CatalogScreen
 from sloth_tui.tui.screens.confirm import ConfirmScreen
 from sloth_tui.tui.screens.detail import DetailScreen
+from sloth_tui.tui.screens.events import EventsScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.screens.executions import ExecutionsScreen
 from sloth_tui.tui.screens.fire import FireScreen
 from sloth_tui.tui.screens.help import HelpScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.hooks import HooksScreen
+from sloth_tui.tui.screens.jump_time import JumpTimeScreen
 from sloth_tui.tui.screens.new_hook import NewHookScreen
 from sloth_tui.tui.screens.stats import StatsScreen
 from sloth_tui.tui.widgets.table_fit import printable
@@ -374,3 +376,23 @@ async def test_any_text_on_event_detail_and_hooks(
         await wait_for(pilot, lambda: hooks.table.row_count == len(texts))
         await pilot.pause()
         assert_clean(app)
+
+
+async def test_split_view_and_jump_dialog(engine: Engine, make_app, world: World) -> None:
+    """Issue 12's split view shows the highlighted event's fields, data and hook runs; the
+    jump dialog's error quotes what was typed. All of it as plain text."""
+    app = make_app(engine)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = app.screen
+        assert isinstance(screen, EventsScreen)
+        await shows(pilot, app, "socket:[/srv]")
+        await pilot.press("v")
+        screen.table.move_cursor(screen.feed.index_of(world.parent.id))
+        await shows(pilot, app, "socket:[/srv]␛[2J", f'"service": "{DISK}"')
+        screen.table.move_cursor(screen.feed.index_of(world.custom.id))
+        await shows(pilot, app, "socket:[@click=app.quit]q[/]", '"[/x]"')
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, JumpTimeScreen))
+        await pilot.press(*"[bold]x[/]", "enter")
+        await shows(pilot, app, "'[bold]x[/]'")
+        assert isinstance(app.screen, JumpTimeScreen)
