@@ -31,7 +31,7 @@ from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.widgets.execution_view import clip
-from sloth_tui.tui.widgets.sorting import SortState
+from sloth_tui.tui.widgets.sorting import SortedTableMixin, SortState
 from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for, printable
 from sloth_tui.tui.widgets.top_bar import TopBar
 
@@ -120,7 +120,7 @@ def newest_first(runs: dict[str, Execution]) -> list[Execution]:
     return sorted(runs.values(), key=lambda ex: ex.started, reverse=True)
 
 
-class ExecutionsScreen(NavMixin, LiveScreen):
+class ExecutionsScreen(SortedTableMixin, NavMixin, LiveScreen):
     MODE = "executions"
     CSS_PATH = "../workbench.tcss"
     NAV_TARGET = "#execs-table"
@@ -347,19 +347,6 @@ class ExecutionsScreen(NavMixin, LiveScreen):
             return
         words = [t for t in self.flt.text().split() if not t.startswith("hook:")]
         self.set_filter(" ".join([f"hook:{ex.hook}", *words]))
-
-    def on_resize(self) -> None:
-        if self.live_ready:  # the columns shown depend on the width
-            self.draw()
-
-    def action_sort(self) -> None:
-        self.sort.cycle()
-        self.draw()
-
-    def on_data_table_header_selected(self, message: DataTable.HeaderSelected) -> None:
-        message.stop()
-        self.sort.click(self.table.shown_columns[message.column_index])
-        self.draw()
 
     def action_back(self) -> None:
         """Escape: leave the filter input, then clear the filter, then back to Events."""

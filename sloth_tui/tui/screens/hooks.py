@@ -29,7 +29,7 @@ from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.new_hook import NewHookScreen
 from sloth_tui.tui.widgets.execution_view import clip
-from sloth_tui.tui.widgets.sorting import SortState
+from sloth_tui.tui.widgets.sorting import SortedTableMixin, SortState
 from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for
 from sloth_tui.tui.widgets.top_bar import TopBar
 
@@ -49,7 +49,7 @@ def rate_text(st: HookStats | None) -> Text:
     return Text(f"{rate:.0%}", style="green" if rate >= 0.95 else "red" if rate < 0.8 else "yellow")
 
 
-class HooksScreen(NavMixin, LiveScreen):
+class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
     MODE = "hooks"
     CSS_PATH = "../workbench.tcss"
     NAV_TARGET = "#hooks-table"
@@ -197,19 +197,6 @@ class HooksScreen(NavMixin, LiveScreen):
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
         message.stop()
         self.action_edit()
-
-    def on_resize(self) -> None:
-        if self.live_ready:  # the columns shown depend on the width
-            self.draw()
-
-    def action_sort(self) -> None:
-        self.sort.cycle()
-        self.draw()
-
-    def on_data_table_header_selected(self, message: DataTable.HeaderSelected) -> None:
-        message.stop()
-        self.sort.click(self.table.shown_columns[message.column_index])
-        self.draw()
 
     def action_new(self) -> None:
         def created(hook: Hook | None) -> None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
+from textual.widgets import DataTable
+
+from sloth_tui.tui.widgets.table_fit import FittedTable
 
 T = TypeVar("T")
 UP, DOWN = " ▲", " ▼"
@@ -59,3 +62,34 @@ class SortState:
         present = [x for x in items if key(x) is not None]
         missing = [x for x in items if key(x) is None]
         return sorted(present, key=key, reverse=self.reverse) + missing
+
+
+class SortedTableMixin:
+    """The sorting keys of a screen with one FittedTable: `S` cycles the column, a header
+    click sorts by it, and a resize redraws (the columns shown depend on the width).
+
+    The screen provides `sort` (a SortState), `table` (its FittedTable), `live_ready`
+    and `draw()`, which sorts and shows the rows."""
+
+    sort: SortState
+    live_ready: bool
+
+    if TYPE_CHECKING:  # the screen's own; declared for mypy, not defined here
+
+        @property
+        def table(self) -> FittedTable: ...
+
+        def draw(self) -> None: ...
+
+    def on_resize(self) -> None:
+        if self.live_ready:
+            self.draw()
+
+    def action_sort(self) -> None:
+        self.sort.cycle()
+        self.draw()
+
+    def on_data_table_header_selected(self, message: DataTable.HeaderSelected) -> None:
+        message.stop()
+        self.sort.click(self.table.shown_columns[message.column_index])
+        self.draw()
