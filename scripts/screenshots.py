@@ -191,7 +191,7 @@ async def help_keys(pilot: Any, app: SlothApp) -> None:
 
 
 def parse(text: str) -> Any:
-    from sloth_tui.engine.filters import parse_filter
+    from sloth_tui.model.filters import parse_filter
 
     return parse_filter(text)
 

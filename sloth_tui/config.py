@@ -15,7 +15,7 @@ from typing import Any
 
 import platformdirs
 
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.model.errors import SlothError
 
 APP_NAME = "sloth-tui"
 
@@ -93,6 +93,9 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     watchers: tuple[WatcherSettings, ...] = ()
     filters: tuple[tuple[str, str], ...] = ()  # [filters]: (name, filter text), saved
+    # [keymap]: binding id -> keys ("events.pause" = "ctrl+p,f9"); checked by the dashboard,
+    # which knows the ids (tui/keymap.py), so a typo is one line naming the known ids.
+    keymap: tuple[tuple[str, str], ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -119,7 +122,7 @@ class Settings:
         return self.config_dir / "themes"
 
 
-_TABLES = ("monitor", "watchers", "server", "filters")
+_TABLES = ("monitor", "watchers", "server", "filters", "keymap")
 _SCALARS = {f.name: f.type for f in fields(Settings) if f.name not in _TABLES}
 
 # Each number's sensible range, checked at load: `concurrency = 0` used to start an engine
@@ -155,7 +158,7 @@ FILTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 def _saved_filters(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
     """Each name well formed and each text a valid filter, checked now (one line each)."""
-    from sloth_tui.engine.filters import FilterError, parse_filter
+    from sloth_tui.model.filters import FilterError, parse_filter
 
     if not isinstance(raw, dict):
         raise ConfigError(f'{where}: must be a table of name = "filter text"')
@@ -173,6 +176,21 @@ def _saved_filters(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"{where}: {name}: {exc}") from None
         saved.append((name, text))
     return tuple(saved)
+
+
+# -- [keymap]: `binding.id = "keys"`, the dashboard's rebindings ------------------------
+
+
+def _keymap(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """Shape only (a table of strings); which ids exist is the dashboard's to say."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{where}: must be a table of binding id = "keys"')
+    pairs = []
+    for binding_id, keys in raw.items():
+        if not isinstance(keys, str) or not keys.strip():
+            raise ConfigError(f'{where}: {binding_id[:70]!r} must be keys as text, e.g. "ctrl+p"')
+        pairs.append((binding_id, keys))
+    return tuple(pairs)
 
 
 def default_home() -> Path:
@@ -249,6 +267,7 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     watchers = raw.pop("watchers", None)
     server = raw.pop("server", None)
     saved_filters = raw.pop("filters", None)
+    keymap = raw.pop("keymap", None)
     settings = _apply(settings, raw, where)
     if monitor is not None:
         settings = replace(
@@ -262,6 +281,8 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
         settings = replace(settings, server=checked)
     if saved_filters is not None:
         settings = replace(settings, filters=_saved_filters(saved_filters, f"{where} [filters]"))
+    if keymap is not None:
+        settings = replace(settings, keymap=_keymap(keymap, f"{where} [keymap]"))
     if watchers is not None:
         parsed = []
         for i, w in enumerate(watchers):

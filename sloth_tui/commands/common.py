@@ -17,10 +17,10 @@ from sloth_tui.commands.output import clean, error_line
 from sloth_tui.commands.output import emit_json as emit_json  # re-exported for the commands
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.model.errors import SlothError
 
 if TYPE_CHECKING:
-    from sloth_tui.sources.wire import Address
+    from sloth_tui.remote.wire import Address
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
 def choose_engine_socket(ctx: click.Context) -> Address | None:
     """The daemon this command should use (--attach / --embedded / auto), or None."""
-    from sloth_tui.sources.client import choose_engine
+    from sloth_tui.remote.client import choose_engine
 
     obj = ctx.find_root().obj or {}
     try:
@@ -84,7 +84,7 @@ def choose_engine_socket(ctx: click.Context) -> Address | None:
 @asynccontextmanager
 async def engine_for(ctx: click.Context, *, readonly: bool = False) -> AsyncIterator[Engine]:
     """The running daemon when one answers (so writes reach it), else an embedded engine."""
-    from sloth_tui.sources.client import RemoteEngine
+    from sloth_tui.remote.client import RemoteEngine
 
     socket = choose_engine_socket(ctx)
     engine: Engine

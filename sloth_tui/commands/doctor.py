@@ -22,9 +22,9 @@ from sloth_tui.commands.common import emit_json, fail, settings_from
 from sloth_tui.commands.output import clean, say
 from sloth_tui.config import Settings
 from sloth_tui.engine import store_faults
-from sloth_tui.engine.errors import StoreError
 from sloth_tui.engine.private import loose_paths
 from sloth_tui.engine.schema import SCHEMA_VERSION
+from sloth_tui.model.errors import StoreError
 
 Level = Literal["ok", "info", "warning", "problem"]
 INTEGRITY_LINES = 5  # integrity_check errors shown one per line; the rest are counted
@@ -130,7 +130,7 @@ def _check_lock(report: Report, lock: Path) -> int | None:
 
 
 def _check_socket(report: Report, socket_path: Path, engine_pid: int | None) -> None:
-    from sloth_tui.sources.protocol import probe
+    from sloth_tui.remote.protocol import probe
 
     if not socket_path.exists():
         if engine_pid is not None:

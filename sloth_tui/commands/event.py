@@ -19,10 +19,10 @@ from sloth_tui.commands.common import (
     table,
 )
 from sloth_tui.commands.output import clean, json_text, say, value_text, warn
-from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.events import check_type_name
-from sloth_tui.engine.filters import TIME_HINT, Filter, Term, parse_time
-from sloth_tui.engine.records import EVENT_STATUSES, OK_STATUSES, Event, Execution
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.filters import TIME_HINT, Filter, Term, parse_time
+from sloth_tui.model.records import EVENT_STATUSES, OK_STATUSES, Event, Execution
 
 
 class TimeParam(click.ParamType):
@@ -163,7 +163,7 @@ def event_list(
         sloth-tui event list --since 30m --filter 'type:deploy.*'
         sloth-tui event list --since 2026-11-30T12:00 --until 2026-11-30T13:00
     """
-    from sloth_tui.engine.filters import FilterError, expand_saved, parse_filter
+    from sloth_tui.model.filters import FilterError, expand_saved, parse_filter
 
     try:
         saved = settings_from(ctx).filters

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from sloth_tui.commands.output import clean, error_line
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.model.errors import SlothError
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 

@@ -27,8 +27,8 @@ from sloth_tui.commands.event import TIME
 from sloth_tui.commands.output import clean, clean_block, json_text, say, value_text, warn
 from sloth_tui.engine.events import unknown_type_warning
 from sloth_tui.engine.hooks import pattern_matches_catalog
-from sloth_tui.engine.records import Execution, Hook
 from sloth_tui.engine.retry import RetryReport, failed_runs, retry_runs
+from sloth_tui.model.records import Execution, Hook
 
 
 @click.group("hook")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sloth_tui.commands.common import fail, settings_from
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.model.errors import SlothError
 
 
 @click.command("serve")
@@ -62,8 +62,8 @@ def serve_command(
 
     Producers send newline-delimited JSON to the socket; the dashboard and the CLI
     attach to it. Logs go to stderr."""
+    from sloth_tui.remote.server import TcpAddress, read_token
     from sloth_tui.sources.daemon import DaemonOptions, configure_logging, serve
-    from sloth_tui.sources.server import TcpAddress, read_token
 
     root = ctx.find_root()
     root.ensure_object(dict)

@@ -17,8 +17,8 @@ import click
 from sloth_tui.commands.common import COUNT, choose_engine_socket, run, settings_from
 from sloth_tui.commands.output import clean, json_text, say
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.filters import Filter, FilterError, expand_saved, parse_filter
-from sloth_tui.sources.wire import Address
+from sloth_tui.model.filters import Filter, FilterError, expand_saved, parse_filter
+from sloth_tui.remote.wire import Address
 
 KINDS = ("event", "event_status", "execution")
 POLL_S = 0.5
@@ -93,7 +93,7 @@ async def _backfill(engine: Any, printer: _Printer, last: int | None) -> None:
 
 
 async def _follow_daemon(ctx: click.Context, socket: Address, printer: _Printer, last: int) -> None:
-    from sloth_tui.sources.client import RemoteEngine
+    from sloth_tui.remote.client import RemoteEngine
 
     engine = await RemoteEngine.open(settings_from(ctx), socket)
     sub = engine.subscribe()

@@ -10,7 +10,7 @@ import click
 from sloth_tui.commands.common import emit_json, fail, settings_from, table
 from sloth_tui.commands.output import clean, say, warn
 from sloth_tui.config import WatcherSettings
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.model.errors import SlothError
 from sloth_tui.sources.watchconf import add_watcher, check_watcher_name, remove_watcher
 
 
@@ -21,8 +21,8 @@ def watch_group() -> None:
 
 def _tell_daemon(ctx: click.Context) -> None:
     """A running daemon re-reads its watchers now; otherwise they start with `serve`."""
-    from sloth_tui.sources.protocol import probe
-    from sloth_tui.sources.wire import Address, WireConnection
+    from sloth_tui.remote.protocol import probe
+    from sloth_tui.remote.wire import Address, WireConnection
 
     settings = settings_from(ctx)
     if probe(settings.socket_path) is None:

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from sloth_tui.engine.bus import Bus
-from sloth_tui.engine.errors import EventRefused
-from sloth_tui.engine.records import OK_STATUSES, Event, Execution, Hook
 from sloth_tui.engine.store import INSERT_EXECUTION, Store, WriteOp, execution_row
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.records import OK_STATUSES, Event, Execution, Hook
 
 UPDATE_STATUS = "UPDATE events SET status = ? WHERE id = ?"
 UPDATE_HOOK_RUN = "UPDATE hooks SET run_count = run_count + 1, last_run = ? WHERE name = ?"

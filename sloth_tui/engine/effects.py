@@ -21,7 +21,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from sloth_tui.engine.pending_state import Op, numeric
-from sloth_tui.engine.records import Event, Hook
 from sloth_tui.engine.store import (
     DELETE_HTTP_MARK,
     DELETE_STATE,
@@ -31,6 +30,7 @@ from sloth_tui.engine.store import (
     WriteOp,
     event_row,
 )
+from sloth_tui.model.records import Event, Hook
 
 if TYPE_CHECKING:
     from sloth_tui.engine.threadhost import ThreadHost

@@ -13,24 +13,24 @@ import contextlib
 import logging
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from sloth_tui import __version__
 from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Bus, Subscription
 from sloth_tui.engine.dispatcher import Dispatcher
-from sloth_tui.engine.errors import EventRefused, HookError, NotFound
 from sloth_tui.engine.events import checked_parts
-from sloth_tui.engine.filters import Filter
 from sloth_tui.engine.hook_admin import HookAdmin
 from sloth_tui.engine.hooks import Matcher
 from sloth_tui.engine.lock import DataDirLock
 from sloth_tui.engine.private import loose_modes
-from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
 from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.lua.runtime import HookRuntime
+from sloth_tui.model.errors import EventRefused, HookError, NotFound
+from sloth_tui.model.filters import Filter
+from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.stats import EngineStats
 
 log = logging.getLogger("sloth_tui.engine")
 
@@ -42,20 +42,6 @@ RECORDED_RUNS = (
     "WHERE e.status IN ('pending', 'processing') AND x.dry_run = 0"
 )
 GIL_SWITCH_INTERVAL = 0.0005  # seconds
-
-
-@dataclass(slots=True)
-class EngineStats:
-    started: float
-    events_total: int  # dispatched since start
-    executions_total: int
-    queue_depth: int
-    bus_dropped: int
-    subscribers: int
-    commits: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__slots__}
 
 
 class Engine(HookAdmin):

@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from sloth_tui import catalog
-from sloth_tui.engine.errors import EventRefused
+from sloth_tui.model.errors import EventRefused
 
 MAX_DATA_BYTES = 256 * 1024
 MAX_DEPTH = 32

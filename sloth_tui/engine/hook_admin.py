@@ -17,13 +17,14 @@ from sloth_tui import catalog
 from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Bus
 from sloth_tui.engine.dispatcher import Dispatcher
-from sloth_tui.engine.errors import HookError, NotFound
 from sloth_tui.engine.events import check_event
 from sloth_tui.engine.hooks import Matcher, check_hook_name, check_pattern
-from sloth_tui.engine.records import Event, Execution, Hook
-from sloth_tui.engine.store import INSERT_EXECUTION, HookStats, Store, execution_row
+from sloth_tui.engine.store import INSERT_EXECUTION, Store, execution_row
 from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.lua.runtime import HookRuntime, Limits
+from sloth_tui.model.errors import HookError, NotFound
+from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.stats import HookStats
 
 log = logging.getLogger("sloth_tui.engine")
 

@@ -6,8 +6,8 @@ import re
 from fnmatch import fnmatchcase, translate
 
 from sloth_tui import catalog
-from sloth_tui.engine.errors import HookError
-from sloth_tui.engine.records import Hook
+from sloth_tui.model.errors import HookError
+from sloth_tui.model.records import Hook
 
 _PATTERN_RE = re.compile(r"^[a-z0-9_*?\[\]!.-]+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

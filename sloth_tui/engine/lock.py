@@ -6,9 +6,9 @@ import fcntl
 import os
 from pathlib import Path
 
-from sloth_tui.engine.errors import EngineLocked
 from sloth_tui.engine.private import make_private_dir
 from sloth_tui.engine.store_faults import dir_error
+from sloth_tui.model.errors import EngineLocked
 
 
 class DataDirLock:

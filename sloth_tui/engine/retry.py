@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sloth_tui.engine.errors import NotFound
-from sloth_tui.engine.records import OK_STATUSES, Execution
+from sloth_tui.model.errors import NotFound
+from sloth_tui.model.records import OK_STATUSES, Execution
 
 SCAN_PAGE = 1000  # executions read per query while looking for failed runs
 SCAN_MAX = 100_000  # executions read at most, however few failures they hold

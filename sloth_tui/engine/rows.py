@@ -4,40 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sloth_tui.engine.records import Event, Execution, Hook, LogLine
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT
+from sloth_tui.model.records import Event, Execution, Hook, LogLine
 
 __all__ = ["EVENT_COLUMNS", "INSERT_EVENT"]  # re-exported for the store
-
-
-@dataclass(slots=True)
-class HookStats:
-    hook: str
-    runs: int
-    failures: int
-    avg_ms: float
-    p50_ms: float
-    p95_ms: float
-    last_run: float | None
-
-    @property
-    def success_rate(self) -> float | None:
-        return None if not self.runs else (self.runs - self.failures) / self.runs
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hook": self.hook,
-            "runs": self.runs,
-            "failures": self.failures,
-            "success_rate": self.success_rate,
-            "avg_ms": self.avg_ms,
-            "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms,
-            "last_run": self.last_run,
-        }
 
 
 def event_row(event: Event, encoded: str | None = None) -> tuple[Any, ...]:

@@ -25,15 +25,11 @@ from urllib.parse import quote
 import aiosqlite
 
 from sloth_tui.engine import store_faults
-from sloth_tui.engine.errors import DiskFull, NotFound, StoreError
-from sloth_tui.engine.filters import Filter, register_sql_functions
 from sloth_tui.engine.private import create_private_file, make_private_dir
-from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.engine.rows import (
     EXEC_COLUMNS,
     HOOK_COLUMNS,
     INSERT_EXECUTION,
-    HookStats,
     event_from_row,
     event_row,
     execution_from_row,
@@ -42,6 +38,10 @@ from sloth_tui.engine.rows import (
     percentile,
 )
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCHEMA_VERSION
+from sloth_tui.model.errors import DiskFull, NotFound, StoreError
+from sloth_tui.model.filters import Filter, register_sql_functions
+from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.stats import HookStats
 
 # A hook run's state writes, committed with its execution record (see engine/effects.py).
 UPSERT_STATE = "INSERT OR REPLACE INTO state (hook, key, value) VALUES (?, ?, ?)"
@@ -747,7 +747,6 @@ class Store:
 __all__ = [
     "INSERT_EVENT",
     "INSERT_EXECUTION",
-    "HookStats",
     "Store",
     "StoreError",
     "event_row",

@@ -29,8 +29,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from sloth_tui.engine.errors import DiskFull, StoreError, WriteRefused
 from sloth_tui.engine.private import IDENTITY_SUFFIX
+from sloth_tui.model.errors import DiskFull, StoreError, WriteRefused
 
 # Primary result codes (the low byte of sqlite_errorcode) that are about the store, not
 # about one statement: every other write would fail the same way, so a failed round is

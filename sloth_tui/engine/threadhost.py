@@ -25,9 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sloth_tui.engine.effects import RunEffects
-from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.pending_state import PendingState
-from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.engine.store import (
     DELETE_STATE,
     INCR_STATE,
@@ -37,6 +35,8 @@ from sloth_tui.engine.store import (
     WriteOp,
 )
 from sloth_tui.lua.limits import Limits
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.records import Event, Execution, Hook
 
 log = logging.getLogger("sloth_tui.engine")
 

@@ -13,8 +13,6 @@ import json
 import time
 from typing import Any
 
-from sloth_tui.engine.errors import EventRefused
-from sloth_tui.engine.records import Event, LogLine
 from sloth_tui.lua import http_client
 from sloth_tui.lua.budget import LIMIT_NAME, HostBudget
 from sloth_tui.lua.convert import clip, integral, jsonable, loads, to_lua
@@ -29,6 +27,8 @@ from sloth_tui.lua.limits import (
     Limits,
     size_text,
 )
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.records import Event, LogLine
 
 _DELETED = object()  # dry-run overlay: deleted in this run, do not fall through
 _DRY_RESPONSE = {"status": 200, "body": "", "headers": {}, "ok": True, "dry_run": True}

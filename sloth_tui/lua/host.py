@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sloth_tui.engine.records import Event
+from sloth_tui.model.records import Event
 
 
 class HostAPI(Protocol):
@@ -33,7 +33,7 @@ class HostAPI(Protocol):
         """Store an event caused by `parent`; return its id (the engine's per-run host
         takes the id now and inserts the event with the run's commit).
 
-        Raises sloth_tui.engine.errors.EventRefused with a readable message (bad name,
+        Raises sloth_tui.model.errors.EventRefused with a readable message (bad name,
         bad data, chain deeper than the limit, engine stopping).
         """
         ...

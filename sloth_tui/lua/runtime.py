@@ -17,10 +17,10 @@ import threading
 import time
 from typing import Any
 
-from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.lua.host import HostAPI
 from sloth_tui.lua.limits import Limits
 from sloth_tui.lua.worker import WorkerPool
+from sloth_tui.model.records import Event, Execution, Hook
 
 __all__ = [
     "HookRuntime",

@@ -17,11 +17,11 @@ from typing import Any
 
 from lupa.lua54 import LuaError, LuaRuntime
 
-from sloth_tui.engine.records import Event, Execution, Hook
 from sloth_tui.lua.context import RunContext
 from sloth_tui.lua.convert import jsonable, loads, position
 from sloth_tui.lua.host import HostAPI
 from sloth_tui.lua.limits import CHECK_EVERY, MAX_FILE_BYTES, Limits, describe
+from sloth_tui.model.records import Event, Execution, Hook
 
 # The privileged Lua, in load order: each module gets the ones before it.
 _LUA = {

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from sloth_tui import catalog
 from sloth_tui.config import MonitorSettings
+from sloth_tui.remote.protocol import probe
 from sloth_tui.sources.monitor import Alarms, take_sample
-from sloth_tui.sources.protocol import probe
 
 SAMPLE_TYPE = "deploy.completed"
 CHUNK_LINES = 1000  # lines per write: the client pipelines, reading acks as they come

@@ -25,11 +25,11 @@ from typing import Any
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import EventRefused
-from sloth_tui.sources.handover import open_taking_over
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.remote.handover import open_taking_over
+from sloth_tui.remote.protocol import ProtocolError
+from sloth_tui.remote.server import SocketServer, TcpAddress, stop_at_once, stop_in_order
 from sloth_tui.sources.monitor import SystemMonitor
-from sloth_tui.sources.protocol import ProtocolError
-from sloth_tui.sources.server import SocketServer, TcpAddress, stop_at_once, stop_in_order
 from sloth_tui.sources.watchers import FileWatchers
 
 log = logging.getLogger("sloth_tui.serve")

@@ -21,7 +21,7 @@ from typing import Any
 
 from sloth_tui import catalog
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.model.errors import SlothError
 
 SERVICES = ("api-server", "billing", "auth", "search", "web-frontend", "payments", "notifier")
 AGENTS = ("agent-web-01", "agent-web-02", "agent-db-02", "agent-build-03", "agent-eu-04")

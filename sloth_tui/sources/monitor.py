@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 
 from sloth_tui.config import ConfigError, MonitorSettings
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.model.errors import SlothError
 
 log = logging.getLogger("sloth_tui.monitor")
 

@@ -22,7 +22,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from sloth_tui.config import WatcherSettings
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.model.errors import SlothError
 
 log = logging.getLogger("sloth_tui.watchers")
 

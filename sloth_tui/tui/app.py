@@ -35,8 +35,8 @@ from textual.widget import AwaitMount
 from sloth_tui.config import Settings
 from sloth_tui.crash import crash_line, save_crash_report
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.records import Event
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.records import Event
 from sloth_tui.tui.commands import SlothCommands
 from sloth_tui.tui.feed import DEFAULT_CAP
 from sloth_tui.tui.format import count
@@ -58,7 +58,7 @@ from sloth_tui.tui.widgets.lua_editor import display_path
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
-    from sloth_tui.sources.client import RemoteEngine
+    from sloth_tui.remote.client import RemoteEngine
     from sloth_tui.sources.demo import DemoGenerator
 
 TICK = 0.1  # seconds between drains of the engine's notices

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sloth_tui.config import Settings
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.sources.protocol import ProtocolError
+from sloth_tui.model.errors import SlothError
+from sloth_tui.remote.protocol import ProtocolError
 
 if TYPE_CHECKING:
     from sloth_tui.engine.engine import Engine
-    from sloth_tui.sources.client import RemoteEngine
-    from sloth_tui.sources.server import SocketServer
+    from sloth_tui.remote.client import RemoteEngine
+    from sloth_tui.remote.server import SocketServer
 
 log = logging.getLogger("sloth_tui.dashboard")
 
@@ -46,7 +46,7 @@ class EmbeddedEngine:
 
     async def start(self) -> Engine:
         from sloth_tui.engine.engine import Engine
-        from sloth_tui.sources.server import SocketServer
+        from sloth_tui.remote.server import SocketServer
 
         # Opened before the app so a held lock is a one-line error, not a crashed screen.
         self.engine = engine = await Engine.open(self.settings, lifecycle=True)
@@ -81,8 +81,8 @@ class EmbeddedEngine:
         return {"pid": os.getpid()}
 
     async def _hand_over(self, pid: int) -> None:
-        from sloth_tui.sources.client import RemoteEngine
-        from sloth_tui.sources.wire import Address
+        from sloth_tui.remote.client import RemoteEngine
+        from sloth_tui.remote.wire import Address
 
         log.info("serve (pid %d) takes over %s", pid, self.settings.home)
         if self.on_handover is not None:
@@ -98,7 +98,7 @@ class EmbeddedEngine:
         if self._closed:
             return
         self._closed = True
-        from sloth_tui.sources.server import stop_in_order
+        from sloth_tui.remote.server import stop_in_order
 
         await stop_in_order(self.server, self.engine, reason)
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 
-from sloth_tui.engine.filters import Filter
-from sloth_tui.engine.records import OK_STATUSES, Event
+from sloth_tui.model.filters import Filter
+from sloth_tui.model.records import OK_STATUSES, Event
 from sloth_tui.tui.live import Batch
 
 DEFAULT_CAP = 10_000

@@ -17,12 +17,12 @@ import click
 
 from sloth_tui.commands.common import fail, settings_from
 from sloth_tui.config import Settings, load_settings
-from sloth_tui.engine.errors import SlothError
+from sloth_tui.model.errors import SlothError
 from sloth_tui.tui.embedded import EmbeddedEngine
 
 if TYPE_CHECKING:
-    from sloth_tui.sources.client import RemoteEngine
-    from sloth_tui.sources.wire import Address
+    from sloth_tui.remote.client import RemoteEngine
+    from sloth_tui.remote.wire import Address
     from sloth_tui.tui.app import SlothApp
 
 
@@ -38,7 +38,7 @@ async def _run(
     from sloth_tui.tui.app import SlothApp
 
     if socket is not None:  # attach: the daemon keeps running when the dashboard quits
-        from sloth_tui.sources.client import RemoteEngine
+        from sloth_tui.remote.client import RemoteEngine
 
         remote: RemoteEngine = await RemoteEngine.open(settings, socket)
         try:
@@ -78,7 +78,7 @@ async def _close_or_stop_at_once(embedded: EmbeddedEngine) -> None:
     """Close the embedded engine in order (runs under way end within their deadlines);
     SIGTERM or SIGINT meanwhile stops at once, as for `serve`: connections dropped, socket
     file removed, store closed, lock released, and the process exits 128 + the signal."""
-    from sloth_tui.sources.server import stop_at_once
+    from sloth_tui.remote.server import stop_at_once
 
     loop = asyncio.get_running_loop()
     forced: asyncio.Future[int] = loop.create_future()

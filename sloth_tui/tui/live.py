@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sloth_tui.engine.bus import Notice
-from sloth_tui.engine.engine import EngineStats
-from sloth_tui.engine.records import OK_STATUSES, Event, Execution
+from sloth_tui.model.records import OK_STATUSES, Event, Execution
+from sloth_tui.model.stats import EngineStats
 
 RATE_HISTORY = 600  # seconds of per-second event counts kept for the sparkline
 

@@ -13,7 +13,7 @@ import pytest
 
 from sloth_tui.commands.tail import RESUME_SLACK, _backfill, _Printer
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.filters import parse_filter
+from sloth_tui.model.filters import parse_filter
 
 
 def _printed(capsys: pytest.CaptureFixture[str]) -> list[str]:

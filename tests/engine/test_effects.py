@@ -16,8 +16,8 @@ import pytest
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.records import Event, Execution
 from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
+from sloth_tui.model.records import Event, Execution
 
 LuaFile = Callable[..., Path]
 # What a run commits before its first http request (store.INSERT_HTTP_MARK).

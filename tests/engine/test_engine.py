@@ -14,9 +14,9 @@ import pytest
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import EngineLocked, EventRefused, HookError, NotFound
-from sloth_tui.engine.records import Event
 from sloth_tui.engine.store import INSERT_EVENT, event_row
+from sloth_tui.model.errors import EngineLocked, EventRefused, HookError, NotFound
+from sloth_tui.model.records import Event
 
 LuaFile = Callable[..., Path]
 
@@ -275,8 +275,8 @@ async def test_recovery_runs_unfinished_events_once(
 async def test_recovery_skips_executions_already_finished(
     settings: Settings, lua_file: LuaFile
 ) -> None:
-    from sloth_tui.engine.records import Execution
     from sloth_tui.engine.store import INSERT_EXECUTION, execution_row
+    from sloth_tui.model.records import Execution
 
     engine = await Engine.open(settings)
     await engine.add_hook("a", ["deploy.failed"], lua_file("function on_event() end"))

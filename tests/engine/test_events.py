@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sloth_tui import catalog
-from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.events import MAX_DATA_BYTES, check_event, check_type_name
+from sloth_tui.model.errors import EventRefused
 
 
 @pytest.mark.parametrize("name", ["deploy.failed", "custom", "my_app.thing_2", "x.y"])

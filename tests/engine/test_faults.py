@@ -22,8 +22,8 @@ from sourcekit import SLOTH, DaemonProcess, ask, request
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import DiskFull, EventRefused, StoreError, WriteRefused
 from sloth_tui.engine.store import Store
+from sloth_tui.model.errors import DiskFull, EventRefused, StoreError, WriteRefused
 
 DATA = {"name": "n", "message": "m" * 2000}
 
@@ -124,7 +124,7 @@ async def test_a_full_disk_refuses_events_clearly_serves_reads_and_recovers(
 async def test_a_full_disk_is_a_refusal_on_the_socket_without_traceback(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from sloth_tui.sources.server import SocketServer
+    from sloth_tui.remote.server import SocketServer
 
     caplog.set_level(logging.INFO, logger="sloth_tui")
     engine = await Engine.open(settings)

@@ -20,11 +20,11 @@ from hostile import hostile_data, hostile_text
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.events import encode_data
-from sloth_tui.engine.filters import Filter, Term, data_text, parse_filter
-from sloth_tui.engine.records import EVENT_STATUSES, Event
 from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.filters import Filter, Term, data_text, parse_filter
+from sloth_tui.model.records import EVENT_STATUSES, Event
 
 EXAMPLES = int(os.environ.get("SLOTH_PARITY_EXAMPLES", "60"))
 INSERT_RUN = (

@@ -10,14 +10,14 @@ from hostile import hostile_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sloth_tui.engine.filters import (
+from sloth_tui.model.filters import (
     FilterError,
     IncompleteFilter,
     Term,
     parse_filter,
     parse_time,
 )
-from sloth_tui.engine.records import Event
+from sloth_tui.model.records import Event
 
 NOW = 1_796_040_000.0  # 2026-11-30T12:00:00Z
 

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from sloth_tui.engine.events import encode_data
-from sloth_tui.engine.filters import (
+from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
+from sloth_tui.model.filters import (
     CASEFOLD_CHECKED,
     CASEFOLD_INTO_ASCII,
     FilterError,
     parse_filter,
 )
-from sloth_tui.engine.records import Event
-from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
+from sloth_tui.model.records import Event
 
 
 def ev(**kw: object) -> Event:

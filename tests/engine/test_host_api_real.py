@@ -20,8 +20,8 @@ import pytest
 from sloth_tui.config import Settings
 from sloth_tui.engine import threadhost
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.records import Execution
 from sloth_tui.engine.store import Store
+from sloth_tui.model.records import Execution
 
 LuaFile = Callable[..., Path]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sloth_tui.engine.errors import HookError
 from sloth_tui.engine.hooks import Matcher, check_hook_name, check_pattern, pattern_matches_catalog
-from sloth_tui.engine.records import Hook
+from sloth_tui.model.errors import HookError
+from sloth_tui.model.records import Hook
 
 
 def names(hooks: list[Hook]) -> list[str]:

@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from sloth_tui.engine.errors import NotFound
-from sloth_tui.engine.filters import parse_filter
-from sloth_tui.engine.records import Event, Execution, LogLine
 from sloth_tui.engine.schema import SCHEMA_VERSION
 from sloth_tui.engine.store import (
     INSERT_EVENT,
@@ -20,6 +17,9 @@ from sloth_tui.engine.store import (
     event_row,
     execution_row,
 )
+from sloth_tui.model.errors import NotFound
+from sloth_tui.model.filters import parse_filter
+from sloth_tui.model.records import Event, Execution, LogLine
 
 
 def make_event(i: int, type_: str = "deploy.failed", **kw: object) -> Event:

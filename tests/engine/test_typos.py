@@ -9,8 +9,8 @@ import pytest
 from sloth_tui.config import Settings
 from sloth_tui.engine import events
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.events import catalog_warnings, check_event
+from sloth_tui.model.errors import EventRefused
 
 
 async def test_a_typo_is_kept_with_a_warning_naming_the_closest_type(engine: Engine) -> None:

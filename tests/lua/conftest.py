@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from sloth_tui.engine.errors import EventRefused
-from sloth_tui.engine.records import Event, Hook
 from sloth_tui.lua.runtime import HookRuntime, Limits
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.records import Event, Hook
 
 DEPTH_LIMIT = 8
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sloth_tui.engine.records import Event
+from sloth_tui.model.records import Event
 
 
 def run(runtime, make_hook, event, body, **kw):

@@ -25,9 +25,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sloth_tui.engine.records import Event
 from sloth_tui.lua.limits import LOG_BYTES_MAX, RECORD_BYTES_MAX, Limits
 from sloth_tui.lua.runtime import HookRuntime
+from sloth_tui.model.records import Event
 
 MiB = 1024 * 1024
 BUDGET = Limits().host_memory  # 16 MiB

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sloth_tui.engine.records import Event
+from sloth_tui.model.records import Event
 
 SELF_DISPATCH = """function on_event()
   local ok, err = event.dispatch(event.type, {n = (event.data.n or 0) + 1})

@@ -10,8 +10,8 @@ from typing import Any
 import lupa.lua54 as lupa
 import pytest
 
-from sloth_tui.engine.records import Event
 from sloth_tui.lua.limits import Limits
+from sloth_tui.model.records import Event
 
 # Random patterns and subjects, compared call by call with C, errors included. The
 # pieces cover every pattern item: classes, sets, anchors, the four repetitions,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sloth_tui.engine.records import Hook
+from sloth_tui.model.records import Hook
 
 SEED_HOOK = Path(__file__).parent / "data" / "seed_deploy_failed.lua"
 SEED_DOC = Path("/work/shared/seed/event-reference.md")

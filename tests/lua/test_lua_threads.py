@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from sloth_tui.engine.records import Event
 from sloth_tui.lua.runtime import bench_trivial_runs, sandbox_build_cost_us
+from sloth_tui.model.records import Event
 
 
 def test_many_threads_do_not_mix_runs(runtime, make_hook, host):

@@ -11,7 +11,7 @@ from sourcekit import DaemonProcess
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.sources.server import SocketServer
+from sloth_tui.remote.server import SocketServer
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sloth_tui.sources.protocol import probe
+from sloth_tui.remote.protocol import probe
 
 _SCRIPT = Path(sys.executable).parent / "sloth-tui"
 # The installed console script when there is one: it is what operators run.

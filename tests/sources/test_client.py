@@ -11,15 +11,15 @@ import pytest
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Subscription
-from sloth_tui.engine.engine import Engine, EngineStats
-from sloth_tui.engine.errors import EventRefused, HookError, NotFound, SlothError
-from sloth_tui.engine.filters import Term, parse_filter
-from sloth_tui.engine.records import Event, Execution, Hook
-from sloth_tui.engine.store import HookStats
-from sloth_tui.sources.client import RemoteEngine, choose_engine
-from sloth_tui.sources.protocol import DaemonUnavailable
-from sloth_tui.sources.server import SocketServer
-from sloth_tui.sources.wire import Address
+from sloth_tui.engine.engine import Engine
+from sloth_tui.model.errors import EventRefused, HookError, NotFound, SlothError
+from sloth_tui.model.filters import Term, parse_filter
+from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.stats import EngineStats, HookStats
+from sloth_tui.remote.client import RemoteEngine, choose_engine
+from sloth_tui.remote.protocol import DaemonUnavailable
+from sloth_tui.remote.server import SocketServer
+from sloth_tui.remote.wire import Address
 
 CHILD_HOOK = """
 function on_event()
@@ -271,7 +271,7 @@ def test_choose_engine_without_a_daemon_is_embedded(settings: Settings) -> None:
 async def test_a_remote_over_tcp_with_token(
     engine: Engine, tmp_path: Path, settings: Settings
 ) -> None:
-    from sloth_tui.sources.server import TcpAddress
+    from sloth_tui.remote.server import TcpAddress
 
     token = "0123456789abcdef-token"
     srv = SocketServer(engine, tmp_path / "t.sock", tcp=TcpAddress("127.0.0.1", 0), token=token)

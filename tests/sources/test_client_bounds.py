@@ -22,11 +22,11 @@ from sourcekit import DaemonProcess, ask, async_wait_for, wait_for, write_config
 
 from sloth_tui.config import ConfigError, ServerSettings, Settings, load_settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.sources.client import RemoteEngine
-from sloth_tui.sources.notices import NoticeStream
-from sloth_tui.sources.protocol import LineSplitter
-from sloth_tui.sources.server import SocketServer, TcpAddress
-from sloth_tui.sources.wire import Address
+from sloth_tui.remote.client import RemoteEngine
+from sloth_tui.remote.notices import NoticeStream
+from sloth_tui.remote.protocol import LineSplitter
+from sloth_tui.remote.server import SocketServer, TcpAddress
+from sloth_tui.remote.wire import Address
 
 MiB = 1024 * 1024
 TOKEN = "t" * 32

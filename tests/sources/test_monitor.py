@@ -15,8 +15,8 @@ import pytest
 from sourcekit import DaemonProcess, events_of, run_cli, wait_for, write_config
 
 from sloth_tui.config import ConfigError, MonitorSettings, load_settings
-from sloth_tui.engine.errors import EventRefused
 from sloth_tui.engine.events import catalog_warnings
+from sloth_tui.model.errors import EventRefused
 from sloth_tui.sources.monitor import Alarms, Sample, SystemMonitor, take_sample
 
 LOW = MonitorSettings(

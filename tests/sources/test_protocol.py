@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from sloth_tui.engine.bus import Notice
-from sloth_tui.engine.errors import EventRefused, NotFound, SlothError
-from sloth_tui.engine.filters import Term, parse_filter
-from sloth_tui.engine.records import Event, Execution, LogLine
-from sloth_tui.sources.protocol import (
+from sloth_tui.model.errors import EventRefused, NotFound, SlothError
+from sloth_tui.model.filters import Term, parse_filter
+from sloth_tui.model.records import Event, Execution, LogLine
+from sloth_tui.remote.protocol import (
     LineSplitter,
     ProtocolError,
     TooLong,
@@ -26,7 +26,7 @@ from sloth_tui.sources.protocol import (
     notice_to_wire,
     probe,
 )
-from sloth_tui.sources.server import ServerError, TcpAddress, read_token
+from sloth_tui.remote.server import ServerError, TcpAddress, read_token
 
 
 def test_splitter_cuts_lines_and_holds_a_partial_one() -> None:

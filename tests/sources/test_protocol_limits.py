@@ -10,7 +10,7 @@ from typing import Any
 
 from sourcekit import request
 
-from sloth_tui.sources.server import SocketServer
+from sloth_tui.remote.server import SocketServer
 
 PING = {"op": "ping"}
 

@@ -17,9 +17,9 @@ from sourcekit import async_wait_for, db_rows, request
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import EventRefused
-from sloth_tui.sources.protocol import MAX_LINE
-from sloth_tui.sources.server import REFUSAL_WINDOW, ServerError, SocketServer, TcpAddress
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.remote.protocol import MAX_LINE
+from sloth_tui.remote.server import REFUSAL_WINDOW, ServerError, SocketServer, TcpAddress
 
 EVENT = {
     "type": "deploy.failed",

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sourcekit import DaemonProcess, ask, write_config
 
-from sloth_tui.sources.ops import OPS
-from sloth_tui.sources.protocol import MAX_LINE
+from sloth_tui.remote.ops import OPS
+from sloth_tui.remote.protocol import MAX_LINE
 
 EXAMPLES = int(os.environ.get("SLOTH_SOCKET_FUZZ_EXAMPLES", "500"))
 DEADLINE = 20.0  # seconds for every answer of one example

@@ -21,7 +21,7 @@ from sourcekit import DaemonProcess, ask, db_rows, events_of, wait_for, write_co
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.sources.protocol import probe
+from sloth_tui.remote.protocol import probe
 
 Daemons = Callable[..., DaemonProcess]
 

@@ -8,10 +8,10 @@ import pytest
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.filters import Filter, Term, parse_filter
-from sloth_tui.sources.client import RemoteEngine
-from sloth_tui.sources.protocol import ProtocolError, filter_from_wire
-from sloth_tui.sources.server import SocketServer
+from sloth_tui.model.filters import Filter, Term, parse_filter
+from sloth_tui.remote.client import RemoteEngine
+from sloth_tui.remote.protocol import ProtocolError, filter_from_wire
+from sloth_tui.remote.server import SocketServer
 
 
 @pytest.fixture

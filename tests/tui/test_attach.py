@@ -14,7 +14,7 @@ from tui_helpers import screen_text, wait_for
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.sources.client import RemoteEngine
+from sloth_tui.remote.client import RemoteEngine
 from sloth_tui.tui.app import SlothApp
 from sloth_tui.tui.embedded import EmbeddedEngine
 from sloth_tui.tui.screens.fire import FireScreen

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from tui_helpers import T0, screen_text, wait_for
 
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.records import Execution
+from sloth_tui.model.records import Execution
 from sloth_tui.tui.app import SlothApp
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 

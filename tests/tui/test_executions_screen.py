@@ -16,7 +16,7 @@ from test_monkey import press_now
 from tui_helpers import screen_text, wait_for
 
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.records import Event
+from sloth_tui.model.records import Event
 from sloth_tui.sources.demo import DemoGenerator, install_demo_hooks
 from sloth_tui.tui.app import SlothApp
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen

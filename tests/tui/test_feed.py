@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sloth_tui.engine.bus import Notice
-from sloth_tui.engine.filters import parse_filter
-from sloth_tui.engine.records import Event, Execution
+from sloth_tui.model.filters import parse_filter
+from sloth_tui.model.records import Event, Execution
 from sloth_tui.tui.feed import EventFeed
 from sloth_tui.tui.format import summary
 from sloth_tui.tui.live import Batch, LiveStats

@@ -18,8 +18,8 @@ from sourcekit import DaemonProcess, db_rows, request
 from tui_helpers import wait_for
 
 from sloth_tui.config import Settings
-from sloth_tui.sources.handover import ask_dashboard_to_hand_over
-from sloth_tui.sources.protocol import probe
+from sloth_tui.remote.handover import ask_dashboard_to_hand_over
+from sloth_tui.remote.protocol import probe
 from sloth_tui.tui.embedded import EmbeddedEngine
 
 SIZE = (120, 30)

@@ -21,7 +21,7 @@ from tui_helpers import wait_for as _wait_for
 
 from sloth_tui.config import load_settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.records import Event, Execution, Hook
+from sloth_tui.model.records import Event, Execution, Hook
 from sloth_tui.tui.app import SlothApp
 from sloth_tui.tui.screens.catalog import CatalogScreen
 from sloth_tui.tui.screens.confirm import ConfirmScreen

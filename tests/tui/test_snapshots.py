@@ -13,7 +13,7 @@ from tui_helpers import T0, fake_sysinfo, wait_for
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.records import Execution, LogLine
+from sloth_tui.model.records import Execution, LogLine
 from sloth_tui.tui.app import SlothApp
 
 SIZE = (80, 24)

@@ -18,9 +18,9 @@ from test_snapshots import STREAM, build, seed, settle
 from tui_helpers import T0
 
 from sloth_tui.config import Settings
-from sloth_tui.engine.records import Execution, LogLine
 from sloth_tui.lua import context as context_module
 from sloth_tui.lua import worker as worker_module
+from sloth_tui.model.records import Execution, LogLine
 
 SIZES = [(60, 20), (120, 36)]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from sourcekit import ask, db_rows, run_cli
 from test_signals import PtyProcess
 
-from sloth_tui.sources.protocol import probe
+from sloth_tui.remote.protocol import probe
 
 SPINNER = "function on_event() while true do end end"  # ends at its 60 s deadline
 

@@ -12,9 +12,9 @@ from tui_helpers import screen_text, wait_for
 
 from sloth_tui import catalog
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import NotFound
-from sloth_tui.engine.records import Event, Hook
 from sloth_tui.lua.runtime import check_syntax
+from sloth_tui.model.errors import NotFound
+from sloth_tui.model.records import Event, Hook
 from sloth_tui.tui import hook_templates
 from sloth_tui.tui.screens.confirm import ConfirmScreen
 from sloth_tui.tui.screens.detail import DetailScreen

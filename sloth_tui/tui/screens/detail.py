@@ -22,8 +22,8 @@ from textual.widget import Widget
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from sloth_tui.engine.errors import NotFound, SlothError
-from sloth_tui.engine.records import OK_STATUSES, Event, Execution
+from sloth_tui.model.errors import NotFound, SlothError
+from sloth_tui.model.records import OK_STATUSES, Event, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin, move

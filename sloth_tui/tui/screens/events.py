@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, Static
 
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.records import Event, Execution
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.records import Event, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.feed import PAGE, EventFeed
 from sloth_tui.tui.live import Batch

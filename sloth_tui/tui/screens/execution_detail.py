@@ -13,8 +13,8 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from sloth_tui.engine.errors import NotFound, SlothError
-from sloth_tui.engine.records import Event, Execution
+from sloth_tui.model.errors import NotFound, SlothError
+from sloth_tui.model.records import Event, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import StaleMapGuard

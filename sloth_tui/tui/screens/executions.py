@@ -21,9 +21,9 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Input, Static
 
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.records import EXEC_STATUSES, OK_STATUSES, Execution
 from sloth_tui.engine.retry import failed_runs, retry_runs
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.records import EXEC_STATUSES, OK_STATUSES, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin

@@ -25,8 +25,8 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 
 from sloth_tui import catalog
 from sloth_tui.catalog import FieldSpec
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.records import Event
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.records import Event
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.screens.base import StaleMapGuard
 

@@ -22,8 +22,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
-from sloth_tui.engine.errors import NotFound, SlothError
-from sloth_tui.engine.records import Execution, Hook
+from sloth_tui.model.errors import NotFound, SlothError
+from sloth_tui.model.records import Execution, Hook
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui import hook_templates
 from sloth_tui.tui.live import Batch

@@ -18,9 +18,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.records import Hook
-from sloth_tui.engine.store import HookStats
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.records import Hook
+from sloth_tui.model.stats import HookStats
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin

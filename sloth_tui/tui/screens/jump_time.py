@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from sloth_tui.engine.filters import TIME_HINT, parse_time
+from sloth_tui.model.filters import TIME_HINT, parse_time
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.screens.base import StaleMapGuard
 

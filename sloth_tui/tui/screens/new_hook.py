@@ -21,10 +21,10 @@ from textual.suggester import Suggester, SuggestFromList
 from textual.widgets import Button, Input, Static
 
 from sloth_tui import catalog
-from sloth_tui.engine.errors import SlothError
 from sloth_tui.engine.hooks import check_hook_name, check_pattern, pattern_matches_catalog
-from sloth_tui.engine.records import Hook
 from sloth_tui.lua.runtime import declared_event_types
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.records import Hook
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui import hook_templates
 from sloth_tui.tui.screens.base import StaleMapGuard

@@ -17,8 +17,8 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Sparkline, Static
 
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.store import HookStats
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.stats import HookStats
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from sloth_tui.engine.records import OK_STATUSES, Event, Execution
+from sloth_tui.model.records import OK_STATUSES, Event, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.widgets.execution_view import clip
 

@@ -27,8 +27,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from sloth_tui.engine.filters import Filter
-from sloth_tui.engine.records import Event
+from sloth_tui.model.filters import Filter
+from sloth_tui.model.records import Event
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.feed import EventFeed
 from sloth_tui.tui.widgets.filter_marks import marked, marks_type, needles_of

@@ -17,7 +17,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.widgets import Static
 
-from sloth_tui.engine.records import OK_STATUSES, Execution
+from sloth_tui.model.records import OK_STATUSES, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.widgets.table_fit import printable
 

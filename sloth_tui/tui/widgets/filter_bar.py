@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from sloth_tui.engine.filters import (
+from sloth_tui.model.filters import (
     Filter,
     FilterError,
     IncompleteFilter,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.segment import Segment
 from rich.style import Style
 
-from sloth_tui.engine.filters import Filter
+from sloth_tui.model.filters import Filter
 
 MATCH_STYLE = Style(reverse=True)  # text the filter found, as `less` and k9s mark it
 TYPE_STYLE = Style(underline=True)  # a type the glob matched: every row has one, so light

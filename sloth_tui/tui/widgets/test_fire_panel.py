@@ -27,9 +27,9 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Static, TextArea
 
 from sloth_tui import catalog
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.filters import parse_filter
-from sloth_tui.engine.records import OK_STATUSES, Event, Execution, Hook
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.filters import parse_filter
+from sloth_tui.model.records import OK_STATUSES, Event, Execution, Hook
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.hook_templates import template_type
 from sloth_tui.tui.widgets.execution_view import ExecutionView

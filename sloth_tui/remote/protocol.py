@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from sloth_tui.engine.bus import Notice
-from sloth_tui.engine.errors import EngineLocked, EventRefused, HookError, NotFound, SlothError
 from sloth_tui.engine.events import MAX_DATA_BYTES, MAX_DEPTH, nesting_depth
-from sloth_tui.engine.filters import KEYS, TIME_KINDS, Filter, FilterError, Term, parse_filter
-from sloth_tui.engine.records import Event, Execution
+from sloth_tui.model.errors import EngineLocked, EventRefused, HookError, NotFound, SlothError
+from sloth_tui.model.filters import KEYS, TIME_KINDS, Filter, FilterError, Term, parse_filter
+from sloth_tui.model.records import Event, Execution
 
 MAX_LINE = 1024 * 1024  # bytes, newline excluded
 PROTOCOL_VERSION = 1

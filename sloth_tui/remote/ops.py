@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.records import EXEC_STATUSES, Event, Hook
-from sloth_tui.sources.protocol import ProtocolError, filter_from_wire
+from sloth_tui.model.records import EXEC_STATUSES, Event, Hook
+from sloth_tui.remote.protocol import ProtocolError, filter_from_wire
 
 Handler = Callable[[Engine, dict[str, Any]], Awaitable[dict[str, Any]]]
 

@@ -25,10 +25,10 @@ from typing import Any
 
 from sloth_tui import __version__
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import EventRefused, SlothError
-from sloth_tui.sources.connection import ClientLimits, ConnContext, Connection
-from sloth_tui.sources.ops import Handler
-from sloth_tui.sources.protocol import MAX_LINE, PROTOCOL_VERSION, encode
+from sloth_tui.model.errors import EventRefused, SlothError
+from sloth_tui.remote.connection import ClientLimits, ConnContext, Connection
+from sloth_tui.remote.ops import Handler
+from sloth_tui.remote.protocol import MAX_LINE, PROTOCOL_VERSION, encode
 
 log = logging.getLogger("sloth_tui.serve")
 

@@ -28,11 +28,11 @@ from typing import Any
 from sloth_tui.config import ServerSettings
 from sloth_tui.engine.bus import Notice, Subscription
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.errors import EventRefused, SlothError
-from sloth_tui.engine.filters import Filter
-from sloth_tui.engine.records import Event
-from sloth_tui.sources.ops import NOTICE_KINDS, OPS, EventArgs, Handler, event_line
-from sloth_tui.sources.protocol import (
+from sloth_tui.model.errors import EventRefused, SlothError
+from sloth_tui.model.filters import Filter
+from sloth_tui.model.records import Event
+from sloth_tui.remote.ops import NOTICE_KINDS, OPS, EventArgs, Handler, event_line
+from sloth_tui.remote.protocol import (
     LineSplitter,
     ProtocolError,
     TooLong,

@@ -105,8 +105,8 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.engine.records import EVENT_STATUSES, Event
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.records import EVENT_STATUSES, Event
 
 
 class FilterError(SlothError):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sloth_tui.sources.protocol import DaemonUnavailable, encode, error_from_reply
+from sloth_tui.remote.protocol import DaemonUnavailable, encode, error_from_reply
 
 # Replies can be large (a page of 100k events); this caps one line, it allocates nothing.
 REPLY_LIMIT = 512 * 1024 * 1024

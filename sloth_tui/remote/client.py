@@ -23,19 +23,18 @@ from typing import Any
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Subscription
-from sloth_tui.engine.engine import EngineStats
-from sloth_tui.engine.errors import EventRefused, SlothError
-from sloth_tui.engine.filters import Filter
-from sloth_tui.engine.records import Event, Execution, Hook
-from sloth_tui.engine.store import HookStats
-from sloth_tui.sources.notices import NoticeStream
-from sloth_tui.sources.protocol import (
+from sloth_tui.model.errors import EventRefused, SlothError
+from sloth_tui.model.filters import Filter
+from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.stats import EngineStats, HookStats
+from sloth_tui.remote.notices import NoticeStream
+from sloth_tui.remote.protocol import (
     DaemonUnavailable,
     error_from_reply,
     filter_to_wire,
     probe,
 )
-from sloth_tui.sources.wire import Address, WireConnection
+from sloth_tui.remote.wire import Address, WireConnection
 
 log = logging.getLogger("sloth_tui.client")
 
@@ -52,7 +51,7 @@ def attach_address(attach: str, token_file: str | None = None) -> Address:
     tunnel, and the token must not cross a network in the clear.
     """
     if attach.startswith(TCP_PREFIX):
-        from sloth_tui.sources.server import TcpAddress, read_token
+        from sloth_tui.remote.server import TcpAddress, read_token
 
         tcp = TcpAddress.parse(attach[len(TCP_PREFIX) :], option="--attach")
         if token_file is None:

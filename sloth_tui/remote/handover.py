@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sloth_tui.config import Settings
-from sloth_tui.engine.errors import EngineLocked
-from sloth_tui.sources.protocol import encode
+from sloth_tui.model.errors import EngineLocked
+from sloth_tui.remote.protocol import encode
 
 log = logging.getLogger("sloth_tui.serve")
 

@@ -15,10 +15,10 @@ from dataclasses import fields
 from typing import Any
 
 from sloth_tui.engine.bus import Bus
-from sloth_tui.engine.engine import EngineStats
-from sloth_tui.engine.errors import SlothError
-from sloth_tui.sources.protocol import error_from_reply, notice_from_wire
-from sloth_tui.sources.wire import Address, WireConnection
+from sloth_tui.model.errors import SlothError
+from sloth_tui.model.stats import EngineStats
+from sloth_tui.remote.protocol import error_from_reply, notice_from_wire
+from sloth_tui.remote.wire import Address, WireConnection
 
 log = logging.getLogger("sloth_tui.client")
 

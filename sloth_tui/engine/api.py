@@ -1,0 +1,214 @@
+"""EngineAPI: the one typed interface every screen, command and producer goes through.
+
+Two classes implement it: `engine.engine.Engine` (in this process) and
+`remote.client.RemoteEngine` (the same calls over the daemon's socket). mypy checks
+both against this Protocol wherever one is passed as an EngineAPI, and
+tests/engine/test_api_parity.py compares their signatures member by member. The
+socket's operations (`remote/ops.py`) are derived from the methods below, so a new
+operation is written here, in Engine, and as one line in RemoteEngine.
+
+`Source` is the interface of a producer (`sources/registry.py` builds them from the
+config); it lives here because a source is handed an EngineAPI when it starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.filters import Filter
+from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.stats import EngineStats, HookStats
+
+if TYPE_CHECKING:
+    from sloth_tui.config import Settings
+    from sloth_tui.engine.bus import Subscription
+
+# (type, data, source, strict): one event of a batch, as a socket line gives it.
+EventLine = tuple[Any, Any, str, bool | None]
+# (line, message) of a Lua compile error; None when the code compiles.
+SyntaxProblem = tuple[int, str] | None
+
+
+class EngineAPI(Protocol):
+    """What a screen, a command or a producer may ask of an engine, local or remote."""
+
+    # -- who this engine is ------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def remote(self) -> bool:
+        """True over the socket: the dashboard says so, and paths are the daemon's."""
+        ...
+
+    @property
+    def readonly(self) -> bool: ...
+
+    @property
+    def started(self) -> float:
+        """When the engine started (epoch seconds)."""
+        ...
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """version, pid, home, socket, hooks_dir, started: for headers and `doctor`."""
+        ...
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def dispatch(
+        self,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        source: str = "cli",
+        parent: Event | None = None,
+        strict: bool | None = None,
+        wait: bool = False,
+    ) -> Event: ...
+
+    async def dispatch_and_run(
+        self,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        source: str = "cli",
+        strict: bool | None = None,
+    ) -> tuple[Event, list[Execution]]: ...
+
+    async def dispatch_batch(self, items: list[EventLine]) -> list[Event | EventRefused]:
+        """Many top-level events in one store write; each item is checked alone and a
+        refused one comes back as its EventRefused (socket ingest, `event dispatch -`)."""
+        ...
+
+    async def rerun(
+        self, event_id: int, hooks: list[str] | None = None
+    ) -> tuple[Event, list[Execution]]: ...
+
+    async def get_event(self, event_id: int) -> Event: ...
+
+    async def query_events(
+        self,
+        flt: Filter | None = None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Event]: ...
+
+    async def count_events(self, flt: Filter | None = None) -> int: ...
+
+    async def child_events(self, event_id: int) -> list[Event]: ...
+
+    async def executions_of(self, event_id: int) -> list[Execution]: ...
+
+    async def executions(
+        self,
+        hook: str | None = None,
+        event_id: int | None = None,
+        status: str | None = None,
+        only_failed: bool = False,
+        include_dry_runs: bool = True,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Execution]: ...
+
+    async def hook_outcomes(self, event_ids: list[int]) -> dict[int, list[tuple[str, str]]]: ...
+
+    async def delete_event(self, event_id: int) -> None: ...
+
+    async def cleanup(self, older_than: float) -> int: ...
+
+    async def counts(self) -> dict[str, Any]: ...
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    async def list_hooks(self) -> list[Hook]: ...
+
+    async def get_hook(self, name: str) -> Hook: ...
+
+    async def add_hook(
+        self,
+        name: str,
+        events: list[str],
+        file: str | Path,
+        *,
+        description: str = "",
+        enabled: bool = True,
+        timeout: float | None = None,
+        max_instructions: int | None = None,
+        max_memory_mb: int | None = None,
+    ) -> Hook: ...
+
+    async def update_hook(self, name: str, **changes: Any) -> Hook: ...
+
+    async def set_hook_enabled(self, name: str, enabled: bool) -> Hook: ...
+
+    async def delete_hook(self, name: str) -> None: ...
+
+    async def hook_stats(self) -> dict[str, HookStats]: ...
+
+    async def test_hook(
+        self,
+        hook: Hook | str,
+        event_type: str | None = None,
+        data: dict[str, Any] | None = None,
+        *,
+        event: Event | None = None,
+        code: str | None = None,
+    ) -> Execution: ...
+
+    # -- Lua, checked where the hooks run (an attached editor asks the daemon) ------------
+
+    async def check_syntax(self, code: str, chunkname: str = "hook") -> SyntaxProblem: ...
+
+    async def declared_event_types(self, path: str) -> list[str]: ...
+
+    # -- notices, figures, lifecycle ------------------------------------------------------
+
+    def subscribe(self, maxsize: int = 10_000) -> Subscription: ...
+
+    async def wait_subscribed(self, timeout: float = 5.0) -> bool:
+        """Until notices flow after subscribe() (at once for a local engine)."""
+        ...
+
+    def stats(self) -> EngineStats: ...
+
+    async def wait_idle(self, timeout: float = 30.0) -> bool: ...
+
+    async def close(self, reason: str | None = None) -> None:
+        """Local: stop the engine. Remote: detach (the daemon keeps running)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """One line the dashboard and `doctor` can show for a producer."""
+
+    name: str
+    kind: str  # the registry key: monitor, watchers, socket, demo, ...
+    state: str  # "running", "stopped", "failed"
+    detail: str = ""  # a one-line reason or figure, plain text
+
+
+class Source(Protocol):
+    """A producer of events: built from config by the registry, started with an engine."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def start(self, api: EngineAPI) -> None:
+        """Begin producing. Raises SlothError with a one-line reason when it cannot."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop producing; what was accepted is handed to the engine before returning."""
+        ...
+
+    def health(self) -> SourceHealth: ...

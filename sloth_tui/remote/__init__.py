@@ -1,0 +1,1 @@
+"""The socket transport: protocol, server, connections, RemoteEngine (EngineAPI over it)."""
