@@ -112,7 +112,7 @@ def dashboard_command(
     theme = theme or obj.get("theme")  # `sloth-tui --theme NAME` as well as `dashboard --theme`
     # The socket of the daemon to attach to, or None for the embedded engine.
     obj["engine_socket"] = choose_engine_socket(ctx)
-    from sloth_tui.tui.launch import run_dashboard
+    from sloth_tui.commands.dashboard import run_dashboard
 
     run_dashboard(ctx, theme=theme)
 
@@ -123,7 +123,7 @@ def dashboard_command(
 @click.pass_context
 def demo_command(ctx: click.Context, rate: float, theme: str | None) -> None:
     """Open the dashboard on a temporary home with a live synthetic event stream."""
-    from sloth_tui.tui.launch import run_demo
+    from sloth_tui.commands.dashboard import run_demo
 
     run_demo(ctx, rate=rate, theme=theme or ctx.find_root().obj.get("theme"))
 

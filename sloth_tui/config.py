@@ -11,13 +11,17 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import platformdirs
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from sloth_tui.model.errors import SlothError
 
 APP_NAME = "sloth-tui"
+_T = TypeVar("_T", bound="DataclassInstance")
 
 
 class ConfigError(SlothError):
@@ -225,7 +229,7 @@ def _coerce(key: str, value: Any, kind: type | str) -> Any:
         raise ConfigError(f"config: {key} = {value!r} is not a valid {kind_name}") from None
 
 
-def _apply(obj: Any, values: dict[str, Any], where: str) -> Any:
+def _apply(obj: _T, values: dict[str, Any], where: str) -> _T:
     known = {f.name: f.type for f in fields(obj)}
     changes: dict[str, Any] = {}
     for key, value in values.items():

@@ -10,10 +10,14 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
+
+from sloth_tui.model.errors import EventRefused
 
 __all__ = [
     "Category",
@@ -191,3 +195,62 @@ def closest_types(name: str, limit: int = 3) -> list[str]:
         others = difflib.get_close_matches(name, names, n=limit, cutoff=0.75)
         found += [n for n in others if n not in found][: limit - len(found)]
     return found
+
+
+# -- names: the rules and warnings the engine's door and the front ends share -------------
+
+_TYPE_NAME_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
+
+
+def check_type_name(name: object) -> str:
+    """Return the name if it is `category.action` or `custom`; raise EventRefused otherwise."""
+    if not isinstance(name, str) or not name:
+        raise EventRefused("event type must be a non-empty string")
+    if name == "custom" or _TYPE_NAME_RE.match(name):
+        return name
+    raise EventRefused(
+        f"invalid event type {name!r}: use category.action (lowercase letters, digits, "
+        "underscore, exactly one dot) or custom"
+    )
+
+
+def pattern_matches_catalog(pattern: str) -> bool:
+    """False means the pattern matches no catalog type: worth a warning, still allowed."""
+    return any(fnmatchcase(name, pattern) for name in type_names())
+
+
+@cache
+def _prefixes() -> dict[str, str]:
+    """Type-name prefix -> catalog category (`restore` -> `backup`). Not `custom`: it is a
+    type of its own, and `custom.*` names are the user's."""
+    return {
+        prefix: t.category for t in types() for prefix, dot, _ in [t.type.partition(".")] if dot
+    }
+
+
+TYPO_RATIO = 0.8  # difflib ratio from which a known type is a likely intended spelling
+
+
+def unknown_type_warning(type_name: str) -> str | None:
+    """For a type the catalog lacks in a category it has (`deploy.faild`), the warning:
+    the closest known types when some are close, else where to look. None for known
+    types, `custom` and other categories (`myapp.*` is the user's own business)."""
+    if get(type_name) is not None:
+        return None
+    prefix, dot, _ = type_name.partition(".")
+    category = _prefixes().get(prefix) if dot else None
+    if category is None:
+        return None
+    scored = [
+        (difflib.SequenceMatcher(None, type_name, known).ratio(), known)
+        for known in closest_types(type_name)
+    ]
+    best = max((score for score, _ in scored), default=0.0)
+    if best >= TYPO_RATIO:
+        close = [known for score, known in scored if score >= best - 0.1]
+        guess = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+        return f"unknown type {type_name}: did you mean {guess}?"
+    return (
+        f"unknown type {type_name}: not among the catalog's {category} types "
+        f"(see `sloth-tui event types --category {category}`)"
+    )

@@ -1,4 +1,8 @@
-"""Shared plumbing for the click commands: settings, running the engine, output, errors."""
+"""Shared plumbing for the click commands: settings, running the engine, output, errors.
+
+Commands get an EngineAPI (engine/api.py) from `engine_for`: the daemon's, through
+remote.client.RemoteEngine, when one answers, else an embedded Engine.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,7 +20,7 @@ import click
 from sloth_tui.commands.output import clean, error_line
 from sloth_tui.commands.output import emit_json as emit_json  # re-exported for the commands
 from sloth_tui.config import Settings, load_settings
-from sloth_tui.engine.engine import Engine
+from sloth_tui.engine.api import EngineAPI
 from sloth_tui.model.errors import SlothError
 
 if TYPE_CHECKING:
@@ -43,7 +47,8 @@ def settings_from(ctx: click.Context) -> Settings:
             obj["settings"] = load_settings(obj.get("home"), strict=obj.get("strict"))
         except SlothError as exc:
             fail(str(exc))
-    return obj["settings"]
+    settings: Settings = obj["settings"]
+    return settings
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -52,10 +57,10 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run an async command body; a SlothError becomes a one-line error and exit 1."""
     try:
-        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+        return asyncio.run(coro_fn())
     except SlothError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -82,16 +87,17 @@ def choose_engine_socket(ctx: click.Context) -> Address | None:
 
 
 @asynccontextmanager
-async def engine_for(ctx: click.Context, *, readonly: bool = False) -> AsyncIterator[Engine]:
+async def engine_for(ctx: click.Context, *, readonly: bool = False) -> AsyncIterator[EngineAPI]:
     """The running daemon when one answers (so writes reach it), else an embedded engine."""
-    from sloth_tui.remote.client import RemoteEngine
-
     socket = choose_engine_socket(ctx)
-    engine: Engine
+    engine: EngineAPI
     if socket is not None:
-        # Same API as Engine: the commands cannot tell the difference.
-        engine = await RemoteEngine.open(settings_from(ctx), socket)  # type: ignore[assignment]
+        from sloth_tui.remote.client import RemoteEngine
+
+        engine = await RemoteEngine.open(settings_from(ctx), socket)
     else:
+        from sloth_tui.engine.engine import Engine
+
         engine = await Engine.open(settings_from(ctx), readonly=readonly)
     try:
         yield engine

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from sloth_tui import catalog
@@ -19,13 +21,17 @@ from sloth_tui.commands.common import (
     table,
 )
 from sloth_tui.commands.output import clean, json_text, say, value_text, warn
-from sloth_tui.engine.events import check_type_name
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.filters import TIME_HINT, Filter, Term, parse_time
 from sloth_tui.model.records import EVENT_STATUSES, OK_STATUSES, Event, Execution
 
+if TYPE_CHECKING:
+    _TimeParamBase = click.ParamType[float]
+else:  # click before 8.2 (the floor in pyproject) has no type parameters at run time
+    _TimeParamBase = click.ParamType
 
-class TimeParam(click.ParamType):
+
+class TimeParam(_TimeParamBase):
     """`--since`/`--until`: an age (10m, 2h, 7d: back from now) or an ISO date or
     date-time, local unless it ends in Z or an offset; the filter language's `since:`."""
 
@@ -88,7 +94,7 @@ def event_dispatch(
         sloth-tui event dispatch deploy.failed service=api rollback_needed=true
     """
     try:
-        check_type_name(event_type)
+        catalog.check_type_name(event_type)
     except EventRefused as exc:
         raise click.BadParameter(str(exc), param_hint="TYPE") from None
     payload = parse_json_object(data) | parse_pairs(pairs)

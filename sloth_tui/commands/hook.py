@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
+from sloth_tui import catalog
 from sloth_tui.commands.common import (
     COUNT,
     INSTRUCTIONS,
@@ -25,8 +25,7 @@ from sloth_tui.commands.common import (
 )
 from sloth_tui.commands.event import TIME
 from sloth_tui.commands.output import clean, clean_block, json_text, say, value_text, warn
-from sloth_tui.engine.events import unknown_type_warning
-from sloth_tui.engine.hooks import pattern_matches_catalog
+from sloth_tui.engine.api import EngineAPI
 from sloth_tui.engine.retry import RetryReport, failed_runs, retry_runs
 from sloth_tui.model.records import Execution, Hook
 
@@ -43,10 +42,10 @@ def _warn_about_patterns(patterns: list[str]) -> None:
     """A misspelt type (`deploy.faild`) or a pattern that matches no catalog type is
     allowed (user-defined types are fine) but worth a warning."""
     for pattern in patterns:
-        typo = None if _GLOB_CHARS & set(pattern) else unknown_type_warning(pattern)
+        typo = None if _GLOB_CHARS & set(pattern) else catalog.unknown_type_warning(pattern)
         if typo:
             warn(typo)
-        elif not pattern_matches_catalog(pattern):
+        elif not catalog.pattern_matches_catalog(pattern):
             warn(f"{pattern!r} matches no catalog event type")
 
 
@@ -54,10 +53,10 @@ def _describe(hook: Hook) -> str:
     return f"{clean(hook.name)} ({clean(', '.join(hook.events))}) -> {clean(hook.file)}"
 
 
-def _syntax_problem(path: Path) -> str | None:
-    """Compile the file as the editor does before saving: None, or `FILE line N: why`."""
-    from sloth_tui.lua.runtime import check_syntax
+async def _syntax_problem(engine: EngineAPI, path: Path) -> str | None:
+    """Compile the file as the editor does before saving: None, or `FILE line N: why`.
 
+    The engine compiles it (the daemon, when attached), with the Lua that runs hooks."""
     try:
         # Read as the runtime reads hook files.
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -65,7 +64,7 @@ def _syntax_problem(path: Path) -> str | None:
         raise click.BadParameter(
             f"cannot read {path}: {exc.strerror or exc}", param_hint="--file"
         ) from None
-    problem = check_syntax(text, path.name)
+    problem = await engine.check_syntax(text, path.name)
     if problem is None:
         return None
     line, message = problem
@@ -75,8 +74,8 @@ def _syntax_problem(path: Path) -> str | None:
     return f"{path}: {message.removeprefix(f'{path.name}:').strip()}"
 
 
-def _check_syntax(path: Path, force: bool, verb: str) -> None:
-    problem = _syntax_problem(path)
+async def _check_syntax(engine: EngineAPI, path: Path, force: bool, verb: str) -> None:
+    problem = await _syntax_problem(engine, path)
     if problem is None:
         return
     if not force:
@@ -135,19 +134,15 @@ def hook_add(
     path = Path(file).expanduser()
     if not path.is_file():
         raise click.BadParameter(f"no such file: {path}", param_hint="--file")
-    _check_syntax(path, force, "add")
-    patterns = list(events)
-    if not patterns:
-        from sloth_tui.lua.runtime import declared_event_types
-
-        patterns = declared_event_types(str(path.resolve()))
-        if not patterns:
-            raise click.UsageError(
-                "give at least one --event PATTERN (the file declares no event_types)"
-            )
 
     async def body() -> None:
         async with engine_for(ctx) as engine:
+            await _check_syntax(engine, path, force, "add")
+            patterns = list(events) or await engine.declared_event_types(str(path.resolve()))
+            if not patterns:
+                raise click.UsageError(
+                    "give at least one --event PATTERN (the file declares no event_types)"
+                )
             hook = await engine.add_hook(
                 name,
                 patterns,
@@ -204,7 +199,6 @@ def hook_update(
         path = Path(file).expanduser()
         if not path.is_file():
             raise click.BadParameter(f"no such file: {path}", param_hint="--file")
-        _check_syntax(path, force, "use")
         changes["file"] = str(path.resolve())
     if description is not None:
         changes["description"] = description
@@ -219,6 +213,8 @@ def hook_update(
 
     async def body() -> None:
         async with engine_for(ctx) as engine:
+            if file is not None:
+                await _check_syntax(engine, Path(file).expanduser(), force, "use")
             hook = await engine.update_hook(name, **changes)
         if as_json:
             emit_json(hook.to_dict())
@@ -424,7 +420,7 @@ LOG_PAGE = 500  # executions read per query while looking for a time window
 
 
 async def _runs_between(
-    engine: Any,
+    engine: EngineAPI,
     name: str,
     only_failed: bool,
     limit: int,

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from sloth_tui.commands.common import COUNT, choose_engine_socket, run, settings_from
+from sloth_tui.commands.common import COUNT, choose_engine_socket, engine_for, run, settings_from
 from sloth_tui.commands.output import clean, json_text, say
-from sloth_tui.engine.engine import Engine
+from sloth_tui.engine.api import EngineAPI
 from sloth_tui.model.filters import Filter, FilterError, expand_saved, parse_filter
 from sloth_tui.remote.wire import Address
 
@@ -79,7 +79,7 @@ class _Printer:
         self.printed += 1
 
 
-async def _backfill(engine: Any, printer: _Printer, last: int | None) -> None:
+async def _backfill(engine: EngineAPI, printer: _Printer, last: int | None) -> None:
     """Events already stored: the newest `last` at start, or all since the last one printed."""
     if last is not None:
         latest = await engine.query_events(None, limit=1)
@@ -117,14 +117,11 @@ async def _follow_daemon(ctx: click.Context, socket: Address, printer: _Printer,
 
 
 async def _follow_store(ctx: click.Context, printer: _Printer, last: int) -> None:
-    engine = await Engine.open(settings_from(ctx), readonly=True)
-    try:
+    async with engine_for(ctx, readonly=True) as engine:
         await _backfill(engine, printer, last)
         while not printer.done:
             await asyncio.sleep(POLL_S)
             await _backfill(engine, printer, None)
-    finally:
-        await engine.close()
 
 
 @click.command("tail")

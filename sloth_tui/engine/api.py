@@ -4,8 +4,10 @@ Two classes implement it: `engine.engine.Engine` (in this process) and
 `remote.client.RemoteEngine` (the same calls over the daemon's socket). mypy checks
 both against this Protocol wherever one is passed as an EngineAPI, and
 tests/engine/test_api_parity.py compares their signatures member by member. The
-socket's operations (`remote/ops.py`) are derived from the methods below, so a new
-operation is written here, in Engine, and as one line in RemoteEngine.
+socket's operations are one table (`remote/ops.TABLE`, an Op per method below) from
+which the server's handlers and RemoteEngine's requests are both derived, so a new
+operation is written here, in Engine, as one Op, and as one line in RemoteEngine
+(the parity test fails while one of them is missing).
 
 `Source` is the interface of a producer (`sources/registry.py` builds them from the
 config); it lives here because a source is handed an EngineAPI when it starts.
@@ -13,14 +15,13 @@ config); it lives here because a source is handed an EngineAPI when it starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.records import Event, Execution, Hook
-from sloth_tui.model.stats import EngineStats, HookStats
+from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth
 
 if TYPE_CHECKING:
     from sloth_tui.config import Settings
@@ -180,21 +181,15 @@ class EngineAPI(Protocol):
 
     def stats(self) -> EngineStats: ...
 
+    async def source_health(self) -> list[SourceHealth]:
+        """One line per producer of the serving engine ([] for one that serves nothing)."""
+        ...
+
     async def wait_idle(self, timeout: float = 30.0) -> bool: ...
 
     async def close(self, reason: str | None = None) -> None:
         """Local: stop the engine. Remote: detach (the daemon keeps running)."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class SourceHealth:
-    """One line the dashboard and `doctor` can show for a producer."""
-
-    name: str
-    kind: str  # the registry key: monitor, watchers, socket, demo, ...
-    state: str  # "running", "stopped", "failed"
-    detail: str = ""  # a one-line reason or figure, plain text
 
 
 class Source(Protocol):
@@ -212,3 +207,6 @@ class Source(Protocol):
         ...
 
     def health(self) -> SourceHealth: ...
+
+
+__all__ = ["EngineAPI", "EventLine", "Source", "SourceHealth", "SyntaxProblem"]

@@ -16,12 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from sloth_tui.engine.bus import Bus
-from sloth_tui.engine.store import INSERT_EXECUTION, Store, WriteOp, execution_row
+from sloth_tui.engine.store import Store, WriteOp, run_record_ops
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.records import OK_STATUSES, Event, Execution, Hook
-
-UPDATE_STATUS = "UPDATE events SET status = ? WHERE id = ?"
-UPDATE_HOOK_RUN = "UPDATE hooks SET run_count = run_count + 1, last_run = ? WHERE name = ?"
 
 
 class Effects(Protocol):
@@ -198,19 +195,15 @@ class Dispatcher:
 
     def _commit(self, hook: Hook, execution: Execution, effects: Effects | None) -> None:
         """On the loop: the run's record, its hook's counter and its effects, one write."""
-        record: list[WriteOp] = [
-            (INSERT_EXECUTION, execution_row(execution)),
-            (UPDATE_HOOK_RUN, (execution.started, hook.name)),
-        ]
         if effects is None:
-            self._store.write_later(*record)
+            self._store.record_later(execution, hook.name)
         else:
-            effects.commit(record)
+            effects.commit(run_record_ops(execution, hook.name))
 
     async def _process(self, loop: asyncio.AbstractEventLoop, jobs: list[Job]) -> None:
         for event, _hooks, _done in jobs:
             event.status = "processing"
-            self._store.write_later((UPDATE_STATUS, ("processing", event.id)))
+            self._store.set_status_later(event.id, "processing")
         try:
             results = await loop.run_in_executor(self._pool, self._run_jobs, jobs)
         except RuntimeError:  # pool shut down while stopping: the events stay unfinished
@@ -234,7 +227,7 @@ class Dispatcher:
     ) -> None:
         ok = all(e.status in OK_STATUSES for e in executions)
         event.status = "completed" if ok else "failed"
-        self._store.write_later((UPDATE_STATUS, (event.status, event.id)))
+        self._store.set_status_later(event.id, event.status)
         self._bus.publish("event_status", event)
         if done is not None:
             self._waiters.discard(done)
@@ -305,7 +298,7 @@ class Dispatcher:
         for item in kept:
             self._queue.put_nowait(item)
         for execution in dropped:
-            self._store.write_later((INSERT_EXECUTION, execution_row(execution)))
+            self._store.execution_later(execution)
             self._bus.publish("execution", execution)
         for event, skipped, done in emptied:
             await self._finish(event, skipped, done)

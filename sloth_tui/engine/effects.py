@@ -17,19 +17,10 @@ increments, id reservations and marks hop onto the loop through the ThreadHost.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from sloth_tui.engine.pending_state import Op, numeric
-from sloth_tui.engine.store import (
-    DELETE_HTTP_MARK,
-    DELETE_STATE,
-    INCR_STATE,
-    INSERT_EVENT,
-    UPSERT_STATE,
-    WriteOp,
-    event_row,
-)
+from sloth_tui.engine.store import WriteOp, clear_http_mark_op, event_op, state_op
 from sloth_tui.model.records import Event, Hook
 
 if TYPE_CHECKING:
@@ -103,19 +94,11 @@ class RunEffects:
 
     def write_ops(self) -> list[WriteOp]:
         """What the run's commit writes besides its record."""
-        ops: list[WriteOp] = []
-        for key, (kind, value) in self.ops.items():
-            if kind == "set":
-                ops.append((UPSERT_STATE, (self.hook, key, json.dumps(value))))
-            elif kind == "del":
-                ops.append((DELETE_STATE, (self.hook, key)))
-            else:
-                ops.append((INCR_STATE, (self.hook, key, json.dumps(value))))
-        ops.extend(
-            (INSERT_EVENT, event_row(event, encoded)) for event, _h, encoded in self.children
-        )
+        hook = self.hook
+        ops = [state_op(hook, key, kind, value) for key, (kind, value) in self.ops.items()]
+        ops.extend(event_op(event, encoded) for event, _h, encoded in self.children)
         if self.marked or self.redelivered:  # the run is complete: nothing to warn of now
-            ops.append((DELETE_HTTP_MARK, (self.event.id, self.hook)))
+            ops.append(clear_http_mark_op(self.event.id, hook))
         return ops
 
     def commit(self, record: list[WriteOp]) -> None:

@@ -11,51 +11,58 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sloth_tui import __version__
 from sloth_tui.config import Settings
+from sloth_tui.engine.api import EventLine, SyntaxProblem
 from sloth_tui.engine.bus import Bus, Subscription
 from sloth_tui.engine.dispatcher import Dispatcher
 from sloth_tui.engine.events import checked_parts
-from sloth_tui.engine.hook_admin import HookAdmin
-from sloth_tui.engine.hooks import Matcher
+from sloth_tui.engine.hook_admin import HookRegistry, refuse_if_readonly
 from sloth_tui.engine.lock import DataDirLock
 from sloth_tui.engine.private import loose_modes
-from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
+from sloth_tui.engine.store import Store
 from sloth_tui.engine.threadhost import ThreadHost
+from sloth_tui.lua import runtime as lua_runtime
 from sloth_tui.lua.runtime import HookRuntime
 from sloth_tui.model.errors import EventRefused, HookError, NotFound
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.records import Event, Execution, Hook
-from sloth_tui.model.stats import EngineStats
+from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth
+
+if TYPE_CHECKING:
+    from sloth_tui.engine.api import EngineAPI
 
 log = logging.getLogger("sloth_tui.engine")
 
 CAP_CHECK_EVERY = 1000  # events between retention-cap checks
 SETTLE_GRACE = 2.0  # seconds past the longest hook deadline a stop waits for runs under way
-# Hooks already recorded for the events recovery picks up: one query, not one per event.
-RECORDED_RUNS = (
-    "SELECT x.event_id, x.hook FROM executions x JOIN events e ON e.id = x.event_id "
-    "WHERE e.status IN ('pending', 'processing') AND x.dry_run = 0"
-)
 GIL_SWITCH_INTERVAL = 0.0005  # seconds
 
 
-class Engine(HookAdmin):
+class Engine:
+    """The engine in this process: implements EngineAPI (engine/api.py)."""
+
+    settings: Settings
+
     def __init__(
         self, settings: Settings, store: Store, *, readonly: bool, lifecycle: bool = False
     ) -> None:
         self.settings = settings
         self.store = store
-        self.readonly = readonly
+        self._readonly = readonly
         self.lifecycle = lifecycle
         self.bus = Bus()
-        self.matcher = Matcher()
-        self.started = time.time()
-        self._hooks: dict[str, Hook] = {}
+        self._started = time.time()
+        self._registry = HookRegistry(settings, store, self.bus, readonly=readonly)
+        # The registry's matcher: _admit asks it once per event.
+        self.matcher = self._registry.matcher
         self._next_id = 1
         self._events_total = 0
         self._lock: DataDirLock | None = None
@@ -66,6 +73,34 @@ class Engine(HookAdmin):
         self._closed = False
         self._released = False  # store closed and lock released (close or abort)
         self.warnings: list[str] = []  # for the operator, at start (file modes)
+        self._source_health: Callable[[], list[SourceHealth]] | None = None
+
+    # -- who this engine is ------------------------------------------------------------
+
+    @property
+    def remote(self) -> bool:
+        return False
+
+    @property
+    def readonly(self) -> bool:
+        return self._readonly
+
+    @property
+    def started(self) -> float:
+        return self._started
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What the daemon's ping tells of it (remote/server.py): for headers, `doctor`."""
+        s = self.settings
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "home": str(s.home),
+            "socket": str(s.socket_path),
+            "hooks_dir": str(s.hooks_dir),
+            "started": self._started,
+        }
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -96,7 +131,7 @@ class Engine(HookAdmin):
                 engine.warnings = loose_modes(settings.home, settings.db_path)
                 for line in engine.warnings:
                     log.warning("%s", line)
-            await engine._reload_hooks()
+            await engine._registry.reload()
             if not readonly:
                 await engine._start()
         except BaseException:
@@ -114,17 +149,18 @@ class Engine(HookAdmin):
         # ingest runs in lockstep (loop, then writer). 0.5 ms lets them overlap.
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
         self._next_id = await self.store.max_event_id() + 1
+        registry = self._registry
         host = ThreadHost(self.store, asyncio.get_running_loop(), self.dispatch, self)
-        self._runtime = HookRuntime(host, self._limits)
-        runtime = self._runtime
+        self._runtime = runtime = HookRuntime(host, registry.limits)
         self._dispatcher = Dispatcher(
             self.store,
             self.bus,
             # Real runs buffer their effects and commit them with their record (effects.py).
-            lambda hook, event: host.run(runtime.run, hook, event, self.limits_for(hook)),
+            lambda hook, event: host.run(runtime.run, hook, event, registry.limits_for(hook)),
             concurrency=s.concurrency,
             queue_size=s.queue_size,
         )
+        registry.attach(runtime, self._dispatcher)
         # Recovery loads in the background, so `serve` listens at once; the workers wait
         # for it, and what it recovers goes to the queue ahead of anything new.
         self._dispatcher.hold()
@@ -145,24 +181,23 @@ class Engine(HookAdmin):
         if self._dispatcher is not None:
             self._dispatcher.halt()
 
-    def _longest_deadline(self) -> float:
-        return max([self.settings.hook_timeout, *(h.timeout for h in self._hooks.values())])
-
-    async def close(self, reason: str = "stopped", drain_timeout: float = 10.0) -> None:
+    async def close(self, reason: str | None = None, drain_timeout: float = 10.0) -> None:
         """Stop: let queued hooks run for up to drain_timeout (0: start no more), let the
         runs under way end (each within its deadline), record system.shutdown (lifecycle
         engines; its own hooks run), close the store and release the lock.
 
         Whatever did not run stays pending in the store, and the next start runs it.
+        reason (for system.shutdown and the shutdown notice) defaults to "stopped".
         """
         if self._closed:
             return
+        reason = "stopped" if reason is None else reason
         d = self._dispatcher
         if d is not None:
             if drain_timeout > 0 and not d.halted:
                 await d.drain(drain_timeout)
             self.halt_hooks()
-            settled = await d.settle(self._longest_deadline() + SETTLE_GRACE)
+            settled = await d.settle(self._registry.longest_timeout() + SETTLE_GRACE)
             if not settled:
                 log.warning("hook runs still under way past their deadline; stopping anyway")
             if self.lifecycle:
@@ -224,20 +259,14 @@ class Engine(HookAdmin):
         jobs: list[tuple[Event, list[Hook], None]] = []
         try:
             events = await self.store.unfinished_events()
-            recorded: dict[int, set[str]] = {}
-            if events:
-                rows = await self.store.run_readonly(lambda c: c.execute(RECORDED_RUNS).fetchall())
-                for event_id, hook in rows:
-                    recorded.setdefault(event_id, set()).add(hook)
+            recorded = await self.store.recorded_runs_of_unfinished() if events else {}
             for event in events:
                 done = recorded.get(event.id, set())
                 hooks = [h for h in self.matcher.match(event.type) if h.name not in done]
                 if hooks:
                     jobs.append((event, hooks, None))
                 else:
-                    self.store.write_later(
-                        ("UPDATE events SET status = 'completed' WHERE id = ?", (event.id,))
-                    )
+                    self.store.set_status_later(event.id, "completed")
             if jobs:
                 log.info("recovery: %d unfinished events queued ahead of new ones", len(jobs))
         except Exception:  # the events stay pending; new ones must not wait for ever
@@ -359,7 +388,7 @@ class Engine(HookAdmin):
         """
         self._check_open()
         event, hooks, encoded = self._admit(type, data, source, parent, strict)
-        await self.store.write((INSERT_EVENT, event_row(event, encoded)))
+        await self.store.write_event(event, encoded)
         self._committed(event)
         if hooks:
             done = await self._queue_hooks(event, hooks, parent, wait=wait)
@@ -368,10 +397,15 @@ class Engine(HookAdmin):
         return event
 
     async def dispatch_and_run(
-        self, type: str, data: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        source: str = "cli",
+        strict: bool | None = None,
     ) -> tuple[Event, list[Execution]]:
         """Dispatch and run the matching hooks to the end; return the event and its executions."""
-        event = await self.dispatch(type, data, wait=True, **kwargs)
+        event = await self.dispatch(type, data, source=source, strict=strict, wait=True)
         return event, await self.executions_of(event.id)
 
     async def rerun(
@@ -395,7 +429,7 @@ class Engine(HookAdmin):
         else:
             chosen = []
             for name in dict.fromkeys(hooks):  # in the order given, once each
-                hook = self._hooks.get(name)
+                hook = self._registry.find(name)
                 if hook is None:
                     raise NotFound(f"no hook named {name!r}")
                 if not hook.enabled:
@@ -406,9 +440,7 @@ class Engine(HookAdmin):
         executions = await done
         return event, executions
 
-    async def dispatch_batch(
-        self, items: list[tuple[Any, Any, str, bool | None]]
-    ) -> list[Event | EventRefused]:
+    async def dispatch_batch(self, items: list[EventLine]) -> list[Event | EventRefused]:
         """Many top-level events, one store write: how socket ingest keeps up with a pipelining
         producer (one task and one commit wait per batch instead of per event).
 
@@ -418,7 +450,7 @@ class Engine(HookAdmin):
         """
         self._check_open()
         results: list[Event | EventRefused] = []
-        ops: list[Any] = []
+        rows: list[tuple[Event, str | None]] = []
         accepted: list[tuple[Event, list[Hook]]] = []
         for type_, data, source, strict in items:
             try:
@@ -426,11 +458,11 @@ class Engine(HookAdmin):
             except EventRefused as exc:
                 results.append(exc)
                 continue
-            ops.append((INSERT_EVENT, event_row(event, encoded)))
+            rows.append((event, encoded))
             accepted.append((event, hooks))
             results.append(event)
-        if ops:
-            await self.store.write(*ops)
+        if rows:
+            await self.store.write_events(rows)
         for event, hooks in accepted:
             self._committed(event)
             if hooks:
@@ -440,14 +472,24 @@ class Engine(HookAdmin):
     def _enforce_cap(self) -> None:
         drop_upto = self._next_id - 1 - self.settings.max_events
         if drop_upto > 0:
-            for op in Store.cap_ops(drop_upto):
-                self.store.write_later(op)
+            self.store.trim_later(drop_upto)
 
     async def get_event(self, event_id: int) -> Event:
         return await self.store.get_event(event_id)
 
-    async def query_events(self, flt: Filter | None = None, **kwargs: Any) -> list[Event]:
-        return await self.store.query_events(flt, **kwargs)
+    async def query_events(
+        self,
+        flt: Filter | None = None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Event]:
+        return await self.store.query_events(
+            flt, limit=limit, before_id=before_id, after_id=after_id, since=since, until=until
+        )
 
     async def count_events(self, flt: Filter | None = None) -> int:
         return await self.store.count_events(flt)
@@ -462,24 +504,38 @@ class Engine(HookAdmin):
         """For each event id: (hook, status) of its real runs, oldest first ([] for none)."""
         return await self.store.hook_outcomes(event_ids)
 
-    async def executions(self, **kwargs: Any) -> list[Execution]:
-        return await self.store.executions(**kwargs)
+    async def executions(
+        self,
+        hook: str | None = None,
+        event_id: int | None = None,
+        status: str | None = None,
+        only_failed: bool = False,
+        include_dry_runs: bool = True,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Execution]:
+        return await self.store.executions(
+            hook=hook,
+            event_id=event_id,
+            status=status,
+            only_failed=only_failed,
+            include_dry_runs=include_dry_runs,
+            before_id=before_id,
+            limit=limit,
+        )
 
     async def delete_event(self, event_id: int) -> None:
         await self.store.get_event(event_id)  # NotFound when missing
-        await self._write(
-            ("DELETE FROM executions WHERE event_id = ?", (event_id,)),
-            ("DELETE FROM events WHERE id = ?", (event_id,)),
-        )
+        refuse_if_readonly(self._readonly)
+        await self.store.delete_event(event_id)
 
     async def cleanup(self, older_than: float) -> int:
         """Delete events older than `older_than` seconds; return how many went."""
         cutoff = time.time() - older_than
-        flt_count = await self.store.run_readonly(
-            lambda c: c.execute("SELECT COUNT(*) FROM events WHERE ts < ?", (cutoff,)).fetchone()[0]
-        )
-        await self._write(*Store.cleanup_ops(cutoff))
-        return int(flt_count)
+        count = await self.store.count_older_than(cutoff)
+        refuse_if_readonly(self._readonly)
+        await self.store.delete_older_than(cutoff)
+        return count
 
     async def counts(self) -> dict[str, Any]:
         return {
@@ -487,10 +543,77 @@ class Engine(HookAdmin):
             "types": {t: n for _c, t, n in await self.store.counts_by_type()},
         }
 
+    # -- hooks (hook_admin.HookRegistry) ----------------------------------------------
+
+    async def list_hooks(self) -> list[Hook]:
+        return await self._registry.list_hooks()
+
+    async def get_hook(self, name: str) -> Hook:
+        return await self._registry.get_hook(name)
+
+    async def add_hook(
+        self,
+        name: str,
+        events: list[str],
+        file: str | Path,
+        *,
+        description: str = "",
+        enabled: bool = True,
+        timeout: float | None = None,
+        max_instructions: int | None = None,
+        max_memory_mb: int | None = None,
+    ) -> Hook:
+        return await self._registry.add_hook(
+            name,
+            events,
+            file,
+            description=description,
+            enabled=enabled,
+            timeout=timeout,
+            max_instructions=max_instructions,
+            max_memory_mb=max_memory_mb,
+        )
+
+    async def update_hook(self, name: str, **changes: Any) -> Hook:
+        return await self._registry.update_hook(name, **changes)
+
+    async def set_hook_enabled(self, name: str, enabled: bool) -> Hook:
+        return await self._registry.update_hook(name, enabled=enabled)
+
+    async def delete_hook(self, name: str) -> None:
+        await self._registry.delete_hook(name)
+
+    async def hook_stats(self) -> dict[str, HookStats]:
+        return await self.store.hook_stats()
+
+    async def test_hook(
+        self,
+        hook: Hook | str,
+        event_type: str | None = None,
+        data: dict[str, Any] | None = None,
+        *,
+        event: Event | None = None,
+        code: str | None = None,
+    ) -> Execution:
+        """Dry run: the hook on a sample (or given) event; http and dispatch are only recorded."""
+        return await self._registry.test_hook(hook, event_type, data, event=event, code=code)
+
+    # -- Lua, checked here (a thread each: compiling must not hold up the loop) -----------
+
+    async def check_syntax(self, code: str, chunkname: str = "hook") -> SyntaxProblem:
+        return await asyncio.to_thread(lua_runtime.check_syntax, code, chunkname)
+
+    async def declared_event_types(self, path: str) -> list[str]:
+        return await asyncio.to_thread(lua_runtime.declared_event_types, path)
+
     # -- notices and stats ----------------------------------------------------------
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         return self.bus.subscribe(maxsize)
+
+    async def wait_subscribed(self, timeout: float = 5.0) -> bool:
+        """Notices flow at once from a local bus: nothing to wait for."""
+        return True
 
     def stats(self) -> EngineStats:
         d = self._dispatcher
@@ -504,6 +627,14 @@ class Engine(HookAdmin):
             commits=self.store.commits,
         )
 
+    def report_sources(self, health: Callable[[], list[SourceHealth]]) -> None:
+        """Where source_health() reads from: the wiring that started this engine's
+        producers (sources/wiring.py) hands its SourceSet.health here."""
+        self._source_health = health
+
+    async def source_health(self) -> list[SourceHealth]:
+        return [] if self._source_health is None else self._source_health()
+
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until no hook work is queued or running (tests, `event dispatch`)."""
         if self._dispatcher is None:
@@ -511,6 +642,13 @@ class Engine(HookAdmin):
         ok = await self._dispatcher.drain(timeout)
         await self.store.flush()
         return ok
+
+
+if TYPE_CHECKING:
+
+    def _conforms(engine: Engine) -> EngineAPI:
+        """mypy checks here that Engine implements EngineAPI, member by member."""
+        return engine
 
 
 def _iso(ts: float) -> str:

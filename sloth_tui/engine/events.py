@@ -5,22 +5,20 @@ Validation happens once, at the engine's door, for every producer alike.
 
 from __future__ import annotations
 
-import difflib
 import json
 import json.encoder
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from sloth_tui import catalog
+from sloth_tui.catalog import TYPO_RATIO as TYPO_RATIO  # the naming rules live in catalog
+from sloth_tui.catalog import check_type_name as check_type_name
+from sloth_tui.catalog import unknown_type_warning as unknown_type_warning
 from sloth_tui.model.errors import EventRefused
-
-MAX_DATA_BYTES = 256 * 1024
-MAX_DEPTH = 32
-
-_NAME_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
+from sloth_tui.model.rules import MAX_DATA_BYTES as MAX_DATA_BYTES
+from sloth_tui.model.rules import MAX_DEPTH as MAX_DEPTH
+from sloth_tui.model.rules import nesting_depth as nesting_depth
 
 
 def _not_json(value: object) -> None:
@@ -43,33 +41,6 @@ def _build_encoder() -> Callable[[object], str]:
 
 
 _encode = _build_encoder()
-
-
-def check_type_name(name: object) -> str:
-    """Return the name if it is `category.action` or `custom`; raise EventRefused otherwise."""
-    if not isinstance(name, str) or not name:
-        raise EventRefused("event type must be a non-empty string")
-    if name == "custom" or _NAME_RE.match(name):
-        return name
-    raise EventRefused(
-        f"invalid event type {name!r}: use category.action (lowercase letters, digits, "
-        "underscore, exactly one dot) or custom"
-    )
-
-
-def nesting_depth(value: Any) -> int:
-    """Depth of nested containers, iteratively (a hostile payload must not blow the stack)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
 
 
 def encode_data(data: object) -> str:
@@ -174,46 +145,6 @@ def catalog_warnings(type_name: str, data: dict[str, Any]) -> list[str]:
     if rule.checks:
         return _warnings(rule.checks, data)
     return [rule.unknown] if rule.unknown else []
-
-
-@cache
-def _catalog_prefixes() -> dict[str, str]:
-    """Type-name prefix -> catalog category (`restore` -> `backup`). Not `custom`: it is a
-    type of its own, and `custom.*` names are the user's."""
-    return {
-        prefix: t.category
-        for t in catalog.types()
-        for prefix, dot, _ in [t.type.partition(".")]
-        if dot
-    }
-
-
-TYPO_RATIO = 0.8  # difflib ratio from which a known type is a likely intended spelling
-
-
-def unknown_type_warning(type_name: str) -> str | None:
-    """For a type the catalog lacks in a category it has (`deploy.faild`), the warning:
-    the closest known types when some are close, else where to look. None for known
-    types, `custom` and other categories (`myapp.*` is the user's own business)."""
-    if catalog.get(type_name) is not None:
-        return None
-    prefix, dot, _ = type_name.partition(".")
-    category = _catalog_prefixes().get(prefix) if dot else None
-    if category is None:
-        return None
-    scored = [
-        (difflib.SequenceMatcher(None, type_name, known).ratio(), known)
-        for known in catalog.closest_types(type_name)
-    ]
-    best = max((score for score, _ in scored), default=0.0)
-    if best >= TYPO_RATIO:
-        close = [known for score, known in scored if score >= best - 0.1]
-        guess = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
-        return f"unknown type {type_name}: did you mean {guess}?"
-    return (
-        f"unknown type {type_name}: not among the catalog's {category} types "
-        f"(see `sloth-tui event types --category {category}`)"
-    )
 
 
 @dataclass(slots=True)

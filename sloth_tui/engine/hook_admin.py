@@ -1,7 +1,9 @@
-"""The hook half of the Engine API: add, change, delete, list, stats and dry runs.
+"""The hooks an engine knows: add, change, delete, list, dry runs and run limits.
 
-A mixin of Engine (kept apart so each file has one job); it relies on the
-attributes Engine sets up, declared below.
+Engine owns one HookRegistry and delegates its hook calls to it (kept apart so each
+file has one job). The registry holds the hooks as loaded from the store and the
+matcher built from them; the runtime and dispatcher it needs for dry runs and for
+dropping queued runs are handed over by Engine once it starts them (attach).
 """
 
 from __future__ import annotations
@@ -19,28 +21,53 @@ from sloth_tui.engine.bus import Bus
 from sloth_tui.engine.dispatcher import Dispatcher
 from sloth_tui.engine.events import check_event
 from sloth_tui.engine.hooks import Matcher, check_hook_name, check_pattern
-from sloth_tui.engine.store import INSERT_EXECUTION, Store, execution_row
+from sloth_tui.engine.store import Store
 from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.lua.runtime import HookRuntime, Limits
 from sloth_tui.model.errors import HookError, NotFound
 from sloth_tui.model.records import Event, Execution, Hook
-from sloth_tui.model.stats import HookStats
 
 log = logging.getLogger("sloth_tui.engine")
 
 
-class HookAdmin:
-    settings: Settings
-    store: Store
-    bus: Bus
-    matcher: Matcher
-    readonly: bool
-    _hooks: dict[str, Hook]
-    _runtime: HookRuntime | None
-    _dispatcher: Dispatcher | None
+READONLY_REFUSAL = (
+    "another engine owns this data dir; make changes through it (its dashboard or socket)"
+)
+
+
+def refuse_if_readonly(readonly: bool) -> None:
+    """The one answer to a change asked of a read-only engine."""
+    if readonly:
+        raise HookError(READONLY_REFUSAL)
+
+
+class HookRegistry:
+    def __init__(self, settings: Settings, store: Store, bus: Bus, *, readonly: bool) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.readonly = readonly
+        self.matcher = Matcher()
+        self._hooks: dict[str, Hook] = {}
+        self._runtime: HookRuntime | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    def attach(self, runtime: HookRuntime, dispatcher: Dispatcher) -> None:
+        """The engine's runtime (dry runs use it) and dispatcher (disabling a hook drops
+        its queued runs there), once the engine has started them."""
+        self._runtime = runtime
+        self._dispatcher = dispatcher
+
+    def find(self, name: str) -> Hook | None:
+        """The hook itself (not a copy): for the engine's own use."""
+        return self._hooks.get(name)
+
+    def longest_timeout(self) -> float:
+        """The longest deadline any run may have: the default or a hook's own."""
+        return max([self.settings.hook_timeout, *(h.timeout for h in self._hooks.values())])
 
     @property
-    def _limits(self) -> Limits:
+    def limits(self) -> Limits:
         s = self.settings
         return Limits(
             timeout=s.hook_timeout,
@@ -51,25 +78,17 @@ class HookAdmin:
 
     def limits_for(self, hook: Hook) -> Limits:
         """The engine's defaults, with the hook's own limits where it sets them."""
-        base = self._limits
+        base = self.limits
         return replace(
             base,
             instructions=hook.max_instructions or base.instructions,
             memory=(hook.max_memory_mb or 0) * 1024 * 1024 or base.memory,
         )
 
-    async def _reload_hooks(self) -> None:
+    async def reload(self) -> None:
         hooks = await self.store.list_hooks()
         self._hooks = {h.name: h for h in hooks}
         self.matcher.load(hooks)
-
-    async def _write(self, *ops: Any) -> None:
-        if self.readonly:
-            raise HookError(
-                "another engine owns this data dir; make changes through it "
-                "(its dashboard or socket)"
-            )
-        await self.store.write(*ops)
 
     async def list_hooks(self) -> list[Hook]:
         return [replace(h) for h in sorted(self._hooks.values(), key=lambda h: h.name)]
@@ -140,18 +159,17 @@ class HookAdmin:
         return await self.update_hook(name, enabled=enabled)
 
     async def _save_hook(self, hook: Hook) -> Hook:
-        await self._write(Store.hook_upsert(hook))
-        await self._reload_hooks()
+        refuse_if_readonly(self.readonly)
+        await self.store.save_hook(hook)
+        await self.reload()
         self.bus.publish("hooks", hook.name)
         return replace(hook)
 
     async def delete_hook(self, name: str) -> None:
         await self.get_hook(name)
-        await self._write(
-            ("DELETE FROM hooks WHERE name = ?", (name,)),
-            ("DELETE FROM state WHERE hook = ?", (name,)),
-        )
-        await self._reload_hooks()
+        refuse_if_readonly(self.readonly)
+        await self.store.delete_hook(name)
+        await self.reload()
         await self._drop_queued_runs(name, "deleted")
         self.bus.publish("hooks", name)
 
@@ -167,9 +185,6 @@ class HookAdmin:
             log.info(
                 "hook %s %s: %d queued runs dropped (recorded as skipped)", name, what, dropped
             )
-
-    async def hook_stats(self) -> dict[str, HookStats]:
-        return await self.store.hook_stats()
 
     async def test_hook(
         self,
@@ -198,19 +213,15 @@ class HookAdmin:
             )
         # A read-only engine runs no hooks, only dry runs: a host that reads state only.
         runtime = self._runtime or HookRuntime(
-            ThreadHost(self.store, asyncio.get_running_loop()), self._limits
+            ThreadHost(self.store, asyncio.get_running_loop()), self.limits
         )
         execution = await asyncio.to_thread(
             runtime.run, hook, event, dry_run=True, code=code, limits=self.limits_for(hook)
         )
         if not self.readonly:
-            await self.store.write(*_execution_ops(execution))
+            await self.store.record_execution(execution)
         self.bus.publish("execution", execution)
         return execution
-
-
-def _execution_ops(execution: Execution) -> list[Any]:
-    return [(INSERT_EXECUTION, execution_row(execution))]
 
 
 def _first_concrete_type(patterns: list[str]) -> str:

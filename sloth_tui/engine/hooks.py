@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import re
-from fnmatch import fnmatchcase, translate
+from fnmatch import translate
 
-from sloth_tui import catalog
-from sloth_tui.model.errors import HookError
+from sloth_tui.catalog import pattern_matches_catalog as pattern_matches_catalog
 from sloth_tui.model.records import Hook
-
-_PATTERN_RE = re.compile(r"^[a-z0-9_*?\[\]!.-]+$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def check_hook_name(name: str) -> str:
-    if not _NAME_RE.match(name or ""):
-        raise HookError(
-            f"invalid hook name {name!r}: use letters, digits, '-', '_' or '.', "
-            "at most 64 characters"
-        )
-    return name
-
-
-def check_pattern(pattern: str) -> str:
-    """An exact type or a glob (`deploy.*`, `*.failed`, `*`)."""
-    if not pattern or not _PATTERN_RE.match(pattern):
-        raise HookError(
-            f"invalid event pattern {pattern!r}: an event type such as deploy.failed, "
-            "or a glob such as deploy.*, *.failed or *"
-        )
-    return pattern
-
-
-def pattern_matches_catalog(pattern: str) -> bool:
-    """False means the pattern matches no catalog type: worth a warning, still allowed."""
-    return any(fnmatchcase(name, pattern) for name in catalog.type_names())
+from sloth_tui.model.rules import check_hook_name as check_hook_name
+from sloth_tui.model.rules import check_pattern as check_pattern
 
 
 class Matcher:

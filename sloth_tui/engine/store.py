@@ -1,8 +1,9 @@
-"""SQLite storage through aiosqlite: schema migrations, group-committed writes, queries.
+"""SQLite storage: schema migrations, group-committed writes, queries.
 
 Two connections: a writer owned by one task that batches every write into a
 single transaction per round (group commit), and a reader for queries, so a
-slow query never holds up ingest (WAL lets them run side by side).
+slow query never holds up ingest (WAL lets them run side by side). Each is a plain
+sqlite3 connection on a thread of its own (sqlite_thread.py).
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote
 
-import aiosqlite
-
 from sloth_tui.engine import store_faults
+from sloth_tui.engine.filter_sql import filter_sql, register_sql_functions
 from sloth_tui.engine.private import create_private_file, make_private_dir
 from sloth_tui.engine.rows import (
     EXEC_COLUMNS,
@@ -38,8 +38,9 @@ from sloth_tui.engine.rows import (
     percentile,
 )
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCHEMA_VERSION
+from sloth_tui.engine.sqlite_thread import SqliteThread
 from sloth_tui.model.errors import DiskFull, NotFound, StoreError
-from sloth_tui.model.filters import Filter, register_sql_functions
+from sloth_tui.model.filters import Filter
 from sloth_tui.model.records import Event, Execution, Hook
 from sloth_tui.model.stats import HookStats
 
@@ -63,6 +64,45 @@ DELETE_HTTP_MARK = "DELETE FROM http_marks WHERE event_id = ? AND hook = ?"
 # One write: a statement and its rows. Consecutive writes with the same statement
 # are merged into one executemany.
 WriteOp = tuple[str, Sequence[Any]]
+
+UPDATE_STATUS = "UPDATE events SET status = ? WHERE id = ?"
+UPDATE_HOOK_RUN = "UPDATE hooks SET run_count = run_count + 1, last_run = ? WHERE name = ?"
+# Hooks already recorded for the events recovery picks up: one query, not one per event.
+RECORDED_RUNS = (
+    "SELECT x.event_id, x.hook FROM executions x JOIN events e ON e.id = x.event_id "
+    "WHERE e.status IN ('pending', 'processing') AND x.dry_run = 0"
+)
+_STATE_SQL = {"set": UPSERT_STATE, "del": DELETE_STATE, "add": INCR_STATE}
+
+
+# -- writes as ops: pieces a caller puts together into one store write (one transaction),
+# as a hook run's effects commit with its record. The SQL stays here.
+
+
+def event_op(event: Event, encoded: str | None = None) -> WriteOp:
+    """Insert `event` (`encoded`: its data's JSON text when already made)."""
+    return (INSERT_EVENT, event_row(event, encoded))
+
+
+def run_record_ops(execution: Execution, hook: str) -> list[WriteOp]:
+    """A real run's record: its execution row and its hook's run counter."""
+    return [
+        (INSERT_EXECUTION, execution_row(execution)),
+        (UPDATE_HOOK_RUN, (execution.started, hook)),
+    ]
+
+
+def state_op(hook: str, key: str, kind: str, value: Any) -> WriteOp:
+    """A state write: kind "set" (value), "del", or "add" (value is the delta, added in
+    SQL at commit so that concurrent runs never lose each other's increments)."""
+    if kind == "del":
+        return (DELETE_STATE, (hook, key))
+    return (_STATE_SQL[kind], (hook, key, json.dumps(value)))
+
+
+def clear_http_mark_op(event_id: int, hook: str) -> WriteOp:
+    """The run of `hook` on the event is complete: its http mark goes."""
+    return (DELETE_HTTP_MARK, (event_id, hook))
 
 
 class _Round:
@@ -209,34 +249,27 @@ T = TypeVar("T")
 
 
 async def _in_thread(
-    db: aiosqlite.Connection,
+    db: SqliteThread,
     fn: Callable[Concatenate[sqlite3.Connection, P], T],
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
-    """fn(connection, ...) in the connection's own thread: many statements, one hop.
-
-    aiosqlite has no public call for this; its private _execute is untyped."""
-    result: T = await db._execute(fn, db._conn, *args, **kwargs)  # type: ignore[no-untyped-call]
-    return result
+    """fn(connection, ...) in the connection's own thread: many statements, one hop."""
+    return await db.call(fn, *args, **kwargs)
 
 
 CLOSE_TIMEOUT = 5.0  # seconds close() waits for the writer before leaving it behind
 log = logging.getLogger("sloth_tui.store")
 
 
-async def _connect(target: str, **kwargs: Any) -> aiosqlite.Connection:
-    """aiosqlite.connect, with its worker thread a daemon: a connection some error path
-    failed to close must not keep the process from exiting (a hang at exit after the
-    error was printed). A write cut off that way is a crash, which WAL recovers from."""
-    conn = aiosqlite.connect(target, **kwargs)
-    conn._thread.daemon = True
-    return await conn
+async def _connect(target: str, role: str, **kwargs: Any) -> SqliteThread:
+    """A connection on its own daemon thread (sqlite_thread.py says why a daemon)."""
+    return await SqliteThread.connect(target, name=f"sloth-store-{role}", **kwargs)
 
 
-async def _close_quietly(conn: aiosqlite.Connection, path: Path | None = None) -> None:
+async def _close_quietly(conn: SqliteThread, path: Path | None = None) -> None:
     """Close, unless the connection's thread is stuck in SQLite (a hung disk): then leave
-    it, since aiosqlite's close would queue behind that work and wait, cancelled or not.
+    it, since a close would queue behind that work and wait, cancelled or not.
     A no-op round trip tells which, and its task cancels cleanly."""
     probe = asyncio.ensure_future(_in_thread(conn, _noop))
     done, _ = await asyncio.wait({probe}, timeout=CLOSE_TIMEOUT)
@@ -258,12 +291,20 @@ def _noop(conn: sqlite3.Connection) -> None:
     return None
 
 
+def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    """One query, all its rows, in one hop (execute and fetch together)."""
+    return conn.execute(sql, params).fetchall()
+
+
 def _checkpoint_truncate(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _prepare_writer(conn: sqlite3.Connection, path: Path, check: bool) -> None:
     """Writer's thread, at open: refuse a replaced or damaged store, migrate, claim it."""
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA journal_mode=WAL").fetchall()
+    conn.execute("PRAGMA synchronous=NORMAL")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     store_faults.refuse_fresh(path, version)
     if check and version:
@@ -276,7 +317,7 @@ def _prepare_writer(conn: sqlite3.Connection, path: Path, check: bool) -> None:
 def _probe_reader(conn: sqlite3.Connection, path: Path) -> None:
     """Reader's thread, at open: read the header and schema now, so an unreadable,
     emptied or replaced file fails here (where it is cleaned up) and not at the first
-    query; and give queries the SQL functions Filter.to_sql calls."""
+    query; and give queries the SQL functions filter_sql calls."""
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -286,15 +327,15 @@ def _probe_reader(conn: sqlite3.Connection, path: Path) -> None:
     register_sql_functions(conn)
 
 
-async def _open_reader(path: Path, readonly: bool) -> aiosqlite.Connection:
+async def _open_reader(path: Path, readonly: bool) -> SqliteThread:
     """The query connection. Read-only, in a data dir this user cannot write (a
     read-only home, a backup on read-only media), SQLite cannot create the -shm it
     needs: with no -wal there is nothing uncommitted to read, so the file is opened
     immutable instead, and queries work."""
     if not readonly:
-        reader = await _connect(str(path))
+        reader = await _connect(str(path), "reader")
     else:
-        reader = await _connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+        reader = await _connect(f"file:{quote(str(path))}?mode=ro", "reader", uri=True)
     try:
         await _in_thread(reader, _probe_reader, path)
         return reader
@@ -304,7 +345,7 @@ async def _open_reader(path: Path, readonly: bool) -> aiosqlite.Connection:
         wal = Path(f"{path}-wal")
         if not readonly or code != sqlite3.SQLITE_READONLY or wal.exists():
             raise
-    reader = await _connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True)
+    reader = await _connect(f"file:{quote(str(path))}?mode=ro&immutable=1", "reader", uri=True)
     try:
         await _in_thread(reader, _probe_reader, path)
     except BaseException:
@@ -326,9 +367,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 class Store:
-    def __init__(
-        self, path: Path, writer: aiosqlite.Connection | None, reader: aiosqlite.Connection
-    ):
+    def __init__(self, path: Path, writer: SqliteThread | None, reader: SqliteThread):
         self.path = path
         self._writer = writer
         self._reader = reader
@@ -362,10 +401,7 @@ class Store:
             store_faults.refuse_emptied(path)
             if not readonly:
                 create_private_file(path)
-                writer = await _connect(str(path), isolation_level=None)
-                await writer.execute("PRAGMA busy_timeout=5000")
-                await writer.execute("PRAGMA journal_mode=WAL")
-                await writer.execute("PRAGMA synchronous=NORMAL")
+                writer = await _connect(str(path), "writer", isolation_level=None)
                 await _in_thread(writer, _prepare_writer, path, check)
             elif not path.exists() or path.stat().st_size == 0:
                 # Nothing stored yet: give queries an empty, current schema to read.
@@ -374,7 +410,7 @@ class Store:
                     _migrate(conn)
             reader = await _open_reader(path, readonly)
         except BaseException as exc:
-            # Close what opened: an aiosqlite thread left running keeps the process alive.
+            # Close what opened: a connection left open holds its file and thread.
             for opened in (writer, reader):
                 if opened is not None:
                     await _close_quietly(opened)
@@ -524,8 +560,7 @@ class Store:
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
-            async with self._reader.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            return await _in_thread(self._reader, _fetch, sql, params)
         except sqlite3.Error as exc:  # damaged, unreadable: one line naming the file
             raise store_faults.store_error(exc, self.path) or exc from None
 
@@ -550,7 +585,7 @@ class Store:
         until: float | None = None,
     ) -> list[Event]:
         """Newest first; page back with before_id, forward with after_id (then oldest first)."""
-        where, params = (flt or Filter()).to_sql()
+        where, params = filter_sql(flt)
         clauses = [where]
         if before_id is not None:
             clauses.append("id < ?")
@@ -573,7 +608,7 @@ class Store:
         return [event_from_row(r) for r in await self._fetchall(sql, params)]
 
     async def count_events(self, flt: Filter | None = None) -> int:
-        where, params = (flt or Filter()).to_sql()
+        where, params = filter_sql(flt)
         rows = await self._fetchall(f"SELECT COUNT(*) FROM events WHERE {where}", params)
         return int(rows[0][0])
 
@@ -736,7 +771,80 @@ class Store:
             ("DELETE FROM events WHERE id <= ?", (max_id_to_drop,)),
         ]
 
+    async def count_older_than(self, cutoff_ts: float) -> int:
+        rows = await self._fetchall("SELECT COUNT(*) FROM events WHERE ts < ?", [cutoff_ts])
+        return int(rows[0][0])
+
+    async def delete_older_than(self, cutoff_ts: float) -> None:
+        """Events stored before cutoff_ts go, with their executions."""
+        await self.write(*self.cleanup_ops(cutoff_ts))
+
+    def trim_later(self, max_id_to_drop: int) -> None:
+        """The retention cap: events up to max_id_to_drop go (and their real runs),
+        with the next round; nobody waits on it."""
+        self.write_later(*self.cap_ops(max_id_to_drop))
+
+    async def delete_event(self, event_id: int) -> None:
+        """The event and its executions (none: nothing happens)."""
+        await self.write(
+            ("DELETE FROM executions WHERE event_id = ?", (event_id,)),
+            ("DELETE FROM events WHERE id = ?", (event_id,)),
+        )
+
+    # -- intent-level writes ----------------------------------------------------------
+
+    def write_event(self, event: Event, encoded: str | None = None) -> asyncio.Future[None]:
+        """Insert one event (`encoded`: its data's JSON text when already made)."""
+        return self.write((INSERT_EVENT, event_row(event, encoded)))
+
+    def write_events(self, events: Sequence[tuple[Event, str | None]]) -> asyncio.Future[None]:
+        """Insert events, each with its data's JSON text when already made: one write."""
+        return self.write(*[(INSERT_EVENT, event_row(e, encoded)) for e, encoded in events])
+
+    def set_status_later(self, event_id: int, status: str) -> None:
+        """An event's new status, with the next round (nobody waits on it)."""
+        self.write_later((UPDATE_STATUS, (status, event_id)))
+
+    def record_later(self, execution: Execution, hook: str) -> None:
+        """A real run's record (run_record_ops), with the next round."""
+        self.write_later(*run_record_ops(execution, hook))
+
+    def execution_later(self, execution: Execution) -> None:
+        """An execution row alone (a run recorded as skipped), with the next round."""
+        self.write_later((INSERT_EXECUTION, execution_row(execution)))
+
+    async def record_execution(self, execution: Execution) -> None:
+        """An execution row alone (a dry run: no hook counter moves)."""
+        await self.write((INSERT_EXECUTION, execution_row(execution)))
+
+    async def save_hook(self, hook: Hook) -> None:
+        await self.write(self.hook_upsert(hook))
+
+    async def delete_hook(self, name: str) -> None:
+        """The hook and its state (its executions stay, as history)."""
+        await self.write(
+            ("DELETE FROM hooks WHERE name = ?", (name,)),
+            ("DELETE FROM state WHERE hook = ?", (name,)),
+        )
+
+    def write_state(self, hook: str, key: str, kind: str, value: Any) -> asyncio.Future[None]:
+        """One state write (state_op), committed at once."""
+        return self.write(state_op(hook, key, kind, value))
+
+    def mark_http(self, event_id: int, hook: str, ts: float) -> asyncio.Future[None]:
+        """Before a run's first http request: a crash after this is known at restart."""
+        return self.write((INSERT_HTTP_MARK, (event_id, hook, ts)))
+
+    async def recorded_runs_of_unfinished(self) -> dict[int, set[str]]:
+        """For recovery: the hooks with a real run recorded, per unfinished event."""
+        recorded: dict[int, set[str]] = {}
+        for event_id, hook in await self._fetchall(RECORDED_RUNS):
+            recorded.setdefault(event_id, set()).add(hook)
+        return recorded
+
     async def run_readonly(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """fn(reader connection) in the reader's thread: for tests and diagnostics that
+        look at the file directly. The engine itself asks the calls above."""
         try:
             return await _in_thread(self._reader, fn)
         except sqlite3.Error as exc:

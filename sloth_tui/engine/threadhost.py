@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import threading
 import time
@@ -26,14 +25,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sloth_tui.engine.effects import RunEffects
 from sloth_tui.engine.pending_state import PendingState
-from sloth_tui.engine.store import (
-    DELETE_STATE,
-    INCR_STATE,
-    INSERT_HTTP_MARK,
-    UPSERT_STATE,
-    Store,
-    WriteOp,
-)
+from sloth_tui.engine.store import Store, WriteOp
 from sloth_tui.lua.limits import Limits
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.records import Event, Execution, Hook
@@ -151,11 +143,11 @@ class ThreadHost:
     # Direct writes (not a real run's: those go through RunEffects) commit at once.
     def state_set(self, hook: str, key: str, value: Any) -> None:
         self._writable()
-        self._call(self._store.write, (UPSERT_STATE, (hook, key, json.dumps(value))))
+        self._call(self._store.write_state, hook, key, "set", value)
 
     def state_delete(self, hook: str, key: str) -> None:
         self._writable()
-        self._call(self._store.write, (DELETE_STATE, (hook, key)))
+        self._call(self._store.write_state, hook, key, "del", None)
 
     def state_incr(self, hook: str, key: str, by: float) -> float:
         self._writable()
@@ -166,7 +158,7 @@ class ThreadHost:
         ops = {key: ("add", by)}
         self._state.finished(hook, ops, {key: by})
         try:
-            await self._store.write((INCR_STATE, (hook, key, json.dumps(by))))
+            await self._store.write_state(hook, key, "add", by)
         except BaseException:
             self._state.acked(hook, ops, committed=False)
             raise
@@ -216,7 +208,7 @@ class ThreadHost:
     def mark_http(self, event_id: int, hook: str) -> None:
         """Committed before the request goes out: a crash after it is known at restart."""
         self._writable()
-        self._call(self._store.write, (INSERT_HTTP_MARK, (event_id, hook, time.time())))
+        self._call(self._store.mark_http, event_id, hook, time.time())
 
     def commit(self, effects: RunEffects, record: list[WriteOp]) -> None:
         """On the loop: the run's effects and its record, in one write (one transaction)."""

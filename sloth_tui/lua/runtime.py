@@ -29,6 +29,7 @@ __all__ = [
     "check_syntax",
     "declared_event_types",
     "sandbox_build_cost_us",
+    "sandbox_globals",
 ]
 
 DEFAULT_LIMITS = Limits()  # frozen, so safe to share as a default
@@ -66,7 +67,12 @@ class HookRuntime:
         engine's per-run buffer); `redelivered` is what the hook reads in
         event.redelivered (a rerun after a crash that followed an http call).
         """
-        worker = self._pool.acquire()
+        try:
+            # Building a worker loads every host module's wrapper: one that cannot
+            # load fails here, and the run is recorded as failed like any other bug.
+            worker = self._pool.acquire()
+        except Exception as exc:
+            return _failed(hook, event, dry_run, exc)
         try:
             return worker.run(
                 host or self.host, hook, event, limits or self.limits, dry_run=dry_run,
@@ -74,17 +80,21 @@ class HookRuntime:
             )  # fmt: skip
         except Exception as exc:  # a bug here must still end in a record, not a crash
             worker.broken = True
-            return Execution(
-                hook.name,
-                event.id,
-                "error",
-                time.time(),
-                error=f"hook runtime failure: {exc}",
-                dry_run=dry_run,
-                event_type=event.type,
-            )
+            return _failed(hook, event, dry_run, exc)
         finally:
             self._pool.release(worker)
+
+
+def _failed(hook: Hook, event: Event, dry_run: bool, exc: Exception) -> Execution:
+    return Execution(
+        hook.name,
+        event.id,
+        "error",
+        time.time(),
+        error=f"hook runtime failure: {exc}",
+        dry_run=dry_run,
+        event_type=event.type,
+    )
 
 
 class _NullHost:
@@ -140,6 +150,16 @@ def declared_event_types(path: str) -> list[str]:
     if exe.status != "success" or not isinstance(exe.result, list):
         return []
     return [t for t in exe.result if isinstance(t, str) and t]
+
+
+def sandbox_globals() -> list[str]:
+    """The globals a hook starts with, sorted: the sandbox's own and the registered
+    host modules' (lua/modules)."""
+    worker = _tools.acquire()
+    try:
+        return worker.env_names()
+    finally:
+        _tools.release(worker)
 
 
 # -- measurement helpers for `sloth-tui bench` --------------------------------------

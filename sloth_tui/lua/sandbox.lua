@@ -1,23 +1,23 @@
 -- sandbox.lua: the allowlist environment and the runner, loaded once per
--- LuaRuntime after encode, guard, api and patterns. It builds a fresh environment for
--- every run and runs the hook on a coroutine carrying the count hook. Hooks
+-- LuaRuntime after encode, guard, the host modules and patterns. It builds a fresh
+-- environment for every run and runs the hook on a coroutine carrying the count hook. Hooks
 -- never see this chunk's globals; at the end the dangerous globals are removed
 -- from the real _G as well.
 --
--- Arguments: enc (encode.lua), guard (guard.lua), api (api.lua), patterns
--- (patterns.lua), now (time.monotonic).
+-- Arguments: enc (encode.lua), guard (guard.lua), modules (the host modules in
+-- registry order: {name = global, exports = what its wrapper returned}, see
+-- modules/base.py), patterns (patterns.lua), now (time.monotonic).
 
-local enc, guard, api, patterns, py_now = ...
+local enc, guard, modules, patterns, py_now = ...
 local setupvalue = debug.setupvalue
 local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
 local xpcall, error, type, tostring, tonumber, next, rawget, select =
   xpcall, error, type, tostring, tonumber, next, rawget, select
 local getmetatable, load = getmetatable, load
-local tconcat = table.concat
+local tconcat, sfmt = table.concat, string.format
 local clean, encode, clip, TEXT_MAX = enc.clean, enc.encode, enc.clip, enc.TEXT_MAX
 local LIMIT, MEMORY_MSG, EMPTY, readonly = guard.LIMIT, guard.MEMORY_MSG, guard.EMPTY, guard.readonly
 local hook_line, g_tripped = guard.hook_line, guard.tripped
-local make_event = api.make_event
 local RESULT_MAX = 64 * 1024 -- bytes of a hook's return value kept in the record
 
 -- The allowlist -----------------------------------------------------------------
@@ -108,16 +108,47 @@ local LIBS = {
     status = coroutine.status, yield = coroutine.yield, running = coroutine.running,
     isyieldable = coroutine.isyieldable,
   },
-  log = api.log, http = api.http, json = api.json, state = api.state,
 }
 local BASE = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
   tonumber = tonumber, tostring = tostring, type = type, rawequal = rawequal, rawget = rawget,
   rawlen = rawlen, rawset = guard.rawset, getmetatable = getmetatable,
   setmetatable = guard.setmetatable, pcall = guard.pcall, xpcall = guard.xpcall, load = guard.load,
-  print = api.print,
   unpack = table.unpack, _VERSION = _VERSION,
 }
+
+-- The host modules: each one's library becomes a global of that name, its extra
+-- globals join the base ones, and one of them builds the run's `event`. A name
+-- already taken is refused here too (the registry checks first, in Python).
+local make_event
+for i = 1, #modules do
+  local m = modules[i]
+  local name, ex = m.name, m.exports
+  local function claim(key)
+    if key == "event" or LIBS[key] ~= nil or BASE[key] ~= nil then
+      error("host module " .. name .. ": global " .. key .. " is already taken", 0)
+    end
+  end
+  if ex.lib ~= nil then
+    claim(name)
+    LIBS[name] = ex.lib
+  end
+  if ex.globals ~= nil then
+    for key, value in next, ex.globals do
+      claim(key)
+      BASE[key] = value
+    end
+  end
+  if ex.make_event ~= nil then
+    if make_event ~= nil then
+      error("host module " .. name .. ": another module already builds the event", 0)
+    end
+    make_event = ex.make_event
+  end
+end
+if make_event == nil then
+  error("no host module builds the run's event (make_event)", 0)
+end
 
 -- String methods ("x"):rep() go through the one shared string metatable: point it
 -- at the dump-free table and show hooks only a read-only proxy of it.
@@ -128,36 +159,48 @@ string_mt.__metatable = readonly({ __index = readonly(SAFE_STRING) })
 -- A fresh table per run, library tables included, so nothing a hook assigns
 -- survives into the next run. The builder is generated as one table constructor
 -- with every value in an upvalue: presized tables, no copy loops (~3x faster).
--- (Lua allows 200 locals here; about 105 are used. load() fails loudly past that.)
+-- Lua allows 200 locals (and 255 upvalues) in one function: about 105 values are
+-- used today, 15 of them the host modules'. Past IN_LOCALS, values come from one
+-- table upvalue instead (a little slower each), so more host modules still load.
+local IN_LOCALS = 180
 local function make_builder()
   local values, lines, n = {}, {}, 0
   local function slot(v)
     n = n + 1
     values[n] = v
+    if n > IN_LOCALS then
+      return "rest[" .. (n - IN_LOCALS) .. "]"
+    end
     return "v" .. n
   end
   local function fields(t)
     local out = {}
     for k, v in next, t do
-      out[#out + 1] = k .. " = " .. slot(v)
+      out[#out + 1] = "[" .. sfmt("%q", k) .. "] = " .. slot(v)
     end
     return out
   end
   local parts = fields(BASE)
   for name, lib in next, LIBS do
-    parts[#parts + 1] = name .. " = { " .. tconcat(fields(lib), ", ") .. " }"
+    parts[#parts + 1] = "[" .. sfmt("%q", name) .. "] = { " .. tconcat(fields(lib), ", ") .. " }"
   end
-  local names = {}
+  local names, locals, rest = {}, {}, {}
   for i = 1, n do
-    names[i] = "v" .. i
+    if i <= IN_LOCALS then
+      names[i], locals[i] = "v" .. i, values[i]
+    else
+      rest[i - IN_LOCALS] = values[i]
+    end
   end
+  local nl = #names
+  names[nl + 1], locals[nl + 1] = "rest", rest
   lines[1] = "local " .. tconcat(names, ", ") .. " = ..."
   lines[2] = "return function()"
   lines[3] = "  local env = { " .. tconcat(parts, ", ") .. " }"
   lines[4] = "  env._G = env"
   lines[5] = "  return env"
   lines[6] = "end"
-  return assert(load(tconcat(lines, "\n"), "=sandbox_env", "t", {}))(table.unpack(values, 1, n))
+  return assert(load(tconcat(lines, "\n"), "=sandbox_env", "t", {}))(table.unpack(locals, 1, nl + 1))
 end
 local new_env = make_builder()
 
@@ -283,11 +326,21 @@ local function bench_env(n, data)
   return py_now() - t0
 end
 
+-- The globals a hook starts with: what the registry put in, checked by the tests.
+local function env_names()
+  local names = {}
+  for key in next, new_env() do
+    names[#names + 1] = key
+  end
+  names[#names + 1] = "event" -- set by run()
+  return names
+end
+
 -- Nothing below needs these any more; hooks never see _G, but leave no handle.
 for _, name in next, { "io", "os", "debug", "package", "require", "dofile", "loadfile", "load",
     "python", "collectgarbage" } do
   _G[name] = nil
 end
 
-return { run = run, compile = compile, bench_env = bench_env }
+return { run = run, compile = compile, bench_env = bench_env, env_names = env_names }
 

@@ -4,11 +4,16 @@ Creating a runtime and loading the sandbox costs about a millisecond, so a
 worker keeps its runtime and its compiled chunks (per path, mtime and size) and
 builds only a fresh environment per run. A chunk is compiled once; each run
 points its _ENV upvalue at that run's environment.
+
+The host modules (modules/) are wired here, once per worker: one bridge table of
+Python calls per module, its Lua wrapper loaded with it, and the sandbox given the
+list to build its environment from.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -17,16 +22,19 @@ from typing import Any
 
 from lupa.lua54 import LuaError, LuaRuntime
 
+from sloth_tui.lua import modules as registry
 from sloth_tui.lua.context import RunContext
 from sloth_tui.lua.convert import jsonable, loads, position
 from sloth_tui.lua.host import HostAPI
 from sloth_tui.lua.limits import CHECK_EVERY, MAX_FILE_BYTES, Limits, describe
+from sloth_tui.lua.modules.base import KIT, Handler, HostModule
 from sloth_tui.model.records import Event, Execution, Hook
 
-# The privileged Lua, in load order: each module gets the ones before it.
+# The privileged Lua, in load order: each one gets the ones before it (the host
+# modules' wrappers load after kit, before patterns).
 _LUA = {
     name: resources.files("sloth_tui.lua").joinpath(f"{name}.lua").read_text("utf-8")
-    for name in ("encode", "guard", "api", "patterns", "sandbox")
+    for name in ("encode", "guard", "patterns", "sandbox")
 }
 
 MAX_CHUNKS = 256  # compiled hook files kept per runtime
@@ -56,58 +64,57 @@ class Worker:
         self.memory = memory
         self.broken = False  # set when the runtime itself failed; the pool drops it
         self.ctx: RunContext | None = None
-        bridge = self.lua.table_from(
-            {
-                "log": self._bridge("log", lambda msg: None),
-                "http": self._bridge("http_call", lambda msg: (None, f"http: {msg}", None)),
-                "dispatch": self._bridge("dispatch", lambda msg: (None, f"dispatch: {msg}")),
-                "state": self._bridge("state", lambda msg: (False, msg)),
-                "json_decode": self._bridge(
-                    "json_decode", lambda msg: (None, f"json.decode: {msg}")
-                ),
-            }
-        )
         lua = self.lua.execute
         enc = lua(_LUA["encode"], name="=encode", mode="t")
         guard = lua(_LUA["guard"], time.monotonic, CHECK_EVERY, name="=guard", mode="t")
-        api = lua(_LUA["api"], bridge, enc, guard, name="=api", mode="t")
+        kit = lua(KIT, enc, guard, name="=kit", mode="t")
+        self.generation, host_modules = registry.snapshot()
+        loaded = self.lua.table_from([self._load(m, kit) for m in host_modules])
         natives = lua("return string.find, string.match, string.gmatch, string.gsub")
         patterns = lua(_LUA["patterns"], *natives, name="=patterns", mode="t")
         sandbox = lua(
-            _LUA["sandbox"], enc, guard, api, patterns, time.monotonic, name="=sandbox", mode="t"
-        )
+            _LUA["sandbox"], enc, guard, loaded, patterns, time.monotonic, name="=sandbox",
+            mode="t",
+        )  # fmt: skip
         self._run = sandbox["run"]
         self._compile = sandbox["compile"]
         self.bench_env = sandbox["bench_env"]
+        self._env_names = sandbox["env_names"]
         self._chunks: dict[tuple[str, int, int], tuple[Any, str | None]] = {}
 
-    def http_call(self, *args: Any) -> Any:
-        """RunContext.http, once the host has durably noted that this real run calls out
-        (its `http_started`, when the host has one): http is the one effect a crash
-        cannot take back. A run whose note cannot be stored sends nothing."""
-        ctx = self.ctx
-        assert ctx is not None
-        started = getattr(ctx.host, "http_started", None)
-        if started is not None and not ctx.dry_run:
-            try:
-                started()
-            except Exception as exc:
-                method, url = args[0], args[1]
-                return None, f"http.{str(method).lower()} {url}: not sent: {exc}", None
-        return ctx.http(*args)
+    def _load(self, module: HostModule, kit: Any) -> Any:
+        """{name, exports} for the sandbox: the module's wrapper, loaded with its bridge."""
+        bridge = self.lua.table_from(
+            {name: self._bridge(*fns) for name, fns in module.bridged().items()}
+        )
+        if module.lua is None:
+            exports = kit["plain"](module.name, bridge)
+        else:
+            exports = self.lua.execute(
+                module.lua, bridge, kit, name=f"=host:{module.name}", mode="t"
+            )
+        return self.lua.table_from({"name": module.name, "exports": exports})
 
-    def _bridge(self, method: str, failure: Callable[[str], Any]) -> Callable[..., Any]:
-        """A RunContext method as Lua sees it. It must never raise: lupa would hand the
-        exception to Lua as a userdata, i.e. a Python object inside the sandbox."""
+    def _bridge(
+        self, run: Handler, dry: Handler, failure: Callable[[str], Any]
+    ) -> Callable[..., Any]:
+        """A module's call as Lua sees it: the run's context first, the dry-run
+        variant in a dry run. It must never raise: lupa would hand the exception to
+        Lua as a userdata, i.e. a Python object inside the sandbox."""
 
         def call(*args: Any) -> Any:
             try:
-                target = self if method == "http_call" else self.ctx
-                return getattr(target, method)(*args)
+                ctx = self.ctx
+                assert ctx is not None, "a host call outside a run"
+                return (dry if ctx.dry_run else run)(ctx, *args)
             except Exception as exc:
                 return failure(f"internal error: {type(exc).__name__}: {exc}")
 
         return call
+
+    def env_names(self) -> list[str]:
+        """The globals a hook's environment starts with (`event` included), sorted."""
+        return sorted(str(name) for name in self._env_names().values())
 
     # -- compiling -------------------------------------------------------------------
     def compile(self, text: str, name: str) -> tuple[Any, str | None]:
@@ -130,6 +137,8 @@ class Worker:
             return None, f"hook file not found: {path}"
         except OSError as exc:
             return None, f"cannot read hook file {path}: {exc.strerror or exc}"
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block this thread, /dev/zero never end
+            return None, f"hook file is not a regular file: {path}"
         key = (path, st.st_mtime_ns, st.st_size)
         cached = self._chunks.get(key)
         if cached is not None:
@@ -138,9 +147,14 @@ class Worker:
             return None, f"hook file too large: {st.st_size} bytes (limit {MAX_FILE_BYTES})"
         try:
             with open(path, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
+                text = fh.read(MAX_FILE_BYTES + 1)  # bounded even if it grew since the stat
         except OSError as exc:
             return None, f"cannot read hook file {path}: {exc.strerror or exc}"
+        if len(text) > MAX_FILE_BYTES:
+            return (
+                None,
+                f"hook file too large: over {MAX_FILE_BYTES} bytes (limit {MAX_FILE_BYTES})",
+            )
         cached = self.compile(text, name)  # syntax errors are cached too: same file, same error
         if len(self._chunks) >= MAX_CHUNKS:
             del self._chunks[next(iter(self._chunks))]
@@ -178,8 +192,7 @@ class Worker:
             self.memory = limits.memory
         ctx = RunContext(
             self.lua, host, hook.name, event, dry_run=dry_run, deadline=deadline,
-            http_body_cap=limits.http_body_cap, host_memory=limits.host_memory,
-            logs=exe.logs, calls=exe.calls,
+            limits=limits, logs=exe.logs, calls=exe.calls,
         )  # fmt: skip
         self.ctx = ctx
         try:
@@ -230,7 +243,8 @@ class Worker:
 
 class WorkerPool:
     """Workers per thread. A thread takes a free one or makes one; a run nested in a
-    host call on the same thread (a synchronous dispatch) gets a second worker."""
+    host call on the same thread (a synchronous dispatch) gets a second worker. A
+    worker built before the host module registry last changed is dropped."""
 
     def __init__(self, memory: int) -> None:
         self._memory = memory
@@ -240,7 +254,12 @@ class WorkerPool:
         free: list[Worker] | None = getattr(self._local, "free", None)
         if free is None:
             free = self._local.free = []
-        return free.pop() if free else Worker(self._memory)
+        current = registry.generation()
+        while free:
+            worker = free.pop()
+            if worker.generation == current:
+                return worker
+        return Worker(self._memory)
 
     def release(self, worker: Worker) -> None:
         if not worker.broken:

@@ -45,3 +45,20 @@ class EngineStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """One line the dashboard and `doctor` can show for a producer."""
+
+    name: str
+    kind: str  # the registry key: monitor, watchers, socket, demo, ...
+    state: str  # "running", "stopped", "failed"
+    detail: str = ""  # a one-line reason or figure, plain text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "state": self.state, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SourceHealth:
+        return cls(str(d["name"]), str(d["kind"]), str(d["state"]), str(d.get("detail", "")))

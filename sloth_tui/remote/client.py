@@ -1,16 +1,23 @@
-"""RemoteEngine: the Engine API over the socket, for the CLI and an attached dashboard.
+"""RemoteEngine: the EngineAPI (engine/api.py) over the socket, for the CLI and the dashboard.
 
-Same method names, signatures and return types as sloth_tui.engine.engine.Engine
-for everything the CLI and the dashboard use, so a screen cannot tell which it
-has. Differences worth knowing:
+It satisfies the same Protocol as sloth_tui.engine.engine.Engine (mypy checks it,
+tests/engine/test_api_parity.py compares the signatures), so a screen or a command
+cannot tell which it has. Each method is a one-line stub: `_op(OP, ...)` encodes
+the request and decodes the reply from the operation's entry in remote/ops.py, the
+table the server's handlers are derived from too. Differences worth knowing:
 
 - `subscribe()` returns a real sloth_tui.engine.bus.Subscription fed by one
-  notice stream from the daemon, which reconnects by itself. Two extra notice
-  kinds say so: `disconnected` (payload: a one-line reason) and `connected`
-  (payload: the daemon's info dict). The daemon stopping arrives as
+  notice stream from the daemon (remote/notices.py), which reconnects by itself.
+  Two extra notice kinds say so: `disconnected` (payload: a one-line reason) and
+  `connected` (payload: the daemon's info dict). The daemon stopping arrives as
   `disconnected`; `shutdown` means only that this RemoteEngine was closed.
   Notices during a gap are lost: backfill with query_events(after_id=...).
 - `stats()` is the latest figure the daemon published (every second).
+- `check_syntax` and `declared_event_types` run in the daemon, where the hooks
+  run; paths are sent absolute (the daemon has its own cwd).
+- `dispatch_batch` sends plain event lines, pipelined on one connection (the
+  daemon commits what it reads together), and reads the accepted events back.
+  Each item is checked alone and a refused one comes back as its EventRefused.
 - `close()` detaches; the daemon keeps running.
 """
 
@@ -19,22 +26,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sloth_tui.config import Settings
+from sloth_tui.engine.api import EventLine, SyntaxProblem
 from sloth_tui.engine.bus import Subscription
 from sloth_tui.model.errors import EventRefused, SlothError
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.records import Event, Execution, Hook
-from sloth_tui.model.stats import EngineStats, HookStats
+from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth
+from sloth_tui.remote import ops
 from sloth_tui.remote.notices import NoticeStream
-from sloth_tui.remote.protocol import (
-    DaemonUnavailable,
-    error_from_reply,
-    filter_to_wire,
-    probe,
-)
+from sloth_tui.remote.ops import Op
+from sloth_tui.remote.protocol import DaemonUnavailable, ProtocolError, error_from_reply, probe
 from sloth_tui.remote.wire import Address, WireConnection
+
+if TYPE_CHECKING:
+    from sloth_tui.engine.api import EngineAPI
+
+R = TypeVar("R")
 
 log = logging.getLogger("sloth_tui.client")
 
@@ -88,26 +98,11 @@ def choose_engine(
     return Address(path=settings.socket_path)
 
 
-def _hook_stats_from_dict(d: dict[str, Any]) -> HookStats:
-    return HookStats(
-        d["hook"],
-        int(d["runs"]),
-        int(d["failures"]),
-        float(d["avg_ms"]),
-        float(d["p50_ms"]),
-        float(d["p95_ms"]),
-        d.get("last_run"),
-    )
-
-
 class RemoteEngine:
-    remote = True
-    readonly = False
-
     def __init__(self, settings: Settings, address: Address, info: dict[str, Any]) -> None:
-        self.settings = settings
+        self._settings = settings
         self.address = address
-        self.started = float(info.get("started", 0.0))
+        self._started = float(info.get("started", 0.0))
         self._idle: list[WireConnection] = []
         self._slots = asyncio.Semaphore(POOL_SIZE)
         self._notices = NoticeStream(address, info)
@@ -138,6 +133,24 @@ class RemoteEngine:
         engine._idle.append(conn)
         return engine
 
+    # -- who this engine is -------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def remote(self) -> bool:
+        return True
+
+    @property
+    def readonly(self) -> bool:
+        return False
+
+    @property
+    def started(self) -> float:
+        return self._started
+
     @property
     def info(self) -> dict[str, Any]:
         """The daemon's ping info: version, pid, home, socket, started (refreshed on reconnect)."""
@@ -154,14 +167,19 @@ class RemoteEngine:
 
     # -- requests -------------------------------------------------------------------
 
-    async def _call(self, op: str, *, retry: bool = False, **params: Any) -> dict[str, Any]:
+    async def _op(self, op: Op[R], **args: Any) -> R:
+        """One call through the table: encode the arguments, send, decode the reply."""
+        reply = await self._call(op.wire_name, op.request(args), retry=op.query)
+        return op.result.decode(reply)
+
+    async def _call(
+        self, op: str, fields: dict[str, Any], *, retry: bool = False
+    ) -> dict[str, Any]:
         """One request on a pooled connection. Queries (retry=True) survive a daemon restart."""
-        if self._closed:
-            raise DaemonUnavailable("this remote engine is closed")
-        request = {"op": op, **{k: v for k, v in params.items() if v is not None}}
+        request = {"op": op, **fields}
         async with self._slots:
             for attempt in range(2 if retry else 1):
-                conn = self._checkout() or await WireConnection.open(self.address)
+                conn = await self._connection()
                 try:
                     reply = await conn.request(request)
                 except (OSError, ValueError) as exc:
@@ -180,13 +198,15 @@ class RemoteEngine:
             raise error_from_reply(reply)
         return reply
 
-    def _checkout(self) -> WireConnection | None:
+    async def _connection(self) -> WireConnection:
+        if self._closed:
+            raise DaemonUnavailable("this remote engine is closed")
         while self._idle:
             conn = self._idle.pop()
             if conn.usable:
                 return conn
             conn.close()
-        return None
+        return await WireConnection.open(self.address)
 
     # -- events ---------------------------------------------------------------------
 
@@ -200,27 +220,86 @@ class RemoteEngine:
         strict: bool | None = None,
         wait: bool = False,
     ) -> Event:
-        _no_parent(parent)
-        reply = await self._call(
-            "dispatch", type=type, data=data, source=source, strict=strict, wait=wait
+        return await self._op(
+            ops.DISPATCH,
+            type=type,
+            data=data,
+            source=source,
+            parent=parent,
+            strict=strict,
+            wait=wait,
         )
-        return Event.from_dict(reply["event"])
 
     async def dispatch_and_run(
-        self, type: str, data: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        source: str = "cli",
+        strict: bool | None = None,
     ) -> tuple[Event, list[Execution]]:
-        _no_parent(kwargs.pop("parent", None))
-        reply = await self._call("dispatch", type=type, data=data, wait=True, **kwargs)
-        return Event.from_dict(reply["event"]), _executions(reply)
+        return await self._op(
+            ops.DISPATCH_AND_RUN, type=type, data=data, source=source, strict=strict
+        )
+
+    async def dispatch_batch(self, items: list[EventLine]) -> list[Event | EventRefused]:
+        """Plain event lines, pipelined on one connection (the daemon's batched ingest: one
+        commit for many), then the accepted events read back in a few id-range queries."""
+        async with self._slots:
+            conn = await self._connection()
+            try:
+                replies = await conn.pipeline([ops.batch_line(item) for item in items])
+            except (OSError, ValueError) as exc:
+                conn.close()
+                raise DaemonUnavailable(
+                    f"lost the daemon on {self.address} during a batch: {exc}"
+                ) from None
+            except BaseException:  # cancelled: replies still owed would be misread later
+                conn.close()
+                raise
+            self._idle.append(conn)
+        ids: list[int] = []
+        for reply in replies:
+            if reply.get("ok"):
+                ids.append(int(reply["id"]))
+                continue
+            error = error_from_reply(reply)
+            if not isinstance(error, EventRefused | ProtocolError):
+                raise error  # the daemon as a whole refuses (stopping): so does the batch
+        stored = await self._events_by_id(ids)
+        results: list[Event | EventRefused] = []
+        for item, reply in zip(items, replies, strict=True):
+            if not reply.get("ok"):
+                # A refused field (a source a client may not claim) refuses this item alone.
+                results.append(EventRefused(str(reply.get("error") or "refused")))
+                continue
+            event_id = int(reply["id"])
+            # Gone already only when the retention cap dropped it meanwhile: what we know.
+            results.append(stored.get(event_id) or ops.accepted_event(event_id, item, reply))
+        return results
+
+    async def _events_by_id(self, ids: list[int]) -> dict[int, Event]:
+        """The events with these ids, in as few queries as the page limit allows."""
+        found: dict[int, Event] = {}
+        window = ops.MAX_PAGE
+        pending = sorted(ids)
+        while pending:
+            low = pending[0]
+            high = max(i for i in pending if i - low < window)
+            page = await self.query_events(
+                None, after_id=low - 1, before_id=high + 1, limit=high - low + 1
+            )
+            found.update((e.id, e) for e in page)
+            pending = [i for i in pending if i > high]
+        return found
 
     async def rerun(
         self, event_id: int, hooks: list[str] | None = None
     ) -> tuple[Event, list[Execution]]:
-        reply = await self._call("rerun", id=event_id, hooks=hooks)
-        return Event.from_dict(reply["event"]), _executions(reply)
+        return await self._op(ops.RERUN, event_id=event_id, hooks=hooks)
 
     async def get_event(self, event_id: int) -> Event:
-        return Event.from_dict((await self._call("get_event", retry=True, id=event_id))["event"])
+        return await self._op(ops.GET_EVENT, event_id=event_id)
 
     async def query_events(
         self,
@@ -232,29 +311,24 @@ class RemoteEngine:
         since: float | None = None,
         until: float | None = None,
     ) -> list[Event]:
-        reply = await self._call(
-            "query_events",
-            retry=True,
-            filter=filter_to_wire(flt),
+        return await self._op(
+            ops.QUERY_EVENTS,
+            flt=flt,
             limit=limit,
             before_id=before_id,
             after_id=after_id,
             since=since,
             until=until,
         )
-        return [Event.from_dict(e) for e in reply["events"]]
 
     async def count_events(self, flt: Filter | None = None) -> int:
-        return int(
-            (await self._call("count_events", retry=True, filter=filter_to_wire(flt)))["count"]
-        )
+        return await self._op(ops.COUNT_EVENTS, flt=flt)
 
     async def child_events(self, event_id: int) -> list[Event]:
-        reply = await self._call("child_events", retry=True, id=event_id)
-        return [Event.from_dict(e) for e in reply["events"]]
+        return await self._op(ops.CHILD_EVENTS, event_id=event_id)
 
     async def executions_of(self, event_id: int) -> list[Execution]:
-        return _executions(await self._call("executions_of", retry=True, event_id=event_id))
+        return await self._op(ops.EXECUTIONS_OF, event_id=event_id)
 
     async def executions(
         self,
@@ -266,44 +340,36 @@ class RemoteEngine:
         before_id: int | None = None,
         limit: int = 100,
     ) -> list[Execution]:
-        return _executions(
-            await self._call(
-                "executions",
-                retry=True,
-                hook=hook,
-                event_id=event_id,
-                status=status,
-                only_failed=only_failed,
-                include_dry_runs=include_dry_runs,
-                before_id=before_id,
-                limit=limit,
-            )
+        return await self._op(
+            ops.EXECUTIONS,
+            hook=hook,
+            event_id=event_id,
+            status=status,
+            only_failed=only_failed,
+            include_dry_runs=include_dry_runs,
+            before_id=before_id,
+            limit=limit,
         )
 
     async def hook_outcomes(self, event_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
-        reply = await self._call("hook_outcomes", retry=True, ids=event_ids)
-        return {
-            int(i): [(hook, status) for hook, status in runs]
-            for i, runs in reply["outcomes"].items()
-        }
+        return await self._op(ops.HOOK_OUTCOMES, event_ids=event_ids)
 
     async def delete_event(self, event_id: int) -> None:
-        await self._call("delete_event", id=event_id)
+        await self._op(ops.DELETE_EVENT, event_id=event_id)
 
     async def cleanup(self, older_than: float) -> int:
-        return int((await self._call("cleanup", older_than=older_than))["deleted"])
+        return await self._op(ops.CLEANUP, older_than=older_than)
 
     async def counts(self) -> dict[str, Any]:
-        reply = await self._call("counts", retry=True)
-        return {"categories": reply["categories"], "types": reply["types"]}
+        return await self._op(ops.COUNTS)
 
     # -- hooks ----------------------------------------------------------------------
 
     async def list_hooks(self) -> list[Hook]:
-        return [Hook.from_dict(h) for h in (await self._call("list_hooks", retry=True))["hooks"]]
+        return await self._op(ops.LIST_HOOKS)
 
     async def get_hook(self, name: str) -> Hook:
-        return Hook.from_dict((await self._call("get_hook", retry=True, name=name))["hook"])
+        return await self._op(ops.GET_HOOK, name=name)
 
     async def add_hook(
         self,
@@ -317,35 +383,29 @@ class RemoteEngine:
         max_instructions: int | None = None,
         max_memory_mb: int | None = None,
     ) -> Hook:
-        # The daemon resolves paths against its own cwd: send an absolute one.
-        reply = await self._call(
-            "add_hook",
+        return await self._op(
+            ops.ADD_HOOK,
             name=name,
-            events=list(events),
-            file=str(Path(file).expanduser().resolve()),
+            events=events,
+            file=file,
             description=description,
             enabled=enabled,
             timeout=timeout,
             max_instructions=max_instructions,
             max_memory_mb=max_memory_mb,
         )
-        return Hook.from_dict(reply["hook"])
 
     async def update_hook(self, name: str, **changes: Any) -> Hook:
-        if "file" in changes:
-            changes["file"] = str(Path(changes["file"]).expanduser().resolve())
-        return Hook.from_dict((await self._call("update_hook", name=name, changes=changes))["hook"])
+        return await self._op(ops.UPDATE_HOOK, name=name, changes=changes)
 
     async def set_hook_enabled(self, name: str, enabled: bool) -> Hook:
-        reply = await self._call("set_hook_enabled", name=name, enabled=enabled)
-        return Hook.from_dict(reply["hook"])
+        return await self._op(ops.SET_HOOK_ENABLED, name=name, enabled=enabled)
 
     async def delete_hook(self, name: str) -> None:
-        await self._call("delete_hook", name=name)
+        await self._op(ops.DELETE_HOOK, name=name)
 
     async def hook_stats(self) -> dict[str, HookStats]:
-        reply = await self._call("hook_stats", retry=True)
-        return {name: _hook_stats_from_dict(d) for name, d in reply["stats"].items()}
+        return await self._op(ops.HOOK_STATS)
 
     async def test_hook(
         self,
@@ -356,36 +416,39 @@ class RemoteEngine:
         event: Event | None = None,
         code: str | None = None,
     ) -> Execution:
-        reply = await self._call(
-            "test_hook",
-            hook=hook if isinstance(hook, str) else hook.to_dict(),
-            event_type=event_type,
-            data=data,
-            event=None if event is None else event.to_dict(),
-            code=code,
+        return await self._op(
+            ops.TEST_HOOK, hook=hook, event_type=event_type, data=data, event=event, code=code
         )
-        return Execution.from_dict(reply["execution"])
 
-    async def wait_idle(self, timeout: float = 30.0) -> bool:
-        return bool((await self._call("wait_idle", timeout=timeout))["idle"])
+    # -- Lua, checked in the daemon ---------------------------------------------------
 
-    # -- notices and stats ------------------------------------------------------------
+    async def check_syntax(self, code: str, chunkname: str = "hook") -> SyntaxProblem:
+        return await self._op(ops.CHECK_SYNTAX, code=code, chunkname=chunkname)
+
+    async def declared_event_types(self, path: str) -> list[str]:
+        return await self._op(ops.DECLARED_EVENT_TYPES, path=path)
+
+    # -- notices, figures, lifecycle ------------------------------------------------------
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         self._notices.start()
         return self._notices.bus.subscribe(maxsize)
 
-    def stats(self) -> EngineStats:
-        self._notices.start()
-        return self._notices.stats
-
     async def wait_subscribed(self, timeout: float = 5.0) -> bool:
         """Wait until notices flow (after subscribe()), so nothing later is missed."""
         return await self._notices.wait_live(timeout)
 
-    # -- lifecycle --------------------------------------------------------------------
+    def stats(self) -> EngineStats:
+        self._notices.start()
+        return self._notices.stats
 
-    async def close(self, reason: str = "detached") -> None:
+    async def source_health(self) -> list[SourceHealth]:
+        return await self._op(ops.SOURCE_HEALTH)
+
+    async def wait_idle(self, timeout: float = 30.0) -> bool:
+        return await self._op(ops.WAIT_IDLE, timeout=timeout)
+
+    async def close(self, reason: str | None = None) -> None:
         """Detach from the daemon (it keeps running)."""
         if self._closed:
             return
@@ -393,7 +456,7 @@ class RemoteEngine:
         for conn in self._idle:
             conn.close()
         self._idle.clear()
-        await self._notices.close(reason)
+        await self._notices.close(reason or "detached")
 
     async def __aenter__(self) -> RemoteEngine:
         return self
@@ -402,10 +465,7 @@ class RemoteEngine:
         await self.close()
 
 
-def _no_parent(parent: Event | None) -> None:
-    if parent is not None:
-        raise EventRefused("events with a parent are dispatched by hooks, inside the engine")
+if TYPE_CHECKING:  # mypy: RemoteEngine is an EngineAPI (the parity test checks signatures)
 
-
-def _executions(reply: dict[str, Any]) -> list[Execution]:
-    return [Execution.from_dict(e) for e in reply["executions"]]
+    def _conforms(engine: RemoteEngine) -> EngineAPI:
+        return engine

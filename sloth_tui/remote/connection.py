@@ -1,8 +1,9 @@
 """One client connection: read lines, run requests concurrently, write replies in order.
 
 Lines are read in chunks. The plain event lines of a chunk go to the engine
-together (engine.dispatch_batch: one task and one commit for them all), ops
-run as their own tasks, and replies go out in request order. A bounded window
+together (EngineAPI.dispatch_batch: one task and one commit for them all), ops
+run as their own tasks (their handlers come from the table in remote/ops.py),
+and replies go out in request order. A bounded window
 of unanswered requests per connection is the backpressure: a client that
 never reads its replies stalls only its own reads, never the engine or other
 clients.
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sloth_tui.config import ServerSettings
+from sloth_tui.engine.api import EngineAPI
 from sloth_tui.engine.bus import Notice, Subscription
-from sloth_tui.engine.engine import Engine
 from sloth_tui.model.errors import EventRefused, SlothError
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.records import Event
@@ -133,7 +134,7 @@ class ClientLimits:
 class ConnContext:
     """What a connection needs from its server."""
 
-    engine: Engine
+    engine: EngineAPI
     ping: Callable[[], dict[str, Any]]
     extra_ops: dict[str, Handler]
     token: str | None  # required first (auth) line when set: TCP

@@ -4,6 +4,7 @@ Notices are rebuilt into real records and fanned out on a local Bus, so
 RemoteEngine.subscribe() hands out the very Subscription type an embedded
 engine does. Two extra kinds tell the story of the connection:
 `disconnected` (a one-line reason) and `connected` (the daemon's info).
+(Split out of the client when the transport moved from sources/ to remote/.)
 """
 
 from __future__ import annotations

@@ -1,20 +1,46 @@
-"""The requests a socket client can make: plain event lines and `op` requests.
+"""The table of socket operations: one entry per EngineAPI method that crosses the wire.
 
-Each handler takes the engine and the decoded request and returns the reply
-dict (without `ok`, added by the caller). Arguments are checked here so a bad
-request gets a one-line reason, never a traceback.
+Each `Op` says, once, how a call travels: the method's name, its parameters (Python
+name, JSON field, how the server checks the field, the default when it is absent,
+how the client encodes it), how the result goes to and from JSON, and whether a
+client may retry it after a reconnect (a query). Both ends are derived from it:
+
+- the server's handler for every op (`OPS`, by wire name, used by connection.py):
+  check each field (a one-line ProtocolError otherwise), call the EngineAPI method
+  by keyword, encode its result;
+- RemoteEngine's methods (remote/client.py) are one-line stubs around
+  `RemoteEngine._op(OP, **args)`, which encodes the request and decodes the reply
+  from the same entry.
+
+So a new operation is a method on EngineAPI and Engine, one `Op` here and one stub
+in RemoteEngine; tests/engine/test_api_parity.py fails while one of them is missing.
+The wire protocol is what it was in sources/ops.py (same op and field names, same
+error messages); `dispatch` with `"wait": true` is the op dispatch_and_run travels as.
+
+Plain event lines ({"type": ..., "data": ...}, no op) are checked by `event_line`
+and go to EngineAPI.dispatch_batch in batches (connection.py).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
-from sloth_tui.engine.engine import Engine
-from sloth_tui.model.records import EXEC_STATUSES, Event, Hook
-from sloth_tui.remote.protocol import ProtocolError, filter_from_wire
+from sloth_tui.engine.api import EngineAPI, EventLine, SyntaxProblem
+from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.filters import Filter
+from sloth_tui.model.records import EXEC_STATUSES, Event, Execution, Hook
+from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth
+from sloth_tui.remote.notices import stats_from_dict
+from sloth_tui.remote.protocol import ProtocolError, filter_from_wire, filter_to_wire
 
-Handler = Callable[[Engine, dict[str, Any]], Awaitable[dict[str, Any]]]
+R = TypeVar("R")
+
+# A server-side handler: extra ops (handover, reload_watchers) have this shape too.
+Handler = Callable[[EngineAPI, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 EVENT_FIELDS = frozenset({"type", "data", "source", "strict", "ref"})
 # Sources a client may claim; the engine's own (system, hook:*, watcher:*) are not forgeable.
@@ -28,25 +54,74 @@ HOOK_CHANGES: dict[str, type | tuple[type, ...]] = {
     "max_instructions": int,
     "max_memory_mb": int,
 }
+# The notice kinds a subscriber may ask for.
+NOTICE_KINDS = frozenset(
+    {"event", "event_status", "execution", "hooks", "stats", "dropped", "shutdown"}
+)
+
+# EngineAPI members RemoteEngine answers without an op of its own, and why. The parity
+# test requires every other member to have an Op: a method added to the Protocol
+# without one fails it.
+CLIENT_SIDE: dict[str, str] = {
+    "settings": "the client's own settings",
+    "remote": "a constant",
+    "readonly": "a constant",
+    "started": "from the ping info",
+    "info": "the ping info, refreshed on reconnect",
+    "dispatch_batch": "plain event lines, pipelined, then read back with query_events",
+    "subscribe": "the notice stream (op subscribe, connection.py)",
+    "wait_subscribed": "the notice stream",
+    "close": "detaches; the daemon keeps running",
+}
 
 
-def _get(req: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-    if key not in req or req[key] is None:
-        if default is ...:
-            raise ProtocolError(f"op {req.get('op')}: missing {key!r}")
-        return default
-    value = req[key]
+# -- checking one field ---------------------------------------------------------------
+
+# (op, field, value) -> the value for the engine, or ProtocolError with a one-line reason.
+Check = Callable[[str, str, Any], Any]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+REQUIRED: Any = _Required()  # a Param default: the field must be present (and not null)
+MISSING: Any = _Missing()  # what a `raw` check sees when the field is absent
+
+
+def _kind_names(kind: type | tuple[type, ...]) -> str:
+    return kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+
+
+def check_type(op: str, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     bad_bool = isinstance(value, bool) and kind in (int, float, (int, float))
     if not isinstance(value, kind) or bad_bool:
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ProtocolError(f"op {req.get('op')}: {key!r} must be {names}")
+        raise ProtocolError(f"op {op}: {key!r} must be {_kind_names(kind)}")
     if isinstance(value, int) and not -(2**63) <= value < 2**63:  # SQLite's integers
-        raise ProtocolError(f"op {req.get('op')}: {key!r} is out of range")
+        raise ProtocolError(f"op {op}: {key!r} is out of range")
     return value
 
 
-def _source(req: dict[str, Any]) -> str:
-    source = req.get("source", "socket")
+def typed(kind: type | tuple[type, ...]) -> Check:
+    def check(op: str, key: str, value: Any) -> Any:
+        return check_type(op, key, value, kind)
+
+    return check
+
+
+def _passthrough(op: str, key: str, value: Any) -> Any:
+    """The engine words its own refusal (event data and types)."""
+    return None if value is MISSING else value
+
+
+def _source(op: str, key: str, value: Any) -> str:
+    source = "socket" if value is MISSING else value
     if not isinstance(source, str) or not (
         source in CLIENT_SOURCES or (source.startswith("socket:") and len(source) > 7)
     ):
@@ -56,17 +131,515 @@ def _source(req: dict[str, Any]) -> str:
     return source
 
 
-def _type(req: dict[str, Any]) -> str:
+def _event_type(op: str, key: str, value: Any) -> Any:
     """The engine words a bad type itself; only its absence is said here."""
-    if "type" not in req:
+    if value is MISSING:
         raise ProtocolError('an event line needs a "type" (or a request needs an "op")')
-    return req["type"]
+    return value
 
 
-EventArgs = tuple[Any, Any, str, bool | None]  # (type, data, source, strict)
+def _filter(op: str, key: str, value: Any) -> Filter | None:
+    return filter_from_wire(None if value is MISSING else value)
 
 
-def event_line(req: dict[str, Any]) -> EventArgs:
+def _patterns(op: str, key: str, value: Any) -> list[str]:
+    check_type(op, key, value, list)
+    if not all(isinstance(p, str) for p in value):
+        raise ProtocolError(f"op {op}: {key!r} must be a list of strings")
+    return list(value)
+
+
+MAX_PAGE = 100_000  # events in one query_events reply
+
+
+def _page_limit(op: str, key: str, value: Any) -> int:
+    limit: int = check_type(op, key, value, int)
+    if not 0 < limit <= MAX_PAGE:
+        raise ProtocolError(f"op {op}: {key!r} must be between 1 and {MAX_PAGE}")
+    return limit
+
+
+def _exec_status(op: str, key: str, value: Any) -> str:
+    status: str = check_type(op, key, value, str)
+    if status not in EXEC_STATUSES:
+        raise ProtocolError(f"op {op}: unknown status {status!r}")
+    return status
+
+
+def _event_ids(op: str, key: str, value: Any) -> list[int]:
+    check_type(op, key, value, list)
+    if len(value) > 10_000 or not all(type(i) is int for i in value):
+        raise ProtocolError(f"op {op}: {key!r} must be a list of at most 10000 ints")
+    return list(value)
+
+
+def _seconds(op: str, key: str, value: Any) -> float:
+    return float(check_type(op, key, value, (int, float)))
+
+
+def _wait_seconds(op: str, key: str, value: Any) -> float:
+    return min(_seconds(op, key, value), 600.0)  # a client cannot park a request longer
+
+
+def _hook_changes(op: str, key: str, value: Any) -> dict[str, Any]:
+    changes: dict[str, Any] = dict(check_type(op, key, value, dict))
+    unknown = set(changes) - HOOK_CHANGES.keys()
+    if unknown:
+        raise ProtocolError(
+            f"op {op}: cannot change {sorted(unknown)[0]!r} "
+            f"(changeable: {', '.join(sorted(HOOK_CHANGES))})"
+        )
+    for name, kind in HOOK_CHANGES.items():
+        if name in changes:
+            if changes[name] is None:
+                raise ProtocolError(f"op {op}: missing {name!r}")
+            check_type(op, name, changes[name], kind)
+    if "events" in changes:
+        changes["events"] = _patterns(op, "events", changes["events"])
+    return changes
+
+
+def _hook_or_name(op: str, key: str, value: Any) -> Hook | str:
+    raw = check_type(op, key, value, (str, dict))
+    if isinstance(raw, str):
+        return raw
+    try:
+        return Hook.from_dict(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"op {op}: bad hook object ({exc})") from None
+
+
+def _event_object(op: str, key: str, value: Any) -> Event:
+    raw = check_type(op, key, value, dict)
+    try:
+        return Event.from_dict(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"op {op}: bad event object ({exc})") from None
+
+
+# -- encoding one argument on the client ---------------------------------------------------
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _absolute(path: Any) -> str:
+    """The daemon resolves paths against its own cwd: send an absolute one."""
+    return str(Path(path).expanduser().resolve())
+
+
+def _changes_to_wire(changes: Any) -> dict[str, Any]:
+    out = dict(changes)
+    if "file" in out:
+        out["file"] = _absolute(out["file"])
+    return out
+
+
+def _no_parent(parent: Any) -> None:
+    if parent is not None:
+        raise EventRefused("events with a parent are dispatched by hooks, inside the engine")
+
+
+def _record_to_wire(value: Any) -> Any:
+    return value.to_dict() if hasattr(value, "to_dict") else value
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter of an EngineAPI method, as it travels."""
+
+    name: str  # the Python parameter
+    wire: str | None  # the JSON field; None: checked by the client, never sent
+    check: Check = _passthrough  # the server's check (and conversion) of the field
+    default: Any = REQUIRED  # the server's value when the field is absent or null
+    send: Callable[[Any], Any] = _same  # the client's encoding of the value
+    raw: bool = False  # the check sees MISSING and null itself (no default handling)
+    spread: bool = False  # the method takes it as **kwargs (update_hook's changes)
+
+    def read(self, op: str, req: dict[str, Any]) -> Any:
+        assert self.wire is not None
+        value = req.get(self.wire, MISSING)
+        if self.raw:
+            return self.check(op, self.wire, value)
+        if value is MISSING or value is None:
+            if self.default is REQUIRED:
+                raise ProtocolError(f"op {op}: missing {self.wire!r}")
+            return self.default
+        return self.check(op, self.wire, value)
+
+
+@dataclass(frozen=True)  # no slots: they break Generic's Result[X](...) calls
+class Result(Generic[R]):
+    """How a method's return value is written into the reply, and read back from it."""
+
+    encode: Callable[[R], dict[str, Any]]
+    decode: Callable[[dict[str, Any]], R]
+
+
+@dataclass(frozen=True)  # no slots: they break Generic's Result[X](...) calls
+class Op(Generic[R]):
+    name: str  # the EngineAPI method
+    params: tuple[Param, ...]  # in the order the server checks them
+    result: Result[R]
+    query: bool = False  # reads only: a client may send it again after a reconnect
+    wire_op: str = ""  # the op's name on the wire ("" = name)
+    # (field, value) a request carries to mean this op among those sharing a wire name
+    when: tuple[str, Any] | None = None
+
+    @property
+    def wire_name(self) -> str:
+        return self.wire_op or self.name
+
+    # -- server side --------------------------------------------------------------------
+
+    def arguments(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The request's fields, checked, as the method's keyword arguments."""
+        kwargs: dict[str, Any] = {}
+        for param in self.params:
+            if param.wire is None:
+                continue
+            value = param.read(self.wire_name, req)
+            if param.spread:
+                kwargs.update(value)
+            else:
+                kwargs[param.name] = value
+        return kwargs
+
+    async def serve(self, engine: EngineAPI, req: dict[str, Any]) -> dict[str, Any]:
+        kwargs = self.arguments(req)
+        value = getattr(engine, self.name)(**kwargs)
+        if inspect.isawaitable(value):
+            value = await value
+        return self.result.encode(value)
+
+    # -- client side --------------------------------------------------------------------
+
+    def request(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The request's fields for a call's arguments (None values are left out)."""
+        fields: dict[str, Any] = {}
+        if self.when is not None:
+            fields[self.when[0]] = self.when[1]
+        for param in self.params:
+            value = args.get(param.name)
+            if param.wire is None:
+                param.send(value)  # a check only
+            elif value is not None:
+                fields[param.wire] = param.send(value)
+        return fields
+
+
+# -- results ----------------------------------------------------------------------------
+
+
+def _events(events: list[Event]) -> dict[str, Any]:
+    return {"events": [e.to_dict() for e in events]}
+
+
+def _events_back(reply: dict[str, Any]) -> list[Event]:
+    return [Event.from_dict(e) for e in reply["events"]]
+
+
+def _runs(runs: list[Execution]) -> dict[str, Any]:
+    return {"executions": [e.to_dict() for e in runs]}
+
+
+def _runs_back(reply: dict[str, Any]) -> list[Execution]:
+    return [Execution.from_dict(e) for e in reply["executions"]]
+
+
+def _event_and_runs(value: tuple[Event, list[Execution]]) -> dict[str, Any]:
+    event, runs = value
+    return {"id": event.id, "event": event.to_dict(), **_runs(runs)}
+
+
+def _event_and_runs_back(reply: dict[str, Any]) -> tuple[Event, list[Execution]]:
+    return Event.from_dict(reply["event"]), _runs_back(reply)
+
+
+def _outcomes(value: dict[int, list[tuple[str, str]]]) -> dict[str, Any]:
+    return {"outcomes": {str(i): [list(pair) for pair in runs] for i, runs in value.items()}}
+
+
+def _outcomes_back(reply: dict[str, Any]) -> dict[int, list[tuple[str, str]]]:
+    return {
+        int(i): [(hook, status) for hook, status in runs] for i, runs in reply["outcomes"].items()
+    }
+
+
+def _hook_stats_back(d: dict[str, Any]) -> HookStats:
+    return HookStats(
+        d["hook"],
+        int(d["runs"]),
+        int(d["failures"]),
+        float(d["avg_ms"]),
+        float(d["p50_ms"]),
+        float(d["p95_ms"]),
+        d.get("last_run"),
+    )
+
+
+def _problem(value: SyntaxProblem) -> dict[str, Any]:
+    return {"problem": None if value is None else {"line": value[0], "message": value[1]}}
+
+
+def _problem_back(reply: dict[str, Any]) -> SyntaxProblem:
+    problem = reply.get("problem")
+    return None if problem is None else (int(problem["line"]), str(problem["message"]))
+
+
+def _nothing(value: None) -> dict[str, Any]:
+    return {}
+
+
+def _nothing_back(reply: dict[str, Any]) -> None:
+    return None
+
+
+EVENT = Result[Event](
+    lambda e: {"id": e.id, "event": e.to_dict()}, lambda r: Event.from_dict(r["event"])
+)
+EVENTS = Result[list[Event]](_events, _events_back)
+EVENT_AND_RUNS = Result[tuple[Event, list[Execution]]](_event_and_runs, _event_and_runs_back)
+RUNS = Result[list[Execution]](_runs, _runs_back)
+HOOK = Result[Hook](lambda h: {"hook": h.to_dict()}, lambda r: Hook.from_dict(r["hook"]))
+NOTHING = Result[None](_nothing, _nothing_back)
+
+
+# -- the table --------------------------------------------------------------------------
+
+_ID = Param("event_id", "id", typed(int))
+_FILTER = Param("flt", "filter", _filter, send=filter_to_wire, raw=True)
+_NAME = Param("name", "name", typed(str))
+
+# Checked in this order (source, strict, wait, then type), as the handlers always did.
+_DISPATCH_HEAD = (
+    Param("source", "source", _source, raw=True),
+    Param("strict", "strict", typed(bool), None),
+)
+_DISPATCH_TAIL = (
+    Param("type", "type", _event_type, raw=True),
+    Param("data", "data", _passthrough, raw=True),
+)
+
+# No parent_id on the wire: chained events come from hooks inside the engine, and
+# they skip the queue bound, which a client must not be able to do.
+DISPATCH = Op(
+    "dispatch",
+    (
+        *_DISPATCH_HEAD,
+        Param("wait", "wait", typed(bool), False),
+        *_DISPATCH_TAIL,
+        Param("parent", None, send=_no_parent),
+    ),
+    EVENT,
+)
+DISPATCH_AND_RUN = Op(
+    "dispatch_and_run",
+    (*_DISPATCH_HEAD, *_DISPATCH_TAIL),
+    EVENT_AND_RUNS,
+    wire_op="dispatch",
+    when=("wait", True),
+)
+RERUN = Op("rerun", (Param("hooks", "hooks", _patterns, None), _ID), EVENT_AND_RUNS)
+GET_EVENT = Op("get_event", (_ID,), EVENT, query=True)
+QUERY_EVENTS = Op(
+    "query_events",
+    (
+        Param("limit", "limit", _page_limit, 100),
+        Param("before_id", "before_id", typed(int), None),
+        Param("after_id", "after_id", typed(int), None),
+        Param("since", "since", typed((int, float)), None),
+        Param("until", "until", typed((int, float)), None),
+        _FILTER,
+    ),
+    EVENTS,
+    query=True,
+)
+COUNT_EVENTS = Op(
+    "count_events",
+    (_FILTER,),
+    Result[int](lambda n: {"count": n}, lambda r: int(r["count"])),
+    query=True,
+)
+CHILD_EVENTS = Op("child_events", (_ID,), EVENTS, query=True)
+EXECUTIONS_OF = Op("executions_of", (Param("event_id", "event_id", typed(int)),), RUNS, query=True)
+EXECUTIONS = Op(
+    "executions",
+    (
+        Param("status", "status", _exec_status, None),
+        Param("hook", "hook", typed(str), None),
+        Param("event_id", "event_id", typed(int), None),
+        Param("only_failed", "only_failed", typed(bool), False),
+        Param("include_dry_runs", "include_dry_runs", typed(bool), True),
+        Param("before_id", "before_id", typed(int), None),
+        Param("limit", "limit", typed(int), 100),
+    ),
+    RUNS,
+    query=True,
+)
+HOOK_OUTCOMES = Op(
+    "hook_outcomes",
+    (Param("event_ids", "ids", _event_ids),),
+    Result[dict[int, list[tuple[str, str]]]](_outcomes, _outcomes_back),
+    query=True,
+)
+DELETE_EVENT = Op("delete_event", (_ID,), NOTHING)
+CLEANUP = Op(
+    "cleanup",
+    (Param("older_than", "older_than", _seconds),),
+    Result[int](lambda n: {"deleted": n}, lambda r: int(r["deleted"])),
+)
+COUNTS = Op(
+    "counts",
+    (),
+    Result[dict[str, Any]](
+        lambda c: dict(c), lambda r: {"categories": r["categories"], "types": r["types"]}
+    ),
+    query=True,
+)
+LIST_HOOKS = Op(
+    "list_hooks",
+    (),
+    Result[list[Hook]](
+        lambda hs: {"hooks": [h.to_dict() for h in hs]},
+        lambda r: [Hook.from_dict(h) for h in r["hooks"]],
+    ),
+    query=True,
+)
+GET_HOOK = Op("get_hook", (_NAME,), HOOK, query=True)
+ADD_HOOK = Op(
+    "add_hook",
+    (
+        _NAME,
+        Param("events", "events", _patterns, send=list),
+        Param("file", "file", typed(str), send=_absolute),
+        Param("description", "description", typed(str), ""),
+        Param("enabled", "enabled", typed(bool), True),
+        Param("timeout", "timeout", typed((int, float)), None),
+        Param("max_instructions", "max_instructions", typed(int), None),
+        Param("max_memory_mb", "max_memory_mb", typed(int), None),
+    ),
+    HOOK,
+)
+UPDATE_HOOK = Op(
+    "update_hook",
+    (Param("changes", "changes", _hook_changes, send=_changes_to_wire, spread=True), _NAME),
+    HOOK,
+)
+SET_HOOK_ENABLED = Op("set_hook_enabled", (_NAME, Param("enabled", "enabled", typed(bool))), HOOK)
+DELETE_HOOK = Op("delete_hook", (_NAME,), NOTHING)
+HOOK_STATS = Op(
+    "hook_stats",
+    (),
+    Result[dict[str, HookStats]](
+        lambda st: {"stats": {name: s.to_dict() for name, s in st.items()}},
+        lambda r: {name: _hook_stats_back(d) for name, d in r["stats"].items()},
+    ),
+    query=True,
+)
+TEST_HOOK = Op(
+    "test_hook",
+    (
+        Param("hook", "hook", _hook_or_name, send=_record_to_wire),
+        Param("event", "event", _event_object, None, send=_record_to_wire),
+        Param("event_type", "event_type", typed(str), None),
+        Param("data", "data", typed(dict), None),
+        Param("code", "code", typed(str), None),
+    ),
+    Result[Execution](
+        lambda e: {"execution": e.to_dict()}, lambda r: Execution.from_dict(r["execution"])
+    ),
+)
+CHECK_SYNTAX = Op(
+    "check_syntax",
+    (Param("code", "code", typed(str)), Param("chunkname", "chunkname", typed(str), "hook")),
+    Result[SyntaxProblem](_problem, _problem_back),
+    query=True,
+)
+DECLARED_EVENT_TYPES = Op(
+    "declared_event_types",
+    (Param("path", "path", typed(str), send=_absolute),),
+    Result[list[str]](
+        lambda ts: {"event_types": list(ts)}, lambda r: [str(t) for t in r["event_types"]]
+    ),
+    query=True,
+)
+STATS = Op(  # RemoteEngine.stats() is the streamed figure; the op is for plain clients
+    "stats",
+    (),
+    Result[EngineStats](lambda s: {"stats": s.to_dict()}, lambda r: stats_from_dict(r["stats"])),
+    query=True,
+)
+SOURCE_HEALTH = Op(
+    "source_health",
+    (),
+    Result[list[SourceHealth]](
+        lambda hs: {"sources": [h.to_dict() for h in hs]},
+        lambda r: [SourceHealth.from_dict(d) for d in r["sources"]],
+    ),
+    query=True,
+)
+WAIT_IDLE = Op(
+    "wait_idle",
+    (Param("timeout", "timeout", _wait_seconds, 30.0),),
+    Result[bool](lambda idle: {"idle": idle}, lambda r: bool(r["idle"])),
+)
+
+TABLE: dict[str, Op[Any]] = {
+    op.name: op
+    for op in (
+        DISPATCH,
+        DISPATCH_AND_RUN,
+        RERUN,
+        GET_EVENT,
+        QUERY_EVENTS,
+        COUNT_EVENTS,
+        CHILD_EVENTS,
+        EXECUTIONS_OF,
+        EXECUTIONS,
+        HOOK_OUTCOMES,
+        DELETE_EVENT,
+        CLEANUP,
+        COUNTS,
+        LIST_HOOKS,
+        GET_HOOK,
+        ADD_HOOK,
+        UPDATE_HOOK,
+        SET_HOOK_ENABLED,
+        DELETE_HOOK,
+        HOOK_STATS,
+        TEST_HOOK,
+        CHECK_SYNTAX,
+        DECLARED_EVENT_TYPES,
+        STATS,
+        SOURCE_HEALTH,
+        WAIT_IDLE,
+    )
+}
+
+
+def _handler(wire_name: str) -> Handler:
+    """The server's handler for one wire op: the entry its `when` field picks, else the
+    plain one (which checks that field like any other)."""
+    variants = sorted(
+        (op for op in TABLE.values() if op.wire_name == wire_name), key=lambda op: op.when is None
+    )
+
+    async def handle(engine: EngineAPI, req: dict[str, Any]) -> dict[str, Any]:
+        for op in variants:
+            if op.when is None or req.get(op.when[0]) is op.when[1]:
+                return await op.serve(engine, req)
+        raise ProtocolError(f"unknown op {wire_name!r}")  # every wire name has a plain entry
+
+    return handle
+
+
+# The server's handlers, by the op's name on the wire.
+OPS: dict[str, Handler] = {name: _handler(name) for name in {op.wire_name for op in TABLE.values()}}
+
+
+def event_line(req: dict[str, Any]) -> EventLine:
     """A plain event line, {"type": ..., "data": {...}}, checked for engine.dispatch_batch."""
     unknown = set(req) - EVENT_FIELDS
     if unknown:
@@ -74,226 +647,37 @@ def event_line(req: dict[str, Any]) -> EventArgs:
             f"unknown field {sorted(unknown)[0]!r} (an event line has type, data, "
             "and optionally source, strict, ref; requests have an op)"
         )
-    return _type(req), req.get("data"), _source(req), _get(req, "strict", bool, None)
+    # Type first, as the handler always checked a line: its absence is the likely mistake.
+    type_, data = (p.read("dispatch", req) for p in _DISPATCH_TAIL)
+    source, strict = (p.read("dispatch", req) for p in _DISPATCH_HEAD)
+    return type_, data, source, strict
 
 
-async def _dispatch(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    # No parent_id: chained events come from hooks inside the engine, and they skip
-    # the queue bound, which a client must not be able to do.
-    kwargs: dict[str, Any] = {"source": _source(req), "strict": _get(req, "strict", bool, None)}
-    if _get(req, "wait", bool, False):
-        event, executions = await engine.dispatch_and_run(_type(req), req.get("data"), **kwargs)
-        return {
-            "id": event.id,
-            "event": event.to_dict(),
-            "executions": [e.to_dict() for e in executions],
-        }
-    event = await engine.dispatch(_type(req), req.get("data"), **kwargs)
-    return {"id": event.id, "event": event.to_dict()}
+EventArgs = EventLine  # the name connection.py knew
 
 
-async def _rerun(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    hooks = _patterns(req, "hooks") if req.get("hooks") is not None else None
-    event, executions = await engine.rerun(_get(req, "id", int), hooks)
+def batch_line(item: EventLine) -> dict[str, Any]:
+    """The plain event line a client sends for one dispatch_batch item."""
+    type_, data, source, strict = item
+    values = {"type": type_, "data": data, "source": source, "strict": strict}
     return {
-        "id": event.id,
-        "event": event.to_dict(),
-        "executions": [e.to_dict() for e in executions],
+        p.wire: p.send(values[p.name])
+        for p in (*_DISPATCH_TAIL, *_DISPATCH_HEAD)
+        if p.wire is not None and values[p.name] is not None
     }
 
 
-async def _get_event(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    return {"event": (await engine.get_event(_get(req, "id", int))).to_dict()}
-
-
-def _events(events: list[Event]) -> dict[str, Any]:
-    return {"events": [e.to_dict() for e in events]}
-
-
-async def _query_events(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    limit = _get(req, "limit", int, 100)
-    if not 0 < limit <= 100_000:
-        raise ProtocolError("op query_events: 'limit' must be between 1 and 100000")
-    kwargs = {
-        "before_id": _get(req, "before_id", int, None),
-        "after_id": _get(req, "after_id", int, None),
-        "since": _get(req, "since", (int, float), None),
-        "until": _get(req, "until", (int, float), None),
-    }
-    return _events(
-        await engine.query_events(filter_from_wire(req.get("filter")), limit=limit, **kwargs)
+def accepted_event(event_id: int, item: EventLine, reply: dict[str, Any]) -> Event:
+    """An accepted plain line's event as the client knows it, for when it cannot be read
+    back (the retention cap dropped it already): its category is the type's prefix."""
+    type_, data, source, _strict = item
+    name = str(type_)
+    return Event(
+        event_id,
+        name,
+        name.partition(".")[0],
+        data if isinstance(data, dict) else {},
+        source,
+        status="completed",
+        warnings=[str(w) for w in reply.get("warnings") or []],
     )
-
-
-async def _count_events(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    return {"count": await engine.count_events(filter_from_wire(req.get("filter")))}
-
-
-async def _child_events(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    return _events(await engine.child_events(_get(req, "id", int)))
-
-
-async def _executions_of(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    runs = await engine.executions_of(_get(req, "event_id", int))
-    return {"executions": [e.to_dict() for e in runs]}
-
-
-async def _executions(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    status = _get(req, "status", str, None)
-    if status is not None and status not in EXEC_STATUSES:
-        raise ProtocolError(f"op executions: unknown status {status!r}")
-    runs = await engine.executions(
-        hook=_get(req, "hook", str, None),
-        event_id=_get(req, "event_id", int, None),
-        status=status,
-        only_failed=_get(req, "only_failed", bool, False),
-        include_dry_runs=_get(req, "include_dry_runs", bool, True),
-        before_id=_get(req, "before_id", int, None),
-        limit=_get(req, "limit", int, 100),
-    )
-    return {"executions": [e.to_dict() for e in runs]}
-
-
-async def _hook_outcomes(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    ids = _get(req, "ids", list)
-    if len(ids) > 10_000 or not all(type(i) is int for i in ids):
-        raise ProtocolError("op hook_outcomes: 'ids' must be a list of at most 10000 ints")
-    outcomes = await engine.hook_outcomes(ids)
-    return {"outcomes": {str(i): [list(pair) for pair in runs] for i, runs in outcomes.items()}}
-
-
-async def _delete_event(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    await engine.delete_event(_get(req, "id", int))
-    return {}
-
-
-async def _cleanup(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    return {"deleted": await engine.cleanup(float(_get(req, "older_than", (int, float))))}
-
-
-async def _counts(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    return await engine.counts()
-
-
-async def _list_hooks(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    return {"hooks": [h.to_dict() for h in await engine.list_hooks()]}
-
-
-async def _get_hook(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    return {"hook": (await engine.get_hook(_get(req, "name", str))).to_dict()}
-
-
-def _patterns(req: dict[str, Any], key: str = "events") -> list[str]:
-    events = _get(req, key, list)
-    if not all(isinstance(p, str) for p in events):
-        raise ProtocolError(f"op {req.get('op')}: {key!r} must be a list of strings")
-    return events
-
-
-async def _add_hook(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    hook = await engine.add_hook(
-        _get(req, "name", str),
-        _patterns(req),
-        _get(req, "file", str),
-        description=_get(req, "description", str, ""),
-        enabled=_get(req, "enabled", bool, True),
-        timeout=_get(req, "timeout", (int, float), None),
-        max_instructions=_get(req, "max_instructions", int, None),
-        max_memory_mb=_get(req, "max_memory_mb", int, None),
-    )
-    return {"hook": hook.to_dict()}
-
-
-async def _update_hook(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    changes = _get(req, "changes", dict)
-    unknown = set(changes) - HOOK_CHANGES.keys()
-    if unknown:
-        raise ProtocolError(
-            f"op update_hook: cannot change {sorted(unknown)[0]!r} "
-            f"(changeable: {', '.join(sorted(HOOK_CHANGES))})"
-        )
-    for key, kind in HOOK_CHANGES.items():
-        if key in changes:
-            _get(changes | {"op": "update_hook"}, key, kind)
-    if "events" in changes:
-        changes["events"] = _patterns(changes | {"op": "update_hook"})
-    hook = await engine.update_hook(_get(req, "name", str), **changes)
-    return {"hook": hook.to_dict()}
-
-
-async def _set_hook_enabled(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    hook = await engine.set_hook_enabled(_get(req, "name", str), _get(req, "enabled", bool))
-    return {"hook": hook.to_dict()}
-
-
-async def _delete_hook(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    await engine.delete_hook(_get(req, "name", str))
-    return {}
-
-
-async def _hook_stats(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    return {"stats": {name: s.to_dict() for name, s in (await engine.hook_stats()).items()}}
-
-
-async def _test_hook(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    raw = _get(req, "hook", (str, dict))
-    hook: Hook | str = raw
-    if isinstance(raw, dict):
-        try:
-            hook = Hook.from_dict(raw)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProtocolError(f"op test_hook: bad hook object ({exc})") from None
-    event = None
-    if (raw_event := _get(req, "event", dict, None)) is not None:
-        try:
-            event = Event.from_dict(raw_event)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProtocolError(f"op test_hook: bad event object ({exc})") from None
-    execution = await engine.test_hook(
-        hook,
-        _get(req, "event_type", str, None),
-        _get(req, "data", dict, None),
-        event=event,
-        code=_get(req, "code", str, None),
-    )
-    return {"execution": execution.to_dict()}
-
-
-async def _stats(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    return {"stats": engine.stats().to_dict()}
-
-
-async def _wait_idle(engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
-    timeout = float(_get(req, "timeout", (int, float), 30.0))
-    return {"idle": await engine.wait_idle(min(timeout, 600.0))}
-
-
-OPS: dict[str, Handler] = {
-    "dispatch": _dispatch,
-    "rerun": _rerun,
-    "get_event": _get_event,
-    "query_events": _query_events,
-    "count_events": _count_events,
-    "child_events": _child_events,
-    "executions_of": _executions_of,
-    "executions": _executions,
-    "hook_outcomes": _hook_outcomes,
-    "delete_event": _delete_event,
-    "cleanup": _cleanup,
-    "counts": _counts,
-    "list_hooks": _list_hooks,
-    "get_hook": _get_hook,
-    "add_hook": _add_hook,
-    "update_hook": _update_hook,
-    "set_hook_enabled": _set_hook_enabled,
-    "delete_hook": _delete_hook,
-    "hook_stats": _hook_stats,
-    "test_hook": _test_hook,
-    "stats": _stats,
-    "wait_idle": _wait_idle,
-}
-
-# The notice kinds a subscriber may ask for.
-NOTICE_KINDS = frozenset(
-    {"event", "event_status", "execution", "hooks", "stats", "dropped", "shutdown"}
-)

@@ -4,6 +4,9 @@ Newline-delimited JSON, one object per line, UTF-8, at most MAX_LINE bytes a
 line. Replies come back in request order. Records travel as their `to_dict()`
 shapes and are rebuilt with `from_dict()` on the client, so an attached
 dashboard sees the same Event/Execution/Hook objects an embedded one does.
+
+This module is the format only (was sources/protocol.py); which requests exist,
+their fields and their replies are the table in remote/ops.py.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from sloth_tui.engine.bus import Notice
-from sloth_tui.engine.events import MAX_DATA_BYTES, MAX_DEPTH, nesting_depth
 from sloth_tui.model.errors import EngineLocked, EventRefused, HookError, NotFound, SlothError
 from sloth_tui.model.filters import KEYS, TIME_KINDS, Filter, FilterError, Term, parse_filter
 from sloth_tui.model.records import Event, Execution
+from sloth_tui.model.rules import MAX_DATA_BYTES, MAX_DEPTH, nesting_depth
 
 MAX_LINE = 1024 * 1024  # bytes, newline excluded
 PROTOCOL_VERSION = 1

@@ -4,8 +4,9 @@ Shutdown is two-phase so nothing acknowledged is lost and subscribers see the
 end: `stop_intake()` stops taking requests and waits for the replies owed,
 then the engine closes (running hooks end within their deadlines, queued ones
 stay for the next start, system.shutdown recorded), then `close()` lets
-subscribers receive the last notices and hangs up. `stop_at_once()` is the
-second signal's path.
+subscribers receive the last notices and hangs up. `abort()` is the second
+signal's path. The order around the engine is kept by sources/wiring.py
+(SourceSet.stop), where the server is one source among the producers.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sloth_tui import __version__
-from sloth_tui.engine.engine import Engine
 from sloth_tui.model.errors import EventRefused, SlothError
 from sloth_tui.remote.connection import ClientLimits, ConnContext, Connection
 from sloth_tui.remote.ops import Handler
 from sloth_tui.remote.protocol import MAX_LINE, PROTOCOL_VERSION, encode
+
+if TYPE_CHECKING:
+    from sloth_tui.engine.api import EngineAPI
 
 log = logging.getLogger("sloth_tui.serve")
 
@@ -119,7 +122,7 @@ def read_token(path: str | Path) -> str:
 class SocketServer:
     def __init__(
         self,
-        engine: Engine,
+        engine: EngineAPI,
         socket_path: Path,
         *,
         tcp: TcpAddress | None = None,
@@ -144,6 +147,20 @@ class SocketServer:
         self._conns: dict[Connection, asyncio.Task[None]] = {}
         self._socket_ino = -1
         self._refusals = RefusalLimiter()
+
+    @classmethod
+    def serving(
+        cls,
+        api: EngineAPI,
+        socket_path: Path,
+        *,
+        tcp: TcpAddress | None = None,
+        token: str | None = None,
+        extra_ops: dict[str, Handler] | None = None,
+        role: str = "serve",
+    ) -> SocketServer:
+        """A server for the engine a source is started with."""
+        return cls(api, socket_path, tcp=tcp, token=token, extra_ops=extra_ops, role=role)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -219,6 +236,17 @@ class SocketServer:
             if self.socket_path.lstat().st_ino == self._socket_ino:  # ours, not a successor's
                 self.socket_path.unlink()
 
+    def abort(self) -> None:
+        """A second signal during a stop: hang up on everyone and remove the socket file,
+        without waiting for any reply."""
+        for listener in self._servers:
+            listener.close()
+        for conn in list(self._conns):
+            conn.abort()
+        with contextlib.suppress(FileNotFoundError):
+            if self.socket_path.lstat().st_ino == self._socket_ino:
+                self.socket_path.unlink()
+
     # -- connections ------------------------------------------------------------------
 
     async def _on_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -281,37 +309,3 @@ class SocketServer:
             data["refused_since_last"] = held_back
         with contextlib.suppress(EventRefused):
             await self.engine.dispatch("security.unauthorized", data, source="socket")
-
-
-async def stop_in_order(server: SocketServer | None, engine: Engine | None, reason: str) -> None:
-    """The shutdown order every serving engine keeps, bounded by the longest deadline of
-    the hook runs under way: no hook run starts any more (queued ones stay pending for
-    the next start, and a producer waiting for queue room gets its reply at once), then
-    intake stops, answering what it owes, then the engine closes (runs under way end,
-    system.shutdown is recorded), then the socket (last notices, file removed)."""
-    if engine is not None:
-        engine.halt_hooks()
-    if server is not None:
-        await server.stop_intake()
-    if engine is not None:
-        await engine.close(reason=reason, drain_timeout=0)
-    if server is not None:
-        await server.close()
-
-
-async def stop_at_once(server: SocketServer | None, engine: Engine | None) -> None:
-    """A second signal during a stop: hang up on everyone and remove the socket file, then
-    close the store (what is committed stays) and release the lock, without waiting for
-    hook runs under way (their events stay unfinished, for recovery)."""
-    try:
-        if server is not None:
-            for listener in server._servers:
-                listener.close()
-            for conn in list(server._conns):
-                conn.abort()
-            with contextlib.suppress(FileNotFoundError):
-                if server.socket_path.lstat().st_ino == server._socket_ino:
-                    server.socket_path.unlink()
-    finally:
-        if engine is not None:
-            await engine.abort()

@@ -1,4 +1,8 @@
-"""Client side of one socket connection: connect (Unix, or TCP with the token), ask, read."""
+"""Client side of one socket connection: connect (Unix, or TCP with the token), ask, read.
+
+RemoteEngine (remote/client.py) pools these; `pipeline` is how its dispatch_batch
+sends many lines without a round trip each.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from sloth_tui.remote.protocol import DaemonUnavailable, encode, error_from_repl
 
 # Replies can be large (a page of 100k events); this caps one line, it allocates nothing.
 REPLY_LIMIT = 512 * 1024 * 1024
+PIPELINE_CHUNK = 256  # requests written at once by pipeline()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,29 @@ class WireConnection:
     async def request(self, obj: dict[str, Any]) -> dict[str, Any]:
         await self.send(obj)
         return await self.read()
+
+    async def pipeline(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send every request without waiting between them; the replies, in order.
+
+        Reading goes on while writing: the daemon answers at most a window of requests
+        ahead of what its client reads, so a writer that only wrote would stall both.
+        """
+
+        async def write() -> None:
+            for start in range(0, len(requests), PIPELINE_CHUNK):
+                chunk = requests[start : start + PIPELINE_CHUNK]
+                self.writer.write(b"".join(encode(r) for r in chunk))
+                await self.writer.drain()
+
+        writing = asyncio.create_task(write())
+        try:
+            replies = [await self.read() for _ in requests]
+        finally:
+            if not writing.done():
+                writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
+        return replies
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -1,5 +1,9 @@
 """`sloth-tui serve`: the headless engine with its producers, until SIGTERM or SIGINT.
 
+The producers (the socket, the monitor, the [[watchers]]) come from the registry
+(sources/registry.py) and are started and stopped by a SourceSet (sources/wiring.py),
+the same wiring as the dashboard's embedded engine.
+
 Stopping order matters: producers stop first (the watchers send what they
 were still coalescing), then no hook run starts any more, the socket stops
 taking requests and answers what it owes, the runs under way end (each within
@@ -21,16 +25,18 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.model.errors import EventRefused
 from sloth_tui.remote.handover import open_taking_over
 from sloth_tui.remote.protocol import ProtocolError
-from sloth_tui.remote.server import SocketServer, TcpAddress, stop_at_once, stop_in_order
-from sloth_tui.sources.monitor import SystemMonitor
-from sloth_tui.sources.watchers import FileWatchers
+from sloth_tui.remote.server import TcpAddress
+from sloth_tui.sources.registry import SourceOptions, build_sources
+from sloth_tui.sources.wiring import SourceSet
+
+if TYPE_CHECKING:
+    from sloth_tui.engine.api import EngineAPI
 
 log = logging.getLogger("sloth_tui.serve")
 
@@ -56,14 +62,23 @@ class Daemon:
         self.settings = settings
         self.options = options
         self.engine: Engine | None = None
-        self.server: SocketServer | None = None
-        self.monitor: SystemMonitor | None = None
-        self.watchers: FileWatchers | None = None
+        self.sources = SourceSet.build(settings, self._source_options())
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._reason = "stopped"
         self._force = asyncio.Event()  # a second signal while stopping
         self._force_signal = 0
+
+    def _source_options(self) -> SourceOptions:
+        opts = self.options
+        return SourceOptions(
+            role="serve",
+            tcp=opts.tcp,
+            token=opts.token,
+            extra_ops={"reload_watchers": self._reload_watchers},
+            monitor=opts.monitor,
+            watchers=opts.watchers,
+        )
 
     def request_stop(self, reason: str, signum: int = 0) -> None:
         if self._stop.is_set():
@@ -84,12 +99,13 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, f"received {sig.name}", sig.value)
-        # A dashboard running this home's engine embedded hands it over (sources/handover.py).
+        # A dashboard running this home's engine embedded hands it over (remote/handover.py).
         self.engine = engine = await open_taking_over(
             self.settings, lambda: Engine.open(self.settings, lifecycle=True)
         )
+        engine.report_sources(self.sources.health)
         try:
-            await self._start(engine)
+            await self.sources.start(engine)  # a watcher left out is told there, and goes on
         except BaseException:
             await self._shutdown("failed to start")
             raise
@@ -107,60 +123,29 @@ class Daemon:
         shutdown.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await shutdown
-        await stop_at_once(self.server, self.engine)
+        await self.sources.stop_at_once(self.engine)
         log.info("stopped at once")
         raise StoppedAtOnce(self._force_signal)
 
-    async def _start(self, engine: Engine) -> None:
-        opts = self.options
-        self.server = SocketServer(
-            engine,
-            self.settings.socket_path,
-            tcp=opts.tcp,
-            token=opts.token,
-            extra_ops={"reload_watchers": self._reload_watchers},
-        )
-        await self.server.start()
-        if opts.monitor and self.settings.monitor.enabled:
-            self.monitor = SystemMonitor(engine.dispatch, self.settings.monitor)
-            self.monitor.start()
-        if opts.watchers:
-            await self._start_watchers(self.settings)
-
-    async def _start_watchers(self, settings: Settings) -> list[str]:
-        assert self.engine is not None
-        self.watchers = FileWatchers(self.engine.dispatch, settings.watchers)
-        errors = self.watchers.start()
-        for name, error in errors.items():  # the others run; this one is told, loudly
-            log.error("%s", error)
-            with contextlib.suppress(EventRefused):
-                await self.engine.dispatch(
-                    "system.error",
-                    {"component": f"watcher:{name}", "error": error, "severity": "error"},
-                    source="system",
-                )
-        return list(errors.values())
-
-    async def _reload_watchers(self, engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
+    async def _reload_watchers(self, engine: EngineAPI, req: dict[str, Any]) -> dict[str, Any]:
         """Op `reload_watchers`: re-read config.toml's [[watchers]] (after `watch add/remove`)."""
         if not self.options.watchers:
             raise ProtocolError("this daemon runs with --no-watchers")
         s = self.settings
         fresh = load_settings(s.home if s.config_dir == s.home else None)  # errors: kept as is
         async with self._reload_lock:
-            if self.watchers is not None:
-                await self.watchers.stop()
-            errors = await self._start_watchers(fresh)
-        assert self.watchers is not None
-        log.info("watchers reloaded: %s", ", ".join(self.watchers.names) or "(none)")
-        return {"watchers": self.watchers.names, "errors": errors}
+            built = build_sources(fresh, self._source_options(), kinds=("watchers",))
+            errors = await self.sources.replace("watchers", built)
+        names = sorted(
+            h.name.removeprefix("watcher:")
+            for h in self.sources.health()
+            if h.kind == "watchers" and h.state == "running"
+        )
+        log.info("watchers reloaded: %s", ", ".join(names) or "(none)")
+        return {"watchers": names, "errors": errors}
 
     async def _shutdown(self, reason: str) -> None:
-        if self.watchers is not None:
-            await self.watchers.stop()
-        if self.monitor is not None:
-            await self.monitor.stop()
-        await stop_in_order(self.server, self.engine, reason)
+        await self.sources.stop(self.engine, reason)
         log.info("stopped")
 
 

@@ -3,7 +3,7 @@
 Events come from little stories that unfold over time (a deploy starts and, seconds
 later, completes or fails; a workflow runs its tasks; an attacker hammers a login)
 across every catalog category, at a steady `rate` with occasional bursts. Everything
-goes through `Engine.dispatch(..., source="demo")`; the sample hooks from
+goes through `api.dispatch(..., source="demo")` (any EngineAPI); the sample hooks from
 `install_demo_hooks` then add their own chains (a failed deploy dispatches a rollback).
 """
 
@@ -17,11 +17,17 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sloth_tui import catalog
-from sloth_tui.engine.engine import Engine
+from sloth_tui.config import Settings
 from sloth_tui.model.errors import SlothError
+from sloth_tui.sources.status import Status
+
+if TYPE_CHECKING:
+    from sloth_tui.engine.api import EngineAPI
+    from sloth_tui.model.stats import SourceHealth
+    from sloth_tui.sources.options import SourceOptions
 
 SERVICES = ("api-server", "billing", "auth", "search", "web-frontend", "payments", "notifier")
 AGENTS = ("agent-web-01", "agent-web-02", "agent-db-02", "agent-build-03", "agent-eu-04")
@@ -269,7 +275,7 @@ class Stories:
 class DemoGenerator:
     """Dispatches the stories at about `rate` events/s until stopped."""
 
-    def __init__(self, engine: Engine, rate: float = 20.0, *, seed: int | None = None) -> None:
+    def __init__(self, engine: EngineAPI, rate: float = 20.0, *, seed: int | None = None) -> None:
         self.engine = engine
         self.rate = max(0.1, float(rate))
         self.rng = random.Random(seed)
@@ -405,7 +411,7 @@ end
 }
 
 
-async def install_demo_hooks(engine: Engine, hooks_dir: Path) -> list[str]:
+async def install_demo_hooks(engine: EngineAPI, hooks_dir: Path) -> list[str]:
     """Write the sample Lua hooks into `hooks_dir` and register them; returns their names."""
     hooks_dir.mkdir(parents=True, exist_ok=True)
     names = []
@@ -415,3 +421,44 @@ async def install_demo_hooks(engine: Engine, hooks_dir: Path) -> list[str]:
         await engine.add_hook(name, patterns, path, description=description)
         names.append(name)
     return names
+
+
+class DemoSource:
+    """`sloth-tui demo`'s stream as a Source: the sample hooks, then the generator."""
+
+    def __init__(self, rate: float, hooks_dir: Path | None = None) -> None:
+        self.rate = rate
+        self.hooks_dir = hooks_dir
+        self.name = "demo"
+        self.generator: DemoGenerator | None = None
+        self._status = Status(self.name, "demo")
+
+    async def start(self, api: EngineAPI) -> None:
+        try:
+            if self.hooks_dir is not None:
+                await install_demo_hooks(api, self.hooks_dir)
+        except SlothError as exc:
+            raise self._status.failed(exc) from None
+        except OSError as exc:  # the hooks dir cannot be written
+            error = SlothError(f"demo: cannot write its hooks in {self.hooks_dir}: {exc}")
+            raise self._status.failed(error) from None
+        self.generator = DemoGenerator(api, self.rate)
+        self.generator.start()
+        self._status.running()
+
+    async def stop(self) -> None:
+        if self.generator is not None:
+            await self.generator.stop()
+        self._status.stopped()
+
+    def health(self) -> SourceHealth:
+        g = self.generator
+        sent, refused = (g.sent, g.refused) if g is not None else (0, 0)
+        return self._status.health(f"{self.rate:g}/s, {sent} sent, {refused} refused")
+
+
+def demo_sources(settings: Settings, options: SourceOptions) -> list[DemoSource]:
+    """The registry's line for the demo: only when the caller asks for it."""
+    if options.demo_rate is None:
+        return []
+    return [DemoSource(options.demo_rate, options.demo_hooks)]

@@ -14,12 +14,18 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from sloth_tui.config import ConfigError, MonitorSettings
+from sloth_tui.config import ConfigError, MonitorSettings, Settings
 from sloth_tui.model.errors import SlothError
+from sloth_tui.sources.status import Status
+
+if TYPE_CHECKING:
+    from sloth_tui.engine.api import EngineAPI
+    from sloth_tui.model.stats import SourceHealth
+    from sloth_tui.sources.options import SourceOptions
 
 log = logging.getLogger("sloth_tui.monitor")
 
@@ -172,3 +178,39 @@ class SystemMonitor:
         self.samples += 1
         self.cpu_seconds += sample.cost_s + time.thread_time() - started
         return alarms
+
+
+class MonitorSource:
+    """[monitor] as a Source: a SystemMonitor dispatching into the engine it starts with."""
+
+    def __init__(self, settings: MonitorSettings) -> None:
+        self.settings = settings
+        self.name = "monitor"
+        self.monitor: SystemMonitor | None = None
+        self._status = Status(self.name, "monitor")
+
+    async def start(self, api: EngineAPI) -> None:
+        try:
+            monitor = SystemMonitor(api.dispatch, self.settings)  # checks [monitor]
+        except SlothError as exc:
+            raise self._status.failed(exc) from None
+        monitor.start()
+        self.monitor = monitor
+        self._status.running()
+
+    async def stop(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()
+        self._status.stopped()
+
+    def health(self) -> SourceHealth:
+        m = self.monitor
+        samples = m.samples if m is not None else 0
+        return self._status.health(f"every {self.settings.interval:g} s, {samples} samples")
+
+
+def monitor_sources(settings: Settings, options: SourceOptions) -> list[MonitorSource]:
+    """The registry's line for [monitor]: one monitor unless it is switched off."""
+    if not (options.monitor and settings.monitor.enabled):
+        return []
+    return [MonitorSource(settings.monitor)]

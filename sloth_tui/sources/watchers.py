@@ -16,13 +16,19 @@ import time
 from collections.abc import Awaitable, Callable
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from sloth_tui.config import WatcherSettings
+from sloth_tui.config import Settings, WatcherSettings
 from sloth_tui.model.errors import SlothError
+from sloth_tui.sources.status import Status
+
+if TYPE_CHECKING:
+    from sloth_tui.engine.api import EngineAPI
+    from sloth_tui.model.stats import SourceHealth
+    from sloth_tui.sources.options import SourceOptions
 
 log = logging.getLogger("sloth_tui.watchers")
 
@@ -252,3 +258,45 @@ class FileWatchers:
                 await task
         self._pumps = []
         self._watchers = {}
+
+
+class WatcherSource:
+    """One [[watchers]] entry as a Source (its own observer), named watcher:NAME.
+
+    One source per entry, so a watcher that cannot start is one failed source, told
+    with its own line, while the others run (as `serve` always did)."""
+
+    def __init__(self, cfg: WatcherSettings, *, window: float = COALESCE_S) -> None:
+        self.cfg = cfg
+        self.name = f"watcher:{cfg.name}"
+        self.watchers: FileWatchers | None = None
+        self._window = window
+        self._status = Status(self.name, "watchers")
+
+    async def start(self, api: EngineAPI) -> None:
+        watchers = FileWatchers(api.dispatch, (self.cfg,), window=self._window)
+        errors = watchers.start()
+        if errors:
+            await watchers.stop(timeout=0)
+            raise self._status.failed(WatcherError(errors[self.cfg.name]))
+        self.watchers = watchers
+        self._status.running()
+
+    async def stop(self) -> None:
+        """Sends what was still being coalesced before it returns."""
+        watchers, self.watchers = self.watchers, None
+        if watchers is not None:
+            await watchers.stop()
+        self._status.stopped()
+
+    def health(self) -> SourceHealth:
+        dropped = self.watchers.dropped if self.watchers is not None else 0
+        detail = self.cfg.path + (f", {dropped} events dropped" if dropped else "")
+        return self._status.health(detail)
+
+
+def watcher_sources(settings: Settings, options: SourceOptions) -> list[WatcherSource]:
+    """The registry's line for [[watchers]]: one source per entry (none with --no-watchers)."""
+    if not options.watchers:
+        return []
+    return [WatcherSource(cfg) for cfg in settings.watchers]

@@ -51,7 +51,7 @@ async def _producer(
     share: float,
     seconds: float,
     samples: dict[int, float],
-    counter: itertools.count,
+    counter: itertools.count[int],
 ) -> int:
     payloads = [(t, catalog.sample_data(t)) for t in TYPES]
     start = time.perf_counter()
@@ -107,7 +107,7 @@ async def run_tui_bench(seconds: float = 10, rate: float = TARGET_RATE) -> dict[
 
                 sent_at: dict[int, float] = {}
 
-                class Recorder(dict):  # samples land in sent_at too, for `painted`
+                class Recorder(dict[int, float]):  # samples land in sent_at too, for `painted`
                     def __setitem__(self, key: int, value: float) -> None:
                         sent_at[key] = value
                         super().__setitem__(key, value)

@@ -3,11 +3,14 @@
 With no daemon running, the dashboard runs the engine in-process (it holds the data dir's
 lock) and serves the socket, so `sloth-tui hook add ...` in another terminal goes through
 it. When `sloth-tui serve` starts on the same home it asks for the home (op `handover`,
-see sources/handover.py): this engine stops taking requests, answers what it owes, closes
+see remote/handover.py): this engine stops taking requests, answers what it owes, closes
 (committing everything acknowledged, letting the hook runs under way end, recording
 system.shutdown) and releases the lock; queued hook runs stay pending, and `serve` runs
 them when it starts. The dashboard meanwhile switches to a RemoteEngine on the socket,
 which finds `serve` as soon as it listens.
+
+Its sources (the socket, and the demo's stream when asked) are wired as `serve` wires
+its own: sources/wiring.py builds them from the registry and keeps the stop order.
 """
 
 from __future__ import annotations
@@ -19,24 +22,27 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sloth_tui.config import Settings
-from sloth_tui.model.errors import SlothError
 from sloth_tui.remote.protocol import ProtocolError
 
 if TYPE_CHECKING:
+    from sloth_tui.engine.api import EngineAPI
     from sloth_tui.engine.engine import Engine
+    from sloth_tui.model.stats import SourceHealth
     from sloth_tui.remote.client import RemoteEngine
-    from sloth_tui.remote.server import SocketServer
+    from sloth_tui.sources.demo import DemoGenerator
+    from sloth_tui.sources.wiring import SourceSet
 
 log = logging.getLogger("sloth_tui.dashboard")
 
 
 class EmbeddedEngine:
-    """The engine and its socket server, started and stopped in the daemon's order."""
+    """The engine and its sources, started and stopped in the daemon's order."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, demo_rate: float | None = None) -> None:
         self.settings = settings
+        self.demo_rate = demo_rate  # `sloth-tui demo`: sample hooks and a synthetic stream
         self.engine: Engine | None = None
-        self.server: SocketServer | None = None
+        self.sources: SourceSet | None = None
         self.warnings: list[str] = []
         # Called with the RemoteEngine that replaces this engine once serve takes over.
         self.on_handover: Callable[[RemoteEngine, str], None] | None = None
@@ -46,28 +52,39 @@ class EmbeddedEngine:
 
     async def start(self) -> Engine:
         from sloth_tui.engine.engine import Engine
-        from sloth_tui.remote.server import SocketServer
+        from sloth_tui.sources.options import SourceOptions
+        from sloth_tui.sources.wiring import SourceSet
 
         # Opened before the app so a held lock is a one-line error, not a crashed screen.
         self.engine = engine = await Engine.open(self.settings, lifecycle=True)
         self.warnings.extend(engine.warnings)
-        server = SocketServer(
-            engine,
-            self.settings.socket_path,
-            role="dashboard",
+        options = SourceOptions.dashboard(
             extra_ops={"handover": self._handover_op},
+            demo_rate=self.demo_rate,
+            demo_hooks=self.settings.hooks_dir,
         )
+        self.sources = sources = SourceSet.build(self.settings, options)
+        engine.report_sources(sources.health)
         try:
-            await server.start()
-            self.server = server
-        except (SlothError, OSError) as exc:
-            self.warnings.append(
-                f"Not serving {self.settings.socket_path} ({exc}): other sloth-tui commands "
-                "cannot reach this engine while the dashboard runs."
-            )
+            # A socket that cannot be served is a warning: the dashboard works without it.
+            self.warnings.extend(await sources.start(engine))
+        except BaseException:
+            await self.close(reason="failed to start")
+            raise
         return engine
 
-    async def _handover_op(self, engine: Engine, req: dict[str, Any]) -> dict[str, Any]:
+    @property
+    def demo(self) -> DemoGenerator | None:
+        """The demo's generator once started (the app's top bar says DEMO)."""
+        from sloth_tui.sources.demo import DemoSource
+
+        source = self.sources.find("demo") if self.sources is not None else None
+        return source.generator if isinstance(source, DemoSource) else None
+
+    def health(self) -> list[SourceHealth]:
+        return self.sources.health() if self.sources is not None else []
+
+    async def _handover_op(self, engine: EngineAPI, req: dict[str, Any]) -> dict[str, Any]:
         pid = req.get("pid")
         if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
             raise ProtocolError("handover: pid must be the positive pid of the new serve")
@@ -98,9 +115,18 @@ class EmbeddedEngine:
         if self._closed:
             return
         self._closed = True
-        from sloth_tui.remote.server import stop_in_order
+        if self.sources is not None:
+            await self.sources.stop(self.engine, reason)
+        elif self.engine is not None:
+            await self.engine.close(reason=reason, drain_timeout=0)
 
-        await stop_in_order(self.server, self.engine, reason)
+    async def stop_at_once(self) -> None:
+        """A second signal while closing: hang up, remove the socket file, close the store
+        and release the lock without waiting for the hook runs under way."""
+        if self.sources is not None:
+            await self.sources.stop_at_once(self.engine)
+        elif self.engine is not None:
+            await self.engine.abort()
 
     async def wait_handed_over(self) -> None:
         """At exit: a handover under way finishes first (its engine must close cleanly)."""

@@ -1,4 +1,6 @@
-"""Entry points for `sloth-tui` (dashboard) and `sloth-tui demo`, called by the CLI."""
+"""Run the dashboard: attached to a daemon, or on an embedded engine (with the demo's stream
+when asked). The command line's glue (click, settings from flags, one-line errors) is in
+commands/dashboard.py: nothing here knows about click or the commands."""
 
 from __future__ import annotations
 
@@ -7,17 +9,10 @@ import contextlib
 import logging
 import os
 import signal
-import sys
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from sloth_tui.commands.common import fail, settings_from
-from sloth_tui.config import Settings, load_settings
-from sloth_tui.model.errors import SlothError
+from sloth_tui.config import Settings
 from sloth_tui.tui.embedded import EmbeddedEngine
 
 if TYPE_CHECKING:
@@ -47,19 +42,15 @@ async def _run(
             )
         finally:
             await remote.close(reason="dashboard closed")
-    embedded = EmbeddedEngine(settings)
-    engine = await embedded.start()
+    embedded = EmbeddedEngine(settings, demo_rate=demo_rate)
+    engine = await embedded.start()  # the demo's hooks and stream too, when asked
     app: SlothApp | None = None
     try:
-        if demo_rate is not None:
-            from sloth_tui.sources.demo import install_demo_hooks
-
-            await install_demo_hooks(engine, settings.hooks_dir)
         app = SlothApp(
             engine,
             theme=theme,
             themes_dir=themes_dir,
-            demo=demo_rate,
+            demo=embedded.demo,
             freeze_gc=True,
             warnings=embedded.warnings,
         )
@@ -78,8 +69,6 @@ async def _close_or_stop_at_once(embedded: EmbeddedEngine) -> None:
     """Close the embedded engine in order (runs under way end within their deadlines);
     SIGTERM or SIGINT meanwhile stops at once, as for `serve`: connections dropped, socket
     file removed, store closed, lock released, and the process exits 128 + the signal."""
-    from sloth_tui.remote.server import stop_at_once
-
     loop = asyncio.get_running_loop()
     forced: asyncio.Future[int] = loop.create_future()
 
@@ -102,7 +91,7 @@ async def _close_or_stop_at_once(embedded: EmbeddedEngine) -> None:
     closing.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await closing
-    await stop_at_once(embedded.server, embedded.engine)
+    await embedded.stop_at_once()
     # A normal exit would join the hook threads still running: the wait this skips.
     logging.shutdown()
     os._exit(128 + forced.result())
@@ -128,38 +117,20 @@ async def _run_app(app: SlothApp) -> int:
     return app.return_code or 0
 
 
-def _launch(
+def launch(
     settings: Settings,
     *,
     socket: Address | None = None,
     theme: str | None,
     themes_dir: Path,
-    demo_rate: float | None,
-) -> None:
+    demo_rate: float | None = None,
+) -> int:
+    """Run the dashboard to its end; its exit code (0, 1 after a crash, 128+N after signal
+    N, 130 on ^C before the app was up). A SlothError (EngineLocked, DaemonUnavailable and
+    friends) is raised for the caller to show as one line."""
     try:
-        code = asyncio.run(
+        return asyncio.run(
             _run(settings, socket=socket, theme=theme, themes_dir=themes_dir, demo_rate=demo_rate)
         )
-    except SlothError as exc:  # EngineLocked, DaemonUnavailable and friends: one line
-        fail(str(exc))
     except KeyboardInterrupt:
-        code = 130
-    if code:  # a crash (its one line is printed, the traceback saved) or a signal
-        sys.exit(code)
-
-
-def run_dashboard(ctx: click.Context, theme: str | None = None) -> None:
-    """On the daemon the CLI chose (ctx.obj["engine_socket"]), else on an embedded engine."""
-    settings = settings_from(ctx)
-    socket = (ctx.find_root().obj or {}).get("engine_socket")
-    _launch(settings, socket=socket, theme=theme, themes_dir=settings.themes_dir, demo_rate=None)
-
-
-def run_demo(ctx: click.Context, rate: float = 20.0, theme: str | None = None) -> None:
-    """The dashboard on a throwaway home, with sample hooks and a synthetic stream."""
-    user = settings_from(ctx)  # for the theme choice and the user's own theme files
-    obj = ctx.find_root().obj or {}
-    with tempfile.TemporaryDirectory(prefix="sloth-tui-demo-") as home:
-        settings = replace(load_settings(home, strict=obj.get("strict")), theme=user.theme)
-        click.echo(f"demo home: {home} (deleted on exit)", err=True)
-        _launch(settings, theme=theme, themes_dir=user.themes_dir, demo_rate=rate)
+        return 130

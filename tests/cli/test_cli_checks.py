@@ -158,7 +158,7 @@ def test_human_output_shows_json_values(cli, tmp_path: Path) -> None:
 
 
 def test_root_theme_reaches_the_dashboard(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sloth_tui.tui.launch as launch
+    import sloth_tui.commands.dashboard as launch
 
     seen: dict[str, Any] = {}
 

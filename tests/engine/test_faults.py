@@ -21,6 +21,7 @@ import pytest
 from sourcekit import SLOTH, DaemonProcess, ask, request
 
 from sloth_tui.config import Settings, load_settings
+from sloth_tui.engine import store as store_module
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.store import Store
 from sloth_tui.model.errors import DiskFull, EventRefused, StoreError, WriteRefused
@@ -67,16 +68,17 @@ async def _set_max_pages(store: Store, pages: int | None) -> int:
     """Cap (or, with None, uncap) the writer's file size: SQLITE_FULL for real."""
     assert store._writer is not None
     value = "2147483646" if pages is None else str(pages)
-    async with store._writer.execute(f"PRAGMA max_page_count = {value}") as cur:
-        row = await cur.fetchone()
+    sql = f"PRAGMA max_page_count = {value}"
+    row = await store_module._in_thread(store._writer, lambda c: c.execute(sql).fetchone())
     assert row is not None
     return int(row[0])
 
 
 async def _page_count(store: Store) -> int:
     assert store._writer is not None
-    async with store._writer.execute("PRAGMA page_count") as cur:
-        row = await cur.fetchone()
+    row = await store_module._in_thread(
+        store._writer, lambda c: c.execute("PRAGMA page_count").fetchone()
+    )
     assert row is not None
     return int(row[0])
 

@@ -134,8 +134,7 @@ def test_wide_inserts_respect_the_variable_limit(tmp_path: Path) -> None:
 
 def test_widened_replacing_inserts_keep_their_order(tmp_path: Path) -> None:
     from sloth_tui.engine.schema import MIGRATIONS
-    from sloth_tui.engine.store import _run_batch, _statements
-    from sloth_tui.engine.threadhost import UPSERT_STATE
+    from sloth_tui.engine.store import UPSERT_STATE, _run_batch, _statements
 
     conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
     conn.executescript(MIGRATIONS[0])
