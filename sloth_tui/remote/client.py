@@ -153,8 +153,10 @@ class RemoteEngine:
 
     @property
     def info(self) -> dict[str, Any]:
-        """The daemon's ping info: version, pid, home, socket, started (refreshed on reconnect)."""
-        return self._notices.info
+        """The daemon's ping info: version, pid, home, socket, started (refreshed on
+        reconnect), plus `address`: where this client reached it (a TCP attach differs
+        from the daemon's own socket path)."""
+        return {**self._notices.info, "address": str(self.address)}
 
     @property
     def label(self) -> str:

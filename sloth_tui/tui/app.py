@@ -6,9 +6,13 @@ model (cheap, no widget work), and asks only the screen on top to redraw. Nothin
 happens per event, and with no notices a tick costs a few microseconds.
 
 The engine is an in-process Engine (embedded) or a RemoteEngine (attached to
-`sloth-tui serve`): screens use only the API both have. Attached, losing the
-daemon raises a banner; the notice stream reconnects by itself and every screen
-then catches up from the store on what it missed (Batch.reconnected).
+`sloth-tui serve`): the app and the screens use only the EngineAPI both implement.
+Attached, losing the daemon raises a banner; the notice stream reconnects by itself
+and every screen then catches up from the store on what it missed (Batch.reconnected).
+
+The screens, their keys and tabs come from tui/screen_specs.py; the keys carry ids, and
+config.toml's [keymap] rebinds them (tui/keymap.py). Screens and widgets reach this app
+through tui/reach.py (DashboardHost), never by importing it.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ import gc
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import App, ScreenStackError
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import CommandListItem, CommandPalette, SimpleProvider
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
@@ -34,23 +38,36 @@ from textual.widget import AwaitMount
 
 from sloth_tui.config import Settings
 from sloth_tui.crash import crash_line, save_crash_report
-from sloth_tui.engine.engine import Engine
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.records import Event
 from sloth_tui.tui.commands import SlothCommands
 from sloth_tui.tui.feed import DEFAULT_CAP
 from sloth_tui.tui.format import count
+from sloth_tui.tui.keymap import (
+    check_keymap,
+    clashes,
+    default_keys,
+    key_sections,
+    live_bindings,
+)
 from sloth_tui.tui.live import Batch, LiveStats
+from sloth_tui.tui.nav import key_name
 from sloth_tui.tui.palette import SlothPalette
+from sloth_tui.tui.reach import DashboardHost, Tab
+from sloth_tui.tui.screen_specs import (
+    PLACES,
+    SCREENS,
+    DetailScreen,
+    EventsScreen,
+    FireScreen,
+    HelpScreen,
+    HookEditorScreen,
+    Place,
+    ScreenSpec,
+    mode_binding,
+    mode_binding_id,
+)
 from sloth_tui.tui.screens.base import LiveMixin
-from sloth_tui.tui.screens.catalog import CatalogScreen
-from sloth_tui.tui.screens.detail import DetailScreen
-from sloth_tui.tui.screens.events import EventsScreen
-from sloth_tui.tui.screens.executions import ExecutionsScreen
-from sloth_tui.tui.screens.fire import FireScreen
-from sloth_tui.tui.screens.help import HelpScreen
-from sloth_tui.tui.screens.hooks import HooksScreen
-from sloth_tui.tui.screens.stats import StatsScreen
 from sloth_tui.tui.sysinfo import SysInfo, SysSampler
 from sloth_tui.tui.themes import DEFAULT_THEME, category_colors, load_themes, variable_defaults
 from sloth_tui.tui.ui_state import load_state, update_state
@@ -58,7 +75,7 @@ from sloth_tui.tui.widgets.lua_editor import display_path
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
-    from sloth_tui.remote.client import RemoteEngine
+    from sloth_tui.engine.api import EngineAPI
     from sloth_tui.sources.demo import DemoGenerator
 
 TICK = 0.1  # seconds between drains of the engine's notices
@@ -67,37 +84,34 @@ GC_FULL_EVERY = 100  # young collections between full ones (CPython's default is
 SUBSCRIBE_WAIT = 5.0  # attached: seconds to wait for the notice stream before reading history
 
 
-class SlothApp(App[None]):
+class SlothApp(DashboardHost, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "sloth-tui"
-    MODES: ClassVar[dict[str, Any]] = {
-        "events": EventsScreen,
-        "hooks": HooksScreen,
-        "executions": ExecutionsScreen,
-        "stats": StatsScreen,
-        "catalog": CatalogScreen,
-    }
-    DEFAULT_MODE = "events"
+    SCREEN_SPECS: ClassVar[tuple[ScreenSpec, ...]] = SCREENS
+    PLACES: ClassVar[tuple[Place, ...]] = PLACES
+    MODES: ClassVar[dict[str, Any]] = {spec.mode: spec.screen for spec in SCREENS}
+    DEFAULT_MODE = SCREENS[0].mode
     COMMANDS = App.COMMANDS | {SlothCommands}
-    BINDINGS = [
-        Binding("1", "show('events')", "Events", show=False, tooltip="the Events screen"),
-        Binding("2", "show('hooks')", "Hooks", show=False, tooltip="the Hooks screen"),
-        Binding("3", "show('executions')", "Executions", show=False,
-                tooltip="the Executions screen (hook runs)"),
-        Binding("4", "show('stats')", "Stats", show=False, tooltip="the Stats screen"),
-        Binding("5", "show('catalog')", "Catalog", show=False, tooltip="the Catalog screen"),
-        Binding("F", "fire", "Fire",
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(mode_binding(spec) for spec in SCREENS),
+        Binding("F", "fire", "Fire", id="app.fire",
                 tooltip="fire an event (type with completion, form or raw JSON)"),
-        Binding("question_mark", "help", "Help", tooltip="every key, by where it works"),
-        Binding("q", "quit", "Quit", tooltip="quit (ctrl+q and ctrl+c too)"),
-        Binding("ctrl+c", "quit", "Quit", show=False, tooltip="quit"),
-        Binding("escape", "back", "Back", show=False,
+        Binding("question_mark", "help", "Help", id="app.help",
+                tooltip="every key, by where it works"),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="quit (ctrl+q and ctrl+c too)"),
+        Binding("ctrl+c", "quit", "Quit", show=False, id="app.interrupt", tooltip="quit"),
+        Binding("escape", "back", "Back", show=False, id="app.back",
                 tooltip="back out: close, leave input, clear filter, follow"),
+        # Textual adds its own ctrl+p unless one is declared: this is that one (its footer
+        # label too), with an id.
+        Binding(App.COMMAND_PALETTE_BINDING, "command_palette", "palette", show=False,
+                priority=True, id="app.palette",
+                tooltip="command palette: fire a type, open a screen, theme, pause"),
     ]  # fmt: skip
 
     def __init__(
         self,
-        engine: Engine | RemoteEngine | Settings,
+        engine: EngineAPI | Settings,
         *,
         clock: Callable[[], float] = time.time,
         demo: DemoGenerator | float | None = None,
@@ -111,10 +125,10 @@ class SlothApp(App[None]):
     ) -> None:
         super().__init__()
         if isinstance(engine, Settings):
-            self._engine: Engine | None = None
+            self._engine: EngineAPI | None = None
             self._settings = engine
-        else:  # a RemoteEngine has the same API: screens cannot tell the difference
-            self._engine = cast(Engine, engine)
+        else:  # local or remote: the same API, screens cannot tell the difference
+            self._engine = engine
             self._settings = engine.settings
         self._owns_engine = self._engine is None
         self._warnings = list(warnings)
@@ -146,6 +160,13 @@ class SlothApp(App[None]):
         self.category_colors: dict[str, str] = {}
         self.crash_report: Path | None = None  # where the traceback of a crash was saved
         self.crash_message: str | None = None
+        # [keymap]: an unknown id is a warning at start (the dashboard runs, with that
+        # key as it was), one line naming the ids that exist; so is a key taken from
+        # another binding of the same screen.
+        self.default_keys = default_keys(type(self))
+        self.keymap, problems = check_keymap(self._settings.keymap, sorted(self.default_keys))
+        self._warnings += problems + clashes(type(self), self.keymap)
+        self.set_keymap(self.keymap)
 
     # -- crashes ----------------------------------------------------------------------
 
@@ -178,30 +199,30 @@ class SlothApp(App[None]):
     # -- engine -----------------------------------------------------------------------
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> EngineAPI:
         assert self._engine is not None, "the engine opens in on_load"
         return self._engine
 
     @property
     def attached(self) -> bool:
         """True when the engine is a daemon's, reached over its socket."""
-        return bool(getattr(self._engine, "remote", False))
+        return self._engine is not None and self._engine.remote
 
     @property
     def hooks_dir(self) -> Path:
         """Where new hook files go: the engine's hooks/ (attached: as the daemon reports it)."""
-        if self.attached:
-            reported = cast("RemoteEngine", self._engine).info.get("hooks_dir")
-            if reported:
-                return Path(reported)
+        if self.attached and (reported := self.engine.info.get("hooks_dir")):
+            return Path(reported)
         return self.engine.settings.hooks_dir
 
     def _engine_labels(self) -> tuple[str, ...]:
         """For the top bar, longest first: which engine this dashboard shows."""
         if self.attached:
-            remote = cast("RemoteEngine", self._engine)
-            pid = remote.info.get("pid", "?")
-            where = display_path(Path(str(remote.address)))
+            info = self.engine.info
+            pid = info.get("pid", "?")
+            # Where we reached it (a TCP attach), else the daemon's own socket.
+            reached = str(info.get("address") or info.get("socket") or "?")
+            where = reached if reached.startswith("tcp://") else display_path(Path(reached))
             full = f"attached {where} (pid {pid})"
             return (full, f"attached {where}", f"attached (pid {pid})", "attached")
         return (f"embedded {display_path(self._settings.home)}", "embedded")
@@ -220,16 +241,20 @@ class SlothApp(App[None]):
         # has no other kind), so the whole process keeps them. Load comes before any screen.
         asyncio.get_running_loop().set_task_factory(None)
         if self._engine is None:
-            self._engine = await Engine.open(self._settings, lifecycle=True)
+            from sloth_tui.tui.embedded import open_local_engine
+
+            self._engine = await open_local_engine(self._settings)
+        engine = self._engine
         # Subscribe before any screen reads history, so no event falls between the two.
-        self.sub = self._engine.subscribe(SUBSCRIPTION_SIZE)
-        if self.attached:  # the daemon's notices flow once its `subscribe` is answered
-            await cast("RemoteEngine", self._engine).wait_subscribed(SUBSCRIBE_WAIT)
+        self.sub = engine.subscribe(SUBSCRIPTION_SIZE)
+        # Attached, the daemon's notices flow once its `subscribe` is answered (a local
+        # engine's at once).
+        await engine.wait_subscribed(SUBSCRIBE_WAIT)
         self.engine_labels = self._engine_labels()
         # The per-category totals start from the store, live notices add to them; if the
         # store cannot count, they start from zero and the stream itself is unaffected.
         with contextlib.suppress(SlothError):
-            self.live.seed(await self._engine.counts())
+            self.live.seed(await engine.counts())
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -251,10 +276,10 @@ class SlothApp(App[None]):
             self._gc_threshold = gc.get_threshold()
             gc.set_threshold(self._gc_threshold[0], self._gc_threshold[1], GC_FULL_EVERY)
         if self._demo_arg is not None:
-            from sloth_tui.sources.demo import DemoGenerator
+            from sloth_tui.tui.embedded import demo_stream
 
             arg = self._demo_arg
-            self.demo = arg if isinstance(arg, DemoGenerator) else DemoGenerator(self.engine, arg)
+            self.demo = demo_stream(self.engine, arg) if isinstance(arg, int | float) else arg
             self.demo.start()
 
     async def on_unmount(self) -> None:
@@ -332,14 +357,14 @@ class SlothApp(App[None]):
         self.notify(f"Back on {self.engine_labels[0].removeprefix('attached ')}; catching up")
         self._reseed_counts()
 
-    def reattach(self, engine: RemoteEngine, why: str) -> None:
+    def reattach(self, engine: EngineAPI, why: str) -> None:
         """`serve` is taking this dashboard's home over: from now on, talk to it.
 
         The embedded engine closes right after; the remote's notice stream finds serve
         once it listens, and then every screen catches up as after a reconnect.
         """
         old = self.sub
-        self._engine = cast(Engine, engine)
+        self._engine = engine
         self._owns_engine = False
         self.sub = engine.subscribe(SUBSCRIPTION_SIZE)
         if old is not None:
@@ -397,6 +422,34 @@ class SlothApp(App[None]):
         except OSError as exc:  # the dashboard works on; only remembering failed
             self.notify(f"Could not save the dashboard state: {exc}", severity="warning")
 
+    # -- screens and keys (tui/screen_specs.py, tui/keymap.py) ---------------------------
+
+    def key_for(self, binding_id: str) -> str:
+        """The first key of a binding, as the keymap left it: for tabs and palette hints."""
+        keys = self.keymap.get(binding_id) or self.default_keys.get(binding_id, "")
+        return key_name(keys.split(",")[0].strip())
+
+    def screen_tabs(self) -> list[Tab]:
+        """The top bar's tabs: each spec's label, with the key the keymap gave it."""
+        return [
+            Tab(self.key_for(mode_binding_id(spec.mode)), spec.mode, spec.tab_label)
+            for spec in self.SCREEN_SPECS
+        ]
+
+    def mode_of(self, screen: Screen[Any]) -> str:
+        spec = next((s for s in self.SCREEN_SPECS if type(screen) is s.screen), None)
+        return spec.mode if spec is not None else ""
+
+    def title_of(self, screen: Screen[Any]) -> str:
+        """The screen's name in the help: its spec's title (else its class's name)."""
+        titles: list[tuple[type[Screen[Any]], str]] = [
+            (s.screen, s.title) for s in self.SCREEN_SPECS
+        ]
+        titles += [(p.screen, p.title) for s in self.SCREEN_SPECS for p in s.opens]
+        titles += [(p.screen, p.title) for p in self.PLACES]
+        found = next((title for cls, title in titles if type(screen) is cls), None)
+        return found or type(screen).__name__.removesuffix("Screen")
+
     # -- navigation -------------------------------------------------------------------
 
     def action_show(self, mode: str) -> None:
@@ -427,20 +480,23 @@ class SlothApp(App[None]):
     async def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
-        elif self.current_mode != "events":
-            self.switch_mode("events")
+        elif self.current_mode != self.DEFAULT_MODE:
+            self.switch_mode(self.DEFAULT_MODE)
 
     async def action_quit(self) -> None:
         # A hook editor with unsaved edits (in any mode's stack) asks before they are lost.
         for screen in list(self.live_screens):
-            if getattr(screen, "unsaved", False):
-                screen.confirm_quit()  # type: ignore[attr-defined]
+            if isinstance(screen, HookEditorScreen) and screen.unsaved:
+                screen.confirm_quit()
                 return
         self.exit()
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        """The keys of the screen underneath (as Textual resolves them now), then all."""
+        under = self.screen
+        if not isinstance(under, HelpScreen):
+            here = (self.title_of(under), live_bindings(under))
+            self.push_screen(HelpScreen(here, key_sections(type(self), self.keymap)))
 
     def open_detail(self, event_id: int) -> None:
         self.push_screen(DetailScreen(event_id))

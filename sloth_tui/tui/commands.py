@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
@@ -18,10 +17,7 @@ from textual.markup import escape
 from sloth_tui import catalog
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.palette import saved_filter_commands
-from sloth_tui.tui.widgets.top_bar import SCREENS
-
-if TYPE_CHECKING:
-    from sloth_tui.tui.app import SlothApp
+from sloth_tui.tui.screen_specs import mode_binding_id
 
 
 def highlight(matcher: Matcher, candidate: str) -> Content:
@@ -37,20 +33,32 @@ def highlight(matcher: Matcher, candidate: str) -> Content:
 
 class SlothCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
-        app: SlothApp = self.app  # type: ignore[assignment]
+        from sloth_tui.tui.app import SlothApp  # late: app.py imports this module
+
+        app = self.app
+        if not isinstance(app, SlothApp):
+            return []
         cmds: list[tuple[str, Callable[[], object], str]] = []
-        for key, mode, label in SCREENS:
-            cmds.append((f"Open {label}", partial(app.action_show, mode), f"key {key}"))
-        cmds.append(("Pause / resume the event stream", app.action_toggle_pause, "key p"))
+        for spec in app.SCREEN_SPECS:
+            key = app.key_for(mode_binding_id(spec.mode))
+            cmds.append((f"Open {spec.title}", partial(app.action_show, spec.mode), f"key {key}"))
+        pause = f"key {app.key_for('events.pause')}"
+        cmds.append(("Pause / resume the event stream", app.action_toggle_pause, pause))
         cmds.append(("Clear the event filter", partial(app.apply_filter, ""), "escape"))
         cmds += saved_filter_commands(app)  # [filters] in config.toml
         for name in sorted(app.available_themes):
             if name.startswith("sloth") or name in app.user_themes:
                 cmds.append((f"Theme: {name}", partial(app.set_theme, name), "switch theme"))
-        cmds.append(("Fire an event…", app.action_fire, "key F"))
-        for spec in catalog.types():
-            cmds.append((f"Fire {spec.type}", partial(app.open_fire, spec.type), spec.description))
-        cmds.append(("Help: keys", app.action_help, "key ?"))
+        cmds.append(("Fire an event…", app.action_fire, f"key {app.key_for('app.fire')}"))
+        for spec_type in catalog.types():
+            cmds.append(
+                (
+                    f"Fire {spec_type.type}",
+                    partial(app.open_fire, spec_type.type),
+                    spec_type.description,
+                )
+            )
+        cmds.append(("Help: keys", app.action_help, f"key {app.key_for('app.help')}"))
         return cmds
 
     async def discover(self) -> Hits:

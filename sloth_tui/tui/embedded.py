@@ -35,6 +35,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("sloth_tui.dashboard")
 
 
+async def open_local_engine(settings: Settings) -> EngineAPI:
+    """A plain in-process engine for a dashboard given only Settings (tests, screenshots):
+    no socket, no handover. Built here, the module whose job is building engines."""
+    from sloth_tui.engine.engine import Engine
+
+    return await Engine.open(settings, lifecycle=True)
+
+
+def demo_stream(engine: EngineAPI, rate: float) -> DemoGenerator:
+    """The demo's synthetic stream at `rate` events/s, not started yet."""
+    from sloth_tui.sources.demo import DemoGenerator
+
+    return DemoGenerator(engine, rate)
+
+
 class EmbeddedEngine:
     """The engine and its sources, started and stopped in the daemon's order."""
 

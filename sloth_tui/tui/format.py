@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sloth_tui import catalog
-from sloth_tui.engine.events import TYPO_RATIO, unknown_type_warning
+from sloth_tui.catalog import TYPO_RATIO, unknown_type_warning
 from sloth_tui.tui.widgets.table_fit import plain, printable
 
 if TYPE_CHECKING:

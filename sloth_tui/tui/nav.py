@@ -16,6 +16,7 @@ from typing import Any
 
 from textual.binding import Binding
 from textual.containers import ScrollableContainer
+from textual.keys import key_to_character
 from textual.widget import Widget
 from textual.widgets import DataTable, OptionList, Tree
 
@@ -43,7 +44,16 @@ NAV_BINDINGS: tuple[Binding, ...] = (
             tooltip="copy the highlighted record as JSON"),
 )  # fmt: skip
 
-_KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space"}
+_KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "minus": "-", "plus": "+"}
+
+
+def key_name(key: str) -> str:
+    """One key as a person types it: `?` for question_mark (a [keymap] entry's `?` reaches
+    us as Textual's long name), `escape` and `tab` by name."""
+    if key in _KEY_NAMES:
+        return _KEY_NAMES[key]
+    char = key_to_character(key)
+    return char if char and char.isprintable() and not char.isspace() else key
 
 
 def key_text(binding: Binding) -> str:
@@ -51,12 +61,13 @@ def key_text(binding: Binding) -> str:
     if binding.key_display:
         return binding.key_display
     keys = [k.strip() for k in binding.key.split(",")]
-    return " / ".join(_KEY_NAMES.get(k, k) for k in keys)
+    return fmt.printable(" / ".join(key_name(k) for k in keys))  # [keymap] keys: outside text
 
 
 def what_text(binding: Binding) -> str:
-    """What a binding does, in a few words: its tooltip, else its footer label."""
-    return binding.tooltip or binding.description
+    """What a binding does, in a few words: its tooltip, else its footer label (else its
+    action: some of Textual's own bindings have neither)."""
+    return binding.tooltip or binding.description or binding.action
 
 
 def as_bindings(items: Any) -> list[Binding]:
@@ -111,7 +122,8 @@ class NavMixin:
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "filter" and not self.NAV_FILTER:
             return False  # hidden from the footer, and the key does nothing here
-        return super().check_action(action, parameters)  # type: ignore[misc]
+        checked: bool | None = super().check_action(action, parameters)  # type: ignore[misc]
+        return checked
 
     # -- the actions -------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 
 from sloth_tui.tui.live import Batch
+from sloth_tui.tui.reach import engine_of, host_of
 
 if TYPE_CHECKING:
-    from sloth_tui.engine.engine import Engine
+    from sloth_tui.engine.api import EngineAPI
     from sloth_tui.tui.app import SlothApp
 
 
@@ -41,11 +42,15 @@ class LiveMixin:
 
     @property
     def sloth(self) -> SlothApp:
-        return self.app
+        # Screens run only in the dashboard; app.py imports the screens (through
+        # screen_specs.py), so the type comes from a TYPE_CHECKING import.
+        app: SlothApp = self.app
+        return app
 
     @property
-    def engine(self) -> Engine:
-        return self.sloth.engine
+    def engine(self) -> EngineAPI:
+        """The dashboard's engine, local or attached (tui/reach.py)."""
+        return engine_of(self)
 
     def ingest(self, batch: Batch) -> None:
         pass
@@ -71,7 +76,10 @@ class LiveMixin:
 
 
 class LiveScreen(StaleMapGuard, LiveMixin, Screen[None]):
-    MODE = ""
+    @property
+    def MODE(self) -> str:
+        """The mode this screen is the base of, as tui/screen_specs.py declares it."""
+        return host_of(self).mode_of(self)
 
 
 class LiveModal(StaleMapGuard, LiveMixin, ModalScreen[Any]):

@@ -33,13 +33,13 @@ def _walk(node: TreeNode[Any]) -> Iterator[TreeNode[Any]]:
 
 
 class CatalogScreen(NavMixin, LiveScreen):
-    MODE = "catalog"
     NAV_TARGET = "#catalog-tree"
     BINDINGS = [
         *NAV_BINDINGS,
-        Binding("s", "fire_selected", "Fire sample", key_display="⏎/s",
+        Binding("s", "fire_selected", "Fire sample", id="catalog.fire_sample", key_display="⏎/s",
                 tooltip="fire the highlighted type with its sample (edit it first)"),
-        Binding("S", "sort", "Sort", tooltip="order: catalog, by name, by most seen"),
+        Binding("S", "sort", "Sort", id="catalog.sort",
+                tooltip="order: catalog, by name, by most seen"),
     ]  # fmt: skip
 
     def __init__(self) -> None:
@@ -130,7 +130,7 @@ class CatalogScreen(NavMixin, LiveScreen):
             "sample": catalog.sample_data(spec.type),
         }
 
-    def on_tree_node_highlighted(self, message: Tree.NodeHighlighted) -> None:
+    def on_tree_node_highlighted(self, message: Tree.NodeHighlighted[str]) -> None:
         message.stop()
         data = message.node.data
         if isinstance(data, str) and (spec := catalog.get(data)) is not None:
@@ -142,7 +142,7 @@ class CatalogScreen(NavMixin, LiveScreen):
             info.append("\n".join(f"  {t.type:<28} {t.description}" for t in cat.types))
             self.query_one("#catalog-info", Static).update(info)
 
-    def on_tree_node_selected(self, message: Tree.NodeSelected) -> None:
+    def on_tree_node_selected(self, message: Tree.NodeSelected[str]) -> None:
         message.stop()
         if isinstance(message.node.data, str) and catalog.get(message.node.data) is not None:
             self.action_fire_selected()

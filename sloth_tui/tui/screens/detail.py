@@ -30,6 +30,7 @@ from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin, move
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
+from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.safe_option_list import SafeOptionList
 
@@ -41,11 +42,13 @@ class DetailScreen(NavMixin, LiveScreen):
     NAV_TARGET = "#detail-body"
     BINDINGS = [
         *NAV_BINDINGS,
-        Binding("r", "refire", "Re-fire", tooltip="re-fire the event (source dashboard)"),
-        Binding("R", "rerun", "Re-run hooks",
+        Binding("r", "refire", "Re-fire", id="detail.refire",
+                tooltip="re-fire the event (source dashboard)"),
+        Binding("R", "rerun", "Re-run hooks", id="detail.rerun",
                 tooltip="re-run its hooks on it, for real (asks first)"),
-        Binding("u", "parent", "Parent", tooltip="open the parent event"),
-        Binding("e", "edit_fire", "Edit+fire", tooltip="edit the data, then fire"),
+        Binding("u", "parent", "Parent", id="detail.parent", tooltip="open the parent event"),
+        Binding("e", "edit_fire", "Edit+fire", id="detail.edit_fire",
+                tooltip="edit the data, then fire"),
     ]  # fmt: skip
 
     def __init__(self, event_id: int) -> None:
@@ -71,6 +74,11 @@ class DetailScreen(NavMixin, LiveScreen):
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()
         self._placed = False  # the cursor goes to the first run or child once, on load
+        on_theme_change(self, self._retheme)
+
+    def _retheme(self) -> None:
+        if self.event is not None:
+            self._show_event()
 
     @property
     def runs_list(self) -> OptionList:
@@ -145,7 +153,10 @@ class DetailScreen(NavMixin, LiveScreen):
             runs_title.update(Text("Hook runs: none (no hook matched, or not run yet)"))
         _refill(
             self.runs_list,
-            [Option(self._run_line(ex), id=f"run:{i}") for i, ex in enumerate(self.executions)],
+            [
+                Option(self._run_line(ex, tones_of(self)), id=f"run:{i}")
+                for i, ex in enumerate(self.executions)
+            ],
         )
         kids_title = self.query_one("#detail-children-title", Static)
         if self.child_events:
@@ -174,6 +185,7 @@ class DetailScreen(NavMixin, LiveScreen):
         )
 
     def _meta(self, ev: Event) -> Table:
+        tones = tones_of(self)
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
@@ -182,23 +194,22 @@ class DetailScreen(NavMixin, LiveScreen):
         grid.add_row("type", fmt.plain(f"{ev.type}  (category {ev.category})"))
         grid.add_row("time", Text(fmt.full_time(ev.ts)))
         grid.add_row("source", fmt.plain(ev.source))
-        status_style = {"failed": "red", "completed": "green"}.get(ev.status, "yellow")
-        grid.add_row("status", fmt.plain(ev.status, style=status_style))
+        grid.add_row("status", fmt.plain(ev.status, style=tones.event(ev.status)))
         parent = "-" if ev.parent_id is None else f"{ev.parent_id}  (u opens it)"
         grid.add_row("parent", Text(parent))
         grid.add_row("depth", Text(str(ev.depth)))
         warnings = "\n".join(f"⚠ {w}" for w in ev.warnings)
         grid.add_row(
             "warnings",
-            fmt.plain(warnings, style="yellow", lines=True) if warnings else Text("none"),
+            fmt.plain(warnings, style=tones.warn, lines=True) if warnings else Text("none"),
         )
         return grid
 
     @staticmethod
-    def _run_line(ex: Execution) -> Text:
+    def _run_line(ex: Execution, tones: Tones) -> Text:
         """One hook run: time (tells a re-run from the first run), hook, status, took, and
         its error or last log line (clip made it one printable line)."""
-        style = "green" if ex.status in OK_STATUSES else "red"
+        style = tones.run(ex.status)
         detail = clip(ex.error or (ex.logs[-1].message if ex.logs else ""), DETAIL_WIDTH)
         if ex.dry_run:
             detail = f"(dry run) {detail}"

@@ -45,16 +45,17 @@ def empty_hint(socket: Path) -> tuple[str, ...]:
 
 
 class EventsScreen(NavMixin, LiveScreen):
-    MODE = "events"
     NAV_TARGET = "#event-table"
     NAV_FILTER = True
     BINDINGS = [
         *NAV_BINDINGS,
-        Binding("p", "toggle_pause", "Pause", tooltip="pause / resume the stream"),
-        Binding("f", "follow", "Follow", tooltip="follow the tail again (G and end too)"),
-        Binding("v", "toggle_split", "Split",
+        Binding("p", "toggle_pause", "Pause", id="events.pause",
+                tooltip="pause / resume the stream"),
+        Binding("f", "follow", "Follow", id="events.follow",
+                tooltip="follow the tail again (G and end too)"),
+        Binding("v", "toggle_split", "Split", id="events.split",
                 tooltip="split view: the highlighted event's detail below the list"),
-        Binding("t", "jump_time", "Jump to time", show=False,
+        Binding("t", "jump_time", "Jump to time", id="events.jump_time", show=False,
                 tooltip="jump to the first event at/after a time (10m, 2026-11-30T12:00)"),
     ]  # fmt: skip
 

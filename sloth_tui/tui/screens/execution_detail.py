@@ -17,6 +17,7 @@ from sloth_tui.model.errors import NotFound, SlothError
 from sloth_tui.model.records import Event, Execution
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
+from sloth_tui.tui.reach import engine_of
 from sloth_tui.tui.screens.base import StaleMapGuard
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.widgets.execution_view import ExecutionView
@@ -28,13 +29,13 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
     NAV_TARGET = "#xd-body"
     BINDINGS = [
         *NAV_BINDINGS,
-        Binding("o", "open_event", "Event", key_display="⏎/o",
+        Binding("o", "open_event", "Event", id="execution_detail.open_event", key_display="⏎/o",
                 tooltip="open the event that ran the hook"),
-        Binding("r", "rerun", "Re-run (dry)",
+        Binding("r", "rerun", "Re-run (dry)", id="execution_detail.rerun",
                 tooltip="re-run the event against the hook's current code (dry run)"),
-        Binding("R", "rerun_real", "Re-run for real",
+        Binding("R", "rerun_real", "Re-run for real", id="execution_detail.rerun_real",
                 tooltip="re-run it for real (asks first; recorded beside the old run)"),
-        Binding("e", "edit_hook", "Edit hook",
+        Binding("e", "edit_hook", "Edit hook", id="execution_detail.edit_hook",
                 tooltip="open the hook in the editor, at the error line"),
     ]  # fmt: skip
 
@@ -110,7 +111,7 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
     async def load_event(self) -> None:
         if self.execution.event_id:
             try:
-                self.event = await self.app.engine.get_event(self.execution.event_id)
+                self.event = await engine_of(self).get_event(self.execution.event_id)
             except SlothError:
                 self.event = None  # trimmed or deleted: the run's own record still shows
             if not self._show():
@@ -134,7 +135,7 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
 
     @work(exclusive=True, group="xd-rerun")
     async def action_rerun(self) -> None:
-        engine = self.app.engine
+        engine = engine_of(self)
         if not self.execution.event_id:
             self.notify("This run's event was a test-fire sample: test-fire it from the editor.")
             return
@@ -175,7 +176,7 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
 
     @work(exclusive=True, group="xd-rerun")
     async def rerun_for_real(self) -> None:
-        engine = self.app.engine
+        engine = engine_of(self)
         try:
             _event, runs = await engine.rerun(self.execution.event_id, [self.execution.hook])
         except SlothError as exc:
@@ -190,7 +191,7 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
         from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 
         try:
-            hook = await self.app.engine.get_hook(self.execution.hook)
+            hook = await engine_of(self).get_hook(self.execution.hook)
         except SlothError as exc:
             self.notify(printable(str(exc)), title="Cannot edit", severity="error", markup=False)
             return

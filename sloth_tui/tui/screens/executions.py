@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,6 +31,7 @@ from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
+from sloth_tui.tui.tones import on_theme_change, tones_of
 from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.sorting import SortedTableMixin, SortState
 from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for, printable
@@ -121,21 +123,25 @@ def newest_first(runs: dict[str, Execution]) -> list[Execution]:
 
 
 class ExecutionsScreen(SortedTableMixin, NavMixin, LiveScreen):
-    MODE = "executions"
     CSS_PATH = "../workbench.tcss"
     NAV_TARGET = "#execs-table"
     NAV_FILTER = True
     BINDINGS = [
         *NAV_BINDINGS,
-        Binding("s", "cycle_status", "Status", tooltip="cycle the status filter"),
-        Binding("h", "this_hook", "This hook", tooltip="only the highlighted run's hook"),
-        Binding("o", "open_event", "Event", tooltip="open the event that ran the hook"),
-        Binding("r", "rerun", "Re-run",
+        Binding("s", "cycle_status", "Status", id="executions.status",
+                tooltip="cycle the status filter"),
+        Binding("h", "this_hook", "This hook", id="executions.this_hook",
+                tooltip="only the highlighted run's hook"),
+        Binding("o", "open_event", "Event", id="executions.open_event",
+                tooltip="open the event that ran the hook"),
+        Binding("r", "rerun", "Re-run", id="executions.rerun",
                 tooltip="re-run the event against the hook's current code (dry run)"),
-        Binding("R", "retry_failed", "Retry failed", show=False,  # listed in ? help
+        Binding("R", "retry_failed", "Retry failed", id="executions.retry_failed",
+                show=False,  # listed in ? help
                 tooltip="retry the hook on every event where its latest run failed (asks)"),
-        Binding("e", "edit_hook", "Edit hook", tooltip="edit the hook, at the error line"),
-        Binding("S", "sort", "Sort", show=False,
+        Binding("e", "edit_hook", "Edit hook", id="executions.edit_hook",
+                tooltip="edit the hook, at the error line"),
+        Binding("S", "sort", "Sort", id="executions.sort", show=False,
                 tooltip="sort by the next column (or click a header)"),
     ]  # fmt: skip
 
@@ -165,6 +171,7 @@ class ExecutionsScreen(SortedTableMixin, NavMixin, LiveScreen):
         self.query_one("#execs-filter", Input).value = self.flt.text()
         self.table.focus()
         self.load()
+        on_theme_change(self, self.draw)
 
     # -- loading and live ---------------------------------------------------------------
 
@@ -240,13 +247,13 @@ class ExecutionsScreen(SortedTableMixin, NavMixin, LiveScreen):
         shown = columns_for(self.app.size.width, COLUMNS, DROPS)
         table.show_columns([self.sort.label(i) for i in range(len(COLUMNS))], shown)
         millis = self.app.size.width >= MILLIS_FROM
+        tones = tones_of(self)
         rows: list[tuple[str | Text, ...]] = []
         for ex in self.shown:
-            good = ex.status in OK_STATUSES
             detail = clip(ex.error or (ex.logs[-1].message if ex.logs else ""), DETAIL_WIDTH)
-            status = Text(ex.status, style="green" if good else "bold red")
+            status = Text(ex.status, style=tones.run(ex.status))
             if ex.dry_run:
-                status.append(" dry", style="italic cyan")
+                status.append(" dry", style=tones.note + Style(italic=True))
             rows.append(
                 (
                     fmt.clock_time(ex.started, millis=millis),
@@ -264,7 +271,7 @@ class ExecutionsScreen(SortedTableMixin, NavMixin, LiveScreen):
         )
         bad = sum(r.status not in OK_STATUSES for r in self.shown)
         title = Text(f" {len(self.shown)} runs", style="bold")
-        title.append(f", {bad} not ok" if bad else "", style="red")
+        title.append(f", {bad} not ok" if bad else "", style=tones.bad)
         title.append(
             f"   filter: {printable(self.flt.text())}" if self.flt.text() else "   newest first",
             style="dim",

@@ -28,7 +28,9 @@ from sloth_tui.catalog import FieldSpec
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.records import Event
 from sloth_tui.tui import format as fmt
+from sloth_tui.tui.reach import engine_of
 from sloth_tui.tui.screens.base import StaleMapGuard
+from sloth_tui.tui.tones import Tones, tones_of
 
 MAX_MATCHES = 6
 
@@ -75,7 +77,7 @@ def set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[leaf] = value
 
 
-def type_hint(text: str) -> Text:
+def type_hint(text: str, tones: Tones) -> Text:
     spec = catalog.get(text)
     if spec is not None:
         return Text(f"{spec.description}  ({len(spec.fields)} fields, category {spec.category})")
@@ -89,7 +91,7 @@ def type_hint(text: str) -> Text:
         return Text("matches: " + "  ".join(matches[:MAX_MATCHES]) + more)
     typo = fmt.typo_warning(text)
     if typo is not None:
-        return fmt.plain(f"⚠ {typo}", style="yellow")
+        return fmt.plain(f"⚠ {typo}", style=tones.warn)
     return Text("Not in the catalog: a new type, data as raw JSON")
 
 
@@ -100,10 +102,11 @@ def form_can_show(value: Any) -> bool:
 
 class FireScreen(StaleMapGuard, ModalScreen[Event | None]):
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", tooltip="close without firing"),
-        Binding("ctrl+s", "fire", "Fire", tooltip="fire (enter in a field too)"),
-        Binding("ctrl+t", "toggle_raw", "Raw JSON", tooltip="switch between the form and raw JSON"),
-    ]
+        Binding("escape", "cancel", "Cancel", id="fire.cancel", tooltip="close without firing"),
+        Binding("ctrl+s", "fire", "Fire", id="fire.fire", tooltip="fire (enter in a field too)"),
+        Binding("ctrl+t", "toggle_raw", "Raw JSON", id="fire.toggle_raw",
+                tooltip="switch between the form and raw JSON"),
+    ]  # fmt: skip
 
     def __init__(self, type_name: str = "", data: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -124,7 +127,7 @@ class FireScreen(StaleMapGuard, ModalScreen[Event | None]):
                 id="fire-type",
                 compact=True,
             )
-            yield Static(type_hint(self.initial_type), id="fire-hint")
+            yield Static(type_hint(self.initial_type, tones_of(self)), id="fire-hint")
             yield VerticalScroll(id="fire-fields")
             yield TextArea("{}", id="fire-raw", soft_wrap=True, tab_behavior="indent")
             yield Static("", id="fire-error", markup=False)
@@ -151,7 +154,7 @@ class FireScreen(StaleMapGuard, ModalScreen[Event | None]):
     async def _type_changed(self, event: Input.Changed) -> None:
         event.stop()
         text = event.value.strip()
-        self.query_one("#fire-hint", Static).update(type_hint(text))
+        self.query_one("#fire-hint", Static).update(type_hint(text, tones_of(self)))
         if catalog.get(text) is not None and text != self.form_type:
             await self._set_type(text)
 
@@ -280,7 +283,7 @@ class FireScreen(StaleMapGuard, ModalScreen[Event | None]):
             self._error(str(exc))
             return
         try:
-            event = await self.app.engine.dispatch(type_name, data, source="dashboard")  # type: ignore[attr-defined]
+            event = await engine_of(self).dispatch(type_name, data, source="dashboard")
         except SlothError as exc:
             self._error(str(exc))
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -29,26 +30,36 @@ from sloth_tui.tui import hook_templates
 from sloth_tui.tui.live import Batch
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
+from sloth_tui.tui.tones import tones_of
+from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.lua_editor import LuaEditor, display_path
 from sloth_tui.tui.widgets.test_fire_panel import TestFirePanel
+
+PROBLEM_WIDTH = 60  # characters of a live compile error in the title line
 
 
 class HookEditorScreen(LiveScreen):
     CSS_PATH = "../workbench.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save",
+        Binding("ctrl+s", "save", "Save", id="hook_editor.save",
                 tooltip="save (only code that compiles; an error moves the cursor to its line)"),
-        Binding("ctrl+r", "dry_run", "Dry run",
+        Binding("ctrl+r", "dry_run", "Dry run", id="hook_editor.dry_run",
                 tooltip="dry run the buffer, saved or not (http and dispatch only recorded)"),
-        Binding("ctrl+f", "fire", "Fire real", tooltip="fire the event for real"),
-        Binding("ctrl+g", "goto_error", "Error line", tooltip="go to the error line"),
-        Binding("ctrl+o", "other_pane", "Pane", tooltip="switch pane (narrow terminals)"),
-        Binding("f2", "sample", "Sample", show=False, tooltip="sample data (repeat to cycle)"),
-        Binding("f3", "recent", "Recent", tooltip="a recent real event (repeat to cycle)"),
-        Binding("f4", "open_real", "Real run", show=False,
+        Binding("ctrl+f", "fire", "Fire real", id="hook_editor.fire",
+                tooltip="fire the event for real"),
+        Binding("ctrl+g", "goto_error", "Error line", id="hook_editor.goto_error",
+                tooltip="go to the error line"),
+        Binding("ctrl+o", "other_pane", "Pane", id="hook_editor.other_pane",
+                tooltip="switch pane (narrow terminals)"),
+        Binding("f2", "sample", "Sample", id="hook_editor.sample", show=False,
+                tooltip="sample data (repeat to cycle)"),
+        Binding("f3", "recent", "Recent", id="hook_editor.recent",
+                tooltip="a recent real event (repeat to cycle)"),
+        Binding("f4", "open_real", "Real run", id="hook_editor.open_real", show=False,
                 tooltip="open the hook's last real run"),
-        Binding("escape", "back", "Back", tooltip="back (asks when there are unsaved edits)"),
+        Binding("escape", "back", "Back", id="hook_editor.back",
+                tooltip="back (asks when there are unsaved edits)"),
     ]  # fmt: skip
 
     def __init__(self, hook: Hook, *, run_test: bool = False, line: int | None = None) -> None:
@@ -105,22 +116,30 @@ class HookEditorScreen(LiveScreen):
         self.editor.focus()
         if self.error_line is not None:
             self.editor.goto_line(self.error_line)
-            self._status(f"The run failed at line {self.error_line} (ctrl+g returns here)", "red")
+            self._status(
+                f"The run failed at line {self.error_line} (ctrl+g returns here)",
+                tones_of(self).bad,
+            )
         if self.run_test:
             self.panel.action_run()
 
     # -- header, banner, status ------------------------------------------------------------
 
     def _title(self) -> None:
+        warn = tones_of(self).warn
         t = Text()
         t.append(" hook ", style="dim")
         t.append(fmt.printable(self.hook.name), style="bold")
         if self.editor.dirty:
-            t.append(" ● modified", style="bold yellow")
+            t.append(" ● modified", style=warn + Style(bold=True))
         t.append("  " + fmt.printable(", ".join(self.hook.events)))
         if not self.hook.enabled:
-            t.append("  (disabled)", style="yellow")
+            t.append("  (disabled)", style=warn)
         t.append(f"  {fmt.printable(display_path(self.editor.path))}", style="dim")
+        if self.editor.problem is not None:
+            line, message = self.editor.describe(self.editor.problem)
+            where = f"line {line}: " if line else ""
+            t.append(f"  ✗ {where}{clip(message, PROBLEM_WIDTH)}", style=tones_of(self).bad)
         self.query_one("#wb-title", Static).update(t)
 
     def _banner(self, text: str) -> None:
@@ -128,35 +147,42 @@ class HookEditorScreen(LiveScreen):
         banner.update(fmt.plain(text, lines=True))
         banner.display = bool(text)
 
-    def _status(self, text: str, style: str = "") -> None:
+    def _status(self, text: str, style: str | Style = "") -> None:
         self.query_one("#wb-status", Static).update(fmt.plain(text, style=style, lines=True))
 
     def on_lua_editor_dirty_changed(self, message: LuaEditor.DirtyChanged) -> None:
         message.stop()
         self._title()
 
+    def on_lua_editor_syntax_checked(self, message: LuaEditor.SyntaxChecked) -> None:
+        message.stop()
+        self._title()
+
     # -- saving ------------------------------------------------------------------------------
 
-    def action_save(self) -> bool:
+    async def action_save(self) -> bool:
         if self.editor.read_only:
             fmt.notify(
                 self, "This file could not be read, so it is not saved over.", severity="error"
             )
             return False
-        result = self.editor.save()
+        result = await self.editor.save()
         if result.ok:
             self.error_line = None
             self._banner("")
             self._status(
                 f"✓ saved {self.editor.path.name} at {time.strftime('%H:%M:%S')}; "
                 "the next matching event runs it",
-                "green",
+                tones_of(self).ok,
             )
             fmt.notify(self, f"Saved {self.editor.path.name}")
             return True
         self.error_line = result.line
         where = f"line {result.line}: " if result.line else ""
-        self._status(f"✗ not saved, the file is unchanged: {where}{result.message}", "bold red")
+        self._status(
+            f"✗ not saved, the file is unchanged: {where}{result.message}",
+            tones_of(self).bad + Style(bold=True),
+        )
         fmt.notify(self, f"{where}{result.message}", title="Not saved", severity="error")
         return False
 
@@ -177,6 +203,7 @@ class HookEditorScreen(LiveScreen):
     def on_test_fire_panel_ran(self, message: TestFirePanel.Ran) -> None:
         message.stop()
         ex = message.execution
+        tones = tones_of(self)
         if self.has_class("-narrow") and not self.has_class("-show-panel"):
             # One pane at a time: show the result; ctrl+o (or ctrl+g) goes back to the code.
             self.set_class(True, "-show-panel")
@@ -184,12 +211,13 @@ class HookEditorScreen(LiveScreen):
         if ex.error_line:
             self.error_line = ex.error_line
             self._status(
-                f"✗ dry run: line {ex.error_line}: {ex.error}  (ctrl+g jumps there)", "bold red"
+                f"✗ dry run: line {ex.error_line}: {ex.error}  (ctrl+g jumps there)",
+                tones.bad + Style(bold=True),
             )
         elif ex.error:
-            self._status(f"✗ dry run: {ex.error}", "bold red")
+            self._status(f"✗ dry run: {ex.error}", tones.bad + Style(bold=True))
         else:
-            self._status(f"dry run: {ex.status}", "green" if ex.status == "success" else "yellow")
+            self._status(f"dry run: {ex.status}", tones.run(ex.status))
 
     def action_goto_error(self) -> None:
         if self.error_line is None:
@@ -272,7 +300,9 @@ class HookEditorScreen(LiveScreen):
                 fmt.notify(self, "Reloaded from disk; ctrl+z brings your edits back")
             else:
                 editor.acknowledge_disk(text)
-                self._status("kept your edits; ctrl+s overwrites the file's new content", "yellow")
+                self._status(
+                    "kept your edits; ctrl+s overwrites the file's new content", tones_of(self).warn
+                )
 
         self.app.push_screen(
             ConfirmScreen(
@@ -294,8 +324,8 @@ class HookEditorScreen(LiveScreen):
             self.app.pop_screen()
             return
 
-        def answer(choice: str | None) -> None:
-            if (choice == "save" and self.action_save()) or choice == "discard":
+        async def answer(choice: str | None) -> None:
+            if (choice == "save" and await self.action_save()) or choice == "discard":
                 self.app.pop_screen()
 
         self.app.push_screen(self._unsaved_question("Leave the editor?"), answer)
@@ -311,8 +341,8 @@ class HookEditorScreen(LiveScreen):
     def confirm_quit(self) -> None:
         """The app asks before quitting while this buffer is unsaved (see SlothApp.action_quit)."""
 
-        def answer(choice: str | None) -> None:
-            if (choice == "save" and self.action_save()) or choice == "discard":
+        async def answer(choice: str | None) -> None:
+            if (choice == "save" and await self.action_save()) or choice == "discard":
                 self.app.exit()
 
         self.app.push_screen(self._unsaved_question(f"Quit? Hook {self.hook.name}"), answer)

@@ -28,6 +28,7 @@ from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.new_hook import NewHookScreen
+from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.sorting import SortedTableMixin, SortState
 from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for
@@ -42,27 +43,31 @@ DESCRIPTION_WIDTH = 48  # a long description is cut, not a reason to scroll side
 KEYS_HINT = "n new · ⏎/e edit · space on/off · d delete · t test-fire · x runs"
 
 
-def rate_text(st: HookStats | None) -> Text:
+def rate_text(st: HookStats | None, tones: Tones) -> Text:
     rate = st.success_rate if st else None
     if rate is None:
         return Text("-", style="dim")
-    return Text(f"{rate:.0%}", style="green" if rate >= 0.95 else "red" if rate < 0.8 else "yellow")
+    return Text(f"{rate:.0%}", style=tones.rate(rate))
 
 
 class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
-    MODE = "hooks"
     CSS_PATH = "../workbench.tcss"
     NAV_TARGET = "#hooks-table"
     BINDINGS = [
         *NAV_BINDINGS,
-        Binding("n", "new", "New", tooltip="new hook (name, patterns with completion, template)"),
-        Binding("e", "edit", "Edit", key_display="⏎/e", tooltip="edit the hook's Lua file"),
-        Binding("space", "toggle_enabled", "On/off", tooltip="enable / disable the hook"),
-        Binding("d", "delete", "Delete", tooltip="delete the hook (asks; the Lua file is kept)"),
-        Binding("t", "test", "Test-fire", tooltip="open the editor and test-fire"),
-        Binding("x", "runs", "Runs", tooltip="this hook's executions"),
-        Binding("S", "sort", "Sort", tooltip="sort by the next column (or click a header)"),
-    ]
+        Binding("n", "new", "New", id="hooks.new",
+                tooltip="new hook (name, patterns with completion, template)"),
+        Binding("e", "edit", "Edit", id="hooks.edit", key_display="⏎/e",
+                tooltip="edit the hook's Lua file"),
+        Binding("space", "toggle_enabled", "On/off", id="hooks.toggle",
+                tooltip="enable / disable the hook"),
+        Binding("d", "delete", "Delete", id="hooks.delete",
+                tooltip="delete the hook (asks; the Lua file is kept)"),
+        Binding("t", "test", "Test-fire", id="hooks.test", tooltip="open the editor and test-fire"),
+        Binding("x", "runs", "Runs", id="hooks.runs", tooltip="this hook's executions"),
+        Binding("S", "sort", "Sort", id="hooks.sort",
+                tooltip="sort by the next column (or click a header)"),
+    ]  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,6 +91,7 @@ class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
     def on_mount(self) -> None:
         self.table.focus()
         self.load()
+        on_theme_change(self, self.draw)
 
     def ingest(self, batch: Batch) -> None:
         if batch.hooks_changed or batch.executions or batch.reconnected:
@@ -109,19 +115,20 @@ class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
 
     def rows(self) -> list[tuple[Text, ...]]:
         now = self.sloth.clock()
+        tones = tones_of(self)
         out: list[tuple[Text, ...]] = []
         for h in self.hooks:
             st = self.stats.get(h.name)
             out.append(
                 (
                     fmt.plain(h.name, style="bold" if h.enabled else "dim"),
-                    Text("✓", style="green") if h.enabled else Text("✗ off", style="yellow"),
+                    Text("✓", style=tones.ok) if h.enabled else Text("✗ off", style=tones.warn),
                     fmt.plain(", ".join(h.events)),  # globs hold brackets: deploy.[fs]*
                     Text(f"{h.run_count:,}"),
-                    Text(f"{st.failures:,}", style="red" if st.failures else "")
+                    Text(f"{st.failures:,}", style=tones.bad if st.failures else "")
                     if st
                     else Text("0"),
-                    rate_text(st),
+                    rate_text(st, tones),
                     Text(fmt.duration_ms(st.avg_ms) if st else "-"),
                     Text(fmt.duration_ms(st.p95_ms) if st else "-"),
                     Text(fmt.ago(h.last_run, now)),

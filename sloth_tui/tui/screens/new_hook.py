@@ -7,7 +7,6 @@ patterns are shown as plain text (`format.plain`), never markup.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
@@ -21,13 +20,15 @@ from textual.suggester import Suggester, SuggestFromList
 from textual.widgets import Button, Input, Static
 
 from sloth_tui import catalog
-from sloth_tui.engine.hooks import check_hook_name, check_pattern, pattern_matches_catalog
-from sloth_tui.lua.runtime import declared_event_types
+from sloth_tui.catalog import pattern_matches_catalog
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.records import Hook
+from sloth_tui.model.rules import check_hook_name, check_pattern
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui import hook_templates
+from sloth_tui.tui.reach import engine_of
 from sloth_tui.tui.screens.base import StaleMapGuard
+from sloth_tui.tui.tones import Tones, tones_of
 from sloth_tui.tui.widgets.lua_editor import atomic_write, display_path
 
 GLOB_CHARS = frozenset("*?[]!")
@@ -58,7 +59,7 @@ class PatternSuggester(Suggester):
         return None
 
 
-def patterns_hint(patterns: list[str]) -> Text:
+def patterns_hint(patterns: list[str], tones: Tones) -> Text:
     """What the patterns match in the catalog, with a warning for those matching nothing."""
     if not patterns:
         return Text(
@@ -77,10 +78,12 @@ def patterns_hint(patterns: list[str]) -> Text:
         if completion is not None and p == patterns[-1]:  # still being typed
             lines.append(fmt.plain(f"→ completes {p} to {completion}", style="dim"))
         elif (typo := pattern_typo(p)) is not None:
-            lines.append(fmt.plain(f"⚠ {typo}", style="yellow"))
+            lines.append(fmt.plain(f"⚠ {typo}", style=tones.warn))
         else:
             lines.append(
-                fmt.plain(f"⚠ {p} matches nothing in the catalog (allowed: custom types)", "yellow")
+                fmt.plain(
+                    f"⚠ {p} matches nothing in the catalog (allowed: custom types)", tones.warn
+                )
             )
     return Text("\n").join(lines)
 
@@ -118,7 +121,10 @@ class NewHookScreen(StaleMapGuard, ModalScreen[Hook | None]):
                     compact=True,
                 ),
             )
-            yield Static(patterns_hint(split_patterns(self.initial_events)), id="nh-events-hint")
+            yield Static(
+                patterns_hint(split_patterns(self.initial_events), tones_of(self)),
+                id="nh-events-hint",
+            )
             yield self._row(
                 "description", Input(placeholder="optional", id="nh-desc", compact=True)
             )
@@ -179,7 +185,7 @@ class NewHookScreen(StaleMapGuard, ModalScreen[Hook | None]):
     def _changed(self, event: Input.Changed) -> None:
         event.stop()
         if event.input.id == "nh-events":
-            hint = patterns_hint(split_patterns(event.value))
+            hint = patterns_hint(split_patterns(event.value), tones_of(self))
             self.query_one("#nh-events-hint", Static).update(hint)
         self._file_hint()
 
@@ -203,7 +209,7 @@ class NewHookScreen(StaleMapGuard, ModalScreen[Hook | None]):
         self.dismiss(None)
 
     async def action_create(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = engine_of(self)
         name = self.value("nh-name")
         try:
             check_hook_name(name)
@@ -222,7 +228,11 @@ class NewHookScreen(StaleMapGuard, ModalScreen[Hook | None]):
             self._error(f"no such file: {path}", "nh-file")
             return
         if existing and not patterns:  # a table-style file may declare its own event_types
-            patterns = await asyncio.to_thread(declared_event_types, str(path))
+            try:  # read by the engine's Lua (attached: the daemon's)
+                patterns = await engine.declared_event_types(str(path))
+            except SlothError as exc:
+                self._error(str(exc), "nh-events")
+                return
         if not patterns:
             self._error("a hook needs at least one event pattern, e.g. deploy.failed", "nh-events")
             return

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -18,10 +19,11 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Sparkline, Static
 
 from sloth_tui.model.errors import SlothError
-from sloth_tui.model.stats import HookStats
+from sloth_tui.model.stats import HookStats, SourceHealth
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.tones import on_theme_change, tones_of
 from sloth_tui.tui.widgets.sorting import SortState
 from sloth_tui.tui.widgets.table_fit import columns_for
 from sloth_tui.tui.widgets.top_bar import TopBar
@@ -61,15 +63,16 @@ def bar(value: float, top: float, width: int = 8) -> str:
 
 
 class StatsScreen(NavMixin, LiveScreen):
-    MODE = "stats"
     BINDINGS = [
         *NAV_BINDINGS,
-        Binding("S", "sort", "Sort hooks", tooltip="sort the hooks panel by its next column"),
-    ]
+        Binding("S", "sort", "Sort hooks", id="stats.sort",
+                tooltip="sort the hooks panel by its next column"),
+    ]  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
         self.hook_stats: dict[str, HookStats] = {}
+        self.sources: list[SourceHealth] = []  # the serving engine's producers
         self.sort = SortState(HOOK_COLUMNS)  # none: by name
         self._drawn = 0.0
         self._hooks_at = 0.0
@@ -88,6 +91,7 @@ class StatsScreen(NavMixin, LiveScreen):
 
     def on_mount(self) -> None:
         self.load_hook_stats()
+        on_theme_change(self, self.draw)
 
     def nav_record(self) -> tuple[str, object] | None:
         live = self.sloth.live
@@ -109,6 +113,7 @@ class StatsScreen(NavMixin, LiveScreen):
         self._hooks_at = time.monotonic()
         try:
             self.hook_stats = await self.engine.hook_stats()
+            self.sources = await self.engine.source_health()
         except SlothError as exc:
             fmt.notify(self, str(exc), title="Hook stats unavailable", severity="warning")
             return
@@ -166,10 +171,12 @@ class StatsScreen(NavMixin, LiveScreen):
         shown = columns_for(self.app.size.width, HOOK_COLUMNS, HOOK_DROPS)
         table = _table(title, tuple(HOOK_COLUMNS[i] for i in shown))
         rows = self.sort.apply(sorted(self.hook_stats.items()), HOOK_KEYS)
+        tones = tones_of(self)
         for name, hs in rows:
             rate = hs.success_rate
             ok = "-" if rate is None else f"{rate:.0%}"
-            style = "" if rate is None or rate >= 0.95 else "red" if rate < 0.8 else "yellow"
+            # Only a rate that needs a look is coloured: a panel of green reads as noise.
+            style = Style() if rate is None or rate >= 0.95 else tones.rate(rate)
             cells = (
                 fmt.plain(name),
                 Text(ok, style=style),
@@ -194,11 +201,19 @@ class StatsScreen(NavMixin, LiveScreen):
         st = self.engine.stats()  # cheap counters; the bus's 1 s notice may lag a tick
         grid.add_row("queue", f"{st.queue_depth:,} waiting")
         drops = st.bus_dropped + live.dropped
-        grid.add_row("dropped", Text(f"{drops:,} notices", style="yellow" if drops else ""))
+        warn = tones_of(self).warn if drops else ""
+        grid.add_row("dropped", Text(f"{drops:,} notices", style=warn))
         grid.add_row("uptime", fmt.ago(st.started, self.sloth.clock()).replace(" ago", ""))
         info = self.sloth.sysinfo()
         here = "dashboard" if self.sloth.attached else "engine"  # this process
         grid.add_row(here, f"cpu {info.proc_cpu:.0f}% rss {fmt.size(info.proc_rss)}")
         grid.add_row("host", f"cpu {info.host_cpu:.0f}% mem {info.host_mem:.0f}%")
         grid.add_row("disk", f"{info.disk:.0f}%, {fmt.size(info.disk_free)} free")
+        tones = tones_of(self)
+        for source in self.sources:  # names and details come from config: plain text
+            tone = {"running": tones.ok, "failed": tones.bad}.get(source.state, tones.muted)
+            line = Text(source.state, style=tone)
+            if source.detail:
+                line.append(f" {fmt.printable(source.detail)}")
+            grid.add_row(fmt.plain(source.name), line)
         return grid

@@ -15,8 +15,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from sloth_tui.model.records import OK_STATUSES, Event, Execution
+from sloth_tui.model.records import Event, Execution
 from sloth_tui.tui import format as fmt
+from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.execution_view import clip
 
 RUN_DETAIL = 120  # characters of a run's error or last log line
@@ -28,6 +29,15 @@ class EventPreview(VerticalScroll, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.shown: tuple[object, ...] | None = None  # what is drawn: (id, status, runs)
+        self._drawn: tuple[Event | None, list[Execution] | None] = (None, None)
+
+    def on_mount(self) -> None:
+        on_theme_change(self, self._retheme)
+
+    def _retheme(self) -> None:
+        if self.shown is not None:
+            self.shown = None
+            self.show(*self._drawn, dark=self.app.current_theme.dark)
 
     def compose(self) -> ComposeResult:
         yield Static(Text("no event highlighted", style="dim"), id="preview-body")
@@ -39,6 +49,7 @@ class EventPreview(VerticalScroll, can_focus=False):
             return
         moved = ev is None or self.shown is None or self.shown[0] != ev.id
         self.shown = key
+        self._drawn = (ev, runs)
         body = self.query_one("#preview-body", Static)
         if ev is None:
             body.update(Text("no event highlighted: j/k move, Enter opens", style="dim"))
@@ -59,19 +70,19 @@ class EventPreview(VerticalScroll, can_focus=False):
             background_color="default",
             word_wrap=True,
         )
-        body.update(Group(meta, data, self._runs(runs)))
+        body.update(Group(meta, data, self._runs(runs, tones_of(self))))
         if moved:
             self.scroll_home(animate=False)
 
     @staticmethod
-    def _runs(runs: list[Execution] | None) -> Text:
+    def _runs(runs: list[Execution] | None, tones: Tones) -> Text:
         if runs is None:
             return Text("hook runs: loading…", style="dim")
         if not runs:
             return Text("hook runs: none", style="dim")
         out = Text(f"hook runs ({len(runs)}), Enter opens the event to walk them:\n")
         for ex in runs:
-            style = "green" if ex.status in OK_STATUSES else "red"
+            style = tones.run(ex.status)
             out.append(f"  {fmt.clock_time(ex.started)}  ")
             out.append_text(fmt.plain(ex.hook, style="bold"))
             out.append("  ")

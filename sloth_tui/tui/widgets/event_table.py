@@ -25,6 +25,7 @@ from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollTo, ScrollUp
 from textual.strip import Strip
 
 from sloth_tui.model.filters import Filter
@@ -146,7 +147,10 @@ class EventTable(ScrollView, can_focus=True):
         else:
             top = feed.index_of(self.anchor_id) if self.anchor_id is not None else 0
         self.virtual_size = Size(self.scrollable_content_region.width, len(rows) + 1)
-        self.scroll_to(y=top, animate=False, force=True)
+        # Paused on the row already at the top: leave the scroll alone. A jump there would
+        # end the page-up that a click on the scrollbar's track has just begun to animate.
+        if feed.following or top != int(self.scroll_y):
+            self.scroll_to(y=top, animate=False, force=True)
         self.call_after_refresh(self._settle_scrollbar)
         self.refresh()
         self._request_marks(top)
@@ -211,15 +215,15 @@ class EventTable(ScrollView, can_focus=True):
         self.sync(force=True)
         self.post_message(self.FollowChanged(True))
 
-    # Textual dispatches these handlers along the MRO, so the base class still scrolls
-    # after each of them: here we only note that the operator moved away from the tail.
-    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+    # Textual calls one handler per class along the MRO, so Widget's own still scrolls
+    # after each of these: here we only note that the operator moved away from the tail.
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         self.pause()
 
-    def _on_scroll_to(self, message: object) -> None:  # scrollbar drag
+    def on_scroll_to(self, message: ScrollTo) -> None:  # scrollbar drag
         self.pause()
 
-    def _on_scroll_up(self, message: object) -> None:  # click on the scrollbar track
+    def on_scroll_up(self, message: ScrollUp) -> None:  # click on the scrollbar track
         self.pause()
 
     # -- cursor ------------------------------------------------------------------------

@@ -14,14 +14,15 @@ import json
 from typing import Any
 
 from rich.console import Group, RenderableType
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from sloth_tui.model.records import OK_STATUSES, Execution
+from sloth_tui.model.records import Execution
 from sloth_tui.tui import format as fmt
+from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.table_fit import printable
 
-LEVEL_STYLES = {"debug": "dim", "info": "", "warn": "yellow", "error": "bold red"}
 STATUS_ICONS = {"success": "✓", "skipped": "-", "failed": "✗", "error": "✗", "timeout": "⏱"}
 BODY_WIDTH = 200  # characters of a request body or event data shown inline
 
@@ -41,7 +42,7 @@ def _one_line(value: Any) -> str:
     return printable(str(value))
 
 
-def call_line(call: dict[str, Any]) -> Text:
+def call_line(call: dict[str, Any], tones: Tones) -> Text:
     """One host-API call as a line: what it did, or (dry run) what it would have done."""
     fn = str(call.get("fn", "?"))
     dry = bool(call.get("dry_run"))
@@ -52,10 +53,8 @@ def call_line(call: dict[str, Any]) -> Text:
         line.append(_one_line(call.get("url", "")), style="underline")
         if not dry:
             status = call.get("status")
-            ok = isinstance(status, int) and 200 <= status < 300
             line.append(
-                f"  {_one_line(status) if status is not None else '-'}",
-                style="green" if ok else "red",
+                f"  {_one_line(status) if status is not None else '-'}", style=tones.http(status)
             )
             line.append(f"  {fmt.duration_ms(call.get('duration_ms'))}", style="dim")
         if call.get("body") is not None:
@@ -63,7 +62,7 @@ def call_line(call: dict[str, Any]) -> Text:
     elif fn.startswith("event.dispatch"):
         line.append("would " if dry else "", style="italic")
         line.append("dispatch ", style="bold")
-        line.append(_one_line(call.get("type", "")), style="magenta")
+        line.append(_one_line(call.get("type", "")), style=tones.note)
         if call.get("id"):
             line.append(f" → event {_one_line(call['id'])}")
         line.append(f"  {_compact(call.get('data'))}", style="dim")
@@ -73,25 +72,26 @@ def call_line(call: dict[str, Any]) -> Text:
         if "value" in call:
             line.append(f" = {_compact(call['value'])}", style="dim")
     elif fn == "calls.dropped":
-        line.append(f"… {_one_line(call.get('count', 0))} more calls not recorded", style="yellow")
+        line.append(
+            f"… {_one_line(call.get('count', 0))} more calls not recorded", style=tones.warn
+        )
     else:
         line.append(f"{_one_line(fn)} {_compact({k: v for k, v in call.items() if k != 'fn'})}")
     if call.get("error"):
-        line.append(f"  ✗ {_one_line(call['error'])}", style="red")
+        line.append(f"  ✗ {_one_line(call['error'])}", style=tones.bad)
     return line
 
 
-def execution_report(ex: Execution, *, event_label: str = "") -> Group:
+def execution_report(ex: Execution, tones: Tones, *, event_label: str = "") -> Group:
     parts: list[RenderableType] = []
-    good = ex.status in OK_STATUSES
     head = Text()
     head.append(
-        f"{STATUS_ICONS.get(ex.status, '?')} {ex.status}",
-        style="bold green" if good else "bold red",
+        f"{STATUS_ICONS.get(ex.status, '?')} {printable(ex.status)}",
+        style=tones.run(ex.status) + Style(bold=True),
     )
     head.append(f"  {fmt.duration_ms(ex.duration_ms)}")
     if ex.dry_run:
-        head.append("  dry run", style="italic cyan")
+        head.append("  dry run", style=tones.note + Style(italic=True))
     head.append(f"  {fmt.full_time(ex.started)}", style="dim")
     parts.append(head)
     meta = Text()
@@ -106,12 +106,12 @@ def execution_report(ex: Execution, *, event_label: str = "") -> Group:
     )
     parts.append(Text.assemble(("returned ", "dim"), _compact(result)))
     if ex.error:
-        err = Text("✗ ", style="bold red")
+        err = Text("✗ ", style=tones.bad + Style(bold=True))
         if ex.error_line:
-            err.append(f"line {ex.error_line}: ", style="bold red")
-        err.append(printable(ex.error, lines=True), style="red")
+            err.append(f"line {ex.error_line}: ", style=tones.bad + Style(bold=True))
+        err.append(printable(ex.error, lines=True), style=tones.bad)
         if ex.limit:
-            err.append(f"  (limit: {printable(ex.limit)})", style="yellow")
+            err.append(f"  (limit: {printable(ex.limit)})", style=tones.warn)
         parts.append(err)
     parts.append(Text(""))
     parts.append(Text(f"Logs ({len(ex.logs)})", style="bold underline"))
@@ -121,15 +121,16 @@ def execution_report(ex: Execution, *, event_label: str = "") -> Group:
         line = Text("  ")
         line.append(fmt.clock_time(log.ts), style="dim")
         level = printable(log.level)
-        line.append(f" {level.upper():5} ", style=LEVEL_STYLES.get(log.level, "") or "bold")
-        line.append(printable(log.message, lines=True), style=LEVEL_STYLES.get(log.level, ""))
+        style = tones.level(log.level)
+        line.append(f" {level.upper():5} ", style=style if style else Style(bold=True))
+        line.append(printable(log.message, lines=True), style=style)
         parts.append(line)
     parts.append(Text(""))
     title = "Calls it would have made" if ex.dry_run else "Calls"
     parts.append(Text(f"{title} ({len(ex.calls)})", style="bold underline"))
     if not ex.calls:
         parts.append(Text("  none", style="dim"))
-    parts.extend(call_line(c) for c in ex.calls)
+    parts.extend(call_line(c, tones) for c in ex.calls)
     return Group(*parts)
 
 
@@ -139,11 +140,20 @@ class ExecutionView(Static):
     def __init__(self, hint: str = "", *, id: str | None = None) -> None:
         super().__init__(Text(printable(hint, lines=True), style="dim"), id=id)
         self.execution: Execution | None = None
+        self._event_label = ""
+
+    def on_mount(self) -> None:
+        on_theme_change(self, self._repaint)
 
     def show(self, ex: Execution, *, event_label: str = "") -> None:
-        self.execution = ex
-        self.update(execution_report(ex, event_label=event_label))
+        self.execution, self._event_label = ex, event_label
+        self._repaint()
 
-    def show_text(self, text: str, style: str = "dim") -> None:
+    def _repaint(self) -> None:
+        if self.execution is not None:
+            report = execution_report(self.execution, tones_of(self), event_label=self._event_label)
+            self.update(report)
+
+    def show_text(self, text: str, style: str | Style = "dim") -> None:
         self.execution = None
         self.update(Text(printable(text, lines=True), style=style))

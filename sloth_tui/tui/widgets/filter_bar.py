@@ -31,6 +31,7 @@ from sloth_tui.model.filters import (
     parse_filter,
 )
 from sloth_tui.tui import format as fmt
+from sloth_tui.tui.reach import NoDashboard, engine_of
 from sloth_tui.tui.ui_state import load_state, remember_filter, update_state
 
 DEBOUNCE = 0.2  # seconds of quiet typing before the filter applies
@@ -189,8 +190,8 @@ class FilterBar(Vertical):
 
     def _settings_attr(self, name: str) -> object:
         try:
-            return getattr(self.app.engine.settings, name)  # type: ignore[attr-defined]
-        except (AssertionError, AttributeError):  # no engine yet, or a bare test app
+            return getattr(engine_of(self).settings, name)
+        except (AssertionError, AttributeError, NoDashboard):  # no engine yet; a bare test app
             return None
 
     def _saved(self) -> tuple[tuple[str, str], ...]:

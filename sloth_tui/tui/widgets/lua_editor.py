@@ -31,9 +31,12 @@ from textual.widgets import TextArea
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from sloth_tui.lua.runtime import check_syntax
+from sloth_tui.engine.api import SyntaxProblem
+from sloth_tui.model.errors import SlothError
+from sloth_tui.tui.reach import engine_of
 
 SETTLE = 0.15  # seconds: editors write in several steps (vim: backup, write, rename)
+LIVE_CHECK = 0.4  # seconds of quiet typing before the buffer is compiled for its marks
 WATCHED_KINDS = frozenset({"created", "modified", "moved", "deleted"})
 # What a line must not send to the terminal: controls but tab (the editor expands it),
 # DEL, C1, bidi overrides and isolates, lone surrogates.
@@ -123,6 +126,13 @@ class LuaEditor(TextArea):
             super().__init__()
             self.dirty = dirty
 
+    class SyntaxChecked(Message):
+        """The buffer was compiled: `problem` is its error, or None (it compiles)."""
+
+        def __init__(self, problem: SyntaxProblem) -> None:
+            super().__init__()
+            self.problem = problem
+
     class DiskChanged(Message):
         def __init__(self, text: str | None) -> None:
             super().__init__()
@@ -151,6 +161,9 @@ class LuaEditor(TextArea):
         self._observer: Any = None
         self._watching = False
         self._settle: Timer | None = None
+        self._saving = asyncio.Lock()
+        self.problem: SyntaxProblem = None  # the live check's answer for the buffer shown
+        self._live: Timer | None = None
 
     # -- the file ------------------------------------------------------------------
 
@@ -186,20 +199,28 @@ class LuaEditor(TextArea):
         line = self.document.get_line(line_index)
         return Text(printable_line(line), end="", no_wrap=True)
 
-    def check(self) -> tuple[int, str] | None:
-        return check_syntax(self.text, self.path.name)
+    async def check(self, text: str) -> SyntaxProblem:
+        """Compile `text` where the hooks run: the engine (attached: the daemon's Lua)."""
+        return await engine_of(self).check_syntax(text, self.path.name)
 
-    def save(self) -> SaveResult:
+    async def save(self) -> SaveResult:
         """Compile, then write atomically. On a compile error the file is left as it was
-        and the cursor goes to the error's line."""
-        text = self.text
-        problem = check_syntax(text, self.path.name)
+        and the cursor goes to the error's line.
+
+        Saves run one at a time, in the order asked, each writing the text it checked: an
+        earlier save whose check answers late cannot write over a later one."""
+        async with self._saving:
+            return await self._save(self.text)
+
+    async def _save(self, text: str) -> SaveResult:
+        try:
+            problem = await self.check(text)
+        except SlothError as exc:  # the daemon went away: the file stays as it was
+            return SaveResult(False, None, f"could not check the code: {exc}")
         if problem is not None:
-            line, message = problem
+            line, message = self.describe(problem)
             if line:
                 self.goto_line(line)
-                # Lua says "name.lua:4: unexpected symbol"; the line is shown on its own.
-                message = message.removeprefix(f"{self.path.name}:{line}:").strip()
             return SaveResult(False, line or None, message)
         try:
             atomic_write(self.path, text)
@@ -208,6 +229,12 @@ class LuaEditor(TextArea):
         self.disk_text = text
         self._update_dirty()
         return SaveResult(True)
+
+    def describe(self, problem: tuple[int, str]) -> tuple[int, str]:
+        """(line, message) of a compile error, the message without its "name.lua:4:"."""
+        line, message = problem
+        # Lua says "name.lua:4: unexpected symbol"; the line is shown on its own.
+        return line, message.removeprefix(f"{self.path.name}:{line}:").strip()
 
     def goto_line(self, line: int) -> None:
         row = max(0, min(line - 1, self.document.line_count - 1))
@@ -224,10 +251,38 @@ class LuaEditor(TextArea):
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self._update_dirty()
+        if self._live is not None:
+            self._live.stop()
+        self._live = self.set_timer(LIVE_CHECK, self._live_due)
 
-    async def _on_key(self, event: events.Key) -> None:
+    # -- live syntax marks -----------------------------------------------------------
+
+    def _live_due(self) -> None:
+        self._live = None
+        # Not exclusive: cancelling a question already sent to the daemon gains nothing,
+        # and `live_check` drops an answer that is no longer about the buffer.
+        # A mark is not worth the dashboard: a failure here is logged, not raised.
+        self.run_worker(self.live_check(), group="lua-live-check", exit_on_error=False)
+
+    async def live_check(self) -> None:
+        """Compile the buffer as it is now (where the hooks run). The answer is kept only
+        if the buffer still holds that text: a late answer about older text, arriving
+        after a newer one, never replaces it."""
+        text = self.text
+        try:
+            problem = await self.check(text)
+        except SlothError:
+            return  # the daemon is away for now: the marks stay as they were
+        if text != self.text or problem == self.problem:
+            return
+        self.problem = problem
+        self.post_message(self.SyntaxChecked(problem))
+
+    def on_key(self, event: events.Key) -> None:
         # The code editor's escape would only move focus; here escape backs out of the
         # screen (the screen asks first when the buffer is unsaved), so let it bubble.
+        # Textual calls one handler per class along the MRO; preventing the default skips
+        # TextArea's, which would take the key.
         if event.key == "escape":
             event.prevent_default()
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.geometry import Size
@@ -53,7 +54,7 @@ def printable(text: str, *, lines: bool = False) -> str:
     return _UNSAFE.sub(_picture_but_newline if lines else _picture_or_space, text)
 
 
-def plain(text: str, style: str = "", *, lines: bool = False) -> Text:
+def plain(text: str, style: str | Style = "", *, lines: bool = False) -> Text:
     """Text from strangers as a Text: shown as written, never parsed as markup."""
     return Text(printable(text, lines=lines), style=style)
 

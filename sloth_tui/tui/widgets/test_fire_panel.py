@@ -29,9 +29,11 @@ from textual.widgets import Button, Input, Static, TextArea
 from sloth_tui import catalog
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.filters import parse_filter
-from sloth_tui.model.records import OK_STATUSES, Event, Execution, Hook
+from sloth_tui.model.records import Event, Execution, Hook
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.hook_templates import template_type
+from sloth_tui.tui.reach import engine_of
+from sloth_tui.tui.tones import tones_of
 from sloth_tui.tui.widgets.execution_view import ExecutionView
 
 GRACE = 5.0  # seconds past the hook's own deadline before the dashboard gives up waiting
@@ -124,13 +126,14 @@ class TestFirePanel(Vertical):
     def _hint(self) -> None:
         type_name = self.type_input.value.strip()
         spec = catalog.get(type_name)
+        warn = tones_of(self).warn
         hint = Text()
         if self.picked is not None:
             hint.append(f"event {self.picked.id} from the store, {fmt.full_time(self.picked.ts)}")
         elif spec is not None:
             hint.append(spec.description, style="dim")
         elif (typo := fmt.typo_warning(type_name)) is not None:
-            hint.append(f"⚠ {typo}", style="yellow")
+            hint.append(f"⚠ {typo}", style=warn)
         elif type_name:
             hint.append("not in the catalog: a custom type", style="dim")
         if type_name and not any(fnmatchcase(type_name, p) for p in self.hook.events):
@@ -138,7 +141,7 @@ class TestFirePanel(Vertical):
                 "\n⚠ the hook's events ("
                 + fmt.printable(", ".join(self.hook.events))
                 + ") don't match this type: a real one would not run it",
-                style="yellow",
+                style=warn,
             )
         self.query_one("#tf-hint", Static).update(hint)
 
@@ -197,7 +200,7 @@ class TestFirePanel(Vertical):
         if not self._recent or self._recent[0].type != type_name:
             try:
                 flt = parse_filter(f"type:{type_name}")
-                self._recent = await self.app.engine.query_events(flt, limit=RECENT)  # type: ignore[attr-defined]
+                self._recent = await engine_of(self).query_events(flt, limit=RECENT)
             except SlothError as exc:
                 self._error(str(exc))
                 return
@@ -215,7 +218,7 @@ class TestFirePanel(Vertical):
         if event is None:
             return
         self.result.show_text("running…")
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = engine_of(self)
         wait = (self.hook.timeout or 10.0) + GRACE
         try:
             ex = await asyncio.wait_for(
@@ -224,11 +227,11 @@ class TestFirePanel(Vertical):
         except TimeoutError:
             self.result.show_text(
                 f"⏱ no answer after {wait:.0f} s: the run was abandoned (nothing was sent)",
-                "yellow",
+                tones_of(self).warn,
             )
             return
         except SlothError as exc:
-            self.result.show_text(f"✗ {exc}", "red")
+            self.result.show_text(f"✗ {exc}", tones_of(self).bad)
             return
         self.last_dry = ex
         label = f"{event.type} (sample)" if not event.id else f"{event.id} {event.type}"
@@ -241,7 +244,7 @@ class TestFirePanel(Vertical):
         if event is None:
             return
         try:
-            fired = await self.app.engine.dispatch(event.type, event.data, source="dashboard")  # type: ignore[attr-defined]
+            fired = await engine_of(self).dispatch(event.type, event.data, source="dashboard")
         except SlothError as exc:
             self._error(str(exc))
             return
@@ -256,7 +259,8 @@ class TestFirePanel(Vertical):
         note = f" ({'; '.join(notes)})" if notes else ", waiting for the hook's run…"
         self.query_one("#tf-real", Static).update(
             fmt.plain(
-                f"fired {fired.type} as event {fired.id}{note}", style="yellow" if notes else ""
+                f"fired {fired.type} as event {fired.id}{note}",
+                style=tones_of(self).warn if notes else "",
             )
         )
         fmt.notify(self.app, f"Fired {fired.type} as event {fired.id}")
@@ -264,11 +268,10 @@ class TestFirePanel(Vertical):
     def show_real_run(self, ex: Execution) -> None:
         """A real run of this hook finished (the screen passes on the engine's notice)."""
         self.last_real = ex
-        good = ex.status in OK_STATUSES
         line = Text()
         line.append("last real run: ", style="dim")
         line.append(f"event {ex.event_id} ")
-        line.append(fmt.printable(ex.status), style="green" if good else "bold red")
+        line.append(fmt.printable(ex.status), style=tones_of(self).run(ex.status))
         line.append(
             f" {fmt.duration_ms(ex.duration_ms)} at {fmt.clock_time(ex.started, millis=False)}"
         )

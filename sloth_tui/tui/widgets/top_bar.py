@@ -4,29 +4,27 @@ engine's path and the banner's reason are shown as plain text."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
 from sloth_tui.tui import format as fmt
-
-SCREENS: tuple[tuple[str, str, str], ...] = (
-    ("1", "events", "Events"),
-    ("2", "hooks", "Hooks"),
-    ("3", "executions", "Execs"),
-    ("4", "stats", "Stats"),
-    ("5", "catalog", "Catalog"),
-)
+from sloth_tui.tui.reach import DashboardHost, Tab
 
 
-def tabs_markup(active: str) -> str:
+def tabs_markup(tabs: Sequence[Tab], active: str) -> str:
+    """The tabs as our own markup: `@click` shows a screen. The key comes from config.toml's
+    [keymap]: shown as typed (escaped, control characters made visible)."""
     parts = []
-    for key, mode, label in SCREENS:
+    for key, mode, label in tabs:
         style = "reverse b" if mode == active else ""
-        text = f" {key} {label} "
+        text = escape(fmt.printable(f" {key} {label} "))
         link = f"@click=app.show({mode!r})"
         parts.append(f"[{style} {link}]{text}[/]" if style else f"[{link}]{text}[/]")
     return "".join(parts)
@@ -60,7 +58,7 @@ class TopBar(Vertical):
 
     def __init__(self, active: str) -> None:
         super().__init__()
-        self.active = active
+        self.active = active  # the mode whose tab is lit
         self._pulse = ""
         self._banner = ""
         self._pulse_w = Static("", id="pulse", markup=False)
@@ -68,15 +66,18 @@ class TopBar(Vertical):
         self._banner_w = Static("", id="banner", markup=False)
 
     def compose(self) -> ComposeResult:
-        # Drawn complete from the first frame, not only after the app's next tick.
-        self._engine_w.preset(getattr(self.app, "engine_labels", ()))
-        pulse = getattr(self.app, "pulse_text", None)
-        if pulse is not None:
-            self._pulse = pulse()
+        app = self.app
+        tabs: Sequence[Tab] = ()
+        if isinstance(app, DashboardHost):
+            # Drawn complete from the first frame, not only after the app's next tick.
+            self._engine_w.preset(app.engine_labels)
+            self._pulse = app.pulse_text()
             self._pulse_w.update(self._pulse)
+            # The tabs are the app's screen specs, with the keys the keymap gave them.
+            tabs = app.screen_tabs()
         with Horizontal(id="top-row"):
             yield Static("[b]sloth-tui[/] ", id="brand")
-            yield Static(tabs_markup(self.active), id="tabs")
+            yield Static(tabs_markup(tabs, self.active), id="tabs")
             yield self._engine_w
             yield self._pulse_w
         yield self._banner_w
