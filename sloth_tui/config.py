@@ -49,7 +49,7 @@ class WatcherSettings:
     ignore: tuple[str, ...] = ()
 
 
-# -- [server]: what one socket client may cost the daemon (sources/connection.py) --------
+# -- [server]: what one socket client may cost the daemon (remote/connection.py) ---------
 
 
 @dataclass(frozen=True, slots=True)
