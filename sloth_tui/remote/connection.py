@@ -51,6 +51,7 @@ CHUNK = 256 * 1024
 WINDOW = 1024  # requests in flight per connection
 MAX_BATCH = 1024  # replies joined into one write
 DROP_GRACE = 10.0  # seconds a dropped client has to take its last line before the hard close
+LINGER = 1.0  # seconds a hung-up client's further bytes are read and discarded (_linger)
 NOTICE_WRITE = 256 * 1024  # notices handed to the transport at once: its buffer stays small
 _END = object()
 _NO_REF = object()
@@ -193,9 +194,28 @@ class Connection:
                     self._pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                     await self._pump
+            if self._hang_up is not None:
+                await self._linger()
             self.writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
+
+    async def _linger(self) -> None:
+        """Hanging up on a client that may still be sending: end our side first (EOF after
+        the last line), then read and discard for a moment. Closing a socket with unread
+        bytes in it makes the peer's next read fail with ECONNRESET, and a client reading
+        to EOF (asyncio's read(), a shell's socat) then loses the reason line it had
+        already received."""
+        transport = self.writer.transport
+        if transport.is_closing() or not self.writer.can_write_eof():
+            return
+        with contextlib.suppress(OSError, RuntimeError):
+            self.writer.write_eof()
+        deadline = asyncio.get_running_loop().time() + LINGER
+        with contextlib.suppress(OSError, ConnectionError, asyncio.TimeoutError):
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                if not await asyncio.wait_for(self.reader.read(CHUNK), left):
+                    return  # the client closed too
 
     @property
     def subscribed(self) -> bool:

@@ -326,3 +326,19 @@ async def test_a_dropped_subscriber_hears_why_and_reconnects(tmp_path: Path) -> 
 
 
 DROPPED = "dropped: 40000 bytes of replies and notices were waiting to be read; the limit is 1"
+
+
+async def test_a_hung_up_client_gets_an_end_of_file_before_the_close(
+    limited: SocketServer,
+) -> None:
+    """The daemon ends its side first (EOF after the reason line) and reads on for a moment
+    before closing: a socket closed with unread bytes in it resets its peer, and a client
+    reading to EOF while it still sends would lose the reason line it had received. So the
+    client sees EOF while its own writes still go through."""
+    reader, writer = await asyncio.open_unix_connection(str(limited.socket_path))
+    writer.write(b'{"op": "pi')
+    replies = await hung_up(reader)
+    assert replies[-1]["error_type"] == "timeout"
+    writer.write(b"x" * 1000)  # the daemon is still reading (and discarding)
+    await writer.drain()
+    writer.close()
