@@ -31,7 +31,8 @@ def bench_sqlite(path: Path, n: int, batch: int = 500) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(MIGRATIONS[0])
+    for migration in MIGRATIONS:  # the store's schema as it is now, indexes included
+        conn.executescript(migration)
     data = catalog.sample_data(SAMPLE_TYPE)
     start = time.perf_counter()
     for base in range(0, n, batch):
@@ -46,6 +47,9 @@ def bench_sqlite(path: Path, n: int, batch: int = 500) -> float:
                 0,
                 "completed",
                 json.dumps(data, separators=(",", ":")),
+                None,
+                None,  # stack, agent, run_id
+                None,
                 None,
             )
             for i in range(min(batch, n - base))

@@ -8,6 +8,7 @@ from sloth_tui import __version__
 from sloth_tui.commands.bench import bench_command
 from sloth_tui.commands.doctor import doctor_command
 from sloth_tui.commands.event import event_dispatch, event_group
+from sloth_tui.commands.events_upstream import events_group
 from sloth_tui.commands.group import OneLineErrorGroup
 from sloth_tui.commands.hook import hook_group
 from sloth_tui.commands.serve import serve_command
@@ -132,6 +133,7 @@ main.add_command(dashboard_command)
 main.add_command(demo_command)
 main.add_command(hook_group)
 main.add_command(event_group)
+main.add_command(events_group)  # Sloth Runner's spelling of the event commands
 main.add_command(event_dispatch, name="emit")
 main.add_command(bench_command)
 main.add_command(serve_command)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -78,6 +79,40 @@ def _check_server(where: str, server: ServerSettings) -> ServerSettings:
     return server
 
 
+# -- [sandbox]: where file_ops may read and write (lua/modules/file_ops.py) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    # Resolved absolute directories; empty: the data dir's files/ and the system temp dir.
+    file_roots: tuple[str, ...] = ()
+
+
+def _sandbox(raw: Any, where: str) -> SandboxSettings:
+    """Each root a string naming an absolute directory (or none yet), resolved now, so
+    a symlinked root is fenced at its target and a typo is one line at load."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{where}: must be a table, e.g. file_roots = ["/srv/hooks"]')
+    unknown = sorted(set(raw) - {"file_roots"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {unknown[0]!r} (known: file_roots)")
+    roots = raw.get("file_roots", [])
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r for r in roots):
+        raise ConfigError(f'{where}: file_roots must be a list of paths, e.g. ["/srv/hooks"]')
+    resolved = []
+    for root in roots:
+        path = os.path.expanduser(root)
+        if not os.path.isabs(path):
+            raise ConfigError(f"{where}: file_roots: {root!r} is not an absolute path")
+        real = os.path.realpath(path)
+        if real == os.path.realpath(os.sep):
+            raise ConfigError(f"{where}: file_roots: {root!r} would open the whole filesystem")
+        if os.path.exists(real) and not os.path.isdir(real):
+            raise ConfigError(f"{where}: file_roots: {root!r} is not a directory")
+        resolved.append(real)
+    return SandboxSettings(file_roots=tuple(resolved))
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     home: Path
@@ -100,6 +135,15 @@ class Settings:
     # [keymap]: binding id -> keys ("events.pause" = "ctrl+p,f9"); checked by the dashboard,
     # which knows the ids (tui/keymap.py), so a typo is one line naming the known ids.
     keymap: tuple[tuple[str, str], ...] = ()
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+
+    @property
+    def file_roots(self) -> tuple[str, ...]:
+        """Where file_ops may go: [sandbox] file_roots, or files/ in the data dir and the
+        system temp dir."""
+        if self.sandbox.file_roots:
+            return self.sandbox.file_roots
+        return (str(self.home / "files"), os.path.realpath(tempfile.gettempdir()))
 
     @property
     def db_path(self) -> Path:
@@ -126,7 +170,7 @@ class Settings:
         return self.config_dir / "themes"
 
 
-_TABLES = ("monitor", "watchers", "server", "filters", "keymap")
+_TABLES = ("monitor", "watchers", "server", "filters", "keymap", "sandbox")
 _SCALARS = {f.name: f.type for f in fields(Settings) if f.name not in _TABLES}
 
 # Each number's sensible range, checked at load: `concurrency = 0` used to start an engine
@@ -272,6 +316,7 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     server = raw.pop("server", None)
     saved_filters = raw.pop("filters", None)
     keymap = raw.pop("keymap", None)
+    sandbox = raw.pop("sandbox", None)
     settings = _apply(settings, raw, where)
     if monitor is not None:
         settings = replace(
@@ -287,6 +332,8 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
         settings = replace(settings, filters=_saved_filters(saved_filters, f"{where} [filters]"))
     if keymap is not None:
         settings = replace(settings, keymap=_keymap(keymap, f"{where} [keymap]"))
+    if sandbox is not None:
+        settings = replace(settings, sandbox=_sandbox(sandbox, f"{where} [sandbox]"))
     if watchers is not None:
         parsed = []
         for i, w in enumerate(watchers):

@@ -77,6 +77,9 @@ def summary(event: Event, width: int = 60) -> str:
 @click.option(
     "--strict", is_flag=True, default=None, help="Refuse data that does not match the catalog."
 )
+@click.option("--stack", metavar="S", help="The stack the event belongs to (Sloth Runner).")
+@click.option("--agent", metavar="A", help="The agent the event comes from (Sloth Runner).")
+@click.option("--run-id", metavar="R", help="The run the event belongs to (Sloth Runner).")
 @click.option("--json", "as_json", is_flag=True, help="Print {id, executions} as JSON.")
 @click.pass_context
 def event_dispatch(
@@ -85,6 +88,9 @@ def event_dispatch(
     pairs: tuple[str, ...],
     data: str | None,
     strict: bool | None,
+    stack: str | None,
+    agent: str | None,
+    run_id: str | None,
     as_json: bool,
 ) -> None:
     """Store an event of TYPE, run the matching hooks to the end, print the id and executions.
@@ -92,6 +98,9 @@ def event_dispatch(
     A VALUE is parsed as JSON when it parses (3, true, [1,2]), otherwise it is a string:
 
         sloth-tui event dispatch deploy.failed service=api rollback_needed=true
+
+    --stack, --agent and --run-id set Sloth Runner's context: a hook with a stack runs
+    only on events of that stack, and the filters stack:, agent: and run: find them.
     """
     try:
         catalog.check_type_name(event_type)
@@ -102,7 +111,13 @@ def event_dispatch(
     async def body() -> tuple[Event, list[Execution]]:
         async with engine_for(ctx) as engine:
             return await engine.dispatch_and_run(
-                event_type, payload, source="cli", strict=strict or None
+                event_type,
+                payload,
+                source="cli",
+                strict=strict or None,
+                stack=stack,
+                agent=agent,
+                run_id=run_id,
             )
 
     event, executions = run(body)
@@ -233,6 +248,9 @@ def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
         return
     say(f"id:       {event.id}\ntype:     {clean(event.type)}  ({clean(event.category)})")
     say(f"time:     {fmt_ts(event.ts)}\nsource:   {clean(event.source)}")
+    for label, value in (("stack", event.stack), ("agent", event.agent), ("run", event.run_id)):
+        if value is not None:  # Sloth Runner's context, when the event has it
+            say(f"{label + ':':<10}{clean(value)}")
     say(f"status:   {clean(event.status)}")
     if event.parent_id:
         say(f"parent:   {event.parent_id} (depth {event.depth})")
@@ -323,13 +341,21 @@ def event_cleanup(ctx: click.Context, older_than: str, as_json: bool) -> None:
 
 @event_group.command("types")
 @click.option("--category", metavar="C", help="Only this category.")
+@click.option(
+    "--only",
+    type=click.Choice(["seed", "extensions"]),
+    help="Only the seed's 86 types, or only the sloth-runner extensions.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
-def event_types(category: str | None, as_json: bool) -> None:
-    """The event catalog: every type with its description and fields."""
+def event_types(category: str | None, only: str | None, as_json: bool) -> None:
+    """The event catalog: every type with its description and fields. Types Sloth Runner
+    emits beyond the seed are marked "sloth-runner extension" (JSON: "extension")."""
     try:
-        entries = catalog.types(category)
+        entries = catalog.types(category, extensions=True)
     except KeyError as exc:
         raise click.BadParameter(exc.args[0], param_hint="--category") from None
+    if only is not None:
+        entries = [t for t in entries if (t.extension is not None) == (only == "extensions")]
     if as_json:
         emit_json(
             [
@@ -338,6 +364,7 @@ def event_types(category: str | None, as_json: bool) -> None:
                     "category": t.category,
                     "description": t.description,
                     "fields": [{"name": f.name, "kind": f.kind} for f in t.fields],
+                    "extension": t.extension,
                 }
                 for t in entries
             ]
@@ -351,8 +378,9 @@ def event_types(category: str | None, as_json: bool) -> None:
                 t.category,
                 t.description,
                 ", ".join(f.name + suffix[f.kind] for f in t.fields),
+                t.origin,
             ]
             for t in entries
         ],
-        ["type", "category", "description", "fields"],
+        ["type", "category", "description", "fields", "origin"],
     )

@@ -1,4 +1,6 @@
-"""`sloth-tui hook ...`: add, list, show, get, delete, enable, disable, logs, test, retry."""
+"""`sloth-tui hook ...`: add, list, show, get, source, delete, enable, disable, logs, test,
+retry. Sloth Runner's spellings (short flags, `--stack`, `--format json`, `get` as JSON
+metadata) are accepted beside sloth-tui's own; each `--help` names them."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from sloth_tui.commands.common import (
 )
 from sloth_tui.commands.event import TIME
 from sloth_tui.commands.output import clean, clean_block, json_text, say, value_text, warn
+from sloth_tui.commands.upstream_shapes import hook_json, hook_logs_json
 from sloth_tui.engine.api import EngineAPI
 from sloth_tui.engine.retry import RetryReport, failed_runs, retry_runs
 from sloth_tui.model.records import Execution, Hook
@@ -50,7 +53,8 @@ def _warn_about_patterns(patterns: list[str]) -> None:
 
 
 def _describe(hook: Hook) -> str:
-    return f"{clean(hook.name)} ({clean(', '.join(hook.events))}) -> {clean(hook.file)}"
+    stack = f" [stack {clean(hook.stack)}]" if hook.stack else ""
+    return f"{clean(hook.name)} ({clean(', '.join(hook.events))}){stack} -> {clean(hook.file)}"
 
 
 async def _syntax_problem(engine: EngineAPI, path: Path) -> str | None:
@@ -86,22 +90,40 @@ async def _check_syntax(engine: EngineAPI, path: Path, force: bool, verb: str) -
 @hook_group.command("add")
 @click.argument("name")
 @click.option(
+    "-e",
     "--event",
     "events",
     multiple=True,
     metavar="PATTERN",
     help="Event type or glob (deploy.failed, deploy.*, *.failed, *). Repeatable. "
-    "Defaults to the file's event_types table, if it declares one.",
+    "Defaults to the file's event_types table, if it declares one. (-e: Sloth Runner's.)",
 )
 @click.option(
+    "-f",
     "--file",
     "file",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Lua file with on_event() or a table with execute(event).",
+    help="Lua file with on_event() or a table with execute(event). (-f: Sloth Runner's.)",
 )
-@click.option("--description", default="", help="What the hook is for.")
+@click.option("-d", "--description", default="", help="What the hook is for. (-d: Sloth Runner's.)")
+@click.option(
+    "-s",
+    "--stack",
+    default=None,
+    metavar="NAME",
+    help="Run only on events of this stack (Sloth Runner's hook isolation; its spelling).",
+)
 @click.option("--disabled", is_flag=True, help="Add it switched off.")
+@click.option(
+    "--enabled",
+    type=click.BOOL,
+    is_flag=False,
+    flag_value=True,
+    default=None,
+    metavar="[=BOOL]",
+    help="Sloth Runner's spelling: --enabled=false adds it switched off (as --disabled).",
+)
 @click.option("--timeout", type=SECONDS, default=None, help="Seconds per run (default 10).")
 @click.option(
     "--max-instructions",
@@ -121,7 +143,9 @@ def hook_add(
     events: tuple[str, ...],
     file: str,
     description: str,
+    stack: str | None,
     disabled: bool,
+    enabled: bool | None,
     timeout: float | None,
     max_instructions: int | None,
     max_memory_mb: int | None,
@@ -130,7 +154,15 @@ def hook_add(
 ) -> None:
     """Register hook NAME to run FILE on matching events.
 
-    FILE must compile (a syntax error is refused, naming its line) unless --force."""
+    FILE must compile (a syntax error is refused, naming its line) unless --force.
+    Sloth Runner's spelling works too:
+
+    \b
+        sloth-tui hook add prod_monitor -f hooks/monitor.lua -e task.failed -s production
+    """
+    if enabled is not None and disabled and enabled:
+        raise click.UsageError("--enabled=true and --disabled contradict each other")
+    switched_on = not disabled if enabled is None else enabled
     path = Path(file).expanduser()
     if not path.is_file():
         raise click.BadParameter(f"no such file: {path}", param_hint="--file")
@@ -148,10 +180,11 @@ def hook_add(
                 patterns,
                 path,
                 description=description,
-                enabled=not disabled,
+                enabled=switched_on,
                 timeout=timeout,
                 max_instructions=max_instructions,
                 max_memory_mb=max_memory_mb,
+                stack=stack,
             )
         if as_json:
             emit_json(hook.to_dict())
@@ -226,16 +259,36 @@ def hook_update(
     run(body)
 
 
+_FORMAT = click.Choice(["table", "json"])
+
+
 @hook_group.command("list")
+@click.option(
+    "-s",
+    "--stack",
+    default=None,
+    metavar="NAME",
+    help="Only the hooks of this stack (Sloth Runner's spelling).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=_FORMAT,
+    default="table",
+    help="table or json (json = --json; Sloth Runner's docs spelling).",
+)
 @click.pass_context
-def hook_list(ctx: click.Context, as_json: bool) -> None:
-    """List hooks with their patterns and run counts."""
+def hook_list(ctx: click.Context, stack: str | None, as_json: bool, fmt: str) -> None:
+    """List hooks with their patterns, stack and run counts."""
+    as_json = as_json or fmt == "json"
 
     async def body() -> None:
         async with engine_for(ctx, readonly=True) as engine:
             hooks = await engine.list_hooks()
             stats = await engine.hook_stats()
+        if stack is not None:  # as upstream's ListByStack: that stack's hooks only
+            hooks = [h for h in hooks if h.stack == stack]
         if as_json:
             emit_json(
                 [
@@ -244,6 +297,8 @@ def hook_list(ctx: click.Context, as_json: bool) -> None:
                 ]
             )
             return
+        # The stack column shows once some hook has a stack (else it would be all "-").
+        with_stack = any(h.stack for h in hooks)
         rows = []
         for h in hooks:
             s = stats.get(h.name)
@@ -252,6 +307,7 @@ def hook_list(ctx: click.Context, as_json: bool) -> None:
                 [
                     h.name,
                     ",".join(h.events),
+                    *([h.stack or "-"] if with_stack else []),
                     json_text(h.enabled),
                     str(h.run_count),
                     rate,
@@ -259,13 +315,17 @@ def hook_list(ctx: click.Context, as_json: bool) -> None:
                     value_text(h.description, spaces_ok=True),
                 ]
             )
-        table(rows, ["name", "events", "enabled", "runs", "ok", "last run", "description"])
+        headers = ["name", "events", *(["stack"] if with_stack else []), "enabled"]
+        table(rows, [*headers, "runs", "ok", "last run", "description"])
 
     run(body)
 
 
-def _print_execution(ex: Execution) -> None:
-    """A run as lines: headline, logs, host calls, error and returned value as JSON."""
+def _print_execution(ex: Execution, *, output: bool = True, error: bool = True) -> None:
+    """A run as lines: headline, logs, host calls, error and returned value as JSON.
+
+    `output` (logs, host calls, returned value) and `error` choose the details, as
+    upstream's `hook logs --output/--error` do."""
     mark = "DRY RUN " if ex.dry_run else ""
     # A dry run on a sample event has no stored event: its id is 0.
     target = " ".join(
@@ -279,16 +339,17 @@ def _print_execution(ex: Execution) -> None:
         + f": {clean(ex.status)} in {ex.duration_ms:.1f} ms"
         + (f" (limit: {clean(ex.limit)})" if ex.limit else "")
     )
-    for line in ex.logs:
-        say(f"  [{clean(line.level):<5}] {clean(line.message)}")
-    for call in ex.calls:
-        fn = call.get("fn", "?")
-        # id/error are null until there is one (a dry run dispatches nothing): not shown.
-        detail = {k: v for k, v in call.items() if k != "fn" and v is not None}
-        say(f"  -> {clean(fn)} {json_text(detail)}")
-    if ex.error:
+    if output:
+        for line in ex.logs:
+            say(f"  [{clean(line.level):<5}] {clean(line.message)}")
+        for call in ex.calls:
+            fn = call.get("fn", "?")
+            # id/error are null until there is one (a dry run dispatches nothing): not shown.
+            detail = {k: v for k, v in call.items() if k != "fn" and v is not None}
+            say(f"  -> {clean(fn)} {json_text(detail)}")
+    if error and ex.error:
         say(f"  error: {clean(ex.error)}")
-    if ex.result is not None:
+    if output and ex.result is not None:
         say(f"  returned: {json_text(ex.result)}")
 
 
@@ -317,6 +378,8 @@ def hook_show(ctx: click.Context, name: str, history: bool, limit: int, as_json:
         missing = "" if Path(hook.file).exists() else "  (MISSING)"
         say(f"name:        {clean(hook.name)}\nevents:      {clean(', '.join(hook.events))}")
         say(f"file:        {clean(hook.file)}{missing}")
+        if hook.stack:
+            say(f"stack:       {clean(hook.stack)}")
         say(f"description: {clean(value_text(hook.description, spaces_ok=True))}")
         say(f"enabled:     {json_text(hook.enabled)}")
         say(f"timeout:     {hook.timeout:g}s")
@@ -344,10 +407,38 @@ def hook_show(ctx: click.Context, name: str, history: bool, limit: int, as_json:
 
 @hook_group.command("get")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="JSON (the only output; accepted).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json"]),
+    default="json",
+    help="json (the only output; accepted as Sloth Runner's docs write it).",
+)
+@click.pass_context
+def hook_get(ctx: click.Context, name: str, as_json: bool, fmt: str) -> None:
+    """Print the hook's metadata as JSON, as Sloth Runner does (`| jq -r .enabled`).
+
+    Keys are upstream's (id, name, description, event_type, file_path, stack, enabled,
+    created_at, updated_at, last_run, run_count) plus sloth-tui's (events, timeout,
+    limits). `id` is the hook's name: hooks have no other id here. The Lua source is
+    `sloth-tui hook source NAME`.
+    """
+
+    async def body() -> Hook:
+        async with engine_for(ctx, readonly=True) as engine:
+            return await engine.get_hook(name)
+
+    emit_json(hook_json(run(body)))
+
+
+@hook_group.command("source")
+@click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print {name, file, code} as JSON.")
 @click.pass_context
-def hook_get(ctx: click.Context, name: str, as_json: bool) -> None:
-    """Print the hook's Lua source."""
+def hook_source(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Print the hook's Lua source (what `hook get` printed before it took upstream's
+    meaning)."""
 
     async def body() -> None:
         async with engine_for(ctx, readonly=True) as engine:
@@ -368,7 +459,9 @@ def hook_get(ctx: click.Context, name: str, as_json: bool) -> None:
 
 @hook_group.command("delete")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "-f", "--force", is_flag=True, help="Do not ask for confirmation. (-f: Sloth Runner's.)"
+)
 @click.pass_context
 def hook_delete(ctx: click.Context, name: str, force: bool) -> None:
     """Delete a hook (its Lua file is kept) and its stored state."""
@@ -455,7 +548,14 @@ async def _runs_between(
 
 @hook_group.command("logs")
 @click.argument("name")
-@click.option("--limit", type=COUNT, default=20, show_default=True, help="How many executions.")
+@click.option(
+    "-n",
+    "--limit",
+    type=COUNT,
+    default=20,
+    show_default=True,
+    help="How many executions. (-n: Sloth Runner's.)",
+)
 @click.option("--only-failed", is_flag=True, help="Only runs that did not succeed.")
 @click.option(
     "--since",
@@ -465,7 +565,30 @@ async def _runs_between(
     "7d, or 2026-11-30T12:00, local time unless Z/+01:00).",
 )
 @click.option("--until", type=TIME, default=None, help="Runs started before TIME.")
+@click.option(
+    "-o",
+    "--output",
+    "show_output",
+    is_flag=True,
+    help="Show the runs' output: logs, host calls, returned value (Sloth Runner's spelling).",
+)
+@click.option(
+    "-e",
+    "--error",
+    "show_error",
+    is_flag=True,
+    help="Show the runs' errors (Sloth Runner's spelling). Neither -o nor -e: both.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print an array of executions.")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=_FORMAT,
+    default="table",
+    help="json: Sloth Runner's object {hook, total_shown, success_count, "
+    "failed_count, executions} (its spelling; --json is sloth-tui's array).",
+)
 @click.pass_context
 def hook_logs(
     ctx: click.Context,
@@ -474,26 +597,35 @@ def hook_logs(
     only_failed: bool,
     since: float | None,
     until: float | None,
+    show_output: bool,
+    show_error: bool,
     as_json: bool,
+    fmt: str,
 ) -> None:
     """Recent executions of a hook with their logs and host calls, newest first.
 
     \b
         sloth-tui hook logs deploy-alert --since 1h --only-failed
+        sloth-tui hook logs deploy-alert -n 50 -e        # Sloth Runner's spelling
+        sloth-tui hook logs deploy-alert -f json | jq '.executions[].error'
     """
+    both = not (show_output or show_error)
 
     async def body() -> None:
         async with engine_for(ctx, readonly=True) as engine:
-            await engine.get_hook(name)
+            hook = await engine.get_hook(name)
             runs = await _runs_between(engine, name, only_failed, limit, since, until)
         if as_json:
             emit_json([e.to_dict() for e in runs])
+            return
+        if fmt == "json":
+            emit_json(hook_logs_json(hook, runs))
             return
         if not runs:
             say("(no executions)")
         for ex in runs:
             say(f"--- {fmt_ts(ex.started)}")
-            _print_execution(ex)
+            _print_execution(ex, output=both or show_output, error=both or show_error)
 
     run(body)
 
@@ -502,11 +634,18 @@ def hook_logs(
 @click.argument("name")
 @click.option(
     "--event",
+    "--event-type",
     "event_type",
     metavar="TYPE",
-    help="Event type to test with (default: the hook's first pattern).",
+    help="Event type to test with (default: the hook's first pattern). "
+    "(--event-type: Sloth Runner's docs spelling.)",
 )
-@click.option("--data", metavar="JSON", help="Fields overriding the catalog's sample values.")
+@click.option(
+    "-d",
+    "--data",
+    metavar="JSON",
+    help="Fields overriding the catalog's sample values. (-d: Sloth Runner's.)",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
 @click.pass_context
 def hook_test(

@@ -27,8 +27,20 @@ if TYPE_CHECKING:
     from sloth_tui.config import Settings
     from sloth_tui.engine.bus import Subscription
 
-# (type, data, source, strict): one event of a batch, as a socket line gives it.
-EventLine = tuple[Any, Any, str, bool | None]
+# (type, data, source, strict[, stack, agent, run_id]): one event of a batch, as a socket
+# line gives it. The optional three are Sloth Runner's context (None = none).
+EventLine = tuple[Any, Any, str, bool | None] | tuple[Any, Any, str, bool | None, Any, Any, Any]
+
+
+def full_line(
+    item: EventLine,
+) -> tuple[Any, Any, str, bool | None, Any, Any, Any]:
+    """An event line with its context spelled out (None for a short line's)."""
+    if len(item) == 4:
+        return (*item, None, None, None)
+    return item
+
+
 # (line, message) of a Lua compile error; None when the code compiles.
 SyntaxProblem = tuple[int, str] | None
 
@@ -70,6 +82,9 @@ class EngineAPI(Protocol):
         parent: Event | None = None,
         strict: bool | None = None,
         wait: bool = False,
+        stack: str | None = None,
+        agent: str | None = None,
+        run_id: str | None = None,
     ) -> Event: ...
 
     async def dispatch_and_run(
@@ -79,6 +94,9 @@ class EngineAPI(Protocol):
         *,
         source: str = "cli",
         strict: bool | None = None,
+        stack: str | None = None,
+        agent: str | None = None,
+        run_id: str | None = None,
     ) -> tuple[Event, list[Execution]]: ...
 
     async def dispatch_batch(self, items: list[EventLine]) -> list[Event | EventRefused]:
@@ -145,6 +163,7 @@ class EngineAPI(Protocol):
         timeout: float | None = None,
         max_instructions: int | None = None,
         max_memory_mb: int | None = None,
+        stack: str | None = None,
     ) -> Hook: ...
 
     async def update_hook(self, name: str, **changes: Any) -> Hook: ...
@@ -209,4 +228,4 @@ class Source(Protocol):
     def health(self) -> SourceHealth: ...
 
 
-__all__ = ["EngineAPI", "EventLine", "Source", "SourceHealth", "SyntaxProblem"]
+__all__ = ["EngineAPI", "EventLine", "Source", "SourceHealth", "SyntaxProblem", "full_line"]

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from sloth_tui import __version__
 from sloth_tui.config import Settings
-from sloth_tui.engine.api import EventLine, SyntaxProblem
+from sloth_tui.engine.api import EventLine, SyntaxProblem, full_line
 from sloth_tui.engine.bus import Bus, Subscription
 from sloth_tui.engine.dispatcher import Dispatcher
-from sloth_tui.engine.events import checked_parts
+from sloth_tui.engine.events import check_context, checked_parts
 from sloth_tui.engine.hook_admin import HookRegistry, refuse_if_readonly
 from sloth_tui.engine.lock import DataDirLock
 from sloth_tui.engine.private import loose_modes
@@ -262,7 +262,9 @@ class Engine:
             recorded = await self.store.recorded_runs_of_unfinished() if events else {}
             for event in events:
                 done = recorded.get(event.id, set())
-                hooks = [h for h in self.matcher.match(event.type) if h.name not in done]
+                hooks = [
+                    h for h in self.matcher.match(event.type, event.stack) if h.name not in done
+                ]
                 if hooks:
                     jobs.append((event, hooks, None))
                 else:
@@ -289,18 +291,33 @@ class Engine:
         return self._dispatcher
 
     def _admit(
-        self, type: Any, data: Any, source: str, parent: Event | None, strict: bool | None
+        self,
+        type: Any,
+        data: Any,
+        source: str,
+        parent: Event | None,
+        strict: bool | None,
+        context: tuple[Any, Any, Any] | None = None,
     ) -> tuple[Event, list[Hook], str]:
-        """Validate and give the event its id; returns it, its hooks and its encoded data."""
+        """Validate and give the event its id; returns it, its hooks and its encoded data.
+
+        `context` is (stack, agent, run_id) as a producer gave them; an event a hook
+        dispatches inherits its parent's, so a stack's chain stays in its stack."""
         type, category, data, encoded, warnings = checked_parts(
             type, data, strict=self.settings.strict if strict is None else strict
         )
         if not source.isascii():
             _check_storable(source)
+        stack = agent = run_id = None
+        if context is not None and context != (None, None, None):
+            stack = check_context("stack", context[0])
+            agent = check_context("agent", context[1])
+            run_id = check_context("run_id", context[2])
         if parent is None:
             depth = 0
             parent_id = None
         else:
+            stack, agent, run_id = parent.stack, parent.agent, parent.run_id
             depth = parent.depth + 1
             parent_id = parent.id
             if depth > self.settings.max_depth:
@@ -308,7 +325,7 @@ class Engine:
                     f"event chain too deep: {type} would be at depth {depth}, "
                     f"the limit is {self.settings.max_depth}"
                 )
-        hooks = self.matcher.match(type)
+        hooks = self.matcher.match(type, stack)
         # Positional: this runs once per event, and keywords cost more.
         event = Event(
             self._next_id,
@@ -321,6 +338,9 @@ class Engine:
             depth,
             "pending" if hooks else "completed",
             warnings,
+            stack,
+            agent,
+            run_id,
         )
         self._next_id += 1
         return event, hooks, encoded
@@ -381,13 +401,18 @@ class Engine:
         parent: Event | None = None,
         strict: bool | None = None,
         wait: bool = False,
+        stack: str | None = None,
+        agent: str | None = None,
+        run_id: str | None = None,
     ) -> Event:
         """Validate, store (returns once committed), publish, and queue for matching hooks.
 
         With wait=True, returns only after the hooks have run (see `executions_of`).
         """
         self._check_open()
-        event, hooks, encoded = self._admit(type, data, source, parent, strict)
+        event, hooks, encoded = self._admit(
+            type, data, source, parent, strict, (stack, agent, run_id)
+        )
         await self.store.write_event(event, encoded)
         self._committed(event)
         if hooks:
@@ -403,9 +428,21 @@ class Engine:
         *,
         source: str = "cli",
         strict: bool | None = None,
+        stack: str | None = None,
+        agent: str | None = None,
+        run_id: str | None = None,
     ) -> tuple[Event, list[Execution]]:
         """Dispatch and run the matching hooks to the end; return the event and its executions."""
-        event = await self.dispatch(type, data, source=source, strict=strict, wait=True)
+        event = await self.dispatch(
+            type,
+            data,
+            source=source,
+            strict=strict,
+            wait=True,
+            stack=stack,
+            agent=agent,
+            run_id=run_id,
+        )
         return event, await self.executions_of(event.id)
 
     async def rerun(
@@ -423,7 +460,7 @@ class Engine:
             raise HookError("name at least one hook to re-run, or none for all that match")
         event = await self.store.get_event(event_id)  # NotFound when missing or trimmed
         if hooks is None:
-            chosen = self.matcher.match(event.type)
+            chosen = self.matcher.match(event.type, event.stack)
             if not chosen:
                 raise HookError(f"no enabled hook matches {event.type}: nothing to re-run")
         else:
@@ -444,17 +481,20 @@ class Engine:
         """Many top-level events, one store write: how socket ingest keeps up with a pipelining
         producer (one task and one commit wait per batch instead of per event).
 
-        Each item is (type, data, source, strict) and is checked alone: a refused one comes
-        back as its EventRefused and the rest still go in. Returns once every accepted event
-        is committed; results (and ids) follow the order given. Same rules as dispatch().
+        Each item is (type, data, source, strict, stack, agent, run_id), checked alone: a
+        refused one comes back as its EventRefused and the rest still go in. Returns once
+        every accepted event is committed; results (and ids) follow the order given. Same
+        rules as dispatch().
         """
         self._check_open()
         results: list[Event | EventRefused] = []
         rows: list[tuple[Event, str | None]] = []
         accepted: list[tuple[Event, list[Hook]]] = []
-        for type_, data, source, strict in items:
+        for type_, data, source, strict, stack, agent, run_id in map(full_line, items):
             try:
-                event, hooks, encoded = self._admit(type_, data, source, None, strict)
+                event, hooks, encoded = self._admit(
+                    type_, data, source, None, strict, (stack, agent, run_id)
+                )
             except EventRefused as exc:
                 results.append(exc)
                 continue
@@ -562,6 +602,7 @@ class Engine:
         timeout: float | None = None,
         max_instructions: int | None = None,
         max_memory_mb: int | None = None,
+        stack: str | None = None,
     ) -> Hook:
         return await self._registry.add_hook(
             name,
@@ -572,6 +613,7 @@ class Engine:
             timeout=timeout,
             max_instructions=max_instructions,
             max_memory_mb=max_memory_mb,
+            stack=stack,
         )
 
     async def update_hook(self, name: str, **changes: Any) -> Hook:

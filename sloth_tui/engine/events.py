@@ -182,3 +182,24 @@ def checked_parts(
 
 def check_event(type_name: object, data: object, *, strict: bool) -> CheckedEvent:
     return CheckedEvent(*checked_parts(type_name, data, strict=strict))
+
+
+CONTEXT_MAX = 256  # characters in a stack, agent or run id
+
+
+def check_context(field: str, value: object) -> str | None:
+    """A stack, agent or run id as given by a producer: None (or "") for none, else one
+    line of storable text. Refused with a one-line reason; the text itself is data."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise EventRefused(f"{field} must be text, not {type(value).__name__}")
+    if len(value) > CONTEXT_MAX:
+        raise EventRefused(f"{field} is longer than {CONTEXT_MAX} characters")
+    if any(c < " " or c == "\x7f" for c in value):
+        raise EventRefused(f"{field} must be one line of text (no control characters)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EventRefused(f"{field} is not valid UTF-8 text (a lone surrogate)") from None
+    return value

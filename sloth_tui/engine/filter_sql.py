@@ -21,6 +21,8 @@ text, so any string (a lone surrogate too) survives the trip.
   order exactly the strings starting with `P:`. A glob GLOB can say is `source GLOB G OR
   source GLOB 'G:*'`, but a source holding NUL (where GLOB stops) goes to `sloth_source()`,
   which calls `source_matches`, as any other glob does.
+- `stack:`, `agent:`, `run:`: NULL (no such context) is `0`; else `col GLOB ?` when
+  `type:` would use GLOB and the value holds no NUL, `sloth_glob()` otherwise.
 - `path=value`: first `instr` checks for text every match contains, whichever way the
   JSON was written: each key on the path followed by `:{`, the last key by `:` and the
   start of the value's JSON. Then, for null, true, false and strings
@@ -49,6 +51,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sloth_tui.model.filters import (
+    CONTEXT_KINDS,
     INT64_MAX,
     INT64_MIN,
     TIME_KINDS,
@@ -154,6 +157,18 @@ def _type_sql(pattern: str) -> tuple[str, list[Any]]:
     if glob is None:
         return "sloth_glob(?, type)", [_wire(pattern)]
     return "type GLOB ?", [glob]  # types are event names: no NUL
+
+
+def _context_sql(column: str, pattern: str) -> tuple[str, list[Any]]:
+    """A stack/agent/run_id glob: never NULL (an absent value matches nothing)."""
+    glob = _sqlite_glob(pattern)
+    if glob is None:
+        return f"({column} IS NOT NULL AND sloth_glob(?, {column}))", [_wire(pattern)]
+    return (
+        f"(CASE WHEN {column} IS NULL THEN 0 WHEN instr({column}, char(0)) > 0 "
+        f"THEN sloth_glob(?, {column}) ELSE {column} GLOB ? END)",
+        [_wire(pattern), glob],
+    )
 
 
 def _source_sql(pattern: str) -> tuple[str, list[Any]]:
@@ -315,6 +330,8 @@ def _term_sql(term: Term) -> tuple[str, list[Any]]:
         return _type_sql(value)
     if kind == "source":
         return _source_sql(value)
+    if kind in CONTEXT_KINDS:
+        return _context_sql(kind, value)
     if kind == "field":
         return _field_sql(term.path, value)
     return _text_sql(value)
@@ -322,7 +339,21 @@ def _term_sql(term: Term) -> tuple[str, list[Any]]:
 
 _SQL_COST = {
     k: n
-    for n, k in enumerate(("id", "since", "until", "category", "status", "type", "source", "hook"))
+    for n, k in enumerate(
+        (
+            "id",
+            "since",
+            "until",
+            "category",
+            "status",
+            "type",
+            "source",
+            "stack",
+            "agent",
+            "run_id",
+            "hook",
+        )
+    )
 }
 
 

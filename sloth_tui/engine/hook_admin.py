@@ -19,12 +19,12 @@ from sloth_tui import catalog
 from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Bus
 from sloth_tui.engine.dispatcher import Dispatcher
-from sloth_tui.engine.events import check_event
+from sloth_tui.engine.events import check_context, check_event
 from sloth_tui.engine.hooks import Matcher, check_hook_name, check_pattern
 from sloth_tui.engine.store import Store
 from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.lua.runtime import HookRuntime, Limits
-from sloth_tui.model.errors import HookError, NotFound
+from sloth_tui.model.errors import EventRefused, HookError, NotFound
 from sloth_tui.model.records import Event, Execution, Hook
 
 log = logging.getLogger("sloth_tui.engine")
@@ -74,6 +74,7 @@ class HookRegistry:
             instructions=s.hook_instructions,
             memory=s.hook_memory_mb * 1024 * 1024,
             host_memory=s.hook_host_memory_mb * 1024 * 1024,
+            file_roots=s.file_roots,
         )
 
     def limits_for(self, hook: Hook) -> Limits:
@@ -110,6 +111,7 @@ class HookRegistry:
         timeout: float | None = None,
         max_instructions: int | None = None,
         max_memory_mb: int | None = None,
+        stack: str | None = None,
     ) -> Hook:
         check_hook_name(name)
         if name in self._hooks:
@@ -138,6 +140,7 @@ class HookRegistry:
             timeout=timeout if timeout is not None else self.settings.hook_timeout,
             max_instructions=max_instructions,
             max_memory_mb=max_memory_mb,
+            stack=_stack(stack),
         )
         return await self._save_hook(hook)
 
@@ -150,6 +153,8 @@ class HookRegistry:
                 check_pattern(pattern)
         if "file" in changes:
             changes["file"] = str(Path(changes["file"]).expanduser().resolve())
+        if "stack" in changes:
+            changes["stack"] = _stack(changes["stack"])
         saved = await self._save_hook(replace(hook, **changes))
         if hook.enabled and not saved.enabled:
             await self._drop_queued_runs(name, "disabled")
@@ -229,7 +234,16 @@ def _first_concrete_type(patterns: list[str]) -> str:
     for pattern in patterns:
         if catalog.get(pattern) or pattern == "custom":
             return pattern
-        for name in catalog.type_names():
+        for name in catalog.type_names(extensions=True):
             if fnmatchcase(name, pattern):
                 return name
     return "custom"
+
+
+def _stack(stack: str | None) -> str | None:
+    """A hook's stack: None or "" = every stack; otherwise one stack's name, matched
+    exactly, by the rule an event's stack follows."""
+    try:
+        return check_context("--stack", stack)
+    except EventRefused as exc:
+        raise HookError(str(exc)) from None

@@ -12,11 +12,15 @@ from sloth_tui.model.rules import check_pattern as check_pattern
 
 
 class Matcher:
-    """Enabled hooks by event type, with a per-type cache rebuilt when hooks change."""
+    """Enabled hooks by event type, with a per-type cache rebuilt when hooks change.
+
+    A hook with a stack runs only on events of that stack (Sloth Runner's rule); one
+    without runs on every event its patterns match, with a stack or without."""
 
     def __init__(self) -> None:
         self._hooks: list[tuple[Hook, re.Pattern[str]]] = []
         self._cache: dict[str, list[Hook]] = {}
+        self._any_stack = False  # some enabled hook has a stack: filter per event
 
     def load(self, hooks: list[Hook]) -> None:
         compiled = []
@@ -26,8 +30,17 @@ class Matcher:
                 compiled.append((hook, re.compile(regex)))
         self._hooks = compiled
         self._cache = {}
+        self._any_stack = any(hook.stack is not None for hook, _ in compiled)
 
-    def match(self, event_type: str) -> list[Hook]:
+    def match(self, event_type: str, stack: str | None = None) -> list[Hook]:
+        """The hooks for an event of this type and stack. The list may be shared with
+        the cache: callers never mutate it."""
+        hit = self._by_type(event_type)
+        if self._any_stack:
+            return [hook for hook in hit if hook.stack is None or hook.stack == stack]
+        return hit
+
+    def _by_type(self, event_type: str) -> list[Hook]:
         hit = self._cache.get(event_type)
         if hit is None:
             hit = [hook for hook, regex in self._hooks if regex.match(event_type)]

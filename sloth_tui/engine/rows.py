@@ -24,6 +24,9 @@ def event_row(event: Event, encoded: str | None = None) -> tuple[Any, ...]:
         event.status,
         encoded if encoded is not None else json.dumps(event.data, separators=(",", ":")),
         json.dumps(event.warnings) if event.warnings else None,
+        event.stack,
+        event.agent,
+        event.run_id,
     )
 
 
@@ -39,6 +42,9 @@ def event_from_row(row: Sequence[Any]) -> Event:
         status=row[7],
         data=json.loads(row[8]),
         warnings=json.loads(row[9]) if row[9] else [],
+        stack=row[10],
+        agent=row[11],
+        run_id=row[12],
     )
 
 
@@ -96,7 +102,7 @@ def execution_from_row(row: Sequence[Any]) -> Execution:
 
 HOOK_COLUMNS = (
     "name, events, file, description, enabled, timeout, run_count, last_run, created, "
-    "max_instructions, max_memory_mb"
+    "max_instructions, max_memory_mb, stack"
 )
 
 
@@ -113,6 +119,7 @@ def hook_from_row(row: Sequence[Any]) -> Hook:
         created=row[8],
         max_instructions=row[9],
         max_memory_mb=row[10],
+        stack=row[11],
     )
 
 

@@ -82,9 +82,21 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (event_id, hook)
     ) WITHOUT ROWID;
     """,
+    # 5: Sloth Runner's context. Events carry the stack, agent and run they belong to
+    # (NULL = none); a hook with a stack runs only on that stack's events.
+    """
+    ALTER TABLE events ADD COLUMN stack TEXT;
+    ALTER TABLE events ADD COLUMN agent TEXT;
+    ALTER TABLE events ADD COLUMN run_id TEXT;
+    ALTER TABLE hooks ADD COLUMN stack TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
-EVENT_COLUMNS = "id, type, category, source, ts, parent_id, depth, status, data, warnings"
-INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+EVENT_COLUMNS = (
+    "id, type, category, source, ts, parent_id, depth, status, data, warnings, stack, agent, run_id"
+)
+INSERT_EVENT = (
+    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)

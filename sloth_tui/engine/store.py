@@ -322,6 +322,13 @@ def _probe_reader(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     store_faults.refuse_fresh(path, version)
+    if version < SCHEMA_VERSION:
+        # Only a read-only open meets one (a writer migrates first): its queries would
+        # name columns the file lacks yet, so say what to do instead of failing later.
+        raise StoreError(
+            f"{path} has schema version {version}, older than this sloth-tui's "
+            f"({SCHEMA_VERSION}): start `sloth-tui serve` or the dashboard once to upgrade it"
+        )
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     store_faults.check_identity(app_id, path, store_faults.read_identity(path))
     register_sql_functions(conn)
@@ -339,6 +346,9 @@ async def _open_reader(path: Path, readonly: bool) -> SqliteThread:
     try:
         await _in_thread(reader, _probe_reader, path)
         return reader
+    except StoreError:
+        await _close_quietly(reader)
+        raise
     except sqlite3.Error as exc:
         await _close_quietly(reader)
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
@@ -642,7 +652,7 @@ class Store:
     @staticmethod
     def hook_upsert(hook: Hook) -> WriteOp:
         return (
-            f"INSERT OR REPLACE INTO hooks ({HOOK_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+            f"INSERT OR REPLACE INTO hooks ({HOOK_COLUMNS}) VALUES ({', '.join('?' * 12)})",
             (
                 hook.name,
                 json.dumps(hook.events),
@@ -655,6 +665,7 @@ class Store:
                 hook.created,
                 hook.max_instructions,
                 hook.max_memory_mb,
+                hook.stack,
             ),
         )
 

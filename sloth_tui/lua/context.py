@@ -27,7 +27,8 @@ from sloth_tui.lua.limits import (
 )
 from sloth_tui.model.records import Event, LogLine
 
-_PAYLOADS = ("data", "value", "body")  # the call fields that can be large: kept clipped
+# The call fields that can be large: kept clipped (diff: file_ops' edits).
+_PAYLOADS = ("data", "value", "body", "diff")
 _ALWAYS_KEPT = 256  # payloads this small are kept whole even past RECORD_BYTES_MAX
 
 

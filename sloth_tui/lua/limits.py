@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 
 
@@ -13,6 +14,12 @@ class Limits:
     http_body_cap: int = 1024 * 1024  # response bytes kept; the rest is dropped, `truncated` set
     # Bytes one run may make Python hold (outside the Lua heap cap): see budget.py.
     host_memory: int = 16 * 1024 * 1024
+    # file_ops: the directories its paths must resolve into (symlinks followed). The
+    # engine passes [sandbox] file_roots; bare Limits() allow only the system temp dir.
+    file_roots: tuple[str, ...] = (tempfile.gettempdir(),)
+    # file_ops: the largest file it copies, fetches or unpacks (an archive's members in
+    # total), checked from the size on disk or in the archive before reading a byte.
+    file_bytes: int = 64 * 1024 * 1024
 
 
 # VM instructions between two limit checks (count hook). A check costs one call
@@ -28,6 +35,10 @@ RECORD_BYTES_MAX = 1024 * 1024  # all payloads kept in one run's `calls`; later 
 LOG_BYTES_MAX = 2 * 1024 * 1024  # log text kept per run; later lines are dropped and counted
 JSON_DECODE_MAX = 16 * 1024 * 1024  # json.decode input, bytes
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a hook file larger than this is refused
+# file_ops edits (lineinfile, blockinfile, replace, template) hold the file as text,
+# twice (before and after, for the diff): a smaller cap than file_bytes.
+FILE_TEXT_MAX = 8 * 1024 * 1024
+ARCHIVE_MEMBERS_MAX = 10_000  # members one unarchive may hold
 
 
 def describe(limit: str, limits: Limits, timeout: float) -> str:

@@ -3,6 +3,7 @@
     free text            matches type or data
     type:deploy.*        type glob          cat:security    category
     src:watcher          source glob (`watcher` also matches `watcher:NAME`)
+    stack:prod-*         stack glob      agent:web-?     agent glob     run:R42  run id glob
     status:failed        event status       hook:NAME       events that ran hook NAME
     since:10m            stored at or after a time   until:2026-11-30T12:00  before it
     field=value          a data field (dotted path), value parsed as JSON when it parses
@@ -15,7 +16,8 @@ events. What each term means:
 Filter text is split into tokens shell-style (quotes group, `shlex`); an event matches a
 filter when it matches every term, and `!term` matches exactly the events `term` does not.
 
-Glob (`type:` and `src:`): Python's `fnmatch.fnmatchcase`, the globs of hook patterns.
+Glob (`type:`, `src:`, `stack:`, `agent:`, `run:`): Python's `fnmatch.fnmatchcase`, the
+globs of hook patterns.
 `*` matches any run of characters (none too), `?` exactly one character, `[abc]` or `[a-z]`
 one character of the set, `[!abc]` one character not in it (`[^abc]` is the set `^abc`);
 a `[` with no closing `]` is a literal `[`; there is no escape character (`[*]` is a
@@ -27,6 +29,9 @@ literal `*`); case-sensitive; the pattern must match the whole string.
                  `src:watcher` matches `watcher` and `watcher:etc`, `src:socket:ci` matches
                  `socket:ci` and `socket:ci:x`, `src:hook:*`, `src:hook:deploy-*`, `src:h*`
                  match `hook:deploy-alert`.
+- `stack:GLOB`, `agent:GLOB`, `run:GLOB`  the event's stack, agent or run id (Sloth
+                 Runner's context) matches GLOB; an event without one matches none of
+                 them (so `!stack:*` is the events with no stack).
 - `status:NAME`  the status is NAME, one of pending, processing, completed, failed.
 - `id:N`         the id is N: decimal digits, at most 2**63-1 (SQLite's largest integer).
 - `hook:NAME`    a real run (not a dry run) of the hook named exactly NAME exists.
@@ -91,7 +96,10 @@ class IncompleteFilter(FilterError):
 KEYS = {"type": "type", "cat": "category", "category": "category", "src": "source"}
 KEYS |= {"source": "source", "status": "status", "hook": "hook", "id": "id"}
 KEYS |= {"since": "since", "until": "until"}
+KEYS |= {"stack": "stack", "agent": "agent", "run": "run_id"}
 TIME_KINDS = frozenset({"since", "until"})
+# Sloth Runner's context fields: optional texts on the event, matched by glob.
+CONTEXT_KINDS = frozenset({"stack", "agent", "run_id"})
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -102,6 +110,11 @@ INT64_MIN = -(2**63)
 
 def glob_matches(pattern: str, text: str) -> bool:
     return fnmatchcase(text, pattern)
+
+
+def context_matches(pattern: str, value: str | None) -> bool:
+    """A stack, agent or run id matches the glob; an absent one matches nothing."""
+    return value is not None and fnmatchcase(value, pattern)
 
 
 def source_matches(pattern: str, source: str) -> bool:
@@ -186,7 +199,9 @@ def field_matches(path: Sequence[str], value: Any, data: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    kind: str  # type | category | source | status | hook | id | since | until | field | text
+    # type | category | source | stack | agent | run_id | status | hook | id | since |
+    # until | field | text
+    kind: str
     value: Any
     negate: bool = False
     path: tuple[str, ...] = ()  # for field terms
@@ -204,6 +219,12 @@ class Term:
             return source_matches(value, event.source)
         if kind == "status":
             return bool(event.status == value)
+        if kind == "stack":
+            return context_matches(value, event.stack)
+        if kind == "agent":
+            return context_matches(value, event.agent)
+        if kind == "run_id":
+            return context_matches(value, event.run_id)
         if kind == "id":
             return bool(event.id == value)
         if kind == "since":
@@ -313,6 +334,9 @@ _EXAMPLES = {
     "type": "type:deploy.*",
     "category": "cat:security",
     "source": "src:watcher",
+    "stack": "stack:prod",
+    "agent": "agent:web-*",
+    "run_id": "run:R42",
     "status": "status:failed",
     "hook": "hook:NAME",
     "id": "id:42",
@@ -352,7 +376,7 @@ def parse_term(token: str, now: float | None = None) -> Term:
     if sep and key.isidentifier():
         raise FilterError(
             f"unknown filter key {_shown(key)} "
-            "(use type, cat, src, status, hook, id, since or until)"
+            "(use type, cat, src, stack, agent, run, status, hook, id, since or until)"
         )
     name, eq, raw = body.partition("=")
     if eq:

@@ -20,6 +20,13 @@ EXEC_STATUSES: tuple[str, ...] = ("success", "failed", "error", "timeout", "skip
 OK_STATUSES = frozenset({"success", "skipped"})  # a run with one of these worked
 
 
+def _text_or_none(value: Any) -> str | None:
+    """An optional text field: None and "" both mean absent."""
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
 @dataclass(slots=True)
 class Event:
     id: int
@@ -32,6 +39,10 @@ class Event:
     depth: int = 0
     status: str = "pending"
     warnings: list[str] = field(default_factory=list)
+    # Sloth Runner's context: the stack, agent and run an event belongs to (None = none)
+    stack: str | None = None
+    agent: str | None = None
+    run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +56,9 @@ class Event:
             "parent_id": self.parent_id,
             "depth": self.depth,
             "warnings": list(self.warnings),
+            "stack": self.stack,
+            "agent": self.agent,
+            "run_id": self.run_id,
         }
 
     @classmethod
@@ -60,6 +74,9 @@ class Event:
             depth=int(d.get("depth", 0)),
             status=d.get("status", "pending"),
             warnings=list(d.get("warnings") or []),
+            stack=_text_or_none(d.get("stack")),
+            agent=_text_or_none(d.get("agent")),
+            run_id=_text_or_none(d.get("run_id")),
         )
 
 
@@ -76,6 +93,7 @@ class Hook:
     run_count: int = 0
     last_run: float | None = None
     created: float = field(default_factory=time.time)
+    stack: str | None = None  # set: the hook runs only on events of this stack
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +112,7 @@ class Hook:
             run_count=int(d.get("run_count", 0)),
             last_run=d.get("last_run"),
             created=float(d.get("created", 0.0)),
+            stack=_text_or_none(d.get("stack")),
         )
 
 

@@ -221,6 +221,9 @@ class RemoteEngine:
         parent: Event | None = None,
         strict: bool | None = None,
         wait: bool = False,
+        stack: str | None = None,
+        agent: str | None = None,
+        run_id: str | None = None,
     ) -> Event:
         return await self._op(
             ops.DISPATCH,
@@ -230,6 +233,9 @@ class RemoteEngine:
             parent=parent,
             strict=strict,
             wait=wait,
+            stack=stack,
+            agent=agent,
+            run_id=run_id,
         )
 
     async def dispatch_and_run(
@@ -239,9 +245,19 @@ class RemoteEngine:
         *,
         source: str = "cli",
         strict: bool | None = None,
+        stack: str | None = None,
+        agent: str | None = None,
+        run_id: str | None = None,
     ) -> tuple[Event, list[Execution]]:
         return await self._op(
-            ops.DISPATCH_AND_RUN, type=type, data=data, source=source, strict=strict
+            ops.DISPATCH_AND_RUN,
+            type=type,
+            data=data,
+            source=source,
+            strict=strict,
+            stack=stack,
+            agent=agent,
+            run_id=run_id,
         )
 
     async def dispatch_batch(self, items: list[EventLine]) -> list[Event | EventRefused]:
@@ -384,6 +400,7 @@ class RemoteEngine:
         timeout: float | None = None,
         max_instructions: int | None = None,
         max_memory_mb: int | None = None,
+        stack: str | None = None,
     ) -> Hook:
         return await self._op(
             ops.ADD_HOOK,
@@ -395,6 +412,7 @@ class RemoteEngine:
             timeout=timeout,
             max_instructions=max_instructions,
             max_memory_mb=max_memory_mb,
+            stack=stack,
         )
 
     async def update_hook(self, name: str, **changes: Any) -> Hook:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sloth_tui.engine.api import EngineAPI, EventLine, SyntaxProblem
+from sloth_tui.engine.api import EngineAPI, EventLine, SyntaxProblem, full_line
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.records import EXEC_STATUSES, Event, Execution, Hook
@@ -42,7 +42,7 @@ R = TypeVar("R")
 # A server-side handler: extra ops (handover, reload_watchers) have this shape too.
 Handler = Callable[[EngineAPI, dict[str, Any]], Awaitable[dict[str, Any]]]
 
-EVENT_FIELDS = frozenset({"type", "data", "source", "strict", "ref"})
+EVENT_FIELDS = frozenset({"type", "data", "source", "strict", "ref", "stack", "agent", "run_id"})
 # Sources a client may claim; the engine's own (system, hook:*, watcher:*) are not forgeable.
 CLIENT_SOURCES = frozenset({"socket", "cli", "dashboard", "demo"})
 HOOK_CHANGES: dict[str, type | tuple[type, ...]] = {
@@ -53,7 +53,10 @@ HOOK_CHANGES: dict[str, type | tuple[type, ...]] = {
     "enabled": bool,
     "max_instructions": int,
     "max_memory_mb": int,
+    "stack": str,
 }
+# Changes whose null is a value (clears it) rather than a missing field.
+NULLABLE_CHANGES = frozenset({"stack"})
 # The notice kinds a subscriber may ask for.
 NOTICE_KINDS = frozenset(
     {"event", "event_status", "execution", "hooks", "stats", "dropped", "shutdown"}
@@ -192,6 +195,8 @@ def _hook_changes(op: str, key: str, value: Any) -> dict[str, Any]:
     for name, kind in HOOK_CHANGES.items():
         if name in changes:
             if changes[name] is None:
+                if name in NULLABLE_CHANGES:
+                    continue
                 raise ProtocolError(f"op {op}: missing {name!r}")
             check_type(op, name, changes[name], kind)
     if "events" in changes:
@@ -421,6 +426,12 @@ _DISPATCH_TAIL = (
     Param("type", "type", _event_type, raw=True),
     Param("data", "data", _passthrough, raw=True),
 )
+# Sloth Runner's context: optional texts; the engine words a bad value itself.
+_DISPATCH_CONTEXT = (
+    Param("stack", "stack", _passthrough, None),
+    Param("agent", "agent", _passthrough, None),
+    Param("run_id", "run_id", _passthrough, None),
+)
 
 # No parent_id on the wire: chained events come from hooks inside the engine, and
 # they skip the queue bound, which a client must not be able to do.
@@ -430,13 +441,14 @@ DISPATCH = Op(
         *_DISPATCH_HEAD,
         Param("wait", "wait", typed(bool), False),
         *_DISPATCH_TAIL,
+        *_DISPATCH_CONTEXT,
         Param("parent", None, send=_no_parent),
     ),
     EVENT,
 )
 DISPATCH_AND_RUN = Op(
     "dispatch_and_run",
-    (*_DISPATCH_HEAD, *_DISPATCH_TAIL),
+    (*_DISPATCH_HEAD, *_DISPATCH_TAIL, *_DISPATCH_CONTEXT),
     EVENT_AND_RUNS,
     wire_op="dispatch",
     when=("wait", True),
@@ -519,6 +531,7 @@ ADD_HOOK = Op(
         Param("timeout", "timeout", typed((int, float)), None),
         Param("max_instructions", "max_instructions", typed(int), None),
         Param("max_memory_mb", "max_memory_mb", typed(int), None),
+        Param("stack", "stack", typed(str), None),
     ),
     HOOK,
 )
@@ -645,12 +658,13 @@ def event_line(req: dict[str, Any]) -> EventLine:
     if unknown:
         raise ProtocolError(
             f"unknown field {sorted(unknown)[0]!r} (an event line has type, data, "
-            "and optionally source, strict, ref; requests have an op)"
+            "and optionally source, strict, ref, stack, agent, run_id; requests have an op)"
         )
     # Type first, as the handler always checked a line: its absence is the likely mistake.
     type_, data = (p.read("dispatch", req) for p in _DISPATCH_TAIL)
     source, strict = (p.read("dispatch", req) for p in _DISPATCH_HEAD)
-    return type_, data, source, strict
+    stack, agent, run_id = (p.read("dispatch", req) for p in _DISPATCH_CONTEXT)
+    return type_, data, source, strict, stack, agent, run_id
 
 
 EventArgs = EventLine  # the name connection.py knew
@@ -658,11 +672,19 @@ EventArgs = EventLine  # the name connection.py knew
 
 def batch_line(item: EventLine) -> dict[str, Any]:
     """The plain event line a client sends for one dispatch_batch item."""
-    type_, data, source, strict = item
-    values = {"type": type_, "data": data, "source": source, "strict": strict}
+    type_, data, source, strict, stack, agent, run_id = full_line(item)
+    values = {
+        "type": type_,
+        "data": data,
+        "source": source,
+        "strict": strict,
+        "stack": stack,
+        "agent": agent,
+        "run_id": run_id,
+    }
     return {
         p.wire: p.send(values[p.name])
-        for p in (*_DISPATCH_TAIL, *_DISPATCH_HEAD)
+        for p in (*_DISPATCH_TAIL, *_DISPATCH_HEAD, *_DISPATCH_CONTEXT)
         if p.wire is not None and values[p.name] is not None
     }
 
@@ -670,7 +692,7 @@ def batch_line(item: EventLine) -> dict[str, Any]:
 def accepted_event(event_id: int, item: EventLine, reply: dict[str, Any]) -> Event:
     """An accepted plain line's event as the client knows it, for when it cannot be read
     back (the retention cap dropped it already): its category is the type's prefix."""
-    type_, data, source, _strict = item
+    type_, data, source, _strict, stack, agent, run_id = full_line(item)
     name = str(type_)
     return Event(
         event_id,
@@ -680,4 +702,7 @@ def accepted_event(event_id: int, item: EventLine, reply: dict[str, Any]) -> Eve
         source,
         status="completed",
         warnings=[str(w) for w in reply.get("warnings") or []],
+        stack=stack,
+        agent=agent,
+        run_id=run_id,
     )

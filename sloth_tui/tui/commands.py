@@ -50,7 +50,7 @@ class SlothCommands(Provider):
             if name.startswith("sloth") or name in app.user_themes:
                 cmds.append((f"Theme: {name}", partial(app.set_theme, name), "switch theme"))
         cmds.append(("Fire an event…", app.action_fire, f"key {app.key_for('app.fire')}"))
-        for spec_type in catalog.types():
+        for spec_type in catalog.types(extensions=True):
             cmds.append(
                 (
                     f"Fire {spec_type.type}",

@@ -42,7 +42,7 @@ def template_type(patterns: list[str]) -> str | None:
     for pattern in patterns:
         if catalog.get(pattern) is not None:
             return pattern
-        for name in catalog.type_names():
+        for name in catalog.type_names(extensions=True):
             if fnmatchcase(name, pattern):
                 return name
     return None

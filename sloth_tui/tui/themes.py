@@ -31,6 +31,7 @@ FALLBACK_CATEGORY_COLORS: dict[str, str] = {
     "schedule": "#2ac3de", "state": "#73daca", "secret": "#ff9e64", "stack": "#b4f9f8",
     "backup": "#9ece6a", "db": "#e0af68", "network": "#41a6b5", "security": "#f7768e",
     "file": "#c3e88d", "deploy": "#ff79c6", "health": "#57e389", "custom": "#d5d6db",
+    "resource": "#fca7ea", "watcher": "#ffc777",  # sloth-runner extension categories
 }  # fmt: skip
 
 
@@ -127,7 +128,7 @@ def load_themes(user_dir: Path | None = None) -> ThemeSet:
 def category_colors(theme: Theme) -> dict[str, str]:
     """category -> colour for a theme, falling back per category."""
     colors = dict(FALLBACK_CATEGORY_COLORS)
-    for cat in catalog.categories():
+    for cat in catalog.categories(extensions=True):
         value = theme.variables.get(f"cat-{cat.name}")
         if value:
             colors[cat.name] = value

@@ -84,6 +84,9 @@ own_datas = st.dictionaries(keys, json_values, max_size=4)
 datas = st.one_of(hostile_data(), own_datas, own_datas)
 hook_names = st.one_of(st.sampled_from(["alert", "page", "deploy-alert"]), names)
 TERM_KINDS = ["type", "category", "source", "status", "id", "hook", "field", "text"]
+TERM_KINDS += ["stack", "agent", "run_id"]
+# Sloth Runner's context: absent often, else a plain name or hostile text.
+contexts = st.one_of(st.none(), st.none(), names.filter(bool))
 TERM_KINDS += ["since", "until"]
 T0 = 1_796_040_000.0  # 2026-11-30T12:00:00Z
 # Event times: a few shared (ties at a bound), near neighbours, any time a REAL holds.
@@ -119,6 +122,9 @@ def events(draw: st.DrawFn) -> tuple[list[Event], dict[int, list[tuple[str, bool
                 draw(sources),
                 status=draw(st.sampled_from(EVENT_STATUSES)),
                 ts=draw(times),
+                stack=draw(contexts),
+                agent=draw(contexts),
+                run_id=draw(contexts),
             )
         )
         runs[i] = draw(st.lists(st.tuples(hook_names, st.booleans()), max_size=3))
@@ -195,6 +201,11 @@ def terms(draw: st.DrawFn, evs: list[Event], hooks: list[str]) -> Term:
         value = draw(st.one_of(st.just(value), hostile_text(10)))
         if draw(st.integers(0, 2)) == 0:
             value = _glob_from(draw, value)
+    elif kind in ("stack", "agent", "run_id"):
+        own = getattr(ev, kind) or "prod"
+        value = draw(st.one_of(st.just(own), st.just("*"), hostile_text(8)))
+        if draw(st.integers(0, 2)) == 0:
+            value = _glob_from(draw, value)
     elif kind == "category":
         value = draw(st.one_of(st.just(ev.category), hostile_text(8)))
     elif kind == "status":
@@ -238,7 +249,7 @@ def _token(term: Term) -> str | None:
     if term.kind in ("since", "until"):
         return None  # times as text: test_time_terms_parse_to_the_same_bounds
     key = {"type": "type", "category": "cat", "source": "src", "status": "status"}
-    key |= {"hook": "hook", "id": "id"}
+    key |= {"hook": "hook", "id": "id", "stack": "stack", "agent": "agent", "run_id": "run"}
     if term.kind in key:
         if term.value == "" or (term.kind == "status" and term.value not in EVENT_STATUSES):
             return None

@@ -121,13 +121,15 @@ def test_wide_inserts_respect_the_variable_limit(tmp_path: Path) -> None:
     from sloth_tui.engine.store import _run_batch, _statements
 
     conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
-    conn.executescript(MIGRATIONS[0])
+    for migration in MIGRATIONS:
+        conn.executescript(migration)
     ops = [(INSERT_EVENT, event_row(make_event(i))) for i in range(1, 301)]
-    rows_per_statement = [len(p) // 10 for _sql, p, _many in _statements(conn, ops)]
+    width = len(event_row(make_event(1)))  # columns per event row
+    rows_per_statement = [len(p) // width for _sql, p, _many in _statements(conn, ops)]
     assert rows_per_statement == [256, 32, 8, 4]
-    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 45)  # room for 4 rows of 10 columns
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 4 * width + 5)  # room for 4 rows
     statements = _statements(conn, ops)
-    assert {len(p) // 10 for _sql, p, _many in statements} == {4}
+    assert {len(p) // width for _sql, p, _many in statements} == {4}
     _run_batch(conn, ops)
     assert conn.execute("SELECT COUNT(*), MIN(id), MAX(id) FROM events").fetchone() == (300, 1, 300)
 

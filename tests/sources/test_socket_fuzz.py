@@ -35,7 +35,7 @@ FIELDS = [  # every field an op reads (sources/ops.py and connection.py)
     "event_id", "event_type", "file", "filter", "hook", "hooks", "id", "ids",
     "include_dry_runs", "kinds", "limit", "max_instructions", "max_memory_mb", "maxsize",
     "name", "older_than", "only_failed", "ref", "since", "source", "status", "strict",
-    "timeout", "token", "type", "until", "wait",
+    "timeout", "token", "type", "until", "wait", "stack", "agent", "run_id",
 ]  # fmt: skip
 
 

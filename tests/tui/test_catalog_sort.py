@@ -27,7 +27,7 @@ def cursor(tree: Tree) -> object:
 async def test_S_sorts_the_catalog_by_name_then_by_most_seen(
     engine: Engine, make_app: Callable[..., SlothApp]
 ) -> None:
-    natural = [(c.name, [t.type for t in c.types]) for c in catalog.categories()]
+    natural = [(c.name, [t.type for t in c.types]) for c in catalog.categories(extensions=True)]
     app = make_app(engine)
     async with app.run_test(size=(120, 36)) as pilot:
         for type_, n in (("security.login_failed", 3), ("security.breach", 1)):

@@ -17,6 +17,7 @@ import threading
 
 from sloth_tui.lua.modules.base import SAFE, HostCall, HostError, HostModule, lua_file
 from sloth_tui.lua.modules.event import EVENT
+from sloth_tui.lua.modules.file_ops import FILE_OPS
 from sloth_tui.lua.modules.http import HTTP
 from sloth_tui.lua.modules.json import JSON
 from sloth_tui.lua.modules.log import LOG
@@ -42,6 +43,7 @@ _modules: list[HostModule] = [
     HTTP,
     STATE,
     EVENT,
+    FILE_OPS,  # with upstream's `contains` global
 ]
 _generation = 0
 

@@ -1,4 +1,8 @@
-"""Screen 5: every category and event type, its fields and samples; fire a sample from here."""
+"""Screen 5: every category and event type, its fields and samples; fire a sample from here.
+
+Types Sloth Runner emits beyond the seed (and the categories only they fill) carry
+EXTENSION_MARK beside their name, and their detail says "sloth-runner extension".
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from sloth_tui.tui.widgets.sorting import SortState
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 SORT_COLUMNS = ("name", "seen")
+# Beside an extension's name in the tree: short, as the tree is 34 cells wide.
+EXTENSION_MARK = "ext"
 
 
 def _walk(node: TreeNode[Any]) -> Iterator[TreeNode[Any]]:
@@ -63,7 +69,7 @@ class CatalogScreen(NavMixin, LiveScreen):
         tree.show_root = False
         self._fill_tree()
         tree.focus()
-        first = catalog.types()[0]
+        first = catalog.types(extensions=True)[0]
         self._show(first)
 
     def _fill_tree(self) -> None:
@@ -79,16 +85,20 @@ class CatalogScreen(NavMixin, LiveScreen):
             lambda t: t.type,
             lambda t: -live.types[t.type],
         )
-        for cat in self.sort.apply(catalog.categories(), cat_keys):
+        for cat in self.sort.apply(catalog.categories(extensions=True), cat_keys):
             label = Text.assemble(
                 (cat.name, f"bold {colors.get(cat.name, '')}"), f" {len(cat.types)}"
             )
+            if cat.extension:
+                label.append(f" {EXTENSION_MARK}", style="italic")
             if by_seen:
                 label.append(f"  {fmt.count(live.categories[cat.name])} seen", style="dim")
             node = tree.root.add(label, data=cat.name, expand=True)
             for t in self.sort.apply(cat.types, type_keys):
                 # A catalog type: [a-z0-9_.] only. Text anyway: a str label is markup.
                 leaf = Text(t.type)
+                if t.extension:
+                    leaf.append(f"  {EXTENSION_MARK}", style="italic")
                 if by_seen:
                     leaf.append(f"  {fmt.count(live.types[t.type])}", style="dim")
                 node.add_leaf(leaf, data=t.type)
@@ -126,6 +136,7 @@ class CatalogScreen(NavMixin, LiveScreen):
             "type": spec.type,
             "category": spec.category,
             "description": spec.description,
+            "extension": spec.extension,
             "fields": fields,
             "sample": catalog.sample_data(spec.type),
         }
@@ -136,10 +147,21 @@ class CatalogScreen(NavMixin, LiveScreen):
         if isinstance(data, str) and (spec := catalog.get(data)) is not None:
             self._show(spec)
         elif isinstance(data, str):
-            cat = catalog.category(data)
+            cat = catalog.category(data, extensions=True)
             self.selected = None
-            info = Text.assemble((cat.title, "bold"), f"  ({cat.name})\n\n{cat.description}\n\n")
-            info.append("\n".join(f"  {t.type:<28} {t.description}" for t in cat.types))
+            info = Text.assemble((cat.title, "bold"), f"  ({cat.name})")
+            if cat.extension:
+                info.append(f"  {cat.extension} extension", style="italic")
+            info.append(f"\n\n{cat.description}\n\n")
+            # In a seed category, its extension types are marked; in an extension
+            # category, the header says it for all of them.
+            info.append(
+                "\n".join(
+                    f"  {t.type:<28} {t.description}"
+                    + (f"  {EXTENSION_MARK}" if t.extension and not cat.extension else "")
+                    for t in cat.types
+                )
+            )
             self.query_one("#catalog-info", Static).update(info)
 
     def on_tree_node_selected(self, message: Tree.NodeSelected[str]) -> None:
@@ -155,10 +177,15 @@ class CatalogScreen(NavMixin, LiveScreen):
             table.add_row(f.name, f.kind, json.dumps(f.sample, ensure_ascii=False))
         header = Text.assemble(
             (spec.type, f"bold {self.sloth.category_colors.get(spec.category, '')}"),
-            f"   category {spec.category}\n",
-            spec.description,
-            "\n",
+            f"   category {spec.category}",
         )
+        if spec.extension:
+            header.append(f"   {spec.origin}", style="italic")
+        header.append(f"\n{spec.description}\n")
+        if spec.extension:
+            header.append(
+                f"A {spec.extension} type, beyond the seed's event reference.\n", style="dim"
+            )
         sample = Text(
             "\nSample data:\n" + json.dumps(catalog.sample_data(spec.type), indent=2), style="dim"
         )

@@ -31,6 +31,7 @@ from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
+from sloth_tui.tui.widgets.event_preview import context_rows
 from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.safe_option_list import SafeOptionList
 
@@ -194,6 +195,8 @@ class DetailScreen(NavMixin, LiveScreen):
         grid.add_row("type", fmt.plain(f"{ev.type}  (category {ev.category})"))
         grid.add_row("time", Text(fmt.full_time(ev.ts)))
         grid.add_row("source", fmt.plain(ev.source))
+        for label, cell in context_rows(ev):
+            grid.add_row(label, cell)
         grid.add_row("status", fmt.plain(ev.status, style=tones.event(ev.status)))
         parent = "-" if ev.parent_id is None else f"{ev.parent_id}  (u opens it)"
         grid.add_row("parent", Text(parent))
@@ -280,7 +283,16 @@ class DetailScreen(NavMixin, LiveScreen):
         if self.event is None:
             return
         try:
-            ev = await self.engine.dispatch(self.event.type, self.event.data, source="dashboard")
+            old = self.event
+            # The same stack, agent and run: a stack's hooks run on the copy too.
+            ev = await self.engine.dispatch(
+                old.type,
+                old.data,
+                source="dashboard",
+                stack=old.stack,
+                agent=old.agent,
+                run_id=old.run_id,
+            )
         except SlothError as exc:
             fmt.notify(self, str(exc), title="Re-fire refused", severity="error")
             return

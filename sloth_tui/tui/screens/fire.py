@@ -85,7 +85,7 @@ def type_hint(text: str, tones: Tones) -> Text:
         return Text(
             "Type to pick from the catalog (→ accepts the completion), or a new category.action"
         )
-    matches = [t for t in catalog.type_names() if text in t]
+    matches = [t for t in catalog.type_names(extensions=True) if text in t]
     if matches:
         more = " …" if len(matches) > MAX_MATCHES else ""
         return Text("matches: " + "  ".join(matches[:MAX_MATCHES]) + more)
@@ -117,7 +117,7 @@ class FireScreen(StaleMapGuard, ModalScreen[Event | None]):
         self.raw_mode = False
 
     def compose(self) -> ComposeResult:
-        names = [*catalog.type_names()]
+        names = [*catalog.type_names(extensions=True)]
         with Vertical(id="fire-dialog"):
             yield Static("Fire an event  (source: dashboard)", id="fire-title", markup=False)
             yield Input(
@@ -163,7 +163,7 @@ class FireScreen(StaleMapGuard, ModalScreen[Event | None]):
         event.stop()
         text = self.type_name
         if catalog.get(text) is None and text:
-            matches = [t for t in catalog.type_names() if t.startswith(text)]
+            matches = [t for t in catalog.type_names(extensions=True) if t.startswith(text)]
             if matches:
                 self.query_one("#fire-type", Input).value = matches[0]
                 await self._set_type(matches[0])

@@ -53,7 +53,7 @@ class PatternSuggester(Suggester):
         token = re.split(r"[,\s]+", value)[-1]
         if not token:
             return None
-        for name in catalog.type_names():
+        for name in catalog.type_names(extensions=True):
             if name.startswith(token) and name != token:
                 return value + name[len(token) :]
         return None
@@ -74,7 +74,7 @@ def patterns_hint(patterns: list[str], tones: Tones) -> Text:
     for p in patterns:
         if pattern_matches_catalog(p):
             continue
-        completion = next((t for t in catalog.type_names() if t.startswith(p)), None)
+        completion = next((t for t in catalog.type_names(extensions=True) if t.startswith(p)), None)
         if completion is not None and p == patterns[-1]:  # still being typed
             lines.append(fmt.plain(f"→ completes {p} to {completion}", style="dim"))
         elif (typo := pattern_typo(p)) is not None:

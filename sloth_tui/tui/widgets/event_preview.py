@@ -23,6 +23,13 @@ from sloth_tui.tui.widgets.execution_view import clip
 RUN_DETAIL = 120  # characters of a run's error or last log line
 
 
+def context_rows(ev: Event) -> list[tuple[str, Text]]:
+    """(label, cell) for Sloth Runner's context the event has: its stack, agent and run
+    id, each when set (the producer's text, shown plain)."""
+    fields = (("stack", ev.stack), ("agent", ev.agent), ("run", ev.run_id))
+    return [(label, fmt.plain(value)) for label, value in fields if value is not None]
+
+
 class EventPreview(VerticalScroll, can_focus=False):
     """Scrolls with the mouse; the keys stay with the list above it."""
 
@@ -60,6 +67,8 @@ class EventPreview(VerticalScroll, can_focus=False):
         meta.add_row("event", fmt.plain(f"{ev.id}  {ev.type}  (category {ev.category})"))
         meta.add_row("time", Text(fmt.full_time(ev.ts)))
         meta.add_row("source", fmt.plain(ev.source))
+        for label, cell in context_rows(ev):
+            meta.add_row(label, cell)
         meta.add_row("status", fmt.plain(ev.status))
         if ev.parent_id is not None:
             meta.add_row("parent", Text(str(ev.parent_id)))

@@ -43,10 +43,12 @@ class Layout:
     source: int
     marks: int
     summary: int
+    context: int = 0  # STACK@AGENT (Sloth Runner's context), on wide terminals only
 
 
 def layout_for(width: int) -> Layout:
-    """Column widths for a table `width` cells wide. Below 100 columns the others drop by
+    """Column widths for a table `width` cells wide. The stack@agent column shows from
+    CONTEXT_FROM columns up and is the first to go; below 100 columns the others drop by
     priority (the source, then the time's milliseconds, then the time); the id and the
     HOOKS marks (the row's status) always stay, and the summary takes what is left."""
     id_ = 7
@@ -54,8 +56,18 @@ def layout_for(width: int) -> Layout:
     type_ = 24 if width >= 60 else 18
     source = 14 if width >= 110 else 10 if width >= 100 else 0
     time = 12 if width >= 80 else 8 if width >= 56 else 0
-    used = sum(w + 1 for w in (time, id_, type_, source, marks) if w)
-    return Layout(time, id_, type_, source, marks, max(0, width - used))
+    context = 20 if width >= CONTEXT_FROM else 0
+    used = sum(w + 1 for w in (time, id_, type_, source, context, marks) if w)
+    return Layout(time, id_, type_, source, marks, max(0, width - used), context)
+
+
+CONTEXT_FROM = 130  # columns: wider than the snapshots' 120, where the summary has room
+
+
+def context_text(ev: Event) -> str:
+    """An event's stack and agent in one cell: `prod@web-1`, `prod`, `@web-1` or ""."""
+    stack = ev.stack or ""
+    return stack + ("@" + ev.agent if ev.agent else "")
 
 
 def fit(text: str, width: int) -> str:
@@ -350,7 +362,8 @@ class EventTable(ScrollView, can_focus=True):
         style = base + self._style("event-table--header")
         parts = [
             ("TIME", lay.time), ("ID", lay.id), ("TYPE", lay.type),
-            ("SOURCE", lay.source), ("HOOKS", lay.marks), ("SUMMARY", lay.summary),
+            ("SOURCE", lay.source), ("STACK@AGENT", lay.context), ("HOOKS", lay.marks),
+            ("SUMMARY", lay.summary),
         ]  # fmt: skip
         text = " ".join(fit(name, w) for name, w in parts if w)
         if self.stale:
@@ -403,6 +416,9 @@ class EventTable(ScrollView, can_focus=True):
         segs.append(Segment(" ", plain))
         if lay.source:
             segs.append(Segment(fit(fmt.printable(ev.source), lay.source) + " ", dim))
+        if lay.context:
+            # Producers' text: printable first, since a segment goes to the terminal as is.
+            segs.append(Segment(fit(fmt.printable(context_text(ev)), lay.context) + " ", plain))
         used = 0
         for text, component in self._marks(ev):
             piece = text if not used else " " + text

@@ -76,7 +76,9 @@ class TestFirePanel(Vertical):
             yield Static("event ", classes="wb-label")
             yield Input(
                 placeholder="event type",
-                suggester=SuggestFromList(catalog.type_names(), case_sensitive=False),
+                suggester=SuggestFromList(
+                    catalog.type_names(extensions=True), case_sensitive=False
+                ),
                 id="tf-type",
                 compact=True,
             )
