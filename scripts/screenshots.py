@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import random
 import sys
@@ -185,6 +186,83 @@ async def catalog(pilot: Any, app: SlothApp) -> None:
     await settle(pilot)
 
 
+# Sources started by the "sources" shot, stopped once its app has closed.
+_STARTED: list[Any] = []
+
+SOURCES_CONFIG = """\
+[[schedules]]
+name = "nightly-backup"
+cron = "0 2 * * *"
+timezone = "Europe/Berlin"
+workflow_name = "backup-databases"
+
+[[schedules]]
+name = "weekly-report"
+cron = "0 8 * * MON"
+event = "custom"
+data = { name = "weekly-report" }
+
+[[checks]]
+name = "legacy-api"
+kind = "tcp"
+host = "127.0.0.1"
+port = 9
+timeout = 1
+
+[sources.sloth_runner]
+db = "sr/hooks.db"
+"""
+
+
+async def sources(pilot: Any, app: SlothApp) -> None:
+    """The producers serve would run for a config with schedules, a check (on a closed
+    port: it fails) and the Sloth Runner bridge on a small upstream file."""
+    import sqlite3
+
+    from sloth_tui.sources.registry import SourceOptions, build_sources
+    from sloth_tui.sources.schedule_clock import ManualClock
+    from sloth_tui.sources.upstream_db import UPSTREAM_SCHEMA
+    from sloth_tui.sources.wiring import SourceSet
+
+    engine = app.engine
+    home = engine.settings.home
+    (home / "sr").mkdir()
+    upstream = sqlite3.connect(home / "sr" / "hooks.db")
+    upstream.executescript(UPSTREAM_SCHEMA)
+    now = int(time.time())
+    for i in range(6):
+        data = json.dumps({"task": {"task_name": f"build-{i}", "agent_name": "web-1"}})
+        upstream.execute(
+            "INSERT INTO events (id, type, data, status, timestamp, created_at, stack, agent) "
+            "VALUES (?, 'task.completed', ?, 'completed', ?, ?, 'prod', 'web-1')",
+            (f"u{i}", data, now, now),
+        )
+    upstream.commit()
+    upstream.close()
+    config = SOURCES_CONFIG.replace('db = "sr/hooks.db"', f'db = "{home / "sr" / "hooks.db"}"')
+    (home / "config.toml").write_text(config)
+    settings = load_settings(home)
+    built = build_sources(
+        settings, SourceOptions(), kinds={"schedules", "checks", "sloth_runner", "secrets"}
+    )
+    for source in built:
+        if hasattr(source, "clock") and type(source).__name__ == "ScheduleSource":
+            source.clock = ManualClock(T0 + 3600.0)
+    wired = SourceSet(built)
+    _STARTED.append(wired)
+    await wired.start(engine)
+    engine.report_sources(wired.health)
+    engine.report_controls(wired)
+
+    def caught_up() -> bool:
+        figures = {h.name: h.events for h in wired.health()}
+        return figures.get("sloth-runner", 0) >= 6 and figures.get("check:legacy-api", 0) >= 1
+
+    await settle(pilot, caught_up)
+    await pilot.press("6")
+    await settle(pilot, wait=1.5)
+
+
 async def help_keys(pilot: Any, app: SlothApp) -> None:
     await pilot.press("question_mark")
     await settle(pilot)
@@ -208,6 +286,7 @@ SHOTS: dict[str, Shot] = {
     "execution-detail": execution_detail,
     "stats": stats,
     "catalog": catalog,
+    "sources": sources,
     "help": help_keys,
 }
 
@@ -236,6 +315,8 @@ async def render_size(size: tuple[int, int], names: list[str], out: Path) -> lis
                     path.write_text(app.export_screenshot(title=title), encoding="utf-8")
                     written.append(path)
                     print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+                while _STARTED:
+                    await _STARTED.pop().stop(None, "shot taken")
         finally:
             await engine.close(reason="screenshots done")
     return written

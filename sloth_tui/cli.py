@@ -5,12 +5,17 @@ from __future__ import annotations
 import click
 
 from sloth_tui import __version__
+from sloth_tui.commands.backup import backup_command, restore_command
 from sloth_tui.commands.bench import bench_command
+from sloth_tui.commands.bridge import bridge_group
+from sloth_tui.commands.check import check_group
 from sloth_tui.commands.doctor import doctor_command
 from sloth_tui.commands.event import event_dispatch, event_group
 from sloth_tui.commands.events_upstream import events_group
 from sloth_tui.commands.group import OneLineErrorGroup
 from sloth_tui.commands.hook import hook_group
+from sloth_tui.commands.schedule import schedule_group
+from sloth_tui.commands.secret import secret_group
 from sloth_tui.commands.serve import serve_command
 from sloth_tui.commands.tail import event_tail
 from sloth_tui.commands.watch import watch_group
@@ -139,4 +144,10 @@ main.add_command(bench_command)
 main.add_command(serve_command)
 main.add_command(doctor_command)
 main.add_command(watch_group)
+main.add_command(backup_command)
+main.add_command(restore_command)
+main.add_command(schedule_group)
+main.add_command(bridge_group)
+main.add_command(secret_group)
+main.add_command(check_group)
 event_group.add_command(event_tail)

@@ -43,6 +43,8 @@ class MonitorSettings:
 
 @dataclass(frozen=True, slots=True)
 class WatcherSettings:
+    """A file watcher: a [[watchers]] entry without `kind`, or with kind = "file"."""
+
     name: str
     path: str
     recursive: bool = True
@@ -126,16 +128,31 @@ class Settings:
     hook_instructions: int = 100_000_000
     hook_memory_mb: int = 64
     hook_host_memory_mb: int = 16  # what one run may make the daemon hold (payloads, logs)
+    # Key prefixes whose state.set/delete emit state.created/updated/deleted (one per key
+    # per run, never per incr): opt-in, since most state is counters nobody watches.
+    state_events: tuple[str, ...] = ()
     theme: str = "sloth-dark"
     socket: Path | None = None  # default: home / "sloth.sock"
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     watchers: tuple[WatcherSettings, ...] = ()
+    # The other kinds of [[watchers]] (process, port, log, command, service) as TOML gave
+    # them, each with its 1-based place among all entries: sources/watch_config.py parses
+    # them into its own dataclasses (this module may import nothing of sources).
+    watch_kinds: tuple[tuple[int, dict[str, Any]], ...] = ()
     filters: tuple[tuple[str, str], ...] = ()  # [filters]: (name, filter text), saved
     # [keymap]: binding id -> keys ("events.pause" = "ctrl+p,f9"); checked by the dashboard,
     # which knows the ids (tui/keymap.py), so a typo is one line naming the known ids.
     keymap: tuple[tuple[str, str], ...] = ()
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    # Tables a producer reads itself (SOURCE_TABLES): ([sources.sloth_runner],
+    # [[schedules]], [[checks]], ...) as TOML gave them. The module that owns one parses
+    # it into its own dataclass and raises ConfigError on a bad entry; see `table()`.
+    source_tables: tuple[tuple[str, Any], ...] = ()
+
+    def table(self, name: str) -> Any:
+        """The raw TOML value of one of SOURCE_TABLES (None when config.toml has none)."""
+        return dict(self.source_tables).get(name)
 
     @property
     def file_roots(self) -> tuple[str, ...]:
@@ -170,7 +187,20 @@ class Settings:
         return self.config_dir / "themes"
 
 
-_TABLES = ("monitor", "watchers", "server", "filters", "keymap", "sandbox")
+# Top-level tables whose shape belongs to the producer that reads them: config.py keeps
+# them as given, and each owner checks its own (a typo'd table name is still an error).
+SOURCE_TABLES = ("sources", "schedules", "checks", "secrets", "backup")
+
+_TABLES = (
+    "monitor",
+    "watchers",
+    "watch_kinds",
+    "server",
+    "filters",
+    "keymap",
+    "sandbox",
+    "source_tables",
+)
 _SCALARS = {f.name: f.type for f in fields(Settings) if f.name not in _TABLES}
 
 # Each number's sensible range, checked at load: `concurrency = 0` used to start an engine
@@ -188,12 +218,22 @@ RANGES: dict[str, tuple[float, float]] = {
 
 
 def _check_range(where: str, key: str, value: Any) -> None:
+    if key == "state_events":  # the one list setting: its shape is its range
+        _check_prefixes(where, value)
     bounds = RANGES.get(key)
     if bounds is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
     low, high = bounds
     if not (low <= value <= high):  # NaN fails this too
         raise ConfigError(f"{where}: {key} = {value!r} is out of range ({low:g} to {high:g})")
+
+
+def _check_prefixes(where: str, value: tuple[str, ...]) -> None:
+    if len(value) > 64 or any(not p or len(p) > 256 for p in value):
+        raise ConfigError(
+            f"{where}: state_events must be at most 64 key prefixes of 1 to 256 characters, "
+            'e.g. state_events = ["deploy:"]'
+        )
 
 
 _ENV_KEYS = ("strict", "max_events", "concurrency", "queue_size", "max_depth", "theme")
@@ -317,7 +357,10 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     saved_filters = raw.pop("filters", None)
     keymap = raw.pop("keymap", None)
     sandbox = raw.pop("sandbox", None)
+    owned = tuple((name, raw.pop(name)) for name in SOURCE_TABLES if name in raw)
     settings = _apply(settings, raw, where)
+    if owned:
+        settings = replace(settings, source_tables=owned)
     if monitor is not None:
         settings = replace(
             settings, monitor=_apply(settings.monitor, monitor, f"{where} [monitor]")
@@ -335,12 +378,21 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     if sandbox is not None:
         settings = replace(settings, sandbox=_sandbox(sandbox, f"{where} [sandbox]"))
     if watchers is not None:
+        if not isinstance(watchers, list):
+            raise ConfigError(
+                f"{where}: watchers must be [[watchers]] entries (an array of tables)"
+            )
         parsed = []
+        kinds: list[tuple[int, dict[str, Any]]] = []
         for i, w in enumerate(watchers):
+            if isinstance(w, dict) and w.get("kind", "file") != "file":
+                kinds.append((i + 1, w))  # checked by its own parser (sources/watch_config.py)
+                continue
             if not isinstance(w, dict) or "name" not in w or "path" not in w:
                 raise ConfigError(f"{where}: [[watchers]] entry {i + 1} needs a name and a path")
+            w = {k: v for k, v in w.items() if k != "kind"}
             parsed.append(_apply(WatcherSettings(name=w["name"], path=w["path"]), w, where))
-        settings = replace(settings, watchers=tuple(parsed))
+        settings = replace(settings, watchers=tuple(parsed), watch_kinds=tuple(kinds))
 
     env = {
         key: os.environ[f"SLOTH_TUI_{key.upper()}"]

@@ -45,6 +45,7 @@ UNITS: dict[str, str] = {
     "sloth_tui.model": "model",
     "sloth_tui.catalog": "catalog",
     "sloth_tui.config": "config",
+    "sloth_tui.secret_vault": "config",  # the secret vault's files: beside the settings
     "sloth_tui.crash": "crash",
     "sloth_tui.bench": "bench",
     "sloth_tui.engine": "engine",
@@ -101,11 +102,32 @@ ROOTS: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"sources"}),
         "edits the [[watchers]] config the watcher source reads",
     ),
+    "sloth_tui.commands.check": (
+        frozenset({"sources"}),
+        "reads the [[checks]] config and probes a check once, as the check source does",
+    ),
+    "sloth_tui.commands.schedule": (
+        frozenset({"sources"}),
+        "reads and edits the schedules the schedule source runs (sources/schedule_store.py)",
+    ),
+    "sloth_tui.commands.event": (
+        frozenset({"sources"}),
+        "`event types`/`event producers`: which producers config.toml builds (producers.py)",
+    ),
     "sloth_tui.commands.doctor": (
         frozenset({"engine"}),
         "inspects the store's files offline, when no engine can open them",
     ),
+    "sloth_tui.commands.backup": (frozenset({"engine"}), "copies and swaps the store's files"),
     "sloth_tui.commands.dashboard": (frozenset({"tui"}), "launches the dashboard"),
+    "sloth_tui.commands.hook_import": (
+        frozenset({"sources"}),
+        "reads Sloth Runner's hooks.db (sources/upstream_db.py)",
+    ),
+    "sloth_tui.commands.bridge": (
+        frozenset({"sources"}),
+        "runs the Sloth Runner bridge source in the foreground",
+    ),
     "sloth_tui.commands.bench": (
         frozenset({"bench", "sources", "tui"}),
         "runs the engine, socket and dashboard benchmarks",
@@ -113,6 +135,10 @@ ROOTS: dict[str, tuple[frozenset[str], str]] = {
     "sloth_tui.sources.daemon": (
         frozenset({"engine", "remote"}),
         "`serve`: the engine, the socket server and the producers",
+    ),
+    "sloth_tui.sources.backup_schedule": (
+        frozenset({"engine"}),
+        "runs `sloth-tui backup`'s copy (engine/backup_run.py) on [backup] schedule",
     ),
     "sloth_tui.sources.socket": (
         frozenset({"remote"}),
@@ -122,6 +148,10 @@ ROOTS: dict[str, tuple[frozenset[str], str]] = {
     "sloth_tui.tui.embedded": (
         frozenset({"engine", "remote", "sources"}),
         "the dashboard's own engine, socket server and sources",
+    ),
+    "sloth_tui.tui.screens.catalog": (
+        frozenset({"sources"}),
+        "marks the types this install's producers emit (sources/producers.py)",
     ),
     "sloth_tui.tui.launch": (frozenset({"remote"}), "starts the dashboard, attached or embedded"),
     "sloth_tui.tui.bench": (frozenset({"engine"}), "times the dashboard on a real engine"),

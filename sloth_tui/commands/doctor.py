@@ -24,7 +24,8 @@ from sloth_tui.config import Settings
 from sloth_tui.engine import store_faults
 from sloth_tui.engine.private import loose_paths
 from sloth_tui.engine.schema import SCHEMA_VERSION
-from sloth_tui.model.errors import StoreError
+from sloth_tui.model.errors import SlothError, StoreError
+from sloth_tui.model.stats import SourceHealth
 
 Level = Literal["ok", "info", "warning", "problem"]
 INTEGRITY_LINES = 5  # integrity_check errors shown one per line; the rest are counted
@@ -68,7 +69,8 @@ def diagnose(settings: Settings) -> Report:
         return report
     _check_modes(report, home, db)
     engine_pid = _check_lock(report, settings.lock_path)
-    _check_socket(report, settings.socket_path, engine_pid)
+    if _check_socket(report, settings.socket_path, engine_pid):
+        _check_sources(report, settings)
     _check_database(report, db)
     if report.damaged:
         _recovery(report, db)
@@ -129,18 +131,20 @@ def _check_lock(report: Report, lock: Path) -> int | None:
         os.close(fd)
 
 
-def _check_socket(report: Report, socket_path: Path, engine_pid: int | None) -> None:
+def _check_socket(report: Report, socket_path: Path, engine_pid: int | None) -> bool:
+    """True when a daemon answers."""
     from sloth_tui.remote.protocol import probe
 
     if not socket_path.exists():
         if engine_pid is not None:
             report.add("info", "socket", f"no socket at {socket_path} (the engine serves none)")
-        return
+        return False
     info = probe(socket_path, timeout=2.0)
     if info is not None:
         version = info.get("version", "?")
         report.add("ok", "socket", f"a daemon answers on {socket_path} (version {version})")
-    elif engine_pid is None:
+        return True
+    if engine_pid is None:
         report.add(
             "warning",
             "socket",
@@ -154,6 +158,36 @@ def _check_socket(report: Report, socket_path: Path, engine_pid: int | None) -> 
             f"the engine (pid {engine_pid}) holds the home but does not answer on {socket_path}",
             f"look at its log; stop it with kill {engine_pid} (kill -9 if that does not work)",
         )
+    return False
+
+
+# A producer's state as a finding: a source retrying (the bridge waiting on a locked
+# file) is a warning, a failed one a problem.
+_SOURCE_LEVELS: dict[str, Level] = {"running": "ok", "stopped": "info", "retrying": "warning"}
+
+
+def _check_sources(report: Report, settings: Settings) -> None:
+    """The daemon's producers (EngineAPI.source_health), one line each."""
+    import asyncio
+
+    from sloth_tui.remote.client import RemoteEngine
+
+    async def ask() -> list[SourceHealth]:
+        engine = await RemoteEngine.open(settings, settings.socket_path)
+        try:
+            return await engine.source_health()
+        finally:
+            await engine.close()
+
+    try:
+        sources = asyncio.run(ask())
+    except SlothError as exc:
+        report.add("warning", "sources", f"the daemon did not list its producers: {exc}")
+        return
+    for source in sources:
+        level = _SOURCE_LEVELS.get(source.state, "problem")
+        text = f"{source.name} ({source.kind}) {source.state}"
+        report.add(level, "source", f"{text}: {source.detail}" if source.detail else text)
 
 
 def _check_database(report: Report, db: Path) -> None:

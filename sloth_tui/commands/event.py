@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import click
@@ -12,6 +13,7 @@ from sloth_tui.commands.common import (
     EVENT_ID,
     emit_json,
     engine_for,
+    fail,
     fmt_ts,
     parse_duration,
     parse_json_object,
@@ -262,6 +264,7 @@ def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
         say(
             f"execution: {clean(ex.hook)} {clean(ex.status)} {ex.duration_ms:.1f} ms"
             + (" (dry run)" if ex.dry_run else "")
+            + (f" ({clean(ex.origin)}'s run)" if ex.origin else "")
             + (f" - {clean(ex.error)}" if ex.error else "")
         )
     for child in children:
@@ -346,16 +349,35 @@ def event_cleanup(ctx: click.Context, older_than: str, as_json: bool) -> None:
     type=click.Choice(["seed", "extensions"]),
     help="Only the seed's 86 types, or only the sloth-runner extensions.",
 )
+@click.option(
+    "--produced/--unproduced",
+    "produced",
+    default=None,
+    help="Only the types something in this install produces (config.toml's sources, the "
+    "engine, the CLI), or only those nothing here produces.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
-def event_types(category: str | None, only: str | None, as_json: bool) -> None:
-    """The event catalog: every type with its description and fields. Types Sloth Runner
-    emits beyond the seed are marked "sloth-runner extension" (JSON: "extension")."""
+@click.pass_context
+def event_types(
+    ctx: click.Context,
+    category: str | None,
+    only: str | None,
+    produced: bool | None,
+    as_json: bool,
+) -> None:
+    """The event catalog: every type with its description, fields and PRODUCER: what in
+    this install emits it ("monitor", "watcher:etc", "engine", ... ; "-" for nothing
+    here; see `event producers`). Types Sloth Runner emits beyond the seed are marked
+    "sloth-runner extension" (JSON: "extension")."""
     try:
         entries = catalog.types(category, extensions=True)
     except KeyError as exc:
         raise click.BadParameter(exc.args[0], param_hint="--category") from None
     if only is not None:
         entries = [t for t in entries if (t.extension is not None) == (only == "extensions")]
+    producers = _install_producers(ctx)
+    if produced is not None:
+        entries = [t for t in entries if bool(producers.for_type(t.type)) == produced]
     if as_json:
         emit_json(
             [
@@ -365,6 +387,7 @@ def event_types(category: str | None, only: str | None, as_json: bool) -> None:
                     "description": t.description,
                     "fields": [{"name": f.name, "kind": f.kind} for f in t.fields],
                     "extension": t.extension,
+                    "producers": list(producers.for_type(t.type)),
                 }
                 for t in entries
             ]
@@ -376,11 +399,90 @@ def event_types(category: str | None, only: str | None, as_json: bool) -> None:
             [
                 t.type,
                 t.category,
+                _names(producers.for_type(t.type)),
                 t.description,
                 ", ".join(f.name + suffix[f.kind] for f in t.fields),
                 t.origin,
             ]
             for t in entries
         ],
-        ["type", "category", "description", "fields", "origin"],
+        ["type", "category", "producer", "description", "fields", "origin"],
     )
+
+
+if TYPE_CHECKING:
+    from sloth_tui.sources.producers import ProducerMap
+
+NO_PRODUCER = "-"
+SHOWN_NAMES = 3  # producer names in a cell; more are counted ("+4")
+
+
+def _names(names: tuple[str, ...]) -> str:
+    if not names:
+        return NO_PRODUCER
+    more = len(names) - SHOWN_NAMES
+    return ", ".join(names[:SHOWN_NAMES]) + (f" +{more}" if more > 0 else "")
+
+
+def _install_producers(ctx: click.Context, example: bool = False) -> ProducerMap:
+    """This install's producers (a bad config.toml: one line and exit 1)."""
+    # Imported here: the sources pull in watchdog, psutil and the rest, which the other
+    # event commands need not load.
+    from sloth_tui.model.errors import SlothError
+    from sloth_tui.sources.producers import example_producers, install_producers
+
+    try:
+        return example_producers() if example else install_producers(settings_from(ctx))
+    except SlothError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+@event_group.command("producers")
+@click.option(
+    "--example",
+    is_flag=True,
+    help="Not this install: one configured with every kind of source (the config is "
+    "printed with --show-example).",
+)
+@click.option("--show-example", is_flag=True, help="Print that example config.toml and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print {categories, producers} as JSON.")
+@click.pass_context
+def event_producers(ctx: click.Context, example: bool, show_example: bool, as_json: bool) -> None:
+    """Per category: how many of its types something here produces, which producers, and
+    how each is configured; then "N of 16 categories have a producer here"."""
+    if show_example:
+        from sloth_tui.sources.producers import EXAMPLE_CONFIG
+
+        click.echo(EXAMPLE_CONFIG, nl=False)
+        return
+    producers = _install_producers(ctx, example)
+    rows = producers.coverage()
+    covered = producers.produced_categories()
+    total = len(catalog.categories())
+    if as_json:
+        emit_json(
+            {
+                "categories": [dataclasses.asdict(r) for r in rows],
+                "produced_categories": covered,
+                "seed_categories": total,
+                "producers": [
+                    {"name": p.name, "kind": p.kind, "produces": list(p.produces)}
+                    for p in producers.producers
+                ],
+            }
+        )
+        return
+    table(
+        [
+            [
+                r.category + (" (ext)" if r.extension else ""),
+                f"{r.produced}/{r.types}",
+                _names(r.producers),
+                "; ".join(r.how) or NO_PRODUCER,
+            ]
+            for r in rows
+        ],
+        ["category", "types", "producer", "how to configure"],
+    )
+    say(f"{len(covered)} of {total} categories have a producer here")

@@ -26,16 +26,21 @@ from sloth_tui.commands.common import (
     table,
 )
 from sloth_tui.commands.event import TIME
+from sloth_tui.commands.hook_import import hook_import
 from sloth_tui.commands.output import clean, clean_block, json_text, say, value_text, warn
 from sloth_tui.commands.upstream_shapes import hook_json, hook_logs_json
 from sloth_tui.engine.api import EngineAPI
 from sloth_tui.engine.retry import RetryReport, failed_runs, retry_runs
+from sloth_tui.model.errors import NotFound
 from sloth_tui.model.records import Execution, Hook
 
 
 @click.group("hook")
 def hook_group() -> None:
     """Create, inspect and test Lua hooks."""
+
+
+hook_group.add_command(hook_import)  # `hook import --from-sloth-runner`
 
 
 _GLOB_CHARS = frozenset("*?[]!")
@@ -327,6 +332,8 @@ def _print_execution(ex: Execution, *, output: bool = True, error: bool = True) 
     `output` (logs, host calls, returned value) and `error` choose the details, as
     upstream's `hook logs --output/--error` do."""
     mark = "DRY RUN " if ex.dry_run else ""
+    if ex.origin:
+        mark += f"[{clean(ex.origin)}] "  # a run the bridge mirrored: upstream's own
     # A dry run on a sample event has no stored event: its id is 0.
     target = " ".join(
         part
@@ -613,8 +620,17 @@ def hook_logs(
 
     async def body() -> None:
         async with engine_for(ctx, readonly=True) as engine:
-            hook = await engine.get_hook(name)
+            try:
+                hook = await engine.get_hook(name)
+            except NotFound:
+                # A Sloth Runner hook the bridge mirrored runs of: its runs are here,
+                # the hook itself is upstream's.
+                hook = None
             runs = await _runs_between(engine, name, only_failed, limit, since, until)
+            if hook is None:
+                if not runs:
+                    raise NotFound(f"no hook named {name!r}")
+                hook = Hook(name, sorted({ex.event_type for ex in runs if ex.event_type}), "")
         if as_json:
             emit_json([e.to_dict() for e in runs])
             return

@@ -1,9 +1,18 @@
-"""`sloth-tui watch add/list/remove`: the named file watchers kept in config.toml."""
+"""`sloth-tui watch add/list/remove`: the named watchers kept in config.toml.
+
+`add` makes file watchers; the other kinds (process, port, log, command, service) are
+written in config.toml by hand. `list` shows them all (those read-only), and `remove`
+takes any of them out of the file. A running daemon reloads its watchers after each
+change (the other kinds restart only when theirs changed).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import shlex
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,12 +20,22 @@ from sloth_tui.commands.common import emit_json, fail, settings_from, table
 from sloth_tui.commands.output import clean, say, warn
 from sloth_tui.config import WatcherSettings
 from sloth_tui.model.errors import SlothError
+from sloth_tui.sources.watch_config import (
+    CommandWatch,
+    LogWatch,
+    PortWatch,
+    ProcessWatch,
+    WatchSpec,
+    parse_watch_kinds,
+)
 from sloth_tui.sources.watchconf import add_watcher, check_watcher_name, remove_watcher
 
 
 @click.group("watch")
 def watch_group() -> None:
-    """Named file watchers: their events are file.* and dir.* (source watcher:NAME)."""
+    """Named watchers (source watcher:NAME): file watchers (file.*, dir.*) made with
+    `watch add`, and the process, port, log, command and service kinds written in
+    config.toml's [[watchers]] (process.*, port.*, log.pattern_matched, ...)."""
 
 
 def _tell_daemon(ctx: click.Context) -> None:
@@ -107,47 +126,104 @@ def watch_add(
 @click.argument("name")
 @click.pass_context
 def watch_remove(ctx: click.Context, name: str) -> None:
-    """Stop watching NAME (removes its [[watchers]] block from config.toml)."""
+    """Stop watching NAME, of any kind (removes its [[watchers]] block from config.toml).
+    A running daemon reloads its watchers; otherwise it takes effect when serve starts."""
     settings = settings_from(ctx)
+    # The kind as written (not parsed: the entry removed may be the one that is wrong).
+    kinds = [str(e.get("kind")) for _, e in settings.watch_kinds if e.get("name") == name]
+    kind = kinds[0] if kinds else "file"
     try:
         remove_watcher(settings.config_file, name)
     except SlothError as exc:
         fail(str(exc))
-    say(f"removed watcher {clean(name)}")
+    say(f"removed {clean(kind)} watcher {clean(name)} from {clean(settings.config_file)}")
     _tell_daemon(ctx)
 
 
+def _watches(spec: WatchSpec) -> str:
+    """What a polled watcher follows, in one short line."""
+    if isinstance(spec, ProcessWatch):
+        return f"process {spec.process}" if spec.process else f"command line /{spec.pattern}/"
+    if isinstance(spec, PortWatch):
+        return f"port {spec.port}"
+    if isinstance(spec, LogWatch):
+        what = f"preset {spec.preset}" if spec.preset else f"/{spec.pattern}/"
+        return f"{spec.path} {what}"
+    if isinstance(spec, CommandWatch):
+        return shlex.join(spec.command)
+    return f"unit {spec.unit}"
+
+
+def _kind_of(spec: WatchSpec) -> str:
+    return type(spec).__name__.removesuffix("Watch").lower()
+
+
 @watch_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print an array of watchers.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print an array of watchers, each with its "kind" ("file", "process", ...).',
+)
 @click.pass_context
 def watch_list(ctx: click.Context, as_json: bool) -> None:
-    """The configured watchers, and whether each path exists."""
-    watchers = settings_from(ctx).watchers
+    """The configured watchers: file watchers (and whether each path exists), then the
+    other kinds, which are edited in config.toml (`watch remove NAME` removes any)."""
+    settings = settings_from(ctx)
+    watchers = settings.watchers
+    try:
+        others = parse_watch_kinds(settings)
+    except SlothError as exc:
+        fail(str(exc))
     if as_json:
-        emit_json(
-            [
-                {
-                    "name": w.name,
-                    "path": w.path,
-                    "recursive": w.recursive,
-                    "patterns": list(w.patterns),
-                    "ignore": list(w.ignore),
-                    "exists": Path(w.path).expanduser().exists(),
-                }
-                for w in watchers
-            ]
-        )
-        return
-    table(
-        [
-            [
-                w.name,
-                w.path + ("" if Path(w.path).expanduser().exists() else "  (MISSING)"),
-                "yes" if w.recursive else "no",
-                ",".join(w.patterns),
-                ",".join(w.ignore) or "-",
-            ]
+        files: list[dict[str, Any]] = [
+            {
+                "name": w.name,
+                "kind": "file",
+                "path": w.path,
+                "recursive": w.recursive,
+                "patterns": list(w.patterns),
+                "ignore": list(w.ignore),
+                "exists": Path(w.path).expanduser().exists(),
+            }
             for w in watchers
-        ],
-        ["name", "path", "recursive", "patterns", "ignore"],
-    )
+        ]
+        polled: list[dict[str, Any]] = [
+            {
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()},
+                "kind": _kind_of(spec),
+                "watches": _watches(spec),
+                "edited_in": str(settings.config_file),
+            }
+            for spec in others
+        ]
+        emit_json(files + polled)
+        return
+    if not watchers and not others:
+        click.echo("(none)")
+        return
+    if watchers:
+        table(
+            [
+                [
+                    w.name,
+                    w.path + ("" if Path(w.path).expanduser().exists() else "  (MISSING)"),
+                    "yes" if w.recursive else "no",
+                    ",".join(w.patterns),
+                    ",".join(w.ignore) or "-",
+                ]
+                for w in watchers
+            ],
+            ["name", "path", "recursive", "patterns", "ignore"],
+        )
+    if others:
+        if watchers:
+            click.echo()
+        table(
+            [[spec.name, _kind_of(spec), _watches(spec), f"{spec.interval:g}s"] for spec in others],
+            ["name", "kind", "watches", "every"],
+        )
+        say(
+            f"these kinds are edited in {clean(settings.config_file)}; "
+            "`sloth-tui watch remove NAME` removes one"
+        )

@@ -16,12 +16,13 @@ config); it lives here because a source is handed an EngineAPI when it starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.filters import Filter
+from sloth_tui.model.mirror import MirrorBatch, MirrorResult
 from sloth_tui.model.records import Event, Execution, Hook
-from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth
+from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
 
 if TYPE_CHECKING:
     from sloth_tui.config import Settings
@@ -107,6 +108,15 @@ class EngineAPI(Protocol):
     async def rerun(
         self, event_id: int, hooks: list[str] | None = None
     ) -> tuple[Event, list[Execution]]: ...
+
+    async def mirror(self, batch: MirrorBatch) -> MirrorResult:
+        """Another engine's rows (the Sloth Runner bridge), each key taken in once, with
+        the mirror's cursor stored in the same transaction (model/mirror.py)."""
+        ...
+
+    async def mirror_cursor(self, name: str) -> str | None:
+        """Where the mirror `name` resumes: the cursor of its last whole batch."""
+        ...
 
     async def get_event(self, event_id: int) -> Event: ...
 
@@ -204,6 +214,17 @@ class EngineAPI(Protocol):
         """One line per producer of the serving engine ([] for one that serves nothing)."""
         ...
 
+    async def source_items(self) -> list[SourceItem]:
+        """What the serving engine's producers let an operator switch or run: each
+        schedule, each check ([] when none does)."""
+        ...
+
+    async def control_source(self, source: str, item: str, action: str) -> str:
+        """enable, disable or run `item` of producer `source`; the outcome in one line.
+        Raises SlothError (one line) when the source, the item or the action is not one
+        it has."""
+        ...
+
     async def wait_idle(self, timeout: float = 30.0) -> bool: ...
 
     async def close(self, reason: str | None = None) -> None:
@@ -228,4 +249,37 @@ class Source(Protocol):
     def health(self) -> SourceHealth: ...
 
 
-__all__ = ["EngineAPI", "EventLine", "Source", "SourceHealth", "SyntaxProblem", "full_line"]
+@runtime_checkable
+class Controllable(Protocol):
+    """What a Source may add so an operator can act on its items from the dashboard
+    (EngineAPI.control_source): list them, and do one of their actions. The wiring
+    checks the action against the item's `actions` before calling `control`."""
+
+    def control_items(self) -> list[SourceItem]: ...
+
+    async def control(self, item: str, action: str) -> str:
+        """Do `action` ("enable", "disable", "run") on `item`; the outcome in one line.
+        Raises SlothError (one line) for an item it does not have."""
+        ...
+
+
+class SourceControls(Protocol):
+    """What a local engine delegates source_items/control_source to: the wiring that
+    started its producers (sources/wiring.py's SourceSet), as with source_health."""
+
+    def source_items(self) -> list[SourceItem]: ...
+
+    async def control_source(self, source: str, item: str, action: str) -> str: ...
+
+
+__all__ = [
+    "Controllable",
+    "EngineAPI",
+    "EventLine",
+    "Source",
+    "SourceControls",
+    "SourceHealth",
+    "SourceItem",
+    "SyntaxProblem",
+    "full_line",
+]

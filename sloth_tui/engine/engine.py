@@ -20,21 +20,26 @@ from typing import TYPE_CHECKING, Any
 
 from sloth_tui import __version__
 from sloth_tui.config import Settings
-from sloth_tui.engine.api import EventLine, SyntaxProblem, full_line
+from sloth_tui.engine.api import EventLine, SourceControls, SyntaxProblem, full_line
 from sloth_tui.engine.bus import Bus, Subscription
+from sloth_tui.engine.db_events import DbEvents, migration_events
 from sloth_tui.engine.dispatcher import Dispatcher
-from sloth_tui.engine.events import check_context, checked_parts
+from sloth_tui.engine.events import catalog_warnings, check_context, checked_parts
 from sloth_tui.engine.hook_admin import HookRegistry, refuse_if_readonly
 from sloth_tui.engine.lock import DataDirLock
+from sloth_tui.engine.mirror_intake import keys_of
+from sloth_tui.engine.mirror_intake import plan as mirror_plan
 from sloth_tui.engine.private import loose_modes
-from sloth_tui.engine.store import Store
+from sloth_tui.engine.state_run import ScopedRuns
+from sloth_tui.engine.store import Store, migration_name
 from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.lua import runtime as lua_runtime
 from sloth_tui.lua.runtime import HookRuntime
-from sloth_tui.model.errors import EventRefused, HookError, NotFound
+from sloth_tui.model.errors import EventRefused, HookError, NotFound, SlothError
 from sloth_tui.model.filters import Filter
+from sloth_tui.model.mirror import ForeignEvent, MirrorBatch, MirrorResult
 from sloth_tui.model.records import Event, Execution, Hook
-from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth
+from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
 
 if TYPE_CHECKING:
     from sloth_tui.engine.api import EngineAPI
@@ -74,6 +79,11 @@ class Engine:
         self._released = False  # store closed and lock released (close or abort)
         self.warnings: list[str] = []  # for the operator, at start (file modes)
         self._source_health: Callable[[], list[SourceHealth]] | None = None
+        self.runs: ScopedRuns | None = None  # the dispatcher's RunFn (writable engines)
+        self.db_events: DbEvents | None = None  # the store's watcher (engines that serve)
+        self._source_controls: SourceControls | None = None  # report_controls
+        # Mirror batches one at a time: each reads which keys are taken, then writes.
+        self._mirror_lock = asyncio.Lock()
 
     # -- who this engine is ------------------------------------------------------------
 
@@ -152,11 +162,16 @@ class Engine:
         registry = self._registry
         host = ThreadHost(self.store, asyncio.get_running_loop(), self.dispatch, self)
         self._runtime = runtime = HookRuntime(host, registry.limits)
+        # Real runs buffer their effects and commit them with their record (effects.py);
+        # each runs in its scope (state_run.py): state.lock's table, opt-in state events.
+        self.runs = ScopedRuns(
+            lambda hook, event: host.run(runtime.run, hook, event, registry.limits_for(hook)),
+            state_events=s.state_events,
+        )
         self._dispatcher = Dispatcher(
             self.store,
             self.bus,
-            # Real runs buffer their effects and commit them with their record (effects.py).
-            lambda hook, event: host.run(runtime.run, hook, event, registry.limits_for(hook)),
+            self.runs,
             concurrency=s.concurrency,
             queue_size=s.queue_size,
         )
@@ -171,7 +186,27 @@ class Engine:
                 {"version": __version__, "start_time": _iso(self.started)},
                 source="system",
             )
+            await self._watch_store()
         self._stats_task = asyncio.create_task(self._publish_stats(), name="engine-stats")
+
+    async def _watch_store(self) -> None:
+        """An engine that serves records its store's own events (db_events.py): the
+        migrations this open applied (only now can it record anything), the start-up
+        integrity check of the state table, and from now on slow operations, write
+        faults and damaged state values. A one-shot command records none, as it records
+        no system.startup. (Damage PRAGMA quick_check finds stops the start before this:
+        an engine cannot record an event in a store it refuses; `doctor` says why.)"""
+        self.db_events = DbEvents(self.dispatch)
+        self.store.watcher = self.db_events
+        found, applied = self.store.migrated
+        for data in migration_events(str(self.store.path), found, applied, migration_name):
+            await self.dispatch("db.migration", data, source="system")
+        damaged, total = await self.store.damaged_state()
+        if total:
+            log.warning("%d state values are damaged (not JSON); state.corrupted says which",
+                        total)  # fmt: skip
+        for hook, key in damaged:
+            self.store.state_damaged(hook, key, "invalid_json")
 
     def halt_hooks(self) -> None:
         """Start no more hook runs: the first step of a stop. Queued runs are dropped (their
@@ -240,6 +275,9 @@ class Engine:
         if self._released:
             return
         self._released = True
+        if self.db_events is not None:  # nothing more to say about a store being closed
+            self.store.watcher = None
+            await self.db_events.settle()
         try:
             await self.store.close()
         finally:
@@ -509,6 +547,44 @@ class Engine:
                 await self._queue_hooks(event, hooks, None)
         return results
 
+    async def mirror(self, batch: MirrorBatch) -> MirrorResult:
+        """Take in another engine's rows (the Sloth Runner bridge): each key once, the
+        cursor in the same transaction. See model/mirror.py and engine/mirror_intake.py."""
+        self._check_open()
+        # strict=False below: mirrored rows happened elsewhere, and refusing one for a
+        # catalog mismatch would lose it; they are kept, with their warnings.
+
+        def admit(foreign: ForeignEvent) -> tuple[Event, list[Hook], str]:
+            context = (foreign.stack, foreign.agent, foreign.run_id)
+            admitted = self._admit(foreign.type, foreign.data, batch.source, None, False, context)
+            event = admitted[0]
+            # Sloth Runner nests the catalog's fields under the category (data.task.
+            # task_name, data.agent.name): kept as it comes, and checked where they are.
+            nested = event.data.get(event.category)
+            if event.warnings and isinstance(nested, dict):
+                event.warnings = catalog_warnings(event.type, nested)
+            return admitted
+
+        async with self._mirror_lock:
+            known = await self.store.mirrored(keys_of(batch))
+            todo = mirror_plan(batch, known, admit)
+            if todo.writes:
+                await self.store.write(*todo.writes)
+        for event, hooks in todo.new_events:
+            self._committed(event)
+            if hooks:
+                await self._queue_hooks(event, hooks, None)
+        for execution in todo.executions:
+            self.bus.publish("execution", execution)
+        for local_id in todo.status_changes:
+            with contextlib.suppress(NotFound):  # trimmed meanwhile: nothing to show
+                self.bus.publish("event_status", await self.store.get_event(local_id))
+        return todo.result
+
+    async def mirror_cursor(self, name: str) -> str | None:
+        """Where the mirror `name` resumes (None: from the start)."""
+        return await self.store.cursor(name)
+
     def _enforce_cap(self) -> None:
         drop_upto = self._next_id - 1 - self.settings.max_events
         if drop_upto > 0:
@@ -676,6 +752,19 @@ class Engine:
 
     async def source_health(self) -> list[SourceHealth]:
         return [] if self._source_health is None else self._source_health()
+
+    def report_controls(self, controls: SourceControls) -> None:
+        """Where source_items() and control_source() go: the wiring that started this
+        engine's producers (sources/wiring.py's SourceSet), as with report_sources."""
+        self._source_controls = controls
+
+    async def source_items(self) -> list[SourceItem]:
+        return [] if self._source_controls is None else self._source_controls.source_items()
+
+    async def control_source(self, source: str, item: str, action: str) -> str:
+        if self._source_controls is None:
+            raise SlothError("this engine runs no sources to control")
+        return await self._source_controls.control_source(source, item, action)
 
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until no hook work is queued or running (tests, `event dispatch`)."""

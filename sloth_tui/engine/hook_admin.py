@@ -26,6 +26,7 @@ from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.lua.runtime import HookRuntime, Limits
 from sloth_tui.model.errors import EventRefused, HookError, NotFound
 from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.secret_vault import KEY_FILE, VAULT_FILE
 
 log = logging.getLogger("sloth_tui.engine")
 
@@ -75,6 +76,7 @@ class HookRegistry:
             memory=s.hook_memory_mb * 1024 * 1024,
             host_memory=s.hook_host_memory_mb * 1024 * 1024,
             file_roots=s.file_roots,
+            secret_files=(str(s.home / VAULT_FILE), str(s.config_dir / KEY_FILE)),
         )
 
     def limits_for(self, hook: Hook) -> Limits:

@@ -50,12 +50,12 @@ def event_from_row(row: Sequence[Any]) -> Event:
 
 EXEC_COLUMNS = (
     "id, hook, event_id, status, started, duration_ms, result, error, error_line, lim, "
-    "logs, calls, dry_run, event_type"
+    "logs, calls, dry_run, event_type, origin"
 )
 INSERT_EXECUTION = (
     "INSERT INTO executions (hook, event_id, status, started, duration_ms, result, error, "
-    "error_line, lim, logs, calls, dry_run, event_type) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "error_line, lim, logs, calls, dry_run, event_type, origin) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -78,6 +78,7 @@ def execution_row(ex: Execution) -> tuple[Any, ...]:
         _dumps(ex.calls),
         int(ex.dry_run),
         ex.event_type or None,
+        ex.origin,
     )
 
 
@@ -97,6 +98,7 @@ def execution_from_row(row: Sequence[Any]) -> Execution:
         calls=json.loads(row[11]),
         dry_run=bool(row[12]),
         event_type=row[13] or "",
+        origin=row[14],
     )
 
 

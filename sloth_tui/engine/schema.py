@@ -90,6 +90,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE events ADD COLUMN run_id TEXT;
     ALTER TABLE hooks ADD COLUMN stack TEXT;
     """,
+    # 6: mirroring another engine's store (the Sloth Runner bridge). `mirrored` holds the
+    # key of every foreign row taken in (its event's local id; NULL for an execution or
+    # a refused row), so a row read twice is stored once; `cursors` holds where each
+    # mirror resumes, written in the same transaction as the rows it covers.
+    # Executions say whose run they are (NULL: this engine's).
+    """
+    CREATE TABLE mirrored (
+        key TEXT PRIMARY KEY,
+        local_id INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE executions ADD COLUMN origin TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

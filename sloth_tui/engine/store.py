@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote
 
 from sloth_tui.engine import store_faults
@@ -72,6 +72,8 @@ RECORDED_RUNS = (
     "SELECT x.event_id, x.hook FROM executions x JOIN events e ON e.id = x.event_id "
     "WHERE e.status IN ('pending', 'processing') AND x.dry_run = 0"
 )
+INSERT_MIRRORED = "INSERT INTO mirrored (key, local_id) VALUES (?, ?)"
+UPSERT_CURSOR = "INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)"
 _STATE_SQL = {"set": UPSERT_STATE, "del": DELETE_STATE, "add": INCR_STATE}
 
 
@@ -100,6 +102,25 @@ def state_op(hook: str, key: str, kind: str, value: Any) -> WriteOp:
     return (_STATE_SQL[kind], (hook, key, json.dumps(value)))
 
 
+def execution_op(execution: Execution) -> WriteOp:
+    """An execution row alone (no hook counter moves: a skipped or a mirrored run)."""
+    return (INSERT_EXECUTION, execution_row(execution))
+
+
+def mirrored_op(key: str, local_id: int | None) -> WriteOp:
+    """A foreign row's key, taken in (local_id: its event here, else NULL)."""
+    return (INSERT_MIRRORED, (key, local_id))
+
+
+def cursor_op(name: str, value: str) -> WriteOp:
+    """Where a mirror resumes: in the same write as the rows it covers."""
+    return (UPSERT_CURSOR, (name, value))
+
+
+def status_op(event_id: int, status: str) -> WriteOp:
+    return (UPDATE_STATUS, (status, event_id))
+
+
 def clear_http_mark_op(event_id: int, hook: str) -> WriteOp:
     """The run of `hook` on the event is complete: its http mark goes."""
     return (DELETE_HTTP_MARK, (event_id, hook))
@@ -112,7 +133,7 @@ class _Round:
     write fails only its own caller.
     """
 
-    __slots__ = ("bounds", "errors", "loop", "ops", "waiters")
+    __slots__ = ("bounds", "errors", "loop", "ops", "took", "waiters")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -121,6 +142,7 @@ class _Round:
         self.errors: dict[int, Exception] = {}
         # One future per waiter (not one shared): a cancelled caller cancels only its own.
         self.waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self.took = 0.0  # seconds its commit took in the writer's thread
 
     def add(self, ops: tuple[WriteOp, ...]) -> int:
         start = len(self.ops)
@@ -231,6 +253,14 @@ def _commit_round(conn: sqlite3.Connection, current: _Round) -> None:
 
     Unless the failure is about the store (full, damaged, read-only): then every write
     would fail the same way, and trying them one by one only delays the answer."""
+    started = time.perf_counter()
+    try:
+        _commit_all(conn, current)
+    finally:
+        current.took = time.perf_counter() - started
+
+
+def _commit_all(conn: sqlite3.Connection, current: _Round) -> None:
     try:
         _run_batch(conn, current.ops)
     except sqlite3.Error as exc:
@@ -296,12 +326,23 @@ def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[An
     return conn.execute(sql, params).fetchall()
 
 
+def _fetch_timed(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any]
+) -> tuple[list[Any], float]:
+    """_fetch, and the seconds it took in the connection's thread (db.query_slow times
+    SQLite's work there: the hop back to a busy loop is not the store being slow)."""
+    started = time.perf_counter()
+    rows = conn.execute(sql, params).fetchall()
+    return rows, time.perf_counter() - started
+
+
 def _checkpoint_truncate(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
-def _prepare_writer(conn: sqlite3.Connection, path: Path, check: bool) -> None:
-    """Writer's thread, at open: refuse a replaced or damaged store, migrate, claim it."""
+def _prepare_writer(conn: sqlite3.Connection, path: Path, check: bool) -> tuple[int, list[int]]:
+    """Writer's thread, at open: refuse a replaced or damaged store, migrate, claim it.
+    Returns the schema version found and the versions the migrations brought."""
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA journal_mode=WAL").fetchall()
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -309,9 +350,10 @@ def _prepare_writer(conn: sqlite3.Connection, path: Path, check: bool) -> None:
     store_faults.refuse_fresh(path, version)
     if check and version:
         store_faults.quick_check(conn, path)
-    _migrate(conn)
+    applied = _migrate(conn)
     store_faults.claim(conn, path)
     register_sql_functions(conn)
+    return version, applied
 
 
 def _probe_reader(conn: sqlite3.Connection, path: Path) -> None:
@@ -364,7 +406,8 @@ async def _open_reader(path: Path, readonly: bool) -> SqliteThread:
     return reader
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def _migrate(conn: sqlite3.Connection) -> list[int]:
+    """Bring the schema to SCHEMA_VERSION; the versions applied, in order."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(
@@ -374,6 +417,53 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.executescript(
             "BEGIN;" + MIGRATIONS[number] + f"; PRAGMA user_version = {number + 1};COMMIT;"
         )
+    return list(range(version + 1, SCHEMA_VERSION + 1))
+
+
+# What db.migration events call each schema version (schema.MIGRATIONS holds only SQL;
+# a version missing here is named "migration_N").
+MIGRATION_NAMES = {
+    1: "initial_schema",
+    2: "hook_limits",
+    3: "execution_event_type",
+    4: "http_marks",
+    5: "sloth_runner_context",
+    6: "mirror_tables",
+}
+
+
+def migration_name(version: int) -> str:
+    return MIGRATION_NAMES.get(version, f"migration_{version}")
+
+
+# db.query_slow: a store operation (a commit round, a query) slower than this is said,
+# at most once per SLOW_EVERY seconds (a slow disk makes every operation slow, and each
+# event about it is one more write). Timed in the connection's own thread, around the
+# SQLite work: waiting in that thread's queue or for a busy loop is not the store.
+SLOW_THRESHOLD = 1.0
+SLOW_EVERY = 60.0
+QUERY_SHOWN = 200  # characters of SQL a db.query_slow carries (never the parameters)
+
+
+class StoreWatcher(Protocol):
+    """Who hears about the store's own trouble (the engine, which turns it into db.* and
+    state.* events). Called on the loop; must not block or raise."""
+
+    def store_event(self, type: str, data: dict[str, Any]) -> None: ...
+
+    def store_recovered(self, refused: int, lasted: float) -> None:
+        """A store-wide write fault (the db.error before) is over."""
+        ...
+
+
+def _verb(sql: str) -> str:
+    """`INSERT INTO events`, `UPDATE hooks`, `DELETE FROM state`: what a write does."""
+    words = sql.split(None, 4)
+    if len(words) >= 3 and words[1].upper() in ("INTO", "FROM", "OR"):
+        if words[1].upper() == "OR" and len(words) >= 5:  # INSERT OR REPLACE INTO t
+            return " ".join(words[:5])
+        return " ".join(words[:3])
+    return " ".join(words[:2])
 
 
 class Store:
@@ -394,6 +484,16 @@ class Store:
         self._fault_since = 0.0
         self._fault_count = 0
         self._file_id = store_faults.file_id(path)  # to notice the file being replaced
+        # (version found, versions applied) by this open's migrations; the engine records
+        # db.migration for them once it runs (a store cannot record events while opening).
+        self.migrated: tuple[int, list[int]] = (0, [])
+        self.watcher: StoreWatcher | None = None  # set by an engine that serves
+        self.slow_threshold = SLOW_THRESHOLD
+        self.slow_every = SLOW_EVERY
+        self.clock: Callable[[], float] = time.monotonic  # the slow-event rate bound's
+        self._slow_next = 0.0  # no db.query_slow before this (clock)
+        self._slow_unsaid = 0  # slow operations not said since the last one
+        self._damaged_state: set[tuple[str, str]] = set()  # said once per engine life
 
     @classmethod
     async def open(cls, path: Path, *, readonly: bool = False, check: bool | None = None) -> Store:
@@ -406,13 +506,14 @@ class Store:
         """
         check = not readonly if check is None else check
         writer = reader = None
+        migrated: tuple[int, list[int]] = (0, [])
         try:
             make_private_dir(path.parent)
             store_faults.refuse_emptied(path)
             if not readonly:
                 create_private_file(path)
                 writer = await _connect(str(path), "writer", isolation_level=None)
-                await _in_thread(writer, _prepare_writer, path, check)
+                migrated = await _in_thread(writer, _prepare_writer, path, check)
             elif not path.exists() or path.stat().st_size == 0:
                 # Nothing stored yet: give queries an empty, current schema to read.
                 create_private_file(path)
@@ -431,6 +532,7 @@ class Store:
                 raise store_faults.dir_error(path.parent, exc) from None
             raise
         store = cls(path, writer, reader)
+        store.migrated = migrated
         if writer is not None:
             store._task = asyncio.create_task(store._write_loop(), name="store-writer")
         return store
@@ -517,6 +619,7 @@ class Store:
                 if current.ops:
                     await _in_thread(self._writer, _commit_round, current)
                     self.commits += 1
+                    self._timed(current.took, len(current.bounds))
             except Exception as exc:  # the connection itself failed: so did every write
                 current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))
             if current.errors:
@@ -547,6 +650,12 @@ class Store:
         if kind != self._fault:
             self._fault = kind
             self._fault_since = time.monotonic()
+            if self.watcher is not None:  # once per episode, as the log line
+                index = next(iter(current.errors))
+                start, end = current.bounds[index]
+                operation = _verb(current.ops[start][0]) if start < end else "COMMIT"
+                data = {"database": str(self.path), "operation": operation, "error": str(fault)}
+                self.watcher.store_event("db.error", data)
             if isinstance(fault, DiskFull):
                 log.warning(
                     "the disk holding %s is full: writes are refused until space returns "
@@ -563,16 +672,44 @@ class Store:
             time.monotonic() - self._fault_since,
             self._fault_count,
         )
+        if self.watcher is not None:
+            self.watcher.store_recovered(self._fault_count, time.monotonic() - self._fault_since)
         self._fault = None
         self._fault_count = 0
+
+    def _timed(self, took: float, what: str | int) -> None:
+        """After an operation (a query's SQL, or a commit round's number of writes) that
+        took `took` seconds in SQLite: db.query_slow when that is slow_threshold or more,
+        at most once per slow_every seconds (the ones in between are counted in the next)."""
+        if took < self.slow_threshold or self.watcher is None:
+            return
+        what = f"COMMIT ({what} writes)" if isinstance(what, int) else " ".join(what.split())
+        now = self.clock()
+        if now < self._slow_next:
+            self._slow_unsaid += 1
+            return
+        self._slow_next = now + self.slow_every
+        data: dict[str, Any] = {
+            "database": str(self.path),
+            "query": what if len(what) <= QUERY_SHOWN else what[:QUERY_SHOWN] + "…",
+            "duration": f"{took:.3f}s",
+            "threshold": f"{self.slow_threshold:g}s",
+            "duration_ms": round(took * 1000, 3),
+        }
+        if self._slow_unsaid:
+            data["slow_since_last"] = self._slow_unsaid
+            self._slow_unsaid = 0
+        self.watcher.store_event("db.query_slow", data)
 
     # -- queries ------------------------------------------------------------
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
-            return await _in_thread(self._reader, _fetch, sql, params)
+            rows, took = await _in_thread(self._reader, _fetch_timed, sql, params)
         except sqlite3.Error as exc:  # damaged, unreadable: one line naming the file
             raise store_faults.store_error(exc, self.path) or exc from None
+        self._timed(took, sql)
+        return rows
 
     async def max_event_id(self) -> int:
         rows = await self._fetchall("SELECT COALESCE(MAX(id), 0) FROM events")
@@ -754,7 +891,39 @@ class Store:
         rows = await self._fetchall(
             "SELECT value FROM state WHERE hook = ? AND key = ?", [hook, key]
         )
-        return json.loads(rows[0][0]) if rows else None
+        if not rows:
+            return None
+        try:
+            return json.loads(rows[0][0])
+        except (ValueError, TypeError):  # written by hand or by a bug: not ours to guess
+            self.state_damaged(hook, key, "invalid_json")
+            raise StoreError(
+                f"the stored value of {key!r} is damaged (not JSON); "
+                "state.set a new value to replace it"
+            ) from None
+
+    def state_damaged(self, hook: str, key: str, corruption_type: str) -> None:
+        """state.corrupted for (hook, key), once per engine life."""
+        if self.watcher is None or (hook, key) in self._damaged_state:
+            return
+        self._damaged_state.add((hook, key))
+        data = {"state_key": key, "namespace": hook, "corruption_type": corruption_type}
+        self.watcher.store_event("state.corrupted", data)
+
+    async def damaged_state(self, limit: int = 20) -> tuple[list[tuple[str, str]], int]:
+        """The start-up integrity check of the state table: (hook, key) of values that
+        are not JSON (the first `limit`), and how many there are. SQLite's json_valid
+        refuses the Infinity and NaN Python's json writes, so each is checked again."""
+        rows = await self._fetchall(
+            "SELECT hook, key, value FROM state WHERE json_valid(value) = 0 LIMIT 10000"
+        )
+        damaged = []
+        for hook, key, value in rows:
+            try:
+                json.loads(value)
+            except (ValueError, TypeError):
+                damaged.append((str(hook), str(key)))
+        return damaged[:limit], len(damaged)
 
     # -- http marks (see schema migration 4) ---------------------------------------
 
@@ -852,6 +1021,29 @@ class Store:
         for event_id, hook in await self._fetchall(RECORDED_RUNS):
             recorded.setdefault(event_id, set()).add(hook)
         return recorded
+
+    async def mirrored(
+        self, keys: Sequence[str]
+    ) -> dict[str, tuple[int | None, str | None, str | None]]:
+        """Of these foreign keys, those already taken in: key -> (local event id, its type,
+        its status here); the last two are None for a run's key or a trimmed event."""
+        found: dict[str, tuple[int | None, str | None, str | None]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):  # SQLite's bound-parameter limit
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._fetchall(
+                "SELECT m.key, m.local_id, e.type, e.status FROM mirrored m "
+                f"LEFT JOIN events e ON e.id = m.local_id WHERE m.key IN ({marks})",
+                chunk,
+            )
+            for key, local_id, type_, status in rows:
+                found[key] = (local_id, type_, status)
+        return found
+
+    async def cursor(self, name: str) -> str | None:
+        rows = await self._fetchall("SELECT value FROM cursors WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
 
     async def run_readonly(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """fn(reader connection) in the reader's thread: for tests and diagnostics that

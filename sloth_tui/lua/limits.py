@@ -20,6 +20,9 @@ class Limits:
     # file_ops: the largest file it copies, fetches or unpacks (an archive's members in
     # total), checked from the size on disk or in the archive before reading a byte.
     file_bytes: int = 64 * 1024 * 1024
+    # secret.get: (vault file, key file) of the data dir the engine serves; ("", "")
+    # means no vault (bare Limits(): tests and tools), and secret.get answers nil, err.
+    secret_files: tuple[str, str] = ("", "")
 
 
 # VM instructions between two limit checks (count hook). A check costs one call

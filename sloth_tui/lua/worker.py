@@ -28,6 +28,7 @@ from sloth_tui.lua.convert import jsonable, loads, position
 from sloth_tui.lua.host import HostAPI
 from sloth_tui.lua.limits import CHECK_EVERY, MAX_FILE_BYTES, Limits, describe
 from sloth_tui.lua.modules.base import KIT, Handler, HostModule
+from sloth_tui.lua.redact import redact_execution
 from sloth_tui.model.records import Event, Execution, Hook
 
 # The privileged Lua, in load order: each one gets the ones before it (the host
@@ -209,6 +210,7 @@ class Worker:
             self.ctx = None
         ctx.close()
         self._settle(exe, out, name, limits, timeout)
+        redact_execution(exe, ctx.scratch)  # secrets the run read leave as [secret:NAME]
         if not self.broken and self.lua.get_memory_used() > GC_ABOVE:
             self.lua.gccollect()  # give a big run's garbage back now, not during the next run
         exe.duration_ms = (time.perf_counter() - t0) * 1000

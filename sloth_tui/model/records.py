@@ -143,6 +143,9 @@ class Execution:
     dry_run: bool = False
     id: int | None = None
     event_type: str = ""  # the event's type ("" for runs stored before schema 3)
+    # Whose run this is: None for this engine's, "sloth-runner" for one a Sloth Runner
+    # master recorded and the bridge mirrored (shown, never re-run here).
+    origin: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,6 +163,7 @@ class Execution:
             "logs": [line.to_dict() for line in self.logs],
             "calls": self.calls,
             "dry_run": self.dry_run,
+            "origin": self.origin,
         }
 
     @classmethod
@@ -179,4 +183,5 @@ class Execution:
             calls=list(d.get("calls") or []),
             dry_run=bool(d.get("dry_run", False)),
             event_type=d.get("event_type") or "",
+            origin=_text_or_none(d.get("origin")),
         )

@@ -33,8 +33,9 @@ from sloth_tui.engine.api import EventLine, SyntaxProblem
 from sloth_tui.engine.bus import Subscription
 from sloth_tui.model.errors import EventRefused, SlothError
 from sloth_tui.model.filters import Filter
+from sloth_tui.model.mirror import MirrorBatch, MirrorResult
 from sloth_tui.model.records import Event, Execution, Hook
-from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth
+from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
 from sloth_tui.remote import ops
 from sloth_tui.remote.notices import NoticeStream
 from sloth_tui.remote.ops import Op
@@ -316,6 +317,12 @@ class RemoteEngine:
     ) -> tuple[Event, list[Execution]]:
         return await self._op(ops.RERUN, event_id=event_id, hooks=hooks)
 
+    async def mirror(self, batch: MirrorBatch) -> MirrorResult:
+        return await self._op(ops.MIRROR, batch=batch)
+
+    async def mirror_cursor(self, name: str) -> str | None:
+        return await self._op(ops.MIRROR_CURSOR, name=name)
+
     async def get_event(self, event_id: int) -> Event:
         return await self._op(ops.GET_EVENT, event_id=event_id)
 
@@ -464,6 +471,12 @@ class RemoteEngine:
 
     async def source_health(self) -> list[SourceHealth]:
         return await self._op(ops.SOURCE_HEALTH)
+
+    async def source_items(self) -> list[SourceItem]:
+        return await self._op(ops.SOURCE_ITEMS)
+
+    async def control_source(self, source: str, item: str, action: str) -> str:
+        return await self._op(ops.CONTROL_SOURCE, source=source, item=item, action=action)
 
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         return await self._op(ops.WAIT_IDLE, timeout=timeout)

@@ -32,8 +32,9 @@ from typing import Any, Generic, TypeVar
 from sloth_tui.engine.api import EngineAPI, EventLine, SyntaxProblem, full_line
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.filters import Filter
+from sloth_tui.model.mirror import MIRROR_SOURCES, MirrorBatch, MirrorResult
 from sloth_tui.model.records import EXEC_STATUSES, Event, Execution, Hook
-from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth
+from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
 from sloth_tui.remote.notices import stats_from_dict
 from sloth_tui.remote.protocol import ProtocolError, filter_from_wire, filter_to_wire
 
@@ -212,6 +213,17 @@ def _hook_or_name(op: str, key: str, value: Any) -> Hook | str:
         return Hook.from_dict(raw)
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"op {op}: bad hook object ({exc})") from None
+
+
+def _mirror_batch(op: str, key: str, value: Any) -> MirrorBatch:
+    raw = check_type(op, key, value, dict)
+    try:
+        batch = MirrorBatch.from_dict(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProtocolError(f"op {op}: bad mirror batch ({exc!r})") from None
+    if batch.source not in MIRROR_SOURCES:
+        raise ProtocolError(f"op {op}: source {batch.source!r} is not a mirror's")
+    return batch
 
 
 def _event_object(op: str, key: str, value: Any) -> Event:
@@ -455,6 +467,18 @@ DISPATCH_AND_RUN = Op(
 )
 RERUN = Op("rerun", (Param("hooks", "hooks", _patterns, None), _ID), EVENT_AND_RUNS)
 GET_EVENT = Op("get_event", (_ID,), EVENT, query=True)
+MIRROR = Op(
+    "mirror",
+    (Param("batch", "batch", _mirror_batch, send=_record_to_wire),),
+    # Not a query, yet safe to send again: every row and the cursor are keyed.
+    Result[MirrorResult](lambda r: r.to_dict(), MirrorResult.from_dict),
+)
+MIRROR_CURSOR = Op(
+    "mirror_cursor",
+    (Param("name", "name", typed(str)),),
+    Result[str | None](lambda c: {"cursor": c}, lambda r: r.get("cursor")),
+    query=True,
+)
 QUERY_EVENTS = Op(
     "query_events",
     (
@@ -593,6 +617,24 @@ SOURCE_HEALTH = Op(
     ),
     query=True,
 )
+SOURCE_ITEMS = Op(
+    "source_items",
+    (),
+    Result[list[SourceItem]](
+        lambda items: {"items": [i.to_dict() for i in items]},
+        lambda r: [SourceItem.from_dict(d) for d in r["items"]],
+    ),
+    query=True,
+)
+CONTROL_SOURCE = Op(  # not a query: "run" twice would run twice
+    "control_source",
+    (
+        Param("source", "source", typed(str)),
+        Param("item", "item", typed(str)),
+        Param("action", "action", typed(str)),
+    ),
+    Result[str](lambda line: {"result": line}, lambda r: str(r["result"])),
+)
 WAIT_IDLE = Op(
     "wait_idle",
     (Param("timeout", "timeout", _wait_seconds, 30.0),),
@@ -605,6 +647,8 @@ TABLE: dict[str, Op[Any]] = {
         DISPATCH,
         DISPATCH_AND_RUN,
         RERUN,
+        MIRROR,
+        MIRROR_CURSOR,
         GET_EVENT,
         QUERY_EVENTS,
         COUNT_EVENTS,
@@ -627,6 +671,8 @@ TABLE: dict[str, Op[Any]] = {
         DECLARED_EVENT_TYPES,
         STATS,
         SOURCE_HEALTH,
+        SOURCE_ITEMS,
+        CONTROL_SOURCE,
         WAIT_IDLE,
     )
 }

@@ -33,6 +33,7 @@ from sloth_tui.remote.handover import open_taking_over
 from sloth_tui.remote.protocol import ProtocolError
 from sloth_tui.remote.server import TcpAddress
 from sloth_tui.sources.registry import SourceOptions, build_sources
+from sloth_tui.sources.watch_config import WatchSpec, parse_watch_kinds
 from sloth_tui.sources.wiring import SourceSet
 
 if TYPE_CHECKING:
@@ -63,6 +64,11 @@ class Daemon:
         self.options = options
         self.engine: Engine | None = None
         self.sources = SourceSet.build(settings, self._source_options())
+        # The polled [[watchers]] kinds running now: a reload restarts them only when
+        # these change (a restart takes a new baseline, and a log watcher's place).
+        self._host_specs: tuple[WatchSpec, ...] = (
+            parse_watch_kinds(settings) if options.watchers else ()
+        )
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._reason = "stopped"
@@ -104,6 +110,7 @@ class Daemon:
             self.settings, lambda: Engine.open(self.settings, lifecycle=True)
         )
         engine.report_sources(self.sources.health)
+        engine.report_controls(self.sources)
         try:
             await self.sources.start(engine)  # a watcher left out is told there, and goes on
         except BaseException:
@@ -128,18 +135,27 @@ class Daemon:
         raise StoppedAtOnce(self._force_signal)
 
     async def _reload_watchers(self, engine: EngineAPI, req: dict[str, Any]) -> dict[str, Any]:
-        """Op `reload_watchers`: re-read config.toml's [[watchers]] (after `watch add/remove`)."""
+        """Op `reload_watchers`: re-read config.toml's [[watchers]] (after `watch add/remove`):
+        the file watchers, and the other kinds (process, port, ...) when they changed."""
         if not self.options.watchers:
             raise ProtocolError("this daemon runs with --no-watchers")
         s = self.settings
         fresh = load_settings(s.home if s.config_dir == s.home else None)  # errors: kept as is
         async with self._reload_lock:
+            # Both built before either is replaced: a bad entry changes nothing.
             built = build_sources(fresh, self._source_options(), kinds=("watchers",))
+            specs = parse_watch_kinds(fresh)
+            hosts = None
+            if specs != self._host_specs:
+                hosts = build_sources(fresh, self._source_options(), kinds=("host_watchers",))
             errors = await self.sources.replace("watchers", built)
+            if hosts is not None:
+                errors += await self.sources.replace("host_watchers", hosts)
+                self._host_specs = specs
         names = sorted(
             h.name.removeprefix("watcher:")
             for h in self.sources.health()
-            if h.kind == "watchers" and h.state == "running"
+            if h.kind in ("watchers", "host_watchers") and h.state == "running"
         )
         log.info("watchers reloaded: %s", ", ".join(names) or "(none)")
         return {"watchers": names, "errors": errors}

@@ -426,6 +426,19 @@ async def install_demo_hooks(engine: EngineAPI, hooks_dir: Path) -> list[str]:
 class DemoSource:
     """`sloth-tui demo`'s stream as a Source: the sample hooks, then the generator."""
 
+    produces = (
+        "deploy.*",
+        "workflow.*",
+        "task.*",
+        "health.*",
+        "agent.*",
+        "security.*",
+        "file.*",
+        "dir.*",
+        "system.*",
+        "schedule.*",
+    )  # synthetic: not counted as an install's
+
     def __init__(self, rate: float, hooks_dir: Path | None = None) -> None:
         self.rate = rate
         self.hooks_dir = hooks_dir

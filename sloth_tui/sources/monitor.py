@@ -183,6 +183,8 @@ class SystemMonitor:
 class MonitorSource:
     """[monitor] as a Source: a SystemMonitor dispatching into the engine it starts with."""
 
+    produces = ("system.cpu_high", "system.memory_low", "system.disk_full", "system.resource_high")
+
     def __init__(self, settings: MonitorSettings) -> None:
         self.settings = settings
         self.name = "monitor"

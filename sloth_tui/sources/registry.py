@@ -13,10 +13,16 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from sloth_tui.config import Settings
+from sloth_tui.sources.backup_schedule import backup_sources
+from sloth_tui.sources.checks import check_sources
 from sloth_tui.sources.demo import demo_sources
 from sloth_tui.sources.monitor import monitor_sources
 from sloth_tui.sources.options import SourceOptions
+from sloth_tui.sources.schedules import schedule_sources
+from sloth_tui.sources.secret_due import secret_due_sources
+from sloth_tui.sources.sloth_runner import bridge_sources
 from sloth_tui.sources.socket import socket_sources
+from sloth_tui.sources.watch_kinds import host_watcher_sources
 from sloth_tui.sources.watchers import watcher_sources
 
 if TYPE_CHECKING:
@@ -31,7 +37,13 @@ REGISTRY: dict[str, Factory] = {
     "socket": socket_sources,
     "monitor": monitor_sources,
     "watchers": watcher_sources,
+    "host_watchers": host_watcher_sources,  # process, port, log, command, service
+    "checks": check_sources,
+    "schedules": schedule_sources,
+    "secrets": secret_due_sources,
+    "backup": backup_sources,  # [backup] schedule
     "demo": demo_sources,
+    "sloth_runner": bridge_sources,
 }
 
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 
 class SocketSource:
+    produces = ("security.unauthorized",)  # a bad token on TCP (serve --tcp)
+
     def __init__(self, settings: Settings, options: SourceOptions) -> None:
         self.socket_path = settings.socket_path
         self.options = options

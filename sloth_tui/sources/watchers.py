@@ -266,6 +266,8 @@ class WatcherSource:
     One source per entry, so a watcher that cannot start is one failed source, told
     with its own line, while the others run (as `serve` always did)."""
 
+    produces = ("file.created", "file.modified", "file.deleted", "file.renamed", "dir.*")
+
     def __init__(self, cfg: WatcherSettings, *, window: float = COALESCE_S) -> None:
         self.cfg = cfg
         self.name = f"watcher:{cfg.name}"

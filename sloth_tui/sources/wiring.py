@@ -13,23 +13,35 @@ socket stops taking requests and answers what it owes, then the engine closes (r
 under way end within their deadlines, system.shutdown is recorded), then the socket
 hangs up (subscribers got the last notices; the socket file is removed).
 `stop_at_once` is a second signal's path.
+
+Figures and control: each source is started with its own CountingAPI around the engine
+(sources/source_counting.py), so `health()` adds to every source's line the events it
+handed in, its last event and its refusals, without any source counting for itself.
+A source that is also `Controllable` (engine/api.py) lists items an operator may
+enable, disable or run (`source_items`, `control_source`: what the engine delegates
+EngineAPI's methods of those names to, through Engine.report_controls).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from sloth_tui.config import Settings
+from sloth_tui.engine.api import Controllable
 from sloth_tui.model.errors import EventRefused, SlothError
+from sloth_tui.model.stats import SOURCE_ACTIONS
 from sloth_tui.sources.registry import SourceOptions, build_sources
+from sloth_tui.sources.source_counting import CountingAPI
 from sloth_tui.sources.status import one_line
 
 if TYPE_CHECKING:
     from sloth_tui.engine.api import EngineAPI, Source
-    from sloth_tui.model.stats import SourceHealth
+    from sloth_tui.model.stats import SourceHealth, SourceItem
 
 log = logging.getLogger("sloth_tui.sources")
 
@@ -57,11 +69,19 @@ class Intake(Protocol):
 
 
 class SourceSet:
-    def __init__(self, sources: Sequence[Source], required: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        required: frozenset[str] = frozenset(),
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.sources: list[Source] = list(sources)
         self.required = required
         self.warnings: list[str] = []  # one line per source that failed and was left out
         self._api: EngineAPI | None = None
+        self._clock = clock  # when a source's last event was taken
+        self._counts: dict[int, CountingAPI] = {}  # id(source) -> what it was started with
 
     @classmethod
     def build(cls, settings: Settings, options: SourceOptions) -> SourceSet:
@@ -72,8 +92,51 @@ class SourceSet:
         return next((s for s in self.sources if s.name == name), None)
 
     def health(self) -> list[SourceHealth]:
-        """One line per source, in start order: for the dashboard and `doctor`."""
-        return [s.health() for s in self.sources]
+        """One line per source, in start order: for the dashboard and `doctor`, with
+        what each handed in (counted by the wiring, not by the source)."""
+        out = []
+        for source in self.sources:
+            line = source.health()
+            counts = self._counts.get(id(source))
+            if counts is not None:
+                line = dataclasses.replace(
+                    line,
+                    events=counts.events,
+                    last_event=counts.last_event,
+                    errors=counts.errors,
+                )
+            out.append(line)
+        return out
+
+    def counting(self, source: Source) -> CountingAPI | None:
+        """The counting engine `source` was started with (None before its start)."""
+        return self._counts.get(id(source))
+
+    # -- control: what an operator may switch or run ----------------------------------
+
+    def source_items(self) -> list[SourceItem]:
+        """Every item of every Controllable source, in start order."""
+        items: list[SourceItem] = []
+        for source in self.sources:
+            if isinstance(source, Controllable):
+                items.extend(source.control_items())
+        return items
+
+    async def control_source(self, source: str, item: str, action: str) -> str:
+        """Do `action` on `item` of `source`; a one-line SlothError when any of the
+        three is not one that exists (the source words an unknown item itself)."""
+        if action not in SOURCE_ACTIONS:
+            raise SlothError(f"unknown action {action!r} (use {', '.join(SOURCE_ACTIONS)})")
+        found = self.find(source)
+        if found is None:
+            raise SlothError(f"no source named {source!r}")
+        if not isinstance(found, Controllable):
+            raise SlothError(f"{source}: has nothing to enable, disable or run")
+        match = next((i for i in found.control_items() if i.name == item), None)
+        if match is not None and action not in match.actions:
+            can = ", ".join(match.actions) or "nothing"
+            raise SlothError(f"{source}: {item}: cannot {action} (it can: {can})")
+        return one_line(await found.control(item, action))
 
     # -- start ----------------------------------------------------------------------------
 
@@ -85,8 +148,12 @@ class SourceSet:
     async def _start_each(self, sources: Sequence[Source], api: EngineAPI) -> list[str]:
         errors: list[str] = []
         for source in sources:
+            counts = CountingAPI(api, self._clock)
+            self._counts[id(source)] = counts
             try:
-                await source.start(api)
+                # CountingAPI is the engine with four members counted and every other
+                # one passed through (__getattr__), which mypy cannot see structurally.
+                await source.start(cast("EngineAPI", counts))
             except SlothError as exc:
                 if source.health().kind in self.required:
                     raise
@@ -116,6 +183,8 @@ class SourceSet:
         at = self.sources.index(old[0]) if old else len(self.sources)
         rest = [s for s in self.sources if s not in old]
         self.sources = [*rest[:at], *fresh, *rest[at:]]
+        for source in old:
+            self._counts.pop(id(source), None)
         return await self._start_each(fresh, self._api)
 
     # -- stop -----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from sloth_tui.model.errors import SlothError
 from sloth_tui.model.records import Event
 from sloth_tui.tui.commands import SlothCommands
 from sloth_tui.tui.feed import DEFAULT_CAP
-from sloth_tui.tui.format import count
+from sloth_tui.tui.format import count, printable
 from sloth_tui.tui.keymap import (
     check_keymap,
     clashes,
@@ -81,6 +81,7 @@ if TYPE_CHECKING:
 TICK = 0.1  # seconds between drains of the engine's notices
 SUBSCRIPTION_SIZE = 100_000  # notices buffered between ticks before the bus drops some
 GC_FULL_EVERY = 100  # young collections between full ones (CPython's default is 10)
+SOURCE_POLL = 2.0  # seconds between asks for the producers' top-bar lines
 SUBSCRIBE_WAIT = 5.0  # attached: seconds to wait for the notice stream before reading history
 
 
@@ -134,6 +135,8 @@ class SlothApp(DashboardHost, App[None]):
         self._warnings = list(warnings)
         self.link_lost: str | None = None  # attached: why the daemon is out of reach
         self._lost_at = 0.0
+        # What the serving engine's producers ask the top bar to show (the bridge's lag).
+        self.source_headers = ""
         self.engine_labels: tuple[str, ...] = ()
         self.clock = clock
         self.tick_seconds = tick
@@ -266,6 +269,7 @@ class SlothApp(DashboardHost, App[None]):
         for message in self._warnings:
             self.notify(message, severity="warning", timeout=10)
         self.set_interval(self.tick_seconds, self.tick, name="sloth-tick")
+        self.set_interval(SOURCE_POLL, self.poll_sources, name="sloth-sources")
         self.sysinfo()  # primes psutil's CPU counters, which report deltas between calls
         if self._freeze_gc:
             # Everything alive once the first screen is up (Textual, Rich, the engine) lives
@@ -323,7 +327,18 @@ class SlothApp(DashboardHost, App[None]):
             text += f"  last {live.last_event_id}"
         if live.dropped:
             text += f"  ⚠ {live.dropped:,} dropped"
+        if self.source_headers:
+            text += f"  {self.source_headers}"
         return text + " "
+
+    @work(exclusive=True, group="sources")
+    async def poll_sources(self) -> None:
+        """The producers' top-bar lines (their health() `header`), every SOURCE_POLL s."""
+        try:
+            health = await self.engine.source_health()
+        except (SlothError, OSError):
+            return  # the daemon is out of reach: the banner says so
+        self.source_headers = "  ".join(printable(h.header) for h in health if h.header)
 
     def _pulse(self, screen: Screen[Any]) -> None:
         bar: TopBar | bool | None = getattr(screen, "_sloth_top_bar", None)

@@ -80,6 +80,7 @@ class EmbeddedEngine:
         )
         self.sources = sources = SourceSet.build(self.settings, options)
         engine.report_sources(sources.health)
+        engine.report_controls(sources)
         try:
             # A socket that cannot be served is a warning: the dashboard works without it.
             self.warnings.extend(await sources.start(engine))

@@ -28,8 +28,10 @@ from sloth_tui.tui.screens.fire import FireScreen
 from sloth_tui.tui.screens.help import HelpScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.hooks import HooksScreen
+from sloth_tui.tui.screens.sources import SourcesScreen
 from sloth_tui.tui.screens.stats import StatsScreen
 from sloth_tui.tui.widgets.event_table import EventTable
+from sloth_tui.tui.widgets.filter_bar import FilterBar
 
 # The app opens these itself (help, detail, fire) or asks them (an unsaved hook editor):
 # re-exported so app.py imports no screen module.
@@ -77,7 +79,7 @@ class ScreenSpec:
 
 SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("1", "events", "Events", EventsScreen, "the Events screen",
-               widgets=(EventTable,), opens=(Place("Event detail", DetailScreen),)),
+               widgets=(EventTable, FilterBar), opens=(Place("Event detail", DetailScreen),)),
     ScreenSpec("2", "hooks", "Hooks", HooksScreen, "the Hooks screen",
                opens=(Place("Hook editor", HookEditorScreen),)),
     ScreenSpec("3", "executions", "Executions", ExecutionsScreen,
@@ -85,6 +87,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
                opens=(Place("Execution detail", ExecutionDetailScreen),)),
     ScreenSpec("4", "stats", "Stats", StatsScreen, "the Stats screen"),
     ScreenSpec("5", "catalog", "Catalog", CatalogScreen, "the Catalog screen"),
+    ScreenSpec("6", "sources", "Sources", SourcesScreen, "the Sources screen (producers)"),
 )  # fmt: skip
 
 # Reached from every mode, listed after the modes in the help.

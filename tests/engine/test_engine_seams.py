@@ -15,9 +15,17 @@ from sloth_tui.engine.engine import Engine
 
 PACKAGE = Path(sloth_tui.__file__).parent
 ENGINE = PACKAGE / "engine"
-# The modules whose job is SQL: the store (its faults, schema and rows too) and the
-# filter language rendered to SQL.
-SQL_HOMES = {"store.py", "store_faults.py", "schema.py", "rows.py", "filter_sql.py"}
+# The modules whose job is SQL: the store (its faults, schema and rows too), the
+# filter language rendered to SQL, and the backup (SQLite's online backup API and the
+# checks of a copy work on the store's file, beside the engine, by design).
+SQL_HOMES = {
+    "store.py",
+    "store_faults.py",
+    "schema.py",
+    "rows.py",
+    "filter_sql.py",
+    "backup_copy.py",
+}
 SQL_STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|PRAGMA)\b|\bFROM \w+ WHERE\b")
 
 

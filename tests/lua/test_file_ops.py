@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from file_ops_support import Sandbox, make_sandbox
 
+from sloth_tui.lua.modules import file_ops_text as text
+from sloth_tui.lua.modules.base import HostError
 from sloth_tui.model.records import Event, Hook
 
 
@@ -234,6 +237,80 @@ def test_replace_in_a_dry_run_records_the_diff(sb: Sandbox) -> None:
     assert conf.read_text() == "port=80\n"
     [call] = sb.calls(exe, "file_ops.replace")
     assert "-port=80\n+port=800\n" in call["diff"] and call["dry_run"] is True
+
+
+def test_replace_reads_go_regexps_and_templates_as_upstream(sb: Sandbox) -> None:
+    # What Go's regexp.ReplaceAllString gives for the same pattern, text and template.
+    conf = sb.root / "nginx.conf"
+    conf.write_text("listen 80;\nlisten ٣;\n# listen 81;\n")
+    call = (
+        "file_ops.replace({path = path, pattern = '(?m)^(?P<kw>listen) (?P<port>\\\\d+);',"
+        " replacement = '${kw} 1${port} $port2 $$;'})"
+    )
+    exe = sb.run(OK.format(call=call), path=conf)
+    assert exe.status == "success", exe.error
+    assert exe.result["ok"] is True and exe.result["r"]["changed"] is True
+    # \d is ASCII (the Arabic-Indic digit stays), ${name} and $$ expand, and $port2
+    # names no group, which Go expands to nothing.
+    assert conf.read_text() == "listen 180  $;\nlisten ٣;\n# listen 81;\n"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement", "before", "after"),
+    [
+        ("x*", "-", "abxd", "-a-b-d-"),  # Go skips an empty match right after a match
+        ("a(x*)b", "$1W", "-ab-axxb-", "---"),  # "$1W" is the group named 1W: empty
+        ("a(x*)b", "${1}W", "-ab-axxb-", "-W-xxW-"),
+        ("", "", "", ""),
+        ("é*", "<$0>", "aéé", "<>a<éé>"),
+        ("\\\\b", "|", "hi there", "|hi| |there|"),
+    ],
+)
+def test_replace_matches_go_replaceallstring(
+    sb: Sandbox, pattern: str, replacement: str, before: str, after: str
+) -> None:
+    if not pattern:
+        return  # an empty pattern is upstream's "pattern parameter is required"
+    f = sb.root / "t.txt"
+    f.write_text(before)
+    call = (
+        f"file_ops.replace({{path = path, pattern = '{pattern}', replacement = '{replacement}'}})"
+    )
+    exe = sb.run(OK.format(call=call), path=f)
+    assert exe.status == "success", exe.error
+    assert exe.result["ok"] is True, exe.result
+    assert f.read_text() == after
+
+
+def test_replace_keeps_bytes_that_are_not_utf8(sb: Sandbox) -> None:
+    f = sb.root / "latin1.conf"
+    f.write_bytes(b"name=caf\xe9\nport=80\n")
+    exe = sb.run(OK.format(call=REPLACE_CALL), path=f)
+    assert exe.status == "success", exe.error
+    assert f.read_bytes() == b"name=caf\xe9\nport=800\n"
+
+
+def test_lineinfile_with_an_upstream_style_regexp(sb: Sandbox) -> None:
+    conf = sb.root / "sshd_config"
+    conf.write_text("Port 22\n#PermitRootLogin yes\nUsePAM yes\n")
+    call = (
+        "file_ops.lineinfile({path = path, regexp = '^#?(?P<k>PermitRootLogin)\\\\s+\\\\w+$',"
+        " line = 'PermitRootLogin no'})"
+    )
+    exe = sb.run(OK.format(call=call), path=conf)
+    assert exe.status == "success", exe.error
+    assert exe.result["r"]["changed"] is True
+    assert conf.read_text() == "Port 22\nPermitRootLogin no\nUsePAM yes\n"
+
+
+def test_the_text_edits_stop_at_the_runs_deadline() -> None:
+    # RE2 is linear, but a match per byte of 8 MiB is seconds of Python: the loop looks
+    # at the run's deadline, which the Lua side cannot enforce inside a host call.
+    with pytest.raises(HostError, match="replace: the run's deadline passed"):
+        text.replace("x" * 100_000, "y*", "-", deadline=time.monotonic() - 1)
+    with pytest.raises(HostError, match="lineinfile: the run's deadline passed"):
+        text.lineinfile("a\n" * 10_000, "b", "present", "c", deadline=time.monotonic() - 1)
+    assert text.replace("x" * 100, "y*", "", deadline=time.monotonic() + 60) == "x" * 100
 
 
 # -- unarchive --------------------------------------------------------------------

@@ -234,12 +234,48 @@ def test_a_tar_unpacked_over_a_link_already_in_dest(sb: Sandbox) -> None:
 
 @pytest.mark.parametrize(
     ("pattern", "why"),
-    [("(a+)+$", "a repeat inside a repeat"), ("(a)\\\\1", "backreferences and lookaround")],
+    [
+        ("(a)\\\\1", "pattern uses a backreference (\\1): RE2, like Sloth Runner's Go regexp"),
+        ("a(?=b)", "pattern uses lookahead (?=...)"),
+        ("(?<!x)a", "pattern uses negative lookbehind (?<!...)"),
+        ("a\\\\Z", "pattern uses \\Z, which RE2 does not have: write \\z"),
+        ("(unclosed", "pattern is not a valid regular expression (RE2 syntax): missing )"),
+    ],
 )
-def test_a_regexp_that_could_run_past_the_deadline(sb: Sandbox, pattern: str, why: str) -> None:
+def test_a_regexp_re2_cannot_run_is_refused(sb: Sandbox, pattern: str, why: str) -> None:
     f = sb.root / "f.txt"
     f.write_text("a" * 40 + "!\n")
     call = f"file_ops.replace({{path = p, pattern = '{pattern}', replacement = 'b'}})"
     err = refused(sb, call, "file_ops.replace", p=f)
     assert why in err
     assert f.read_text() == "a" * 40 + "!\n"
+    call = f"file_ops.lineinfile({{path = p, regexp = '{pattern}', line = 'b'}})"
+    err = refused(sb, call, "file_ops.lineinfile", p=f)
+    assert why.replace("pattern", "regexp", 1) in err
+    assert f.read_text() == "a" * 40 + "!\n"
+
+
+def test_a_nested_repeat_runs_now_that_re2_does_not_backtrack(sb: Sandbox) -> None:
+    # Refused while Python's re ran these: (a+)+$ on a's and a '!' is 2^40 steps there.
+    f = sb.root / "f.txt"
+    f.write_text("a" * 40 + "!\n")
+    exe = sb.run(
+        "local ok, r = file_ops.replace({path = p, pattern = '(a+)+$', replacement = 'b'})\n"
+        "local ok2, r2 = file_ops.replace({path = p, pattern = '(a|aa)*!', replacement = 'b'})\n"
+        "return {ok = ok, changed = r.changed, ok2 = ok2, changed2 = r2.changed}",
+        p=f,
+    )
+    assert exe.status == "success", exe.error
+    assert exe.result == {"ok": True, "changed": False, "ok2": True, "changed2": True}
+    assert f.read_text() == "b\n"
+
+
+def test_a_regexp_too_costly_for_the_file_is_refused(sb: Sandbox) -> None:
+    # Linear still costs (program size x bytes): past WORK_MAX a hook's deadline, which
+    # cannot stop RE2 in C, would pass long before the call returned.
+    f = sb.root / "big.txt"
+    f.write_text("word " * 200_000)
+    call = "file_ops.replace({path = p, pattern = '\\\\pL{20}', replacement = 'b'})"
+    err = refused(sb, call, "file_ops.replace", p=f)
+    assert "pattern is too complex for 1,000,000 bytes of text" in err
+    assert f.read_text() == "word " * 200_000

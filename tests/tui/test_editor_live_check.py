@@ -68,3 +68,38 @@ async def test_a_late_answer_about_older_text_is_dropped(
         editor.load_text(GOOD)  # the operator fixed it before the answer came
         await asked
         assert editor.problem is None
+
+
+HOSTILE_CODE = [
+    # Lua quotes the offending token in its message: markup, escapes and bells reach the
+    # title as text. Each is broken Lua.
+    'function on_event()\n  x = "[bold red]boom[/]\n end\n',
+    "function on_event()\n  local \x1b[31m = 1\nend\n",
+    "function on_event()\n  y = \x07\x07 + [link=http://x]z[/link]\nend\n",
+    "function on_event()\n  " + "(" * 300 + "\nend\n",
+    "function on_event()\n  s = 'ünï\u202e\u0000' .. \nend\n",
+]
+
+
+async def test_hostile_code_is_marked_as_plain_text(
+    engine: Engine, make_app, tmp_path: Path
+) -> None:
+    """The live mark quotes Lua's message, which quotes the code: markup and control
+    characters from the buffer show as text in the title and never reach the terminal."""
+    await add_hook(engine, tmp_path)
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await editor_of(pilot, app)
+        for code in HOSTILE_CODE:
+            editor.load_text(code)
+            await editor.live_check()
+            assert editor.problem is not None, code
+            await wait_for(pilot, lambda: "✗ " in screen_text(app).splitlines()[0])
+            text = screen_text(app)
+            if "[bold red]" in code:
+                assert "[bold red]boom[/]" in text.splitlines()[0]  # shown, not applied
+            assert "\x1b" not in text and "\x07" not in text and "\x00" not in text
+            assert app.screen is not None  # still running: no markup error took it down
+            editor.load_text(GOOD)
+            await editor.live_check()
+            await wait_for(pilot, lambda: "✗" not in screen_text(app).splitlines()[0])

@@ -123,8 +123,10 @@ def test_every_binding_has_an_id_and_every_screen_spec_a_key() -> None:
     from sloth_tui.tui.keymap import key_sections
 
     missing = [(where, b.key) for where, bs in key_sections(SlothApp) for b in bs if not b.id]
-    # EventTable's own keys (widgets/event_table.py) are the one place left without ids.
-    assert all(where == "Events" for where, _key in missing), missing
+    assert missing == []
+    ids = known_ids(SlothApp)
+    # The table's and the filter box's own keys too (widgets/event_table.py, filter_bar.py)
+    assert {"table.page_down", "table.follow", "filter.older"} <= set(ids)
     ids = known_ids(SlothApp)
     assert {f"screen.{spec.mode}" for spec in SCREENS} <= set(ids)
     assert list(SlothApp.MODES) == [spec.mode for spec in SCREENS]
@@ -173,5 +175,31 @@ async def test_a_keymap_key_taken_from_another_binding_is_said_once(
             await pilot.press("1", "F", "1")
             told = [n.message for n in app._notifications if "gives" in n.message]
             assert told == ["config.toml [keymap]: F gives screen.hooks the key of app.fire"]
+    finally:
+        await engine.close(reason="test finished")
+
+
+async def test_the_tables_own_keys_rebind_by_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_app
+) -> None:
+    """EventTable's keys have ids too: `table.follow` moves from `end` to another key."""
+    text = '[keymap]\n"table.follow" = "ctrl+e"\n'
+    settings = load_settings(home_with_config(tmp_path, text, monkeypatch))
+    engine = await Engine.open(settings, lifecycle=True)
+    try:
+        for i in range(30):
+            await engine.dispatch("custom", {"n": i})
+        app = make_app(engine)
+        async with app.run_test(size=SIZE) as pilot:
+            events = app.screen
+            assert isinstance(events, EventsScreen)
+            await wait_for(pilot, lambda: len(events.feed) >= 30)
+            await pilot.press("p")
+            await wait_for(pilot, lambda: not events.feed.following)
+            await pilot.press("end")  # the old key no longer follows
+            await pilot.pause()
+            assert not events.feed.following
+            await pilot.press("ctrl+e")
+            await wait_for(pilot, lambda: events.feed.following)
     finally:
         await engine.close(reason="test finished")

@@ -21,6 +21,7 @@ from sloth_tui.lua.modules.file_ops import FILE_OPS
 from sloth_tui.lua.modules.http import HTTP
 from sloth_tui.lua.modules.json import JSON
 from sloth_tui.lua.modules.log import LOG
+from sloth_tui.lua.modules.secret import SECRET
 from sloth_tui.lua.modules.state import STATE
 
 __all__ = [
@@ -44,6 +45,7 @@ _modules: list[HostModule] = [
     STATE,
     EVENT,
     FILE_OPS,  # with upstream's `contains` global
+    SECRET,
 ]
 _generation = 0
 

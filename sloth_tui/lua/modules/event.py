@@ -13,6 +13,7 @@ from typing import Any
 from sloth_tui.lua.context import RunContext
 from sloth_tui.lua.convert import loads
 from sloth_tui.lua.modules.base import HostCall, HostModule, lua_file
+from sloth_tui.lua.redact import redact_value
 from sloth_tui.model.errors import EventRefused
 
 
@@ -21,7 +22,7 @@ def _begin(ctx: RunContext, fn: str, etype: str, data_json: str) -> Any:
     budget's refusal (a tuple)."""
     if refused := ctx.charge(len(data_json), fn, None):
         return refused
-    data = loads(data_json)
+    data = redact_value(ctx.scratch, loads(data_json))  # no secret leaves in an event
     call: dict[str, Any] = {
         "fn": fn, "type": etype, "data": data, "id": None, "error": None,
         "dry_run": ctx.dry_run,

@@ -192,7 +192,7 @@ def lineinfile(ctx: RunContext, opts: Opts, rec: Record) -> dict[str, Any]:
     if old is None:
         rec["changed"] = False
         return _done(ctx, {"changed": False, "path": path, "message": "file does not exist"})
-    new = text.lineinfile(old, line, _state(opts), opts.get("regexp"))
+    new = text.lineinfile(old, line, _state(opts), opts.get("regexp"), ctx.deadline)
     return _done(ctx, {"changed": _edit(ctx, path, old, new, rec), "path": path})
 
 
@@ -220,7 +220,7 @@ def replace(ctx: RunContext, opts: Opts, rec: Record) -> dict[str, Any]:
     old = _read_text(path, create=False)
     if old is None:
         raise HostError(f"failed to read file: no such file: {path}")
-    new = text.replace(old, pattern, replacement)
+    new = text.replace(old, pattern, replacement, ctx.deadline)
     return _done(ctx, {"changed": _edit(ctx, path, old, new, rec), "path": path})
 
 

@@ -1,26 +1,26 @@
 """The text edits of file_ops, as pure functions of the old text: lineinfile,
-blockinfile, replace (upstream's semantics, Go regexps read as Python's) and
-template (upstream's `{{.key}}` / `{{.a.b}}` only), plus the unified diff a call
-records."""
+blockinfile, replace (upstream's semantics, its Go regexps run by RE2 as Go runs
+them: model/saferegex.py) and template (upstream's `{{.key}}` / `{{.a.b}}` only),
+plus the unified diff a call records.
+
+The regexps search the text's UTF-8 bytes (a file that is not UTF-8 arrives with
+surrogate escapes, which RE2 cannot take as str), as Go's regexp does."""
 
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
 import re
+import time
 from typing import Any
 
 from sloth_tui.lua.modules.base import HostError
+from sloth_tui.model.saferegex import Match, Regex, RegexError, check_work, compile_regex
 
-PATTERN_MAX = 4096  # characters in a regexp or pattern option
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _FIELD = re.compile(r"\s*\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*")
 _ONLY = "only {{.key}} and {{.a.b}} are"
-# The parsed form of a pattern, to vet it (private modules, stable since 3.11, no stubs).
-sre_parser: Any = importlib.import_module("re._parser")
-sre_constants: Any = importlib.import_module("re._constants")
-_GO_GROUP = re.compile(r"\$(?:(\$)|\{(\w+)\}|(\w+))")
+_GO_GROUP = re.compile(r"\$(?:(\$)|\{(\w+)\}|(\w+))")  # in our replacement string only
 
 
 def diff(path: str, old: str, new: str) -> str:
@@ -43,52 +43,49 @@ def _join(lines: list[str], newline: bool) -> str:
     return "\n".join(lines) + ("\n" if newline and lines else "")
 
 
-def _regex(pattern: Any, what: str) -> re.Pattern[str] | None:
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _regex(pattern: Any, what: str, text: str) -> Regex | None:
+    """The hook's regexp compiled by RE2, and its worst case on `text` bounded (the
+    run's deadline cannot stop RE2 inside C); HostError naming the option otherwise."""
     if pattern is None or pattern == "":
         return None
-    text = str(pattern)
-    if len(text) > PATTERN_MAX:
-        raise HostError(f"{what} is longer than {PATTERN_MAX} characters")
     try:
-        compiled = re.compile(text)
-        _linear_enough(sre_parser.parse(text), what, False)
-    except re.error as exc:
-        raise HostError(f"invalid {what}: {exc}") from None
+        compiled = compile_regex(str(pattern))
+        check_work(compiled, len(_utf8(text)))
+    except RegexError as exc:
+        raise HostError(f"{what} {exc}") from None
     return compiled
 
 
-def _linear_enough(parsed: Any, what: str, under_star: bool) -> None:
-    """Refuse what Go's RE2 (upstream's engine) does not have and what makes Python's
-    backtracking engine run for minutes in C, past the run's deadline: backreferences,
-    lookaround, and an unbounded repeat inside another one (`(a+)+`)."""
-    for op, arg in parsed:
-        name = str(op)
-        if name in ("GROUPREF", "GROUPREF_EXISTS", "ASSERT", "ASSERT_NOT"):
-            raise HostError(f"{what}: backreferences and lookaround are not supported (RE2)")
-        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            _, high, body = arg
-            unbounded = high == sre_constants.MAXREPEAT or high > 1000
-            if unbounded and under_star:
-                raise HostError(
-                    f"{what}: a repeat inside a repeat (like (a+)+) can take exponential time"
-                )
-            _linear_enough(body, what, under_star or unbounded)
-        elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
-            _linear_enough(arg[-1], what, under_star)
-        elif name == "BRANCH":
-            for branch in arg[1]:
-                _linear_enough(branch, what, under_star)
+def _past(deadline: float | None, what: str) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise HostError(f"{what}: the run's deadline passed")
 
 
-def lineinfile(text: str, line: str, state: str, pattern: Any) -> str:
-    regex = _regex(pattern, "regexp")
+def lineinfile(
+    text: str, line: str, state: str, pattern: Any, deadline: float | None = None
+) -> str:
+    regex = _regex(pattern, "regexp", text)
+    seen = [0]
+
+    def hit(x: str) -> bool:
+        if regex is None:
+            return False
+        seen[0] += 1
+        if seen[0] % 4096 == 0:
+            _past(deadline, "lineinfile")
+        return regex.search(_utf8(x)) is not None
+
     lines, newline = _split(text)
     if state == "absent":
-        kept = [x for x in lines if x != line and not (regex and regex.search(x))]
+        kept = [x for x in lines if x != line and not hit(x)]
         return _join(kept, newline)
     found, out = False, []
     for x in lines:
-        if regex is not None and regex.search(x):
+        if hit(x):
             out.append(line)
             found = True
         else:
@@ -113,26 +110,88 @@ def blockinfile(text: str, block: str, state: str, begin: str, end: str) -> str:
     return _join(lines[:b] + new_block + lines[e + 1 :] if found else lines + new_block, newline)
 
 
-def replace(text: str, pattern: str, replacement: str) -> str:
-    regex = _regex(pattern, "pattern")
+def replace(text: str, pattern: str, replacement: str, deadline: float | None = None) -> str:
+    regex = _regex(pattern, "pattern", text)
     if regex is None:
         raise HostError("pattern parameter is required")
+    template = _template(replacement)
+    src = _utf8(text)
+    out: list[bytes] = []
+    # Go's Regexp.ReplaceAllString, step for step: an empty match right after a
+    # match is not replaced, and the search always moves on by at least one rune.
+    last_end = search_at = count = 0
+    while search_at <= len(src):
+        count += 1
+        if count % 4096 == 0:  # each match costs Python time the Lua deadline cannot see
+            _past(deadline, "replace")
+        m = regex.search(src, search_at)
+        if m is None:
+            break
+        start, end = m.start(), m.end()
+        out.append(src[last_end:start])
+        if end > last_end or start == 0:
+            out.append(_expand(template, m))
+        last_end = end
+        # A rune is at most 4 bytes: past that the match moves the search on anyway.
+        width = _rune_width(src, search_at) if end - search_at < 4 else 1
+        if search_at + width > end:
+            search_at += width
+        elif search_at + 1 > end:
+            search_at += 1  # at the end of the text (width 0)
+        else:
+            search_at = end
+    out.append(src[last_end:])
+    return b"".join(out).decode("utf-8", "surrogateescape")
 
-    def expand(m: re.Match[str]) -> str:
-        # Go's ReplaceAllString template: $1, ${1}, $name, ${name}, $$.
-        def group(g: re.Match[str]) -> str:
-            if g.group(1):
-                return "$"
-            key = g.group(2) or g.group(3)
-            try:
-                value = m.group(int(key) if key.isdigit() else key)
-            except IndexError:  # no such group: Go expands it to nothing
-                return ""
-            return value or ""
 
-        return _GO_GROUP.sub(group, replacement)
+Piece = bytes | int | str  # literal text, a group's number, a group's name
 
-    return regex.sub(expand, text)
+
+def _template(replacement: str) -> list[Piece]:
+    """Go's template for ReplaceAllString: $1, ${1}, $name, ${name}, $$."""
+    pieces: list[Piece] = []
+    at = 0
+    for g in _GO_GROUP.finditer(replacement):
+        pieces.append(_utf8(replacement[at : g.start()]))
+        at = g.end()
+        if g.group(1):
+            pieces.append(b"$")
+            continue
+        key = g.group(2) or g.group(3)
+        # Go reads a name of digits as a number when it is below 1e8.
+        number = key.isascii() and key.isdigit() and len(key) <= 8
+        pieces.append(int(key) if number else key)
+    pieces.append(_utf8(replacement[at:]))
+    return pieces
+
+
+def _expand(template: list[Piece], m: Match) -> bytes:
+    out = []
+    for piece in template:
+        if isinstance(piece, bytes):
+            out.append(piece)
+            continue
+        try:
+            value = m.group(piece)
+        except IndexError:  # no such group: Go expands it to nothing
+            value = None
+        out.append(value or b"")
+    return b"".join(out)
+
+
+def _rune_width(src: bytes, at: int) -> int:
+    """The bytes of the UTF-8 character at `at` (1 for a byte that starts none, as Go's
+    utf8.DecodeRune; 0 at the end)."""
+    for width in range(1, 5):
+        piece = src[at : at + width]
+        if len(piece) < width:
+            break
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return width
+    return 1 if at < len(src) else 0
 
 
 def _value_text(value: Any) -> str:

@@ -2,13 +2,20 @@
 
 Types Sloth Runner emits beyond the seed (and the categories only they fill) carry
 EXTENSION_MARK beside their name, and their detail says "sloth-runner extension".
+
+Each type is marked PRODUCED or UNPRODUCED: whether something in this install emits it
+(sources/producers.py: config.toml's sources as `serve` builds them, plus the engine,
+the CLI and the host modules), and a line above the tree counts the categories that have
+a producer. The screen reads the dashboard's own settings, attached or embedded: a
+daemon on the same home reads the same config.toml. (A daemon reached over TCP from
+another machine may be configured otherwise; the line names the file it read.)
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.table import Table
@@ -21,15 +28,22 @@ from textual.widgets.tree import TreeNode
 
 from sloth_tui import catalog
 from sloth_tui.catalog import Category, EventType
+from sloth_tui.model.errors import SlothError
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.widgets.sorting import SortState
 from sloth_tui.tui.widgets.top_bar import TopBar
 
+if TYPE_CHECKING:
+    from sloth_tui.sources.producers import ProducerMap
+
 SORT_COLUMNS = ("name", "seen")
 # Beside an extension's name in the tree: short, as the tree is 34 cells wide.
 EXTENSION_MARK = "ext"
+# Before each type: something in this install produces it, or nothing here does.
+PRODUCED = "●"
+UNPRODUCED = "○"
 
 
 def _walk(node: TreeNode[Any]) -> Iterator[TreeNode[Any]]:
@@ -40,6 +54,13 @@ def _walk(node: TreeNode[Any]) -> Iterator[TreeNode[Any]]:
 
 class CatalogScreen(NavMixin, LiveScreen):
     NAV_TARGET = "#catalog-tree"
+    DEFAULT_CSS = """
+    #catalog-producers {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
     BINDINGS = [
         *NAV_BINDINGS,
         Binding("s", "fire_selected", "Fire sample", id="catalog.fire_sample", key_display="⏎/s",
@@ -55,9 +76,12 @@ class CatalogScreen(NavMixin, LiveScreen):
         # dashboard has counted, as on Stats) order both levels. The order is taken when
         # S is pressed, not on every tick: rows must not move under the cursor.
         self.sort = SortState(SORT_COLUMNS)
+        self.producers: ProducerMap | None = None
+        self.producers_error = ""  # why the producers are unknown (a bad config.toml)
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.MODE)
+        yield Static("", id="catalog-producers")
         with Horizontal(id="catalog-body"):
             yield Tree("catalog", id="catalog-tree")
             with VerticalScroll(id="catalog-detail"):
@@ -67,10 +91,34 @@ class CatalogScreen(NavMixin, LiveScreen):
     def on_mount(self) -> None:
         tree = self.query_one(Tree)
         tree.show_root = False
+        self._read_producers()
         self._fill_tree()
         tree.focus()
         first = catalog.types(extensions=True)[0]
         self._show(first)
+
+    def _read_producers(self) -> None:
+        """Which types this install produces: read once, when the screen opens."""
+        from sloth_tui.sources.producers import install_producers
+
+        line = self.query_one("#catalog-producers", Static)
+        try:
+            self.producers = install_producers(self.sloth.engine.settings)
+        except (SlothError, OSError) as exc:  # the marks help; the screen opens anyway
+            self.producers, self.producers_error = None, str(exc)
+            line.update(Text(f"producers unknown: {self.producers_error}"))
+            return
+        covered = len(self.producers.produced_categories())
+        line.update(
+            Text(
+                f"{covered} of {len(catalog.categories())} categories have a producer here"
+                f"   {PRODUCED} produced here  {UNPRODUCED} nothing here produces it"
+            )
+        )
+
+    def produced_by(self, type_name: str) -> tuple[str, ...] | None:
+        """The names of this install's producers of `type_name`; None when unknown."""
+        return None if self.producers is None else self.producers.for_type(type_name)
 
     def _fill_tree(self) -> None:
         tree = self.query_one(Tree)
@@ -89,6 +137,9 @@ class CatalogScreen(NavMixin, LiveScreen):
             label = Text.assemble(
                 (cat.name, f"bold {colors.get(cat.name, '')}"), f" {len(cat.types)}"
             )
+            produced = sum(1 for t in cat.types if self.produced_by(t.type))
+            if self.producers is not None:
+                label.append(f" {PRODUCED}{produced}" if produced else f" {UNPRODUCED}")
             if cat.extension:
                 label.append(f" {EXTENSION_MARK}", style="italic")
             if by_seen:
@@ -97,6 +148,9 @@ class CatalogScreen(NavMixin, LiveScreen):
             for t in self.sort.apply(cat.types, type_keys):
                 # A catalog type: [a-z0-9_.] only. Text anyway: a str label is markup.
                 leaf = Text(t.type)
+                if self.producers is not None:
+                    mark = PRODUCED if self.produced_by(t.type) else UNPRODUCED
+                    leaf = Text.assemble((mark, "bold" if mark == PRODUCED else "dim"), " ", leaf)
                 if t.extension:
                     leaf.append(f"  {EXTENSION_MARK}", style="italic")
                 if by_seen:
@@ -152,7 +206,9 @@ class CatalogScreen(NavMixin, LiveScreen):
             info = Text.assemble((cat.title, "bold"), f"  ({cat.name})")
             if cat.extension:
                 info.append(f"  {cat.extension} extension", style="italic")
-            info.append(f"\n\n{cat.description}\n\n")
+            info.append(f"\n\n{cat.description}\n")
+            info.append(self._category_producers(cat), style="dim")
+            info.append("\n\n")
             # In a seed category, its extension types are marked; in an extension
             # category, the header says it for all of them.
             info.append(
@@ -163,6 +219,25 @@ class CatalogScreen(NavMixin, LiveScreen):
                 )
             )
             self.query_one("#catalog-info", Static).update(info)
+
+    def _type_producers(self, type_name: str) -> str:
+        names = self.produced_by(type_name)
+        if names is None:
+            return "Producers unknown here (config.toml could not be read)."
+        if not names:
+            return (
+                "Nothing in this install produces it "
+                "(`sloth-tui event producers --example` shows what would)."
+            )
+        return f"Produced here by: {', '.join(names)}"
+
+    def _category_producers(self, cat: Category) -> str:
+        if self.producers is None:
+            return ""
+        names = dict.fromkeys(n for t in cat.types for n in self.producers.for_type(t.type))
+        produced = sum(1 for t in cat.types if self.producers.for_type(t.type))
+        by = f" by {', '.join(names)}" if names else ""
+        return f"{produced} of {len(cat.types)} types produced here{by}"
 
     def on_tree_node_selected(self, message: Tree.NodeSelected[str]) -> None:
         message.stop()
@@ -182,6 +257,7 @@ class CatalogScreen(NavMixin, LiveScreen):
         if spec.extension:
             header.append(f"   {spec.origin}", style="italic")
         header.append(f"\n{spec.description}\n")
+        header.append(self._type_producers(spec.type) + "\n", style="dim")
         if spec.extension:
             header.append(
                 f"A {spec.extension} type, beyond the seed's event reference.\n", style="dim"

@@ -90,13 +90,13 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
         self.query_one("#xd-run", ExecutionView).show(ex, event_label=self._event_label())
         rerun_title = self.query_one("#xd-rerun-title", Static)
         if self.rerun_result is None:
-            rerun_title.update(
-                Text(
-                    "r re-runs this event against the hook's current code "
-                    "(dry run: nothing is sent); R re-runs it for real",
-                    style="dim",
-                )
+            hint = (
+                f"{ex.origin}'s own run, mirrored by the bridge: shown here, never re-run"
+                if ex.origin
+                else "r re-runs this event against the hook's current code "
+                "(dry run: nothing is sent); R re-runs it for real"
             )
+            rerun_title.update(Text(printable(hint), style="dim"))
             self.query_one("#xd-rerun").display = False
         else:
             kind = "for real" if self.rerun_was_real else "dry run"
@@ -133,9 +133,22 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
             return
         self.app.open_detail(self.execution.event_id)
 
+    def _mirrored(self) -> bool:
+        """A run another engine made (the Sloth Runner bridge): shown, never re-run here."""
+        origin = self.execution.origin
+        if origin:
+            self.notify(
+                f"This run is {printable(origin)}'s own, mirrored by the bridge: it is shown, "
+                "not re-run here.",
+                markup=False,
+            )
+        return bool(origin)
+
     @work(exclusive=True, group="xd-rerun")
     async def action_rerun(self) -> None:
         engine = engine_of(self)
+        if self._mirrored():
+            return
         if not self.execution.event_id:
             self.notify("This run's event was a test-fire sample: test-fire it from the editor.")
             return
@@ -155,6 +168,8 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
 
     def action_rerun_real(self) -> None:
         ex = self.execution
+        if self._mirrored():
+            return
         if not ex.event_id:
             self.notify("This run's event was a test-fire sample: test-fire it from the editor.")
             return

@@ -254,6 +254,8 @@ class ExecutionsScreen(SortedTableMixin, NavMixin, LiveScreen):
             status = Text(ex.status, style=tones.run(ex.status))
             if ex.dry_run:
                 status.append(" dry", style=tones.note + Style(italic=True))
+            if ex.origin:  # mirrored by the bridge: the other engine's run
+                status.append(" ⇄", style=tones.note)
             rows.append(
                 (
                     fmt.clock_time(ex.started, millis=millis),

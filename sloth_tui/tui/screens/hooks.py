@@ -8,6 +8,7 @@ as text (Text, `format.notify`), never markup.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Static
 
 from sloth_tui.model.errors import SlothError
@@ -111,7 +113,8 @@ class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
         except SlothError as exc:
             fmt.notify(self, str(exc), title="Could not list hooks", severity="error")
             return
-        self.draw()
+        with contextlib.suppress(NoMatches):  # the answer came as the app was closing
+            self.draw()
 
     def rows(self) -> list[tuple[Text, ...]]:
         now = self.sloth.clock()

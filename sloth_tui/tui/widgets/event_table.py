@@ -84,13 +84,42 @@ class EventTable(ScrollView, can_focus=True):
     }  # fmt: skip
     BINDINGS = [
         # j k g G ctrl+d ctrl+u come from the screen's shared grammar (tui/nav.py).
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False, tooltip="page up"),
-        Binding("pagedown,ctrl+f,space", "page(1)", "Page down", show=False, tooltip="page down"),
-        Binding("home", "top", "Oldest", show=False, tooltip="the oldest loaded row"),
-        Binding("end", "bottom", "Follow", show=False, tooltip="follow the tail again"),
-        Binding("enter", "select", "Detail", tooltip="event detail (double-click too)"),
+        Binding("up", "move(-1)", "Up", show=False, id="table.up"),
+        Binding("down", "move(1)", "Down", show=False, id="table.down"),
+        Binding(
+            "pageup,ctrl+b",
+            "page(-1)",
+            "Page up",
+            show=False,
+            tooltip="page up",
+            id="table.page_up",
+        ),
+        Binding(
+            "pagedown,ctrl+f,space",
+            "page(1)",
+            "Page down",
+            show=False,
+            tooltip="page down",
+            id="table.page_down",
+        ),
+        Binding(
+            "home", "top", "Oldest", show=False, tooltip="the oldest loaded row", id="table.oldest"
+        ),
+        Binding(
+            "end",
+            "bottom",
+            "Follow",
+            show=False,
+            tooltip="follow the tail again",
+            id="table.follow",
+        ),
+        Binding(
+            "enter",
+            "select",
+            "Detail",
+            tooltip="event detail (double-click too)",
+            id="table.detail",
+        ),
     ]
 
     class Selected(Message):

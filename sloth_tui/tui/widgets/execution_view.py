@@ -92,6 +92,8 @@ def execution_report(ex: Execution, tones: Tones, *, event_label: str = "") -> G
     head.append(f"  {fmt.duration_ms(ex.duration_ms)}")
     if ex.dry_run:
         head.append("  dry run", style=tones.note + Style(italic=True))
+    if ex.origin:
+        head.append(f"  {printable(ex.origin)}'s run", style=tones.note + Style(italic=True))
     head.append(f"  {fmt.full_time(ex.started)}", style="dim")
     parts.append(head)
     meta = Text()

@@ -74,8 +74,22 @@ class FilterBar(Vertical):
     FilterBar.-incomplete #filter-error { color: $warning; }
     """
     BINDINGS = [
-        Binding("up", "history(-1)", "Older filter", show=False),
-        Binding("down", "history(1)", "Newer filter", show=False),
+        Binding(
+            "up",
+            "history(-1)",
+            "Older filter",
+            show=False,
+            tooltip="the previous filter typed (in the filter box)",
+            id="filter.older",
+        ),
+        Binding(
+            "down",
+            "history(1)",
+            "Newer filter",
+            show=False,
+            tooltip="the next filter typed (in the filter box)",
+            id="filter.newer",
+        ),
     ]
 
     class Applied(Message):

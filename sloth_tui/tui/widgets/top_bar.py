@@ -18,16 +18,31 @@ from sloth_tui.tui import format as fmt
 from sloth_tui.tui.reach import DashboardHost, Tab
 
 
-def tabs_markup(tabs: Sequence[Tab], active: str) -> str:
+def tabs_markup(tabs: Sequence[Tab], active: str, *, compact: bool = False) -> str:
     """The tabs as our own markup: `@click` shows a screen. The key comes from config.toml's
-    [keymap]: shown as typed (escaped, control characters made visible)."""
+    [keymap]: shown as typed (escaped, control characters made visible). `compact`: only
+    the lit tab says its name (a narrow terminal keeps room for the live figures)."""
     parts = []
     for key, mode, label in tabs:
-        style = "reverse b" if mode == active else ""
-        text = escape(fmt.printable(f" {key} {label} "))
+        lit = mode == active
+        style = "reverse b" if lit else ""
+        shown = f" {key} {label} " if lit or not compact else f" {key} "
+        text = escape(fmt.printable(shown))
         link = f"@click=app.show({mode!r})"
         parts.append(f"[{style} {link}]{text}[/]" if style else f"[{link}]{text}[/]")
     return "".join(parts)
+
+
+def tabs_width(tabs: Sequence[Tab], active: str, *, compact: bool = False) -> int:
+    """Cells the tabs take (what tabs_markup shows, without its markup)."""
+    return sum(
+        len(fmt.printable(f" {k} {label} " if m == active or not compact else f" {k} "))
+        for k, m, label in tabs
+    )
+
+
+BRAND = "sloth-tui "
+PULSE_ROOM = 16  # cells the live figures need ("● 0/s  last 23 ") before the tabs give up theirs
 
 
 class EngineLabel(Widget):
@@ -61,9 +76,13 @@ class TopBar(Vertical):
         self.active = active  # the mode whose tab is lit
         self._pulse = ""
         self._banner = ""
+        self._tabs: Sequence[Tab] = ()
+        self._layout: tuple[bool, bool] | None = None  # (brand shown, tabs compact)
         self._pulse_w = Static("", id="pulse", markup=False)
         self._engine_w = EngineLabel(id="engine")
         self._banner_w = Static("", id="banner", markup=False)
+        self._brand_w = Static(f"[b]{BRAND.strip()}[/] ", id="brand")
+        self._tabs_w = Static("", id="tabs")
 
     def compose(self) -> ComposeResult:
         app = self.app
@@ -75,12 +94,37 @@ class TopBar(Vertical):
             self._pulse_w.update(self._pulse)
             # The tabs are the app's screen specs, with the keys the keymap gave them.
             tabs = app.screen_tabs()
+        self._tabs = tabs
+        self._tabs_w.update(tabs_markup(tabs, self.active))
         with Horizontal(id="top-row"):
-            yield Static("[b]sloth-tui[/] ", id="brand")
-            yield Static(tabs_markup(tabs, self.active), id="tabs")
+            yield self._brand_w
+            yield self._tabs_w
             yield self._engine_w
             yield self._pulse_w
         yield self._banner_w
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The widest form of the row that leaves the live figures their room: the brand
+        goes first, then the names of the tabs not lit (the engine's label shrinks by
+        itself: it takes what is left)."""
+        width = self.size.width
+        if not width:
+            return
+        room = width - max(len(self._pulse), PULSE_ROOM)
+        full = tabs_width(self._tabs, self.active)
+        if full + len(BRAND) + 1 <= room:
+            layout = (True, False)
+        elif full <= room:
+            layout = (False, False)
+        else:
+            layout = (False, True)
+        if layout != self._layout:
+            self._layout = layout
+            self._brand_w.display = layout[0]
+            self._tabs_w.update(tabs_markup(self._tabs, self.active, compact=layout[1]))
 
     def set_engine(self, variants: tuple[str, ...]) -> None:
         """Which engine this is: e.g. ("embedded ~/.local/share/sloth-tui", "embedded")."""
@@ -89,8 +133,11 @@ class TopBar(Vertical):
 
     def set_pulse(self, text: str) -> None:
         if text != self._pulse and self._pulse_w.is_mounted:
+            grew = len(text) > len(self._pulse)
             self._pulse = text
             self._pulse_w.update(text)
+            if grew:
+                self._fit()
 
     def set_banner(self, text: str) -> None:
         """A warning line under the tabs (the daemon is lost); "" hides it."""
