@@ -265,14 +265,7 @@ def _check_contents(report: Report, conn: sqlite3.Connection, db: Path) -> None:
         )
     else:
         report.add("ok", "schema", f"schema version {version} (current)")
-    rows = conn.execute(f"PRAGMA integrity_check({INTEGRITY_LINES + 1})").fetchall()
-    errors = [
-        line
-        for row in rows
-        if row[0] != "ok"
-        for line in str(row[0]).splitlines()
-        if line.strip() and not line.startswith("***")
-    ]
+    errors = store_faults.check_problems(conn, "integrity_check", INTEGRITY_LINES + 1)
     if errors:
         for line in errors[:INTEGRITY_LINES]:
             report.add("problem", "database", f"{db} is damaged: {line}")

@@ -39,7 +39,7 @@ from urllib.parse import quote
 from sloth_tui.config import ConfigError, Settings
 from sloth_tui.engine.private import DB_SUFFIXES, make_private_dir
 from sloth_tui.engine.schema import SCHEMA_VERSION
-from sloth_tui.engine.store_faults import identity_path, read_identity
+from sloth_tui.engine.store_faults import check_problems, identity_path, read_identity
 from sloth_tui.model.errors import SlothError
 
 STEP_PAGES = 256  # pages per backup step (1 MiB at 4 KiB pages): Ctrl-C is seen between
@@ -191,14 +191,7 @@ def _store_shape(conn: sqlite3.Connection, what: str) -> tuple[int, int, int]:
 
 
 def _check(conn: sqlite3.Connection, pragma: str, what: str) -> None:
-    rows = conn.execute(f"PRAGMA {pragma}(5)").fetchall()
-    problems = [
-        line
-        for row in rows
-        if row[0] != "ok"
-        for line in str(row[0]).splitlines()
-        if line.strip() and not line.startswith("***")
-    ]
+    problems = check_problems(conn, pragma)
     if problems:
         raise BackupError(f"{what} is damaged ({problems[0]})")
 

@@ -229,18 +229,26 @@ def check_identity(app_id: int, path: Path, identity: tuple[int, str] | None) ->
         )
 
 
-def quick_check(conn: sqlite3.Connection, path: Path) -> None:
-    """PRAGMA quick_check at start (0.2 s for 100k events): damage found now is one clear
-    line, instead of failures later in the middle of serving."""
-    rows = conn.execute("PRAGMA quick_check(5)").fetchall()
-    # One finding can be several lines ("*** in database main ***" then pages).
-    problems = [
+def check_problems(
+    conn: sqlite3.Connection, pragma: str = "quick_check", limit: int = 5
+) -> list[str]:
+    """The lines of damage PRAGMA quick_check or integrity_check reports ([] when "ok").
+    One finding can be several lines ("*** in database main ***" then pages): those
+    headers are left out. The store, `doctor` and the backup all read damage this way."""
+    rows = conn.execute(f"PRAGMA {pragma}({limit})").fetchall()
+    return [
         line
         for row in rows
         if row[0] != "ok"
         for line in str(row[0]).splitlines()
         if line.strip() and not line.startswith("***")
     ]
+
+
+def quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    """PRAGMA quick_check at start (0.2 s for 100k events): damage found now is one clear
+    line, instead of failures later in the middle of serving."""
+    problems = check_problems(conn)
     if problems:
         raise StoreError(
             f"{path} is damaged ({problems[0]}): stop sloth-tui, run {doctor_hint(path)} "

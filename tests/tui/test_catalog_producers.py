@@ -139,3 +139,36 @@ async def test_a_bad_config_leaves_the_marks_out_not_the_screen(
         info = screen.query_one("#catalog-info", Static)
         screen.query_one(Tree).move_cursor(by_type["system.startup"])
         await wait_for(pilot, lambda: "Producers unknown here" in plain(info))
+
+
+HOSTILE_NAME = "[bold red]x[/]\x1b[2J\x07\u202e"
+
+
+async def test_hostile_names_from_config_reach_the_screen_as_text(
+    configured: Callable[[str], Settings],
+    open_engine: Callable[[Settings], object],
+    make_app: Callable[..., SlothApp],
+    tmp_path: Path,
+) -> None:
+    """A file watcher's name (a producer's name here) and a config error quote
+    config.toml: markup stays text, control characters never reach the terminal."""
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    name = HOSTILE_NAME.replace("\x1b", "\\u001b").replace("\x07", "\\u0007")
+    settings = configured(f'[[watchers]]\nname = "{name}"\npath = "{watched}"\n')
+    engine = await open_engine(settings)  # type: ignore[misc]
+    app = make_app(engine)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_catalog(app, pilot)
+        await wait_for(
+            pilot, lambda: "categor" in screen_text(app) or "unknown" in screen_text(app)
+        )
+        tree: Tree[str] = screen.query_one(Tree)
+        tree.move_cursor(leaves(tree)["file.created"])
+        info = screen.query_one("#catalog-info", Static)
+        await wait_for(pilot, lambda: "file.created" in plain(info))
+        text = (
+            screen_text(app) + plain(info) + plain(screen.query_one("#catalog-producers", Static))
+        )
+        assert "\x1b" not in text and "\x07" not in text
+        assert "[bold red]x[/]" in text  # shown as typed, not applied

@@ -106,7 +106,7 @@ class CatalogScreen(NavMixin, LiveScreen):
             self.producers = install_producers(self.sloth.engine.settings)
         except (SlothError, OSError) as exc:  # the marks help; the screen opens anyway
             self.producers, self.producers_error = None, str(exc)
-            line.update(Text(f"producers unknown: {self.producers_error}"))
+            line.update(Text(fmt.printable(f"producers unknown: {self.producers_error}")))
             return
         covered = len(self.producers.produced_categories())
         line.update(
@@ -229,7 +229,8 @@ class CatalogScreen(NavMixin, LiveScreen):
                 "Nothing in this install produces it "
                 "(`sloth-tui event producers --example` shows what would)."
             )
-        return f"Produced here by: {', '.join(names)}"
+        # Names come from config.toml (watcher:NAME): control characters made visible.
+        return fmt.printable(f"Produced here by: {', '.join(names)}")
 
     def _category_producers(self, cat: Category) -> str:
         if self.producers is None:
@@ -237,7 +238,7 @@ class CatalogScreen(NavMixin, LiveScreen):
         names = dict.fromkeys(n for t in cat.types for n in self.producers.for_type(t.type))
         produced = sum(1 for t in cat.types if self.producers.for_type(t.type))
         by = f" by {', '.join(names)}" if names else ""
-        return f"{produced} of {len(cat.types)} types produced here{by}"
+        return fmt.printable(f"{produced} of {len(cat.types)} types produced here{by}")
 
     def on_tree_node_selected(self, message: Tree.NodeSelected[str]) -> None:
         message.stop()
