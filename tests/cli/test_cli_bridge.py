@@ -17,7 +17,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sourcekit import SLOTH, DaemonProcess, db_rows, run_cli, wait_for, write_config
+from sourcekit import (
+    SLOTH,
+    DaemonProcess,
+    db_rows,
+    run_cli,
+    wait_for,
+    write_config,
+)
 from upstreamkit import UpstreamDB, mirrored_rows, upstream_rows
 
 ROWS = 1500  # upstream events the writer inserts (a run for every third)
@@ -54,21 +61,6 @@ def writer(tmp_path: Path) -> Iterator[Callable[[Path], subprocess.Popen[bytes]]
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Callable[[Path | None], DaemonProcess]]:
-    made: list[DaemonProcess] = []
-
-    def make(home: Path | None = None) -> DaemonProcess:
-        d = DaemonProcess(home or tmp_path / "home")
-        d.home.mkdir(parents=True, exist_ok=True)
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.kill()
 
 
 def bridged(home: Path) -> int:

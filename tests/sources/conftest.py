@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sourcekit import DaemonProcess
+from sourcekit import daemons  # noqa: F401 (a fixture for this directory)
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
@@ -20,22 +19,6 @@ async def engine(settings: Settings) -> AsyncIterator[Engine]:
     eng = await Engine.open(settings, lifecycle=True)
     yield eng
     await eng.close()
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Callable[[Path | None], DaemonProcess]]:
-    """Make DaemonProcess objects; every one is killed at teardown whatever the test did."""
-    made: list[DaemonProcess] = []
-
-    def make(home: Path | None = None) -> DaemonProcess:
-        d = DaemonProcess(home or tmp_path / "home")
-        d.home.mkdir(parents=True, exist_ok=True)
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.kill()
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sloth_tui.remote.protocol import probe
 
@@ -125,6 +127,23 @@ class DaemonProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Callable[[Path | None], DaemonProcess]]:
+    """Make DaemonProcess objects; every one is killed at teardown whatever the test did.
+    (A fixture: `from sourcekit import daemons` makes it one in a test module.)"""
+    made: list[DaemonProcess] = []
+
+    def make(home: Path | None = None) -> DaemonProcess:
+        d = DaemonProcess(home or tmp_path / "home")
+        d.home.mkdir(parents=True, exist_ok=True)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.kill()
 
 
 def run_cli(
