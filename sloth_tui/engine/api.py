@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.explain import HookVerdict
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.mirror import MirrorBatch, MirrorResult
 from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.replay import ReplayReport
 from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
+from sloth_tui.model.trace import Trace
 
 if TYPE_CHECKING:
     from sloth_tui.config import Settings
@@ -193,6 +196,24 @@ class EngineAPI(Protocol):
         event: Event | None = None,
         code: str | None = None,
     ) -> Execution: ...
+
+    async def replay(self, name: str, *, code: str | None = None, last: int = 50) -> ReplayReport:
+        """`code` (default: the hook's file as it is now) run in dry run over the last
+        `last` stored events the hook's patterns match, beside each one's recorded run.
+        Performs no side effect and writes nothing to the store (model/replay.py)."""
+        ...
+
+    # -- why, and what followed -----------------------------------------------------------
+
+    async def explain(self, event_id: int, hook: str | None = None) -> list[HookVerdict]:
+        """For each hook (or the one named): whether and why it ran on the event, or why
+        not (model/explain.py). NotFound for an event or a hook that does not exist."""
+        ...
+
+    async def trace(self, event_id: int) -> Trace:
+        """The tree the event belongs to, from its root: events, the runs on each, the
+        events each run dispatched (model/trace.py). NotFound for a missing event."""
+        ...
 
     # -- Lua, checked where the hooks run (an attached editor asks the daemon) ------------
 

@@ -25,21 +25,27 @@ from sloth_tui.engine.bus import Bus, Subscription
 from sloth_tui.engine.db_events import DbEvents, migration_events
 from sloth_tui.engine.dispatcher import Dispatcher
 from sloth_tui.engine.events import catalog_warnings, check_context, checked_parts
+from sloth_tui.engine.explain import explain_event
 from sloth_tui.engine.hook_admin import HookRegistry, refuse_if_readonly
 from sloth_tui.engine.lock import DataDirLock
 from sloth_tui.engine.mirror_intake import keys_of
 from sloth_tui.engine.mirror_intake import plan as mirror_plan
 from sloth_tui.engine.private import loose_modes
+from sloth_tui.engine.replay import replay_hook
 from sloth_tui.engine.state_run import ScopedRuns
 from sloth_tui.engine.store import Store, migration_name
 from sloth_tui.engine.threadhost import ThreadHost
+from sloth_tui.engine.trace import trace_event
 from sloth_tui.lua import runtime as lua_runtime
 from sloth_tui.lua.runtime import HookRuntime
 from sloth_tui.model.errors import EventRefused, HookError, NotFound, SlothError
+from sloth_tui.model.explain import HookVerdict
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.mirror import ForeignEvent, MirrorBatch, MirrorResult
 from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.replay import ReplayReport
 from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
+from sloth_tui.model.trace import Trace
 
 if TYPE_CHECKING:
     from sloth_tui.engine.api import EngineAPI
@@ -715,6 +721,17 @@ class Engine:
     ) -> Execution:
         """Dry run: the hook on a sample (or given) event; http and dispatch are only recorded."""
         return await self._registry.test_hook(hook, event_type, data, event=event, code=code)
+
+    async def replay(self, name: str, *, code: str | None = None, last: int = 50) -> ReplayReport:
+        return await replay_hook(self, self._registry, name, code=code, last=last)
+
+    # -- why, and what followed -----------------------------------------------------------
+
+    async def explain(self, event_id: int, hook: str | None = None) -> list[HookVerdict]:
+        return await explain_event(self, self._registry, event_id, hook)
+
+    async def trace(self, event_id: int) -> Trace:
+        return await trace_event(self.store, event_id)
 
     # -- Lua, checked here (a thread each: compiling must not hold up the loop) -----------
 

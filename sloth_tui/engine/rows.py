@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT
+from sloth_tui.model.errors import HookError
+from sloth_tui.model.policy import NO_POLICY, HookPolicy
 from sloth_tui.model.records import Event, Execution, Hook, LogLine
+
+log = logging.getLogger("sloth_tui.store")
 
 __all__ = ["EVENT_COLUMNS", "INSERT_EVENT"]  # re-exported for the store
 
@@ -50,12 +55,12 @@ def event_from_row(row: Sequence[Any]) -> Event:
 
 EXEC_COLUMNS = (
     "id, hook, event_id, status, started, duration_ms, result, error, error_line, lim, "
-    "logs, calls, dry_run, event_type, origin"
+    "logs, calls, dry_run, event_type, origin, trigger, attempt"
 )
 INSERT_EXECUTION = (
     "INSERT INTO executions (hook, event_id, status, started, duration_ms, result, error, "
-    "error_line, lim, logs, calls, dry_run, event_type, origin) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "error_line, lim, logs, calls, dry_run, event_type, origin, trigger, attempt) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -79,6 +84,8 @@ def execution_row(ex: Execution) -> tuple[Any, ...]:
         int(ex.dry_run),
         ex.event_type or None,
         ex.origin,
+        None if ex.trigger == "event" else ex.trigger,  # NULL: the common case, smaller
+        None if ex.attempt == 1 else ex.attempt,
     )
 
 
@@ -99,12 +106,14 @@ def execution_from_row(row: Sequence[Any]) -> Execution:
         dry_run=bool(row[12]),
         event_type=row[13] or "",
         origin=row[14],
+        trigger=row[15] or "event",
+        attempt=row[16] or 1,
     )
 
 
 HOOK_COLUMNS = (
     "name, events, file, description, enabled, timeout, run_count, last_run, created, "
-    "max_instructions, max_memory_mb, stack"
+    "max_instructions, max_memory_mb, stack, policy, disabled_reason"
 )
 
 
@@ -122,7 +131,27 @@ def hook_from_row(row: Sequence[Any]) -> Hook:
         max_instructions=row[9],
         max_memory_mb=row[10],
         stack=row[11],
+        policy=_policy(row[12]),
+        disabled_reason=row[13],
     )
+
+
+def policy_json(policy: HookPolicy) -> str | None:
+    """hooks.policy: the settings that differ from the defaults; NULL for none."""
+    settings = policy.to_dict()
+    return json.dumps(settings, separators=(",", ":")) if settings else None
+
+
+def _policy(text: str | None) -> HookPolicy:
+    """A stored policy. One this version cannot read (written by a newer one, or
+    edited by hand) is dropped with a warning rather than failing every hook load."""
+    if not text:
+        return NO_POLICY
+    try:
+        return HookPolicy.from_dict(json.loads(text))
+    except (ValueError, HookError) as exc:
+        log.warning("a stored hook policy cannot be read (%s); it is ignored", exc)
+        return NO_POLICY
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:

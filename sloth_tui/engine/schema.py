@@ -106,6 +106,15 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     ALTER TABLE executions ADD COLUMN origin TEXT;
     """,
+    # 7: hook policies (model/policy.py: JSON, NULL for none) and why the engine disabled
+    # a hook (auto_disable); executions say why they ran (NULL: an event) and which
+    # attempt they are (NULL: the first).
+    """
+    ALTER TABLE hooks ADD COLUMN policy TEXT;
+    ALTER TABLE hooks ADD COLUMN disabled_reason TEXT;
+    ALTER TABLE executions ADD COLUMN trigger TEXT;
+    ALTER TABLE executions ADD COLUMN attempt INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,6 +36,7 @@ from sloth_tui.engine.rows import (
     execution_row,
     hook_from_row,
     percentile,
+    policy_json,
 )
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCHEMA_VERSION
 from sloth_tui.engine.sqlite_thread import SqliteThread
@@ -789,7 +790,7 @@ class Store:
     @staticmethod
     def hook_upsert(hook: Hook) -> WriteOp:
         return (
-            f"INSERT OR REPLACE INTO hooks ({HOOK_COLUMNS}) VALUES ({', '.join('?' * 12)})",
+            f"INSERT OR REPLACE INTO hooks ({HOOK_COLUMNS}) VALUES ({', '.join('?' * 14)})",
             (
                 hook.name,
                 json.dumps(hook.events),
@@ -803,6 +804,8 @@ class Store:
                 hook.max_instructions,
                 hook.max_memory_mb,
                 hook.stack,
+                policy_json(hook.policy),
+                hook.disabled_reason,
             ),
         )
 

@@ -7,8 +7,11 @@ protocol and the dashboard share. No I/O here.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # model/policy imports filters, which imports this module
+    from sloth_tui.model.policy import HookPolicy
 
 EventStatus = Literal["pending", "processing", "completed", "failed"]
 ExecStatus = Literal["success", "failed", "error", "timeout", "skipped"]
@@ -94,9 +97,28 @@ class Hook:
     last_run: float | None = None
     created: float = field(default_factory=time.time)
     stack: str | None = None  # set: the hook runs only on events of this stack
+    # when, retry, mode/key, throttle, dedupe, auto_disable (model/policy.py)
+    policy: HookPolicy = field(default_factory=lambda: _policy(None))
+    # Why the engine disabled it (auto_disable), for the operator; None when it did not.
+    disabled_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "name": self.name,
+            "events": list(self.events),
+            "file": self.file,
+            "description": self.description,
+            "enabled": self.enabled,
+            "timeout": self.timeout,
+            "max_instructions": self.max_instructions,
+            "max_memory_mb": self.max_memory_mb,
+            "run_count": self.run_count,
+            "last_run": self.last_run,
+            "created": self.created,
+            "stack": self.stack,
+            "policy": self.policy.to_dict(),
+            "disabled_reason": self.disabled_reason,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Hook:
@@ -113,7 +135,17 @@ class Hook:
             last_run=d.get("last_run"),
             created=float(d.get("created", 0.0)),
             stack=_text_or_none(d.get("stack")),
+            policy=_policy(d.get("policy")),
+            disabled_reason=_text_or_none(d.get("disabled_reason")),
         )
+
+
+def _policy(d: Any) -> HookPolicy:
+    """HookPolicy.from_dict, imported late (model/policy imports filters, which imports
+    this module)."""
+    from sloth_tui.model.policy import HookPolicy
+
+    return HookPolicy.from_dict(d)
 
 
 @dataclass(slots=True)
@@ -146,6 +178,10 @@ class Execution:
     # Whose run this is: None for this engine's, "sloth-runner" for one a Sloth Runner
     # master recorded and the bridge mirrored (shown, never re-run here).
     origin: str | None = None
+    # Why it ran: event, rerun, retry, recovery or test (model/policy.TRIGGERS); and
+    # which attempt it is (1 = the first run; 2 and on = retries).
+    trigger: str = "event"
+    attempt: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,6 +200,8 @@ class Execution:
             "calls": self.calls,
             "dry_run": self.dry_run,
             "origin": self.origin,
+            "trigger": self.trigger,
+            "attempt": self.attempt,
         }
 
     @classmethod
@@ -184,4 +222,6 @@ class Execution:
             dry_run=bool(d.get("dry_run", False)),
             event_type=d.get("event_type") or "",
             origin=_text_or_none(d.get("origin")),
+            trigger=str(d.get("trigger") or "event"),
+            attempt=int(d.get("attempt") or 1),
         )

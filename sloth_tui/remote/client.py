@@ -32,10 +32,13 @@ from sloth_tui.config import Settings
 from sloth_tui.engine.api import EventLine, SyntaxProblem
 from sloth_tui.engine.bus import Subscription
 from sloth_tui.model.errors import EventRefused, SlothError
+from sloth_tui.model.explain import HookVerdict
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.mirror import MirrorBatch, MirrorResult
 from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.replay import ReplayReport
 from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
+from sloth_tui.model.trace import Trace
 from sloth_tui.remote import ops
 from sloth_tui.remote.notices import NoticeStream
 from sloth_tui.remote.ops import Op
@@ -448,6 +451,15 @@ class RemoteEngine:
         )
 
     # -- Lua, checked in the daemon ---------------------------------------------------
+
+    async def replay(self, name: str, *, code: str | None = None, last: int = 50) -> ReplayReport:
+        return await self._op(ops.REPLAY, name=name, code=code, last=last)
+
+    async def explain(self, event_id: int, hook: str | None = None) -> list[HookVerdict]:
+        return await self._op(ops.EXPLAIN, event_id=event_id, hook=hook)
+
+    async def trace(self, event_id: int) -> Trace:
+        return await self._op(ops.TRACE, event_id=event_id)
 
     async def check_syntax(self, code: str, chunkname: str = "hook") -> SyntaxProblem:
         return await self._op(ops.CHECK_SYNTAX, code=code, chunkname=chunkname)

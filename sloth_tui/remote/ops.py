@@ -31,10 +31,14 @@ from typing import Any, Generic, TypeVar
 
 from sloth_tui.engine.api import EngineAPI, EventLine, SyntaxProblem, full_line
 from sloth_tui.model.errors import EventRefused
+from sloth_tui.model.explain import HookVerdict
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.mirror import MIRROR_SOURCES, MirrorBatch, MirrorResult
+from sloth_tui.model.policy import HookPolicy
 from sloth_tui.model.records import EXEC_STATUSES, Event, Execution, Hook
+from sloth_tui.model.replay import ReplayReport
 from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
+from sloth_tui.model.trace import Trace
 from sloth_tui.remote.notices import stats_from_dict
 from sloth_tui.remote.protocol import ProtocolError, filter_from_wire, filter_to_wire
 
@@ -55,6 +59,7 @@ HOOK_CHANGES: dict[str, type | tuple[type, ...]] = {
     "max_instructions": int,
     "max_memory_mb": int,
     "stack": str,
+    "policy": dict,  # model/policy.HookPolicy as its to_dict(); {} clears every setting
 }
 # Changes whose null is a value (clears it) rather than a missing field.
 NULLABLE_CHANGES = frozenset({"stack"})
@@ -202,6 +207,8 @@ def _hook_changes(op: str, key: str, value: Any) -> dict[str, Any]:
             check_type(op, name, changes[name], kind)
     if "events" in changes:
         changes["events"] = _patterns(op, "events", changes["events"])
+    if "policy" in changes:  # PolicyError (a HookError): the one-line refusal, as locally
+        changes["policy"] = HookPolicy.from_dict(changes["policy"])
     return changes
 
 
@@ -250,6 +257,8 @@ def _changes_to_wire(changes: Any) -> dict[str, Any]:
     out = dict(changes)
     if "file" in out:
         out["file"] = _absolute(out["file"])
+    if isinstance(out.get("policy"), HookPolicy):
+        out["policy"] = out["policy"].to_dict()
     return out
 
 
@@ -588,6 +597,32 @@ TEST_HOOK = Op(
         lambda e: {"execution": e.to_dict()}, lambda r: Execution.from_dict(r["execution"])
     ),
 )
+REPLAY = Op(  # not a query: it runs Lua (dry run), and may take a while
+    "replay",
+    (
+        _NAME,
+        Param("code", "code", typed(str), None),
+        Param("last", "last", typed(int), 50),
+    ),
+    Result[ReplayReport](
+        lambda r: {"replay": r.to_dict()}, lambda r: ReplayReport.from_dict(r["replay"])
+    ),
+)
+EXPLAIN = Op(
+    "explain",
+    (_ID, Param("hook", "hook", typed(str), None)),
+    Result[list[HookVerdict]](
+        lambda vs: {"verdicts": [v.to_dict() for v in vs]},
+        lambda r: [HookVerdict.from_dict(v) for v in r["verdicts"]],
+    ),
+    query=True,
+)
+TRACE = Op(
+    "trace",
+    (_ID,),
+    Result[Trace](lambda t: {"trace": t.to_dict()}, lambda r: Trace.from_dict(r["trace"])),
+    query=True,
+)
 CHECK_SYNTAX = Op(
     "check_syntax",
     (Param("code", "code", typed(str)), Param("chunkname", "chunkname", typed(str), "hook")),
@@ -667,6 +702,9 @@ TABLE: dict[str, Op[Any]] = {
         DELETE_HOOK,
         HOOK_STATS,
         TEST_HOOK,
+        REPLAY,
+        EXPLAIN,
+        TRACE,
         CHECK_SYNTAX,
         DECLARED_EVENT_TYPES,
         STATS,
