@@ -150,6 +150,44 @@ async def hook_editor(pilot: Any, app: SlothApp) -> None:
     await settle(pilot, lambda: app.screen.panel.last_dry is not None)
 
 
+async def replay(pilot: Any, app: SlothApp) -> None:
+    """The pager edit replayed (f5) over deploy-alert's recent real events."""
+    await hooks(pilot, app)
+    app.screen.select("deploy-alert")
+    await pilot.press("e")
+    await settle(pilot, lambda: type(app.screen).__name__ == "HookEditorScreen")
+    app.screen.editor.move_cursor((9, 0))
+    app.screen.editor.insert(PAGER_EDIT)
+    await pilot.press("f5")
+    await settle(pilot, lambda: getattr(app.screen, "report", None) is not None)
+
+
+async def hook_settings(pilot: Any, app: SlothApp) -> None:
+    """The settings beside the code (ctrl+t): a condition, a mode per service, a retry."""
+    await hooks(pilot, app)
+    app.screen.select("deploy-alert")
+    await pilot.press("e")
+    await settle(pilot, lambda: type(app.screen).__name__ == "HookEditorScreen")
+    await pilot.press("ctrl+t")
+    await settle(pilot)
+    await pilot.press(*"service=payments !src:demo", "tab")
+    await settle(pilot)
+
+
+async def explain(pilot: Any, app: SlothApp) -> None:
+    """Why each hook ran on a failed deploy, or why not (x on the event's detail)."""
+    await event_detail(pilot, app)
+    await pilot.press("x")
+    await settle(pilot, lambda: type(app.screen).__name__ == "ExplainScreen")
+
+
+async def trace(pilot: Any, app: SlothApp) -> None:
+    """The tree a failed deploy belongs to (t on the event's detail)."""
+    await event_detail(pilot, app)
+    await pilot.press("t")
+    await settle(pilot, lambda: type(app.screen).__name__ == "TraceScreen")
+
+
 async def hook_editor_error(pilot: Any, app: SlothApp) -> None:
     await hooks(pilot, app)
     app.screen.select("health-escalation")
@@ -282,8 +320,12 @@ SHOTS: dict[str, Shot] = {
     "new-hook": new_hook,
     "hook-editor": hook_editor,
     "hook-editor-error": hook_editor_error,
+    "replay": replay,
+    "hook-settings": hook_settings,
     "executions": executions,
     "execution-detail": execution_detail,
+    "explain": explain,
+    "trace": trace,
     "stats": stats,
     "catalog": catalog,
     "sources": sources,

@@ -11,9 +11,12 @@ from sloth_tui.commands.bridge import bridge_group
 from sloth_tui.commands.check import check_group
 from sloth_tui.commands.doctor import doctor_command
 from sloth_tui.commands.event import event_dispatch, event_group
+from sloth_tui.commands.event_trace import event_trace
 from sloth_tui.commands.events_upstream import events_group
 from sloth_tui.commands.group import OneLineErrorGroup
 from sloth_tui.commands.hook import hook_group
+from sloth_tui.commands.hook_explain import hook_explain
+from sloth_tui.commands.hook_replay import hook_replay
 from sloth_tui.commands.schedule import schedule_group
 from sloth_tui.commands.secret import secret_group
 from sloth_tui.commands.serve import serve_command
@@ -151,3 +154,6 @@ main.add_command(bridge_group)
 main.add_command(secret_group)
 main.add_command(check_group)
 event_group.add_command(event_tail)
+hook_group.add_command(hook_explain)
+event_group.add_command(event_trace)
+hook_group.add_command(hook_replay)

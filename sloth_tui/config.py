@@ -132,6 +132,7 @@ class Settings:
     # per run, never per incr): opt-in, since most state is counters nobody watches.
     state_events: tuple[str, ...] = ()
     theme: str = "sloth-dark"
+    replay_last: int = 50  # events the hook editor's replay (f5) runs the edited code over
     socket: Path | None = None  # default: home / "sloth.sock"
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -214,6 +215,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "hook_instructions": (1_000, 10**12),
     "hook_memory_mb": (1, 65_536),
     "hook_host_memory_mb": (1, 65_536),
+    "replay_last": (1, 500),  # engine/replay.py's MAX_LAST
 }  # [monitor] is checked where it is used (sources/monitor.py: check_settings)
 
 

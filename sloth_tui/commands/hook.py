@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,11 +28,12 @@ from sloth_tui.commands.common import (
 )
 from sloth_tui.commands.event import TIME
 from sloth_tui.commands.hook_import import hook_import
+from sloth_tui.commands.hook_policy_flags import PolicyFlags, policy_options
 from sloth_tui.commands.output import clean, clean_block, json_text, say, value_text, warn
 from sloth_tui.commands.upstream_shapes import hook_json, hook_logs_json
 from sloth_tui.engine.api import EngineAPI
 from sloth_tui.engine.retry import RetryReport, failed_runs, retry_runs
-from sloth_tui.model.errors import NotFound
+from sloth_tui.model.errors import NotFound, SlothError
 from sloth_tui.model.records import Execution, Hook
 
 
@@ -60,6 +62,43 @@ def _warn_about_patterns(patterns: list[str]) -> None:
 def _describe(hook: Hook) -> str:
     stack = f" [stack {clean(hook.stack)}]" if hook.stack else ""
     return f"{clean(hook.name)} ({clean(', '.join(hook.events))}){stack} -> {clean(hook.file)}"
+
+
+def _say_policy(hook: Hook) -> None:
+    """The policy as `hook show` prints it: one line per setting, aligned."""
+    lines = hook.policy.describe() or ["none (every matching event, runs in parallel)"]
+    for i, line in enumerate(lines):
+        say(f"{'policy:' if i == 0 else '':<13}{clean(line)}")
+
+
+POLICY_WIDTH = 20  # characters of `hook list`'s policy column: `hook show` has the rest
+
+
+def _policy_summary(hook: Hook) -> str:
+    """The settings a hook has, in a word each, for `hook list` ("-" for none); past
+    POLICY_WIDTH the rest are counted (when,single,retry,+3)."""
+    p = hook.policy
+    words = ["when"] if p.when else []
+    words += [p.mode] if p.mode != "parallel" else []  # single, queued, restart
+    words += ["retry"] if p.retry else []
+    words += ["throttle"] if p.throttle else []
+    words += ["dedupe"] if p.dedupe is not None else []
+    words += ["auto"] if p.auto_disable is not None else []  # auto-disable
+    if len(",".join(words)) <= POLICY_WIDTH:
+        return ",".join(words) or "-"
+    kept: list[str] = []
+    for word in words:  # as many whole words as leave room for ",+N"
+        if len(",".join([*kept, word, f"+{len(words)}"])) > POLICY_WIDTH:
+            break
+        kept.append(word)
+    return ",".join([*kept, f"+{len(words) - len(kept)}"])
+
+
+def _enabled_text(hook: Hook) -> str:
+    """true, false, or auto-off: disabled by the engine (auto_disable), not by hand."""
+    if not hook.enabled and hook.disabled_reason:
+        return "auto-off"
+    return json_text(hook.enabled)
 
 
 async def _syntax_problem(engine: EngineAPI, path: Path) -> str | None:
@@ -140,10 +179,12 @@ async def _check_syntax(engine: EngineAPI, path: Path, force: bool, verb: str) -
     "--max-memory-mb", type=MEMORY_MB, default=None, help="Lua heap per run (default 64)."
 )
 @click.option("--force", is_flag=True, help="Add it even if the file does not compile.")
+@policy_options
 @click.option("--json", "as_json", is_flag=True, help="Print the hook as JSON.")
 @click.pass_context
 def hook_add(
     ctx: click.Context,
+    /,
     name: str,
     events: tuple[str, ...],
     file: str,
@@ -156,6 +197,7 @@ def hook_add(
     max_memory_mb: int | None,
     force: bool,
     as_json: bool,
+    **policy_flags: Any,
 ) -> None:
     """Register hook NAME to run FILE on matching events.
 
@@ -164,6 +206,12 @@ def hook_add(
 
     \b
         sloth-tui hook add prod_monitor -f hooks/monitor.lua -e task.failed -s production
+
+    The policy flags (--when, --mode, --retry, ...) are sloth-tui's own:
+
+    \b
+        sloth-tui hook add page -f page.lua -e deploy.failed --when 'env=prod' \\
+            --key data.service --dedupe 10m --retry 3 --auto-disable 20
     """
     if enabled is not None and disabled and enabled:
         raise click.UsageError("--enabled=true and --disabled contradict each other")
@@ -171,6 +219,9 @@ def hook_add(
     path = Path(file).expanduser()
     if not path.is_file():
         raise click.BadParameter(f"no such file: {path}", param_hint="--file")
+    flags = PolicyFlags.pop_from(policy_flags)
+    # Checked before anything is written: a bad flag adds nothing.
+    policy = flags.apply() if flags.given else None
 
     async def body() -> None:
         async with engine_for(ctx) as engine:
@@ -191,10 +242,20 @@ def hook_add(
                 max_memory_mb=max_memory_mb,
                 stack=stack,
             )
+            if policy is not None and not policy.is_default:
+                # add_hook takes no policy: a second step, which must not fail silently.
+                try:
+                    hook = await engine.update_hook(name, policy=policy)
+                except SlothError as exc:
+                    fail(
+                        f"added hook {clean(name)}, but setting its policy failed: {exc} "
+                        f"(the hook runs without it; set it with `hook update {clean(name)}`)"
+                    )
         if as_json:
             emit_json(hook.to_dict())
             return
         say(f"added hook {_describe(hook)}")
+        _say_policy(hook)
         _warn_about_patterns(hook.events)
 
     run(body)
@@ -215,10 +276,12 @@ def hook_add(
 @click.option("--description", default=None, help="A new description.")
 @click.option("--timeout", type=SECONDS, default=None, help="Seconds per run.")
 @click.option("--force", is_flag=True, help="Take the file even if it does not compile.")
+@policy_options
 @click.option("--json", "as_json", is_flag=True, help="Print the hook as JSON.")
 @click.pass_context
 def hook_update(
     ctx: click.Context,
+    /,
     name: str,
     events: tuple[str, ...],
     file: str | None,
@@ -226,10 +289,19 @@ def hook_update(
     timeout: float | None,
     force: bool,
     as_json: bool,
+    **policy_flags: Any,
 ) -> None:
-    """Change hook NAME's patterns, file, description or timeout; the rest stays.
+    """Change hook NAME's patterns, file, description, timeout or policies; the rest stays.
 
-    A new FILE must compile (a syntax error is refused, naming its line) unless --force."""
+    A new FILE must compile (a syntax error is refused, naming its line) unless --force.
+    A policy flag changes that setting only; "" (--when, --key), 0 (--retry,
+    --auto-disable) or off (--throttle, --dedupe) clears it:
+
+    \b
+        sloth-tui hook update page --mode single --key data.service --throttle 5/1m
+        sloth-tui hook update page --retry 0 --when ''
+    """
+    flags = PolicyFlags.pop_from(policy_flags)
     changes: dict[str, object] = {}
     if events:
         changes["events"] = list(dict.fromkeys(events))
@@ -244,20 +316,25 @@ def hook_update(
         if not 0 < timeout <= 3600:
             raise click.BadParameter("must be between 0 and 3600 seconds", param_hint="--timeout")
         changes["timeout"] = timeout
-    if not changes:
+    if not changes and not flags.given:
         raise click.UsageError(
-            "nothing to change: give --event, --file, --description or --timeout"
+            "nothing to change: give --event, --file, --description, --timeout "
+            "or a policy flag (--when, --mode, --retry, ...: see --help)"
         )
 
     async def body() -> None:
         async with engine_for(ctx) as engine:
             if file is not None:
                 await _check_syntax(engine, Path(file).expanduser(), force, "use")
+            if flags.given:  # the current policy, changed by the flags: in the same update
+                changes["policy"] = flags.apply((await engine.get_hook(name)).policy)
             hook = await engine.update_hook(name, **changes)
         if as_json:
             emit_json(hook.to_dict())
             return
         say(f"updated hook {_describe(hook)}")
+        if flags.given:
+            _say_policy(hook)
         if events:
             _warn_about_patterns(hook.events)
 
@@ -302,8 +379,9 @@ def hook_list(ctx: click.Context, stack: str | None, as_json: bool, fmt: str) ->
                 ]
             )
             return
-        # The stack column shows once some hook has a stack (else it would be all "-").
+        # The stack and policy columns show once some hook has one (else all "-").
         with_stack = any(h.stack for h in hooks)
+        with_policy = any(not h.policy.is_default for h in hooks)
         rows = []
         for h in hooks:
             s = stats.get(h.name)
@@ -313,7 +391,8 @@ def hook_list(ctx: click.Context, stack: str | None, as_json: bool, fmt: str) ->
                     h.name,
                     ",".join(h.events),
                     *([h.stack or "-"] if with_stack else []),
-                    json_text(h.enabled),
+                    _enabled_text(h),
+                    *([_policy_summary(h)] if with_policy else []),
                     str(h.run_count),
                     rate,
                     fmt_ts(h.last_run),
@@ -321,9 +400,19 @@ def hook_list(ctx: click.Context, stack: str | None, as_json: bool, fmt: str) ->
                 ]
             )
         headers = ["name", "events", *(["stack"] if with_stack else []), "enabled"]
+        headers += ["policy"] if with_policy else []
         table(rows, [*headers, "runs", "ok", "last run", "description"])
+        off = [h.name for h in hooks if not h.enabled and h.disabled_reason]
+        if off:
+            say(f"auto-off: disabled after failures in a row (hook show {clean(off[0])} says "
+                "why; hook enable clears it)")  # fmt: skip
 
     run(body)
+
+
+def _why(ex: Execution) -> str:
+    """Why a run happened: event, rerun, retry, recovery or test, and which attempt."""
+    return clean(ex.trigger) + (f", attempt {ex.attempt}" if ex.attempt > 1 else "")
 
 
 def _print_execution(ex: Execution, *, output: bool = True, error: bool = True) -> None:
@@ -340,12 +429,15 @@ def _print_execution(ex: Execution, *, output: bool = True, error: bool = True) 
         for part in (f"event {ex.event_id}" if ex.event_id else "", clean(ex.event_type))
         if part
     )
+    why = _why(ex)
     say(
         f"{mark}{clean(ex.hook)}"
         + (f" on {target}" if target else "")
-        + f": {clean(ex.status)} in {ex.duration_ms:.1f} ms"
+        + f": {clean(ex.status)} in {ex.duration_ms:.1f} ms ({why})"
         + (f" (limit: {clean(ex.limit)})" if ex.limit else "")
     )
+    if ex.status == "skipped" and ex.error:  # not an error: why it did not run
+        say(f"  skipped: {clean(ex.error)}")
     if output:
         for line in ex.logs:
             say(f"  [{clean(line.level):<5}] {clean(line.message)}")
@@ -354,7 +446,7 @@ def _print_execution(ex: Execution, *, output: bool = True, error: bool = True) 
             # id/error are null until there is one (a dry run dispatches nothing): not shown.
             detail = {k: v for k, v in call.items() if k != "fn" and v is not None}
             say(f"  -> {clean(fn)} {json_text(detail)}")
-    if error and ex.error:
+    if error and ex.error and ex.status != "skipped":
         say(f"  error: {clean(ex.error)}")
     if output and ex.result is not None:
         say(f"  returned: {json_text(ex.result)}")
@@ -389,6 +481,10 @@ def hook_show(ctx: click.Context, name: str, history: bool, limit: int, as_json:
             say(f"stack:       {clean(hook.stack)}")
         say(f"description: {clean(value_text(hook.description, spaces_ok=True))}")
         say(f"enabled:     {json_text(hook.enabled)}")
+        if hook.disabled_reason:
+            say(f"disabled:    {clean(hook.disabled_reason)} (hook enable clears it)")
+        if not hook.policy.is_default:
+            _say_policy(hook)
         say(f"timeout:     {hook.timeout:g}s")
         if hook.max_instructions or hook.max_memory_mb:
             say(
@@ -404,9 +500,11 @@ def hook_show(ctx: click.Context, name: str, history: bool, limit: int, as_json:
             )
         for ex in runs:
             on = f"event {ex.event_id:<8}" if ex.event_id else f"{'dry run':<14}"
+            # Runs from their event say nothing more; the others say why they ran.
+            why = f"({_why(ex)}) " if ex.trigger != "event" or ex.attempt > 1 else ""
             say(
                 f"  {fmt_ts(ex.started)}  {on} {clean(ex.status):<8} "
-                f"{ex.duration_ms:8.1f} ms  {clean(ex.error or '')}".rstrip()
+                f"{ex.duration_ms:8.1f} ms  {why}{clean(ex.error or '')}".rstrip()
             )
 
     run(body)
@@ -428,15 +526,18 @@ def hook_get(ctx: click.Context, name: str, as_json: bool, fmt: str) -> None:
 
     Keys are upstream's (id, name, description, event_type, file_path, stack, enabled,
     created_at, updated_at, last_run, run_count) plus sloth-tui's (events, timeout,
-    limits). `id` is the hook's name: hooks have no other id here. The Lua source is
-    `sloth-tui hook source NAME`.
+    limits, policy, disabled_reason). `id` is the hook's name: hooks have no other id
+    here. The Lua source is `sloth-tui hook source NAME`.
     """
 
     async def body() -> Hook:
         async with engine_for(ctx, readonly=True) as engine:
             return await engine.get_hook(name)
 
-    emit_json(hook_json(run(body)))
+    hook = run(body)
+    emit_json(
+        hook_json(hook) | {"policy": hook.policy.to_dict(), "disabled_reason": hook.disabled_reason}
+    )
 
 
 @hook_group.command("source")
@@ -494,8 +595,11 @@ def hook_delete(ctx: click.Context, name: str, force: bool) -> None:
 def _toggle(ctx: click.Context, name: str, enabled: bool) -> None:
     async def body() -> None:
         async with engine_for(ctx) as engine:
-            await engine.set_hook_enabled(name, enabled)
+            before = await engine.get_hook(name)
+            after = await engine.set_hook_enabled(name, enabled)
         say(f"{'enabled' if enabled else 'disabled'} hook {clean(name)}")
+        if before.disabled_reason and not after.disabled_reason:
+            say(f"cleared why it was off: {clean(before.disabled_reason)}")
 
     run(body)
 
@@ -504,7 +608,8 @@ def _toggle(ctx: click.Context, name: str, enabled: bool) -> None:
 @click.argument("name")
 @click.pass_context
 def hook_enable(ctx: click.Context, name: str) -> None:
-    """Switch a hook on."""
+    """Switch a hook on. A hook the engine switched off (--auto-disable) comes back with
+    its count of failures in a row at 0, and the reason it was off is cleared."""
     _toggle(ctx, name, True)
 
 

@@ -16,9 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from sloth_tui.engine.bus import Bus
+from sloth_tui.engine.policy_after import FollowUps
+from sloth_tui.engine.policy_gate import PolicyGate
 from sloth_tui.engine.store import Store, WriteOp, run_record_ops
 from sloth_tui.model.errors import EventRefused
-from sloth_tui.model.records import OK_STATUSES, Event, Execution, Hook
+from sloth_tui.model.policy import NO_POLICY
+from sloth_tui.model.records import Event, Execution, Hook
 
 
 class Effects(Protocol):
@@ -38,15 +41,23 @@ class Effects(Protocol):
 # when it has any to keep, commit with its record (None: the record alone).
 RunFn = Callable[[Hook, Event], tuple[Execution, Effects | None]]
 
-# An event, the hooks to run on it, and the future of whoever waits for the runs.
-Job = tuple[Event, list[Hook], "asyncio.Future[list[Execution]] | None"]
+# An event, the hooks to run on it, the future of whoever waits for the runs, and why
+# they run: the trigger and attempt every execution of the job is stamped with.
+Job = tuple[Event, list[Hook], "asyncio.Future[list[Execution]] | None", str, int]
 
 BATCH = 16  # queued jobs a worker takes at once
 
 
 class Dispatcher:
     def __init__(
-        self, store: Store, bus: Bus, run: RunFn, *, concurrency: int, queue_size: int
+        self,
+        store: Store,
+        bus: Bus,
+        run: RunFn,
+        *,
+        concurrency: int,
+        queue_size: int,
+        lookup: Callable[[str], Hook | None] = lambda name: None,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -70,6 +81,11 @@ class Dispatcher:
         # Stopping: set, no run starts any more (hook threads check it before each run)
         # and queued jobs are dropped, their events left unfinished for recovery.
         self._halt = threading.Event()
+        # Policies (model/policy.py): the gate before a gated hook's run (pool threads),
+        # and the follow-ups after a run (retry, auto_disable; on the loop). `lookup` is
+        # the registry's: a retry runs the hook as it is when the retry is due.
+        self.gate: PolicyGate[Effects | None] = PolicyGate(self._halt)
+        self.follow_ups = FollowUps(self._requeue, lookup)
         self._open = asyncio.Event()  # cleared while recovery loads: workers wait
         self._open.set()
         self._reaper: asyncio.Task[None] | None = None
@@ -79,31 +95,45 @@ class Dispatcher:
         # Reserved children count: their parent's commit queues them, after its run.
         return self._queue.qsize() + self._active + self._reserved
 
-    def _job(self, event: Event, hooks: list[Hook], wait: bool) -> Job:
+    def _job(self, event: Event, hooks: list[Hook], wait: bool, trigger: str, attempt: int) -> Job:
         done = asyncio.get_running_loop().create_future() if wait else None
         if done is not None:
             self._waiters.add(done)
-        return event, hooks, done
+        return event, hooks, done, trigger, attempt
 
     async def submit(
-        self, event: Event, hooks: list[Hook], *, wait: bool = False
+        self, event: Event, hooks: list[Hook], *, wait: bool = False, trigger: str = "event"
     ) -> asyncio.Future[list[Execution]] | None:
         """Queue work, waiting for room when the queue is full (backpressure).
 
         With wait=True, returns a future for the executions, done once they are stored.
+        `trigger` is what the executions record (model/policy.TRIGGERS).
         """
         await self._room.acquire()
-        job = self._job(event, hooks, wait)
+        job = self._job(event, hooks, wait, trigger, 1)
         self._queue.put_nowait((job, True))
         return job[2]
 
     def submit_nowait(
-        self, event: Event, hooks: list[Hook], *, wait: bool = False
+        self,
+        event: Event,
+        hooks: list[Hook],
+        *,
+        wait: bool = False,
+        trigger: str = "event",
+        attempt: int = 1,
     ) -> asyncio.Future[list[Execution]] | None:
-        """Queue work past the bound (recovery; Engine.dispatch with a parent)."""
-        job = self._job(event, hooks, wait)
+        """Queue work past the bound (recovery, retries; Engine.dispatch with a parent)."""
+        job = self._job(event, hooks, wait, trigger, attempt)
         self._queue.put_nowait((job, False))
         return job[2]
+
+    def _requeue(self, event: Event, hook: Hook, attempt: int) -> bool:
+        """A retry that is due (FollowUps): queued past the bound, like recovery."""
+        if self._halt.is_set():
+            return False
+        self.submit_nowait(event, [hook], trigger="retry", attempt=attempt)
+        return True
 
     # -- events dispatched by hooks: room taken at the call, queued after the commit ------
 
@@ -120,7 +150,7 @@ class Dispatcher:
     def submit_reserved(self, event: Event, hooks: list[Hook]) -> None:
         """Queue an event whose room reserve_room() took (its parent has committed)."""
         self._reserved -= 1
-        self._queue.put_nowait(((event, hooks, None), True))
+        self._queue.put_nowait(((event, hooks, None, "event", 1), True))
 
     def release_room(self) -> None:
         """A reserved event will not be queued after all (its parent's commit failed)."""
@@ -163,14 +193,26 @@ class Dispatcher:
         # Runs that wrote nothing (most): their records go to the loop in one hop at the
         # end of the batch, since a hop costs more than a trivial run.
         plain: list[tuple[Hook, Execution, None]] = []
+        gate = self.gate
         try:
-            for event, hooks, _done in jobs:
+            for event, hooks, _done, trigger, attempt in jobs:
                 runs: list[Execution] = []
                 results.append(runs)
                 for hook in hooks:
                     if self._halt.is_set():
                         return results
-                    execution, effects = self._run(hook, event)
+                    # A hook without a policy (NO_POLICY, shared) costs one identity test.
+                    policy = hook.policy
+                    if policy is NO_POLICY or not policy.gated:
+                        execution, effects = self._run(hook, event)
+                    else:
+                        gated = gate.run(hook, event, self._run)
+                        if gated is None:  # halted while it waited its turn
+                            return results
+                        execution, effects = gated
+                    if trigger != "event":
+                        execution.trigger = trigger
+                        execution.attempt = attempt
                     if effects is None or effects.empty:
                         plain.append((hook, execution, None))
                     else:
@@ -194,14 +236,18 @@ class Dispatcher:
             self._commit(hook, execution, effects)
 
     def _commit(self, hook: Hook, execution: Execution, effects: Effects | None) -> None:
-        """On the loop: the run's record, its hook's counter and its effects, one write."""
+        """On the loop: the run's record, its hook's counter and its effects, one write.
+        A run the gate skipped is a record alone: the hook did not run."""
         if effects is None:
-            self._store.record_later(execution, hook.name)
+            if not _ran(execution):
+                self._store.execution_later(execution)
+            else:
+                self._store.record_later(execution, hook.name)
         else:
             effects.commit(run_record_ops(execution, hook.name))
 
     async def _process(self, loop: asyncio.AbstractEventLoop, jobs: list[Job]) -> None:
-        for event, _hooks, _done in jobs:
+        for event, _hooks, _done, _trigger, _attempt in jobs:
             event.status = "processing"
             self._store.set_status_later(event.id, "processing")
         try:
@@ -210,12 +256,20 @@ class Dispatcher:
             return
         # Shorter when stopping cut the batch (zip stops there): what ran is recorded, and
         # an event with runs missing stays `processing`, for recovery.
-        for (event, hooks, done), executions in zip(jobs, results, strict=False):
+        follow_ups = self.follow_ups
+        for (event, hooks, done, trigger, _attempt), executions in zip(jobs, results, strict=False):
             for hook, execution in zip(hooks, executions, strict=False):
-                hook.run_count += 1  # its row and counter are written already (_commit)
-                hook.last_run = execution.started
+                if _ran(execution):  # its row and counter are written already (_commit)
+                    hook.run_count += 1
+                    hook.last_run = execution.started
                 self.executions_total += 1
                 self._bus.publish("execution", execution)
+                policy = hook.policy
+                if trigger == "retry" or (
+                    policy is not NO_POLICY
+                    and (policy.retry is not None or policy.auto_disable is not None)
+                ):
+                    follow_ups.ran(hook, event, execution)
             if len(executions) == len(hooks):
                 await self._finish(event, executions, done)
 
@@ -225,7 +279,7 @@ class Dispatcher:
         executions: list[Execution],
         done: asyncio.Future[list[Execution]] | None,
     ) -> None:
-        ok = all(e.status in OK_STATUSES for e in executions)
+        ok = self.follow_ups.settled(event, executions)
         event.status = "completed" if ok else "failed"
         self._store.set_status_later(event.id, event.status)
         self._bus.publish("event_status", event)
@@ -277,20 +331,29 @@ class Dispatcher:
         now = time.time()
         while not self._queue.empty():
             item = self._queue.get_nowait()
-            (event, hooks, done), bounded = item
+            (event, hooks, done, trigger, attempt), bounded = item
             if not any(h.name == hook_name for h in hooks):
                 kept.append(item)
                 continue
             # A new list: the matcher's cached lists are shared, never mutated.
             rest = [h for h in hooks if h.name != hook_name]
             skipped = [
-                Execution(hook_name, event.id, "skipped", now, error=why, event_type=event.type)
+                Execution(
+                    hook_name,
+                    event.id,
+                    "skipped",
+                    now,
+                    error=why,
+                    event_type=event.type,
+                    trigger=trigger,
+                    attempt=attempt,
+                )
                 for h in hooks
                 if h.name == hook_name
             ]
             dropped.extend(skipped)
             if rest:
-                kept.append(((event, rest, done), bounded))
+                kept.append(((event, rest, done, trigger, attempt), bounded))
             else:
                 if bounded:
                     self._room.release()
@@ -300,6 +363,8 @@ class Dispatcher:
         for execution in dropped:
             self._store.execution_later(execution)
             self._bus.publish("execution", execution)
+            if execution.trigger == "retry":
+                self.follow_ups.retry_done(execution.event_id)
         for event, skipped, done in emptied:
             await self._finish(event, skipped, done)
         return len(dropped)
@@ -318,10 +383,14 @@ class Dispatcher:
     def halt(self) -> None:
         """Start no more runs. Queued jobs are dropped as they come (a producer waiting
         for room gets it, and its reply); their events stay unfinished for recovery.
-        Runs under way go on to their end, each within its deadline."""
+        Runs waiting their turn at the gate (mode queued) leave the same way. Runs under
+        way go on to their end, each within its deadline. Pending retries are dropped
+        (timers cancelled; engine/policy_after.py): nothing retries them later."""
         if self._halt.is_set():
             return
         self._halt.set()
+        self.gate.wake()  # runs waiting their turn (mode queued) leave, unfinished
+        self.follow_ups.halt()  # pending retries are dropped
         self._open.set()  # recovery still loading: what it had not queued stays pending
         while not self._queue.empty():
             self._drop(self._queue.get_nowait())
@@ -332,9 +401,10 @@ class Dispatcher:
     def resume(self) -> None:
         """Run again after halt() (the engine runs system.shutdown's hooks so)."""
         self._halt.clear()
+        self.follow_ups.resume()
 
     def _drop(self, item: tuple[Job, bool]) -> None:
-        event, _hooks, done = self._took(item)
+        event, _hooks, done, _trigger, _attempt = self._took(item)
         if done is not None:
             self._waiters.discard(done)
             if not done.done():
@@ -373,6 +443,12 @@ class Dispatcher:
             if not waiter.done():
                 waiter.set_exception(_stopped(None))
                 waiter.add_done_callback(_retrieved)
+
+
+def _ran(execution: Execution) -> bool:
+    """Whether the hook ran (its run counter moves): a run the gate skipped never started
+    and has no duration; one cancelled by mode restart did start, and counts."""
+    return execution.status != "skipped" or execution.duration_ms > 0
 
 
 def _stopped(event: Event | None) -> EventRefused:

@@ -35,7 +35,7 @@ from sloth_tui.engine.replay import replay_hook
 from sloth_tui.engine.state_run import ScopedRuns
 from sloth_tui.engine.store import Store, migration_name
 from sloth_tui.engine.threadhost import ThreadHost
-from sloth_tui.engine.trace import trace_event
+from sloth_tui.engine.trace_sql import trace_event
 from sloth_tui.lua import runtime as lua_runtime
 from sloth_tui.lua.runtime import HookRuntime
 from sloth_tui.model.errors import EventRefused, HookError, NotFound, SlothError
@@ -180,7 +180,9 @@ class Engine:
             self.runs,
             concurrency=s.concurrency,
             queue_size=s.queue_size,
+            lookup=registry.find,
         )
+        self._dispatcher.follow_ups.disable = self._auto_disable
         registry.attach(runtime, self._dispatcher)
         # Recovery loads in the background, so `serve` listens at once; the workers wait
         # for it, and what it recovers goes to the queue ahead of anything new.
@@ -243,6 +245,7 @@ class Engine:
                 log.warning("hook runs still under way past their deadline; stopping anyway")
             if self.lifecycle:
                 await self._record_shutdown(d, reason, run_hooks=settled)
+            await d.follow_ups.settle()  # an auto-disable under way writes its hook first
         self._closed = True
         if self._stats_task is not None:
             self._stats_task.cancel()
@@ -300,17 +303,16 @@ class Engine:
         """Queue the events a crash left unfinished, ahead of any new one, skipping hooks
         already recorded for them. Runs in the background (see _start)."""
         assert self._dispatcher is not None
-        jobs: list[tuple[Event, list[Hook], None]] = []
+        jobs: list[tuple[Event, list[Hook], None, str, int]] = []
         try:
             events = await self.store.unfinished_events()
             recorded = await self.store.recorded_runs_of_unfinished() if events else {}
             for event in events:
                 done = recorded.get(event.id, set())
-                hooks = [
-                    h for h in self.matcher.match(event.type, event.stack) if h.name not in done
-                ]
+                matched = self.matcher.admit(self.matcher.match(event.type, event.stack), event)
+                hooks = [h for h in matched if h.name not in done]
                 if hooks:
-                    jobs.append((event, hooks, None))
+                    jobs.append((event, hooks, None, "recovery", 1))
                 else:
                     self.store.set_status_later(event.id, "completed")
             if jobs:
@@ -369,7 +371,8 @@ class Engine:
                     f"event chain too deep: {type} would be at depth {depth}, "
                     f"the limit is {self.settings.max_depth}"
                 )
-        hooks = self.matcher.match(type, stack)
+        matcher = self.matcher
+        hooks = matcher.match(type, stack)
         # Positional: this runs once per event, and keywords cost more.
         event = Event(
             self._next_id,
@@ -387,6 +390,10 @@ class Engine:
             run_id,
         )
         self._next_id += 1
+        if hooks and matcher.conditional:  # some hook has a `when`: hooks it fails go
+            hooks = matcher.admit(hooks, event)
+            if not hooks:
+                event.status = "completed"
         return event, hooks, encoded
 
     def _committed(self, event: Event) -> None:
@@ -428,13 +435,19 @@ class Engine:
             self._dispatcher.release_room()
 
     async def _queue_hooks(
-        self, event: Event, hooks: list[Hook], parent: Event | None, *, wait: bool = False
+        self,
+        event: Event,
+        hooks: list[Hook],
+        parent: Event | None,
+        *,
+        wait: bool = False,
+        trigger: str = "event",
     ) -> asyncio.Future[list[Execution]] | None:
         # The matcher's cached lists are replaced on reload, never mutated: no copy needed.
         dispatcher = self._check_open()
         if parent is not None:
-            return dispatcher.submit_nowait(event, hooks, wait=wait)
-        return await dispatcher.submit(event, hooks, wait=wait)
+            return dispatcher.submit_nowait(event, hooks, wait=wait, trigger=trigger)
+        return await dispatcher.submit(event, hooks, wait=wait, trigger=trigger)
 
     async def dispatch(
         self,
@@ -504,7 +517,8 @@ class Engine:
             raise HookError("name at least one hook to re-run, or none for all that match")
         event = await self.store.get_event(event_id)  # NotFound when missing or trimmed
         if hooks is None:
-            chosen = self.matcher.match(event.type, event.stack)
+            # Hooks named run as asked; "all that match" follows their conditions (when).
+            chosen = self.matcher.admit(self.matcher.match(event.type, event.stack), event)
             if not chosen:
                 raise HookError(f"no enabled hook matches {event.type}: nothing to re-run")
         else:
@@ -516,10 +530,32 @@ class Engine:
                 if not hook.enabled:
                     raise HookError(f"hook {name!r} is disabled: enable it to re-run it")
                 chosen.append(hook)
-        done = await self._queue_hooks(event, chosen, None, wait=True)
+        done = await self._queue_hooks(event, chosen, None, wait=True, trigger="rerun")
         assert done is not None
         executions = await done
         return event, executions
+
+    async def _auto_disable(self, name: str, failures: int, last_error: str) -> None:
+        """auto_disable (engine/policy_after.py): the hook is disabled with the reason, and
+        a system.warning says so. Once per streak; `hook enable` clears the reason."""
+        last = " ".join(last_error.split())  # one line
+        if len(last) > 300:
+            last = last[:300] + "…"
+        reason = f"auto-disabled after {failures} failures in a row; last error: {last}"
+        try:
+            await self._registry.update_hook(name, enabled=False, disabled_reason=reason)
+        except (NotFound, HookError):  # deleted meanwhile, or the engine is read-only
+            return
+        log.warning("hook %s %s", name, reason)
+        data = {
+            "component": f"hook:{name}",
+            "message": f"hook {name} {reason}",
+            "severity": "warning",
+            "hook": name,
+            "last_error": last,
+        }
+        with contextlib.suppress(EventRefused):  # stopping: the hook is disabled all the same
+            await self.dispatch("system.warning", data, source="system")
 
     async def dispatch_batch(self, items: list[EventLine]) -> list[Event | EventRefused]:
         """Many top-level events, one store write: how socket ingest keeps up with a pipelining
@@ -784,7 +820,8 @@ class Engine:
         return await self._source_controls.control_source(source, item, action)
 
     async def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until no hook work is queued or running (tests, `event dispatch`)."""
+        """Wait until no hook work is queued or running (tests, `event dispatch`). A retry
+        whose delay has not passed is not waited for (a stop must not wait for it)."""
         if self._dispatcher is None:
             return True
         ok = await self._dispatcher.drain(timeout)

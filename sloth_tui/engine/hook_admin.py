@@ -157,7 +157,11 @@ class HookRegistry:
             changes["file"] = str(Path(changes["file"]).expanduser().resolve())
         if "stack" in changes:
             changes["stack"] = _stack(changes["stack"])
+        if changes.get("enabled") is True:  # enabling clears why the engine disabled it
+            changes.setdefault("disabled_reason", None)
         saved = await self._save_hook(replace(hook, **changes))
+        if changes.get("enabled") is True and self._dispatcher is not None:
+            self._dispatcher.follow_ups.forget(name)  # auto_disable counts from 0 again
         if hook.enabled and not saved.enabled:
             await self._drop_queued_runs(name, "disabled")
         return saved
@@ -178,6 +182,9 @@ class HookRegistry:
         await self.store.delete_hook(name)
         await self.reload()
         await self._drop_queued_runs(name, "deleted")
+        if self._dispatcher is not None:  # its policy's windows and counts go with it
+            self._dispatcher.gate.forget(name)
+            self._dispatcher.follow_ups.forget(name)
         self.bus.publish("hooks", name)
 
     async def _drop_queued_runs(self, name: str, what: str) -> None:
@@ -225,6 +232,7 @@ class HookRegistry:
         execution = await asyncio.to_thread(
             runtime.run, hook, event, dry_run=True, code=code, limits=self.limits_for(hook)
         )
+        execution.trigger = "test"
         if not self.readonly:
             await self.store.record_execution(execution)
         self.bus.publish("execution", execution)

@@ -12,6 +12,7 @@ list to build its environment from.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import threading
@@ -42,6 +43,33 @@ MAX_CHUNKS = 256  # compiled hook files kept per runtime
 GC_ABOVE = 8 * 1024 * 1024  # after a run that left this much heap, collect now
 
 
+class CancelToken:
+    """A run's cancel switch (mode restart, engine/policy_gate.py): set from another
+    thread, read by the run's guard at its next instruction check (every CHECK_EVERY
+    instructions), where it trips like a deadline. A run blocked in a host call (an
+    http request) does not see it: it ends at its own deadline, as before."""
+
+    __slots__ = ("cancelled", "reason")
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.reason = ""
+
+    def cancel(self, reason: str) -> None:
+        self.reason = reason
+        self.cancelled = True  # last: a reader that sees it set sees the reason too
+
+
+# The token the next Worker.run on this thread takes (cancel_next_run): a thread-local,
+# so the layers between the dispatcher and the worker need not carry it.
+_next = threading.local()
+
+
+def cancel_next_run(token: CancelToken | None) -> None:
+    """In a pool thread, just before a run: that run can be cancelled with `token`."""
+    _next.token = token
+
+
 def _deny(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError("access to Python attributes is not allowed")
 
@@ -65,9 +93,10 @@ class Worker:
         self.memory = memory
         self.broken = False  # set when the runtime itself failed; the pool drops it
         self.ctx: RunContext | None = None
+        self._token: CancelToken | None = None  # the current run's, when it can be cancelled
         lua = self.lua.execute
         enc = lua(_LUA["encode"], name="=encode", mode="t")
-        guard = lua(_LUA["guard"], time.monotonic, CHECK_EVERY, name="=guard", mode="t")
+        guard = lua(_LUA["guard"], self._clock(), CHECK_EVERY, name="=guard", mode="t")
         kit = lua(KIT, enc, guard, name="=kit", mode="t")
         self.generation, host_modules = registry.snapshot()
         loaded = self.lua.table_from([self._load(m, kit) for m in host_modules])
@@ -82,6 +111,20 @@ class Worker:
         self.bench_env = sandbox["bench_env"]
         self._env_names = sandbox["env_names"]
         self._chunks: dict[tuple[str, int, int], tuple[Any, str | None]] = {}
+
+    def _clock(self) -> Callable[[], float]:
+        """The guard's `now`: the monotonic clock, or infinity once the run's token is
+        cancelled, so the next check trips the run's deadline. The guard calls it once
+        per CHECK_EVERY instructions: a Python call there costs nothing measurable."""
+        monotonic = time.monotonic
+
+        def now() -> float:
+            token = self._token
+            if token is not None and token.cancelled:
+                return math.inf
+            return monotonic()
+
+        return now
 
     def _load(self, module: HostModule, kit: Any) -> Any:
         """{name, exports} for the sandbox: the module's wrapper, loaded with its bridge."""
@@ -177,6 +220,10 @@ class Worker:
     ) -> Execution:
         started = time.time()
         t0 = time.perf_counter()
+        token = getattr(_next, "token", None)
+        if token is not None:  # taken once: a run nested on this thread does not inherit it
+            _next.token = None
+        self._token = token
         timeout = hook.timeout if hook.timeout > 0 else limits.timeout
         deadline = time.monotonic() + timeout
         exe = Execution(
@@ -208,6 +255,7 @@ class Worker:
             out = ("error", f"hook runtime failure: {exc}", None)
         finally:
             self.ctx = None
+            self._token = None
         ctx.close()
         self._settle(exe, out, name, limits, timeout)
         redact_execution(exe, ctx.scratch)  # secrets the run read leave as [secret:NAME]

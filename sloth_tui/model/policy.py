@@ -294,6 +294,11 @@ def parse_seconds(name: str, value: Any) -> float:
             return _number(name, float(text))
         except ValueError:
             pass
+        if text.endswith("ms"):  # what format_seconds writes below a second
+            try:
+                return _number(name, float(text[:-2]) / 1000)
+            except ValueError:
+                pass
         age = parse_age(text)
         if age is None or age > MAX_AGE:
             raise PolicyError(f"{name}: {_shown(text)} is not a duration (30, 1.5s, 10m, 2h)")
@@ -343,7 +348,7 @@ def parse_throttle(text: str) -> Throttle | None:
 
 def format_seconds(seconds: float) -> str:
     """30s, 1m, 1m30s, 2h, 1.5s, 250ms: the short form the flags take."""
-    if seconds < 1:
+    if 0 < seconds < 1:
         return f"{seconds * 1000:g}ms"
     if seconds != int(seconds) or seconds < 60:
         return f"{seconds:g}s"

@@ -28,8 +28,10 @@ from sloth_tui.tui.screens.fire import FireScreen
 from sloth_tui.tui.screens.help import HelpScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.hooks import HooksScreen
+from sloth_tui.tui.screens.replay import ReplayScreen
 from sloth_tui.tui.screens.sources import SourcesScreen
 from sloth_tui.tui.screens.stats import StatsScreen
+from sloth_tui.tui.screens.trace import TraceScreen
 from sloth_tui.tui.widgets.event_table import EventTable
 from sloth_tui.tui.widgets.filter_bar import FilterBar
 
@@ -79,9 +81,10 @@ class ScreenSpec:
 
 SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("1", "events", "Events", EventsScreen, "the Events screen",
-               widgets=(EventTable, FilterBar), opens=(Place("Event detail", DetailScreen),)),
+               widgets=(EventTable, FilterBar),
+               opens=(Place("Event detail", DetailScreen), Place("Trace", TraceScreen))),
     ScreenSpec("2", "hooks", "Hooks", HooksScreen, "the Hooks screen",
-               opens=(Place("Hook editor", HookEditorScreen),)),
+               opens=(Place("Hook editor", HookEditorScreen), Place("Replay", ReplayScreen))),
     ScreenSpec("3", "executions", "Executions", ExecutionsScreen,
                "the Executions screen (hook runs)", tab="Execs",
                opens=(Place("Execution detail", ExecutionDetailScreen),)),

@@ -17,7 +17,8 @@ PACKAGE = Path(sloth_tui.__file__).parent
 ENGINE = PACKAGE / "engine"
 # The modules whose job is SQL: the store (its faults, schema and rows too), the
 # filter language rendered to SQL, and the backup (SQLite's online backup API and the
-# checks of a copy work on the store's file, beside the engine, by design).
+# checks of a copy work on the store's file, beside the engine, by design), and the
+# trace reader (one walk of a tree in one read transaction on the reader thread).
 SQL_HOMES = {
     "store.py",
     "store_faults.py",
@@ -25,6 +26,7 @@ SQL_HOMES = {
     "rows.py",
     "filter_sql.py",
     "backup_copy.py",
+    "trace_sql.py",
 }
 SQL_STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|PRAGMA)\b|\bFROM \w+ WHERE\b")
 

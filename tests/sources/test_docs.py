@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,11 +28,16 @@ def test_the_doc_has_the_three_examples() -> None:
 
 
 def test_protocol_examples_work_as_written(
-    daemons: Callable[..., DaemonProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    daemons: Callable[..., DaemonProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
-    # A plain `sloth-tui serve` in a fresh $HOME: its socket is where the doc says.
-    user = tmp_path / "u"
-    user.mkdir()
+    # A plain `sloth-tui serve` in a fresh $HOME: its socket is where the doc says. The
+    # home is a short path of its own: tmp_path under pytest-xdist (popen-gwN/...) can
+    # put the socket past the 107 bytes a Unix socket path may have.
+    user = Path(tempfile.mkdtemp(prefix="u", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(user, ignore_errors=True))
     monkeypatch.setenv("HOME", str(user))
     for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "SLOTH_TUI_HOME"):
         monkeypatch.delenv(var, raising=False)

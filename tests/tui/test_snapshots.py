@@ -203,3 +203,40 @@ def test_catalog_screen(snap_compare, settings: Settings, frozen_time) -> None:
 
 def test_help_screen(snap_compare, settings: Settings, frozen_time) -> None:
     assert snap_compare(build(settings, frozen_time), press=["question_mark"], terminal_size=SIZE)
+
+
+def test_replay_view(snap_compare, settings: Settings, frozen_time) -> None:
+    """The editor's replay (f5): a fixed report, so durations are the same every run; the
+    real replay runs in tests/tui/test_replay_view.py."""
+    from sloth_tui.model.replay import LineDiff, Outcome, ReplayReport, ReplayRow
+    from sloth_tui.tui.screens.replay import ReplayScreen
+
+    def row(event_id: int, rec: Outcome | None, new: Outcome, **diffs: LineDiff) -> ReplayRow:
+        return ReplayRow(event_id, "deploy.failed", T0 + event_id, rec, new, **diffs)
+
+    ok = Outcome("success", 3.5, logs=2, calls=1)
+    report = ReplayReport(
+        "alert",
+        [
+            row(14, ok, Outcome("error", 1.2, error="alert.lua:3: attempt to index a nil value",
+                                logs=1), logs=LineDiff.of([], ["info: paging billing"])),
+            row(12, ok, Outcome("success", 4.1, logs=3, calls=2),
+                logs=LineDiff.of(["info: rollback billing"], []),
+                calls=LineDiff.of(["http.post https://hooks.example/rollback"], [])),
+            row(9, None, Outcome("success", 2.0, logs=2, calls=1)),
+            row(7, ok, Outcome("success", 3.3, logs=2, calls=1)),
+        ],
+        last=50,
+        matched=4,
+        replayed=4,
+        edited=True,
+    )  # fmt: skip
+
+    async def fixed() -> ReplayReport:
+        return report
+
+    async def run_before(pilot) -> None:
+        pilot.app.push_screen(ReplayScreen("alert", 50, fixed))
+        await settle(pilot, lambda: getattr(pilot.app.screen, "report", None) is not None)
+
+    assert snap_compare(build(settings, frozen_time), run_before=run_before, terminal_size=SIZE)

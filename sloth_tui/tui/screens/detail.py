@@ -30,6 +30,8 @@ from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin, move
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
+from sloth_tui.tui.screens.explain import ExplainScreen
+from sloth_tui.tui.screens.trace import TraceScreen
 from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.event_preview import context_rows
 from sloth_tui.tui.widgets.execution_view import clip
@@ -50,6 +52,10 @@ class DetailScreen(NavMixin, LiveScreen):
         Binding("u", "parent", "Parent", id="detail.parent", tooltip="open the parent event"),
         Binding("e", "edit_fire", "Edit+fire", id="detail.edit_fire",
                 tooltip="edit the data, then fire"),
+        Binding("x", "explain", "Explain", id="detail.explain",
+                tooltip="why each hook ran on this event, or why not"),
+        Binding("t", "trace", "Trace", id="detail.trace",
+                tooltip="the tree the event belongs to: runs, events they dispatched, times"),
     ]  # fmt: skip
 
     def __init__(self, event_id: int) -> None:
@@ -337,6 +343,12 @@ class DetailScreen(NavMixin, LiveScreen):
     def action_edit_fire(self) -> None:
         if self.event is not None:
             self.sloth.open_fire(self.event.type, self.event.data)
+
+    def action_trace(self) -> None:
+        self.app.push_screen(TraceScreen(self.event_id))
+
+    def action_explain(self) -> None:
+        self.app.push_screen(ExplainScreen(self.event_id))
 
     def action_parent(self) -> None:
         if self.event is None or self.event.parent_id is None:

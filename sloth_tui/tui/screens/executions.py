@@ -54,7 +54,8 @@ PLACEHOLDER = "/ filter: hook:NAME status:bad|failed|… dry:no words   (s: stat
 
 @dataclass(frozen=True, slots=True)
 class RunFilter:
-    """`hook:NAME status:S dry:yes|no` plus free words (matched in hook, type, error, logs)."""
+    """`hook:NAME status:S dry:yes|no` plus free words (matched in hook, type, trigger,
+    error, logs)."""
 
     hook: str | None = None
     status: str | None = None  # an exec status, or "bad" for anything but success/skipped
@@ -96,7 +97,15 @@ class RunFilter:
         if self.dry is not None and ex.dry_run != self.dry:
             return False
         if self.words:
-            hay = " ".join([ex.hook, type_name, ex.error or "", *(x.message for x in ex.logs)])
+            hay = " ".join(
+                [
+                    ex.hook,
+                    type_name,
+                    trigger_mark(ex),
+                    ex.error or "",
+                    *(x.message for x in ex.logs),
+                ]
+            )
             return all(w in hay.lower() for w in self.words)
         return True
 
@@ -111,6 +120,16 @@ SORT_KEYS: tuple[Callable[[Execution], Any], ...] = (
     lambda ex: ex.event_id,
     lambda ex: ex.error or (ex.logs[-1].message if ex.logs else ""),
 )
+
+
+def trigger_mark(ex: Execution) -> str:
+    """Why a run happened, when not simply its event: rerun, recovery, retry 2 (its
+    attempt), test. A dry test-fire already says "dry"."""
+    if ex.trigger == "event" and ex.attempt <= 1:
+        return ""
+    if ex.trigger == "test" and ex.dry_run:
+        return ""
+    return printable(ex.trigger) + (f" {ex.attempt}" if ex.attempt > 1 else "")
 
 
 def run_key(ex: Execution) -> str:
@@ -256,6 +275,8 @@ class ExecutionsScreen(SortedTableMixin, NavMixin, LiveScreen):
                 status.append(" dry", style=tones.note + Style(italic=True))
             if ex.origin:  # mirrored by the bridge: the other engine's run
                 status.append(" ⇄", style=tones.note)
+            if why := trigger_mark(ex):
+                status.append(f" {why}", style=tones.note)
             rows.append(
                 (
                     fmt.clock_time(ex.started, millis=millis),

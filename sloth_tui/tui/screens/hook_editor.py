@@ -1,8 +1,14 @@
 """The hook workbench: the hook's Lua file in an editor, a test-fire panel beside it.
 
 The loop it serves: change a line, dry-run it on a sample or a real event, read the
-logs and what it would have sent, save (only code that compiles reaches the disk),
-fire a real event and watch the real run arrive. The file on disk stays the source of
+logs and what it would have sent, replay it over the hook's last real events (f5: the
+new outcomes beside the recorded ones, screens/replay.py), save (only code that
+compiles reaches the disk), fire a real event and watch the real run arrive.
+
+ctrl+t swaps the test-fire panel for the hook's settings (widgets/policy_panel.py: when,
+mode, key, retry, throttle, dedupe, auto-disable), checked as typed; ctrl+s saves them
+with the code, and an invalid one blocks the whole save (the code stays unsaved too, so
+the two never disagree on disk and in the store). The file on disk stays the source of
 truth: an edit made elsewhere is noticed and offered for reload, a deleted file is
 written back by the next save, and nothing typed is dropped without asking.
 
@@ -24,6 +30,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
 from sloth_tui.model.errors import NotFound, SlothError
+from sloth_tui.model.policy import PolicyError
 from sloth_tui.model.records import Execution, Hook
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui import hook_templates
@@ -33,6 +40,7 @@ from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.tones import tones_of
 from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.lua_editor import LuaEditor, display_path
+from sloth_tui.tui.widgets.policy_panel import PolicyPanel
 from sloth_tui.tui.widgets.test_fire_panel import TestFirePanel
 
 PROBLEM_WIDTH = 60  # characters of a live compile error in the title line
@@ -43,7 +51,8 @@ class HookEditorScreen(LiveScreen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="hook_editor.save",
-                tooltip="save (only code that compiles; an error moves the cursor to its line)"),
+                tooltip="save the code and its settings (only code that compiles and valid "
+                        "settings; an error moves the cursor to its line)"),
         Binding("ctrl+r", "dry_run", "Dry run", id="hook_editor.dry_run",
                 tooltip="dry run the buffer, saved or not (http and dispatch only recorded)"),
         Binding("ctrl+f", "fire", "Fire real", id="hook_editor.fire",
@@ -58,6 +67,12 @@ class HookEditorScreen(LiveScreen):
                 tooltip="a recent real event (repeat to cycle)"),
         Binding("f4", "open_real", "Real run", id="hook_editor.open_real", show=False,
                 tooltip="open the hook's last real run"),
+        Binding("f5", "replay", "Replay", id="hook_editor.replay",
+                tooltip="replay the buffer in dry run over the hook's last real events, "
+                        "beside what they did (config.toml replay_last, default 50)"),
+        Binding("ctrl+t", "settings", "Settings", id="hook_editor.settings",
+                tooltip="show the hook's settings (when, mode, retry, throttle...) or "
+                        "the test-fire panel"),
         Binding("escape", "back", "Back", id="hook_editor.back",
                 tooltip="back (asks when there are unsaved edits)"),
     ]  # fmt: skip
@@ -81,6 +96,7 @@ class HookEditorScreen(LiveScreen):
             yield TestFirePanel(
                 self.hook, lambda: self.editor.text, lambda: self.editor.dirty, id="wb-panel"
             )
+            yield PolicyPanel(self.hook, id="wb-policy")
         yield Footer()
 
     @property
@@ -92,8 +108,17 @@ class HookEditorScreen(LiveScreen):
         return self.query_one(TestFirePanel)
 
     @property
+    def policy_panel(self) -> PolicyPanel:
+        return self.query_one(PolicyPanel)
+
+    @property
+    def dirty(self) -> bool:
+        """The code or the settings differ from what is saved."""
+        return self.editor.dirty or self.policy_panel.dirty
+
+    @property
     def unsaved(self) -> bool:
-        return self.is_mounted and self.editor.dirty
+        return self.is_mounted and self.dirty
 
     def on_mount(self) -> None:
         template = hook_templates.render(self.hook.name, self.hook.events)
@@ -110,7 +135,7 @@ class HookEditorScreen(LiveScreen):
         self._title()
         self._status(
             "ctrl+s saves (after a syntax check) · ctrl+r dry-runs this buffer · "
-            "ctrl+o switches pane",
+            "f5 replays it over recent events · ctrl+t settings · ctrl+o switches pane",
             "dim",
         )
         self.editor.focus()
@@ -130,10 +155,13 @@ class HookEditorScreen(LiveScreen):
         t = Text()
         t.append(" hook ", style="dim")
         t.append(fmt.printable(self.hook.name), style="bold")
-        if self.editor.dirty:
-            t.append(" ● modified", style=warn + Style(bold=True))
+        if self.dirty:
+            what = "" if self.editor.dirty else " settings"
+            t.append(f" ●{what} modified", style=warn + Style(bold=True))
         t.append("  " + fmt.printable(", ".join(self.hook.events)))
-        if not self.hook.enabled:
+        if self.hook.disabled_reason:
+            t.append("  (disabled by the engine: ctrl+t says why)", style=warn)
+        elif not self.hook.enabled:
             t.append("  (disabled)", style=warn)
         t.append(f"  {fmt.printable(display_path(self.editor.path))}", style="dim")
         if self.editor.problem is not None:
@@ -158,6 +186,10 @@ class HookEditorScreen(LiveScreen):
         message.stop()
         self._title()
 
+    def on_policy_panel_edited(self, message: PolicyPanel.Edited) -> None:
+        message.stop()
+        self._title()
+
     # -- saving ------------------------------------------------------------------------------
 
     async def action_save(self) -> bool:
@@ -166,7 +198,32 @@ class HookEditorScreen(LiveScreen):
                 self, "This file could not be read, so it is not saved over.", severity="error"
             )
             return False
+        try:
+            policy = self.policy_panel.read_policy()
+        except PolicyError as exc:
+            # The settings are checked first: code and settings are saved together or not.
+            self.policy_panel.check_all()
+            self._show_settings(True)
+            self._status(
+                f"✗ not saved: {exc} (ctrl+t: the settings)", tones_of(self).bad + Style(bold=True)
+            )
+            fmt.notify(self, str(exc), title="Not saved", severity="error")
+            return False
         result = await self.editor.save()
+        if result.ok and policy != self.hook.policy:
+            try:
+                hook = await self.engine.update_hook(self.hook.name, policy=policy)
+            except SlothError as exc:
+                self._title()
+                self._status(
+                    f"✗ the code is saved, the settings are not: {exc}",
+                    tones_of(self).bad + Style(bold=True),
+                )
+                fmt.notify(self, str(exc), title="Settings not saved", severity="error")
+                return False
+            self.hook = self.panel.hook = hook
+            self.policy_panel.show_hook(hook, fields=True)
+            self._title()
         if result.ok:
             self.error_line = None
             self._banner("")
@@ -229,10 +286,40 @@ class HookEditorScreen(LiveScreen):
     def action_other_pane(self) -> None:
         if self.editor.has_focus:
             self.set_class(True, "-show-panel")
-            self.panel.data_area.focus()
+            if self.has_class("-settings"):
+                self.policy_panel.query_one("#pp-when").focus()
+            else:
+                self.panel.data_area.focus()
         else:
             self.set_class(False, "-show-panel")
             self.editor.focus()
+
+    # -- settings and replay ---------------------------------------------------------------
+
+    def action_settings(self) -> None:
+        self._show_settings(not self.has_class("-settings"))
+
+    def _show_settings(self, show: bool) -> None:
+        """The right pane: the hook's settings, or the test-fire panel. Narrow terminals
+        show the settings in place of the code (ctrl+t again, or ctrl+o, goes back)."""
+        self.set_class(show, "-settings")
+        if show:
+            if self.has_class("-narrow"):
+                self.set_class(True, "-show-panel")
+            if not self.policy_panel.has_focus_within:
+                self.policy_panel.query_one("#pp-when").focus()
+        else:
+            self.set_class(False, "-show-panel")
+            self.editor.focus()
+
+    def action_replay(self) -> None:
+        from sloth_tui.tui.screens.replay import ReplayScreen
+
+        name, code, last = self.hook.name, self.editor.text, self.engine.settings.replay_last
+        engine = self.engine
+        self.app.push_screen(
+            ReplayScreen(name, last, lambda: engine.replay(name, code=code, last=last))
+        )
 
     def action_open_real(self) -> None:
         from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
@@ -266,6 +353,9 @@ class HookEditorScreen(LiveScreen):
         except SlothError:
             return
         self.hook = self.panel.hook = hook
+        # New settings from elsewhere (hook update) fill the fields unless some are typed.
+        panel = self.policy_panel
+        panel.show_hook(hook, fields=not panel.dirty)
         self._title()
 
     # -- the file changing on disk -----------------------------------------------------------
@@ -320,7 +410,7 @@ class HookEditorScreen(LiveScreen):
     # -- leaving -------------------------------------------------------------------------------
 
     def action_back(self) -> None:
-        if not self.editor.dirty:
+        if not self.dirty:
             self.app.pop_screen()
             return
 
@@ -333,7 +423,8 @@ class HookEditorScreen(LiveScreen):
     def _unsaved_question(self, title: str) -> ConfirmScreen:
         return ConfirmScreen(
             title,
-            f"{self.editor.path.name} has unsaved changes.",
+            f"{self.editor.path.name} has unsaved changes"
+            + ("." if self.editor.dirty else " (its settings)."),
             [Choice("s", "Save", "save", "primary"), Choice("d", "Discard", "discard", "error")],
             default="save",
         )

@@ -2,6 +2,9 @@
 
 k9s-style: the table has the focus and single keys act on the row under the cursor
 (n new, enter/e edit, space on/off, d delete, t test-fire, x its runs).
+A hook with policies (when, mode, retry, ...: model/policy.py) has ⚙ after its name and
+the highlighted one's settings show under the table, with the reason when the engine
+switched it off (auto-disable: "✗ auto" in the on column).
 Descriptions, patterns and file paths are the hook authors': cells and toasts show them
 as text (Text, `format.notify`), never markup.
 """
@@ -33,7 +36,7 @@ from sloth_tui.tui.screens.new_hook import NewHookScreen
 from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.execution_view import clip
 from sloth_tui.tui.widgets.sorting import SortedTableMixin, SortState
-from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for
+from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for, printable
 from sloth_tui.tui.widgets.top_bar import TopBar
 
 RELOAD_EVERY = 1.0  # seconds (monotonic) between reloads while runs keep coming
@@ -43,6 +46,42 @@ COLUMNS = ("name", "on", "events", "runs", "fail", "ok", "avg", "p95", "last run
 DROPS = ((110, ("avg", "p95")), (80, ("events", "description")))
 DESCRIPTION_WIDTH = 48  # a long description is cut, not a reason to scroll sideways
 KEYS_HINT = "n new · ⏎/e edit · space on/off · d delete · t test-fire · x runs"
+POLICY_MARK = " ⚙"  # after the name: the hook has a policy (the panel below says which)
+
+
+def on_cell(hook: Hook, tones: Tones) -> Text:
+    """✓ on; ✗ off by hand; ✗ auto when the engine switched it off (auto-disable)."""
+    if hook.enabled:
+        return Text("✓", style=tones.ok)
+    if hook.disabled_reason:
+        return Text("✗ auto", style=tones.bad)
+    return Text("✗ off", style=tones.warn)
+
+
+def name_cell(hook: Hook) -> Text:
+    cell = fmt.plain(hook.name, style="bold" if hook.enabled else "dim")
+    if not hook.policy.is_default:
+        cell.append(POLICY_MARK, style="dim")
+    return cell
+
+
+def policy_panel(hook: Hook, tones: Tones) -> Text | None:
+    """The highlighted hook's policy and why it is off: None when it has neither."""
+    lines = hook.policy.describe()
+    if not lines and not hook.disabled_reason:
+        return None
+    out = Text()
+    if hook.disabled_reason:
+        out.append(" ✗ switched off: ", style=tones.bad)
+        out.append(printable(hook.disabled_reason))  # holds the hook's last error: text
+        out.append("   space enables it again", style="dim")
+    if lines:
+        if out:
+            out.append("\n")
+        out.append(" ⚙ ", style="dim")
+        # Each setting whole on the line; the condition is the author's text.
+        out.append(" · ".join(printable(line) for line in lines))
+    return out
 
 
 def rate_text(st: HookStats | None, tones: Tones) -> Text:
@@ -84,6 +123,12 @@ class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
         yield TopBar(self.MODE)
         yield Static("", id="hooks-title")
         yield FittedTable(id="hooks-table", cursor_type="row", zebra_stripes=True)
+        # Under the table, only while the highlighted hook has a policy or was switched off.
+        panel = Static("", id="hooks-policy")
+        panel.styles.height = "auto"
+        panel.styles.max_height = 4
+        panel.display = False
+        yield panel
         yield Footer()
 
     @property
@@ -124,8 +169,8 @@ class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
             st = self.stats.get(h.name)
             out.append(
                 (
-                    fmt.plain(h.name, style="bold" if h.enabled else "dim"),
-                    Text("✓", style=tones.ok) if h.enabled else Text("✗ off", style=tones.warn),
+                    name_cell(h),
+                    on_cell(h, tones),
                     fmt.plain(", ".join(h.events)),  # globs hold brackets: deploy.[fs]*
                     Text(f"{h.run_count:,}"),
                     Text(f"{st.failures:,}", style=tones.bad if st.failures else "")
@@ -168,7 +213,11 @@ class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
         if keep is not None and keep in {h.name for h in self.hooks}:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         enabled = sum(h.enabled for h in self.hooks)
-        title = Text(f" {len(self.hooks)} hooks, {enabled} enabled   ")
+        title = Text(f" {len(self.hooks)} hooks, {enabled} enabled")
+        auto = sum(not h.enabled and bool(h.disabled_reason) for h in self.hooks)
+        if auto:  # switched off by the engine: worth a look
+            title.append(f", {auto} auto-disabled", style=tones_of(self).bad)
+        title.append("   ")
         if self.sort.describe():
             title.append(f"{self.sort.describe()}   ", style="bold")
         if not self.hooks:
@@ -176,6 +225,20 @@ class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
         elif self.app.size.width >= 100:  # narrower, the footer has the keys
             title.append(KEYS_HINT, style="dim")
         self.query_one("#hooks-title", Static).update(title)
+        self.show_policy()
+
+    def show_policy(self) -> None:
+        """The panel under the table: the highlighted hook's policy and off reason."""
+        name = self.current_name
+        hook = next((h for h in self.hooks if h.name == name), None)
+        text = None if hook is None else policy_panel(hook, tones_of(self))
+        panel = self.query_one("#hooks-policy", Static)
+        panel.display = text is not None
+        panel.update(text or "")
+
+    def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
+        with contextlib.suppress(NoMatches):
+            self.show_policy()
 
     @property
     def current_name(self) -> str | None:
@@ -240,7 +303,12 @@ class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
         except SlothError as exc:
             fmt.notify(self, str(exc), title="Could not change the hook", severity="error")
             return
-        fmt.notify(self, f"Hook {hook.name} {'disabled' if hook.enabled else 'enabled'}")
+        cleared = (
+            f"; it was off because: {hook.disabled_reason}"
+            if not hook.enabled and hook.disabled_reason
+            else ""
+        )
+        fmt.notify(self, f"Hook {hook.name} {'disabled' if hook.enabled else 'enabled'}{cleared}")
         self.load()
 
     def action_delete(self) -> None:

@@ -102,12 +102,22 @@ def execution_report(ex: Execution, tones: Tones, *, event_label: str = "") -> G
     if event_label:
         meta.append("  event ", style="dim")
         meta.append(printable(event_label))
+    # Why it ran (event, rerun, retry, recovery, test) and, for a retry, which attempt.
+    meta.append("  trigger ", style="dim")
+    meta.append(printable(ex.trigger))
+    if ex.attempt > 1:
+        meta.append("  attempt ", style="dim")
+        meta.append(str(ex.attempt))
     parts.append(meta)
     result = (
         json.dumps(ex.result, ensure_ascii=False, default=str) if ex.result is not None else "nil"
     )
     parts.append(Text.assemble(("returned ", "dim"), _compact(result)))
-    if ex.error:
+    if ex.error and ex.status == "skipped":  # not an error: why it did not run
+        parts.append(
+            Text.assemble(("why: ", "dim"), (printable(ex.error, lines=True), tones.muted))
+        )
+    elif ex.error:
         err = Text("✗ ", style=tones.bad + Style(bold=True))
         if ex.error_line:
             err.append(f"line {ex.error_line}: ", style=tones.bad + Style(bold=True))
