@@ -187,7 +187,7 @@ class Engine:
         # Recovery loads in the background, so `serve` listens at once; the workers wait
         # for it, and what it recovers goes to the queue ahead of anything new.
         self._dispatcher.hold()
-        self._recovery = asyncio.create_task(self._recover(), name="engine-recovery")
+        self._recovery = asyncio.create_task(self._recover(self._next_id), name="engine-recovery")
         if self.lifecycle:
             await self.dispatch(
                 "system.startup",
@@ -299,13 +299,15 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _recover(self) -> None:
+    async def _recover(self, first_new_id: int) -> None:
         """Queue the events a crash left unfinished, ahead of any new one, skipping hooks
-        already recorded for them. Runs in the background (see _start)."""
+        already recorded for them. Runs in the background (see _start): events this start
+        admitted before its read (ids from `first_new_id` on) are queued already, and are
+        not the crash's to recover (their hooks would run twice)."""
         assert self._dispatcher is not None
         jobs: list[tuple[Event, list[Hook], None, str, int]] = []
         try:
-            events = await self.store.unfinished_events()
+            events = [e for e in await self.store.unfinished_events() if e.id < first_new_id]
             recorded = await self.store.recorded_runs_of_unfinished() if events else {}
             for event in events:
                 done = recorded.get(event.id, set())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -251,6 +252,39 @@ async def test_recovery_runs_are_stamped_recovery(settings: Settings, lua_file: 
         await settle(engine)
         (run,) = await engine.executions_of(event_id)
         assert (run.trigger, run.attempt, run.status) == ("recovery", 1, "success")
+    finally:
+        await engine.close()
+
+
+async def test_recovery_never_takes_an_event_of_this_start(
+    settings: Settings, lua_file: LuaFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recovery reads the unfinished events in the background; an event this start admits
+    before that read is already queued, and must not run its hooks a second time as
+    "recovery". (Seen under load: `event trace` showed on-a twice, event and recovery.)
+    The read is held until the new event is stored, so the race happens every time."""
+    from sloth_tui.engine.engine import Engine
+    from sloth_tui.engine.store import Store
+
+    engine = await Engine.open(settings)
+    await engine.add_hook("h", ["deploy.failed"], lua_file("function on_event() end"))
+    await engine.close()
+    stored = asyncio.Event()
+    read = Store.unfinished_events
+
+    async def held(self: Store) -> list[Event]:
+        await stored.wait()
+        return await read(self)
+
+    monkeypatch.setattr(Store, "unfinished_events", held)
+    engine = await Engine.open(settings)
+    try:
+        event = await engine.dispatch("deploy.failed", {})  # committed, pending, queued
+        stored.set()
+        await settle(engine)
+        runs = await engine.executions_of(event.id)
+        assert [(r.trigger, r.status) for r in runs] == [("event", "success")]
+        assert (await engine.get_event(event.id)).status == "completed"
     finally:
         await engine.close()
 

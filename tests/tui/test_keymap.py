@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from textual.content import Content
 from tui_helpers import screen_text, wait_for
@@ -153,6 +153,9 @@ async def test_help_lists_the_live_bindings_of_the_screen_underneath(
 
 
 @given(st.text(min_size=1, max_size=12))
+@settings(max_examples=500)
+@example("[@=")  # a tag opened by the key, closed by the tab's own [/]
+@example("\\[b]")
 def test_tab_keys_from_the_keymap_are_text_not_markup(key: str) -> None:
     """A [keymap] key such as `[` or `[b]` is shown as typed in the top bar's tabs."""
     tabs = [Tab(key, "hooks", "Hooks"), Tab("1", "events", "Events")]

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
@@ -27,7 +26,9 @@ def tabs_markup(tabs: Sequence[Tab], active: str, *, compact: bool = False) -> s
         lit = mode == active
         style = "reverse b" if lit else ""
         shown = f" {key} {label} " if lit or not compact else f" {key} "
-        text = escape(fmt.printable(shown))
+        # Every "[" escaped: markup.escape leaves one with no "]" after it in the key, and
+        # the tab's closing "[/]" then ends a tag the key began ("[@=").
+        text = fmt.printable(shown).replace("[", "\\[")
         link = f"@click=app.show({mode!r})"
         parts.append(f"[{style} {link}]{text}[/]" if style else f"[{link}]{text}[/]")
     return "".join(parts)
