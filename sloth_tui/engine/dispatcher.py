@@ -84,7 +84,9 @@ class Dispatcher:
         # Policies (model/policy.py): the gate before a gated hook's run (pool threads),
         # and the follow-ups after a run (retry, auto_disable; on the loop). `lookup` is
         # the registry's: a retry runs the hook as it is when the retry is due.
-        self.gate: PolicyGate[Effects | None] = PolicyGate(self._halt)
+        self.gate: PolicyGate[Effects | None] = PolicyGate(
+            self._halt, enabled=lambda name: (hook := lookup(name)) is not None and hook.enabled
+        )
         self.follow_ups = FollowUps(self._requeue, lookup)
         self._open = asyncio.Event()  # cleared while recovery loads: workers wait
         self._open.set()

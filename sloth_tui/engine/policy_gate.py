@@ -69,9 +69,17 @@ class SlotView:
 class PolicyGate(Generic[E]):
     """Thread-safe: every pool thread calls run() for the gated hooks' runs."""
 
-    def __init__(self, halt: threading.Event, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        halt: threading.Event,
+        clock: Callable[[], float] = time.time,
+        enabled: Callable[[str], bool] = lambda name: True,
+    ) -> None:
         self._halt = halt  # the dispatcher's: set, waiters leave
         self.clock = clock
+        # Whether the hook is still enabled (the registry's, as it is now): a run that
+        # waited its turn (mode queued) does not start for a hook disabled meanwhile.
+        self._enabled = enabled
         self._cond = threading.Condition(threading.Lock())
         self._slots: dict[tuple[str, str], _Slot] = {}
 
@@ -94,7 +102,7 @@ class PolicyGate(Generic[E]):
                 if len(self._slots) >= PRUNE_ABOVE:
                     self._prune()
                 slot = self._slots[(hook.name, value)] = _Slot()
-            why = self._admit(slot, policy, value, ticket)
+            why = self._admit(slot, policy, value, ticket, hook.name)
         if why is _HALTED:
             return None
         if why is not None:
@@ -118,7 +126,9 @@ class PolicyGate(Generic[E]):
             execution.limit = None
         return execution, effects
 
-    def _admit(self, slot: _Slot, policy: HookPolicy, value: str, ticket: _Ticket) -> str | None:
+    def _admit(
+        self, slot: _Slot, policy: HookPolicy, value: str, ticket: _Ticket, name: str
+    ) -> str | None:
         """Under the lock: None when the run starts now (it is then in slot.running),
         _HALTED when a halt came while it waited, else why it does not run. Waits here
         in queued mode."""
@@ -134,6 +144,9 @@ class PolicyGate(Generic[E]):
             if self._halt.is_set():
                 self._cond.notify_all()  # the next in line may now check the halt too
                 return _HALTED
+            if not self._enabled(name):
+                self._cond.notify_all()  # its turn is over: the next one goes
+                return "not run: the hook was disabled while this run waited its turn"
         now = self.clock()
         why = self._suppressed(slot, policy, value, now)
         if why is not None:

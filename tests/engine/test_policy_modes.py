@@ -194,6 +194,38 @@ async def test_queued_runs_one_at_a_time_per_key_and_runs_them_all(
         await engine.close()
 
 
+async def test_queued_waiters_of_a_hook_disabled_meanwhile_do_not_start(
+    settings: Settings, lua_file: LuaFile
+) -> None:
+    """Runs already waiting their turn at the gate (in pool threads, off the queue) are
+    not started once the hook is disabled: each is recorded as skipped, saying why."""
+    engine = await open_engine(settings, concurrency=4)
+    try:
+        await add(engine, lua_file, "q", SLOW % 3_000_000, HookPolicy(mode="queued"))
+        gate = engine._dispatcher.gate  # type: ignore[union-attr]
+        hook = await engine.get_hook("q")
+        ids = []
+        # One at a time, so each goes to its own pool thread (a worker takes what is
+        # queued together as one batch, run in order on one thread).
+        for waiting in range(3):
+            ids.append((await engine.dispatch("deploy.failed", {"n": waiting})).id)
+
+            async def placed(waiting: int = waiting) -> bool:
+                view = gate.view(hook, "")
+                return len(view.running) == 1 and view.waiting == waiting
+
+            await eventually(placed, what=f"one run and {waiting} waiting their turn")
+        await engine.set_hook_enabled("q", False)
+        await settle(engine)
+        runs = await runs_of(engine, "q")
+        assert Counter(e.status for e in runs) == {"success": 1, "skipped": 2}
+        for skipped in (e for e in runs if e.status == "skipped"):
+            assert skipped.error == "not run: the hook was disabled while this run waited its turn"
+        assert await statuses(engine, ids) == {"completed": 3}
+    finally:
+        await engine.close()
+
+
 async def test_queued_waiters_leave_at_a_stop_and_recovery_runs_them(
     settings: Settings, lua_file: LuaFile
 ) -> None:
