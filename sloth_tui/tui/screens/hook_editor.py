@@ -415,7 +415,11 @@ class HookEditorScreen(LiveScreen):
             return
 
         async def answer(choice: str | None) -> None:
-            if (choice == "save" and await self.action_save()) or choice == "discard":
+            leave = (choice == "save" and await self.action_save()) or choice == "discard"
+            # The answer runs after the dialog closes: by then the operator may have
+            # switched to another screen (`1`), and popping would pop that one's stack
+            # instead (its last screen: a crash). Leave only from on top.
+            if leave and self.is_active:
                 self.app.pop_screen()
 
         self.app.push_screen(self._unsaved_question("Leave the editor?"), answer)
