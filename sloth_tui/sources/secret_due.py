@@ -65,7 +65,11 @@ class SecretDueSource:
         self.every = every
         self.clock = clock
         self.emitted = 0
-        self.checks = 0  # passes made (tests wait on it)
+        self.checks = 0  # passes begun
+        self.passes = 0  # passes finished (tests wait on it)
+        # One pass at a time: two overlapping passes read the same "announced" set and
+        # would both announce what just became due.
+        self._one_pass = asyncio.Lock()
         self._due_now = 0
         self._api: EngineAPI | None = None
         self._task: asyncio.Task[None] | None = None
@@ -83,6 +87,13 @@ class SecretDueSource:
 
     async def check(self) -> list[str]:
         """One pass: emit what became due since the last one. Returns the types emitted."""
+        async with self._one_pass:
+            try:
+                return await self._check()
+            finally:
+                self.passes += 1
+
+    async def _check(self) -> list[str]:
         assert self._api is not None, "check() before start()"
         now = self.clock()
         self.checks += 1

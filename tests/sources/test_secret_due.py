@@ -3,6 +3,7 @@ real engine and real vault files, with a clock the test drives (no day is waited
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,10 @@ async def test_each_due_state_is_announced_once(settings: Settings, engine: Any)
     source = SecretDueSource(vault, clock=clock)
     await source.start(engine)
     try:
-        await async_wait_for(lambda: source.health().detail.startswith("0 due"))
+        # The start's own pass must be over before the clock moves, or it would be the
+        # one to announce what the test's passes expect to.
+        await async_wait_for(lambda: source.passes >= 1, what="the start's pass")
+        assert source.health().detail.startswith("0 due")
         assert await source.check() == []  # nothing due yet
 
         clock.now = T0 + 11 * DAY  # db expired
@@ -73,6 +77,7 @@ async def test_each_due_state_is_announced_once(settings: Settings, engine: Any)
     again = SecretDueSource(vault, clock=clock)
     await again.start(engine)
     try:
+        await async_wait_for(lambda: again.passes >= 1, what="the restart's pass")
         assert await again.check() == []
         vault.rotate("slack", "rotated-value-22", now=T0 + 32 * DAY)
         clock.now = T0 + 40 * DAY
@@ -81,6 +86,22 @@ async def test_each_due_state_is_announced_once(settings: Settings, engine: Any)
         assert await again.check() == ["secret.rotation_needed"]
     finally:
         await again.stop()
+
+
+async def test_overlapping_passes_announce_once(settings: Settings, engine: Any) -> None:
+    """A pass the operator asks for while the periodic one runs: one announcement."""
+    vault = Vault.for_settings(settings)
+    vault.put("db", "value-of-db-123", expires=T0 + DAY, now=T0)
+    source = SecretDueSource(vault, clock=Clock(T0 + 2 * DAY))
+    await source.start(engine)
+    try:
+        sent = await asyncio.gather(*(source.check() for _ in range(4)))
+        await async_wait_for(lambda: source.passes >= 5, what="the start's pass too")
+    finally:
+        await source.stop()
+    assert sorted(t for got in sent for t in got) in ([], ["secret.expired"])
+    await engine.store.flush()
+    assert [etype for etype, _ in due_events(engine)] == ["secret.expired"]
 
 
 async def test_on_start_and_then_every_period(settings: Settings, engine: Any) -> None:
