@@ -9,19 +9,23 @@ from sloth_tui.commands.backup import backup_command, restore_command
 from sloth_tui.commands.bench import bench_command
 from sloth_tui.commands.bridge import bridge_group
 from sloth_tui.commands.check import check_group
+from sloth_tui.commands.config_show import config_group
 from sloth_tui.commands.doctor import doctor_command
 from sloth_tui.commands.event import event_dispatch, event_group
+from sloth_tui.commands.event_io import event_export, event_import
 from sloth_tui.commands.event_trace import event_trace
 from sloth_tui.commands.events_upstream import events_group
 from sloth_tui.commands.group import OneLineErrorGroup
 from sloth_tui.commands.hook import hook_group
 from sloth_tui.commands.hook_explain import hook_explain
+from sloth_tui.commands.hook_export import hook_export
 from sloth_tui.commands.hook_replay import hook_replay
 from sloth_tui.commands.schedule import schedule_group
 from sloth_tui.commands.secret import secret_group
 from sloth_tui.commands.serve import serve_command
 from sloth_tui.commands.tail import event_tail
 from sloth_tui.commands.watch import watch_group
+from sloth_tui.commands.web import web_command
 
 _ATTACH_HELP = (
     "Attach to the daemon on this Unix socket, or on tcp://127.0.0.1:PORT with "
@@ -157,3 +161,8 @@ event_group.add_command(event_tail)
 hook_group.add_command(hook_explain)
 event_group.add_command(event_trace)
 hook_group.add_command(hook_replay)
+hook_group.add_command(hook_export)
+event_group.add_command(event_export)
+event_group.add_command(event_import)
+main.add_command(config_group)
+main.add_command(web_command)

@@ -55,6 +55,7 @@ UNITS: dict[str, str] = {
     "sloth_tui.lua": "lua",
     "sloth_tui.remote": "remote",
     "sloth_tui.sources": "sources",
+    "sloth_tui.http": "http",
     "sloth_tui.tui": "tui",
     "sloth_tui.commands": "commands",
 }
@@ -78,7 +79,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "lua": _BASE,
     "engine": _BASE | {"engine.api", "lua"},
     "remote": _BASE | {"engine.api"},
-    "sources": _BASE | {"engine.api"},
+    # The HTTP listener's routes (serve --http): the engine through its API, the socket
+    # protocol's event-line rules from remote; started as a source.
+    "http": _BASE | {"engine.api", "remote"},
+    "sources": _BASE | {"engine.api", "http"},
     "tui": _BASE | {"engine.api", "crash"},
     # The CLI chooses the transport (attach to a running daemon), so it may use the
     # client side of remote.

@@ -39,6 +39,14 @@ from sloth_tui.model.errors import SlothError
     default=None,
     help="File holding the token TCP clients must send first.",
 )
+@click.option(
+    "--http",
+    metavar="HOST:PORT",
+    default=None,
+    help="Also listen for HTTP (POST /events, /webhooks/NAME, /metrics, /healthz), "
+    "e.g. 127.0.0.1:8080. Overrides [http] listen in config.toml; off when neither is set. "
+    "An address other than loopback needs [http] token_file.",
+)
 @click.option("--no-monitor", is_flag=True, help="Do not run the system monitor.")
 @click.option("--no-watchers", is_flag=True, help="Do not start the [[watchers]] of config.toml.")
 @click.option(
@@ -46,6 +54,13 @@ from sloth_tui.model.errors import SlothError
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
     show_default=True,
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one plain line per record; json: one JSON object per line (log shippers).",
 )
 @click.pass_context
 def serve_command(
@@ -55,8 +70,10 @@ def serve_command(
     tcp: str | None,
     token_file: str | None,
     no_monitor: bool,
+    http: str | None,
     no_watchers: bool,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Run the engine in the foreground until SIGTERM or SIGINT (for systemd and the like).
 
@@ -73,7 +90,7 @@ def serve_command(
     settings = settings_from(ctx)
     if socket_path is not None:
         settings = dataclasses.replace(settings, socket=Path(socket_path).expanduser().resolve())
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     try:
         address = TcpAddress.parse(tcp) if tcp else None
         if address is not None and token_file is None:
@@ -82,7 +99,11 @@ def serve_command(
             raise click.UsageError("--token-file is only used with --tcp")
         token = read_token(token_file) if token_file else None
         options = DaemonOptions(
-            tcp=address, token=token, monitor=not no_monitor, watchers=not no_watchers
+            tcp=address,
+            token=token,
+            monitor=not no_monitor,
+            watchers=not no_watchers,
+            http=http,
         )
         asyncio.run(serve(settings, options))
     except SlothError as exc:

@@ -56,6 +56,7 @@ class DaemonOptions:
     token: str | None = None
     monitor: bool = True
     watchers: bool = True
+    http: str | None = None  # --http HOST:PORT
 
 
 class Daemon:
@@ -84,6 +85,7 @@ class Daemon:
             extra_ops={"reload_watchers": self._reload_watchers},
             monitor=opts.monitor,
             watchers=opts.watchers,
+            http=opts.http,
         )
 
     def request_stop(self, reason: str, signum: int = 0) -> None:
@@ -175,8 +177,9 @@ async def serve(settings: Settings, options: DaemonOptions) -> None:
         os._exit(128 + stopped.signum)
 
 
-def configure_logging(level: str = "info") -> None:
-    """Plain lines on stderr: journald and `docker logs` add their own context."""
+def configure_logging(level: str = "info", fmt: str = "text") -> None:
+    """Plain lines on stderr: journald and `docker logs` add their own context.
+    `fmt` "json": one JSON object per line, for log shippers (H6 implements it)."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("sloth_tui")

@@ -21,6 +21,7 @@ class SourceOptions:
     extra_ops: dict[str, Handler] = field(default_factory=dict)  # ops only this caller has
     monitor: bool = True  # --no-monitor turns it off; [monitor] enabled = false as well
     watchers: bool = True  # --no-watchers
+    http: str | None = None  # serve --http HOST:PORT (overrides [http] listen)
     demo_rate: float | None = None  # events/s of the synthetic stream; None: no demo
     demo_hooks: Path | None = None  # where the demo writes its sample hooks
     # Kinds whose failure to start stops the caller's start; any other failure is told

@@ -16,6 +16,7 @@ from sloth_tui.config import Settings
 from sloth_tui.sources.backup_schedule import backup_sources
 from sloth_tui.sources.checks import check_sources
 from sloth_tui.sources.demo import demo_sources
+from sloth_tui.sources.http_listener import http_sources
 from sloth_tui.sources.monitor import monitor_sources
 from sloth_tui.sources.options import SourceOptions
 from sloth_tui.sources.schedules import schedule_sources
@@ -35,6 +36,7 @@ Factory = Callable[[Settings, SourceOptions], Sequence["Source"]]
 
 REGISTRY: dict[str, Factory] = {
     "socket": socket_sources,
+    "http": http_sources,  # serve --http / [http]: events, webhooks, metrics
     "monitor": monitor_sources,
     "watchers": watcher_sources,
     "host_watchers": host_watcher_sources,  # process, port, log, command, service
