@@ -404,3 +404,44 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     settings = _apply(settings, env, "environment")
     flags = {k: v for k, v in overrides.items() if v is not None}
     return _apply(settings, flags, "flags")
+
+
+def value_origins(
+    settings: Settings, flags: dict[str, Any] | None = None
+) -> dict[str, tuple[str, str | None]]:
+    """Where each value of `settings` (as `load_settings(..., **flags)` built it) came
+    from, for `sloth-tui config show`: key -> (origin, via), origin one of "default",
+    "file", "environment", "flag", and via the variable or the setting it came through
+    (SLOTH_TUI_THEME, [retention] max_events) or None. Keys: each setting ("concurrency"),
+    "monitor.KEY", "server.KEY" and "sandbox.KEY" per key of those tables, and the name
+    of each table kept whole ("watchers", "filters", "keymap" and SOURCE_TABLES) present
+    in the file. Call it after load_settings accepted the file: it reads it again."""
+    raw = _read_toml(settings.config_file)
+    origins: dict[str, tuple[str, str | None]] = {}
+    for key in _SCALARS:
+        if key in ("home", "config_dir"):
+            continue  # where the data dir came from is the command line's to say
+        origin: tuple[str, str | None] = ("default", None)
+        if key in raw:
+            origin = ("file", None)
+        elif key == "max_events" and key in (raw.get("retention") or {}):
+            origin = ("file", "[retention] max_events")
+        variable = f"SLOTH_TUI_{key.upper()}"
+        if key in _ENV_KEYS and variable in os.environ:
+            origin = ("environment", variable)
+        if (flags or {}).get(key) is not None:
+            origin = ("flag", f"--{key.replace('_', '-')}")
+        origins[key] = origin
+    for table, obj in (
+        ("monitor", settings.monitor),
+        ("server", settings.server),
+        ("sandbox", settings.sandbox),
+    ):
+        section = raw.get(table)
+        given: dict[str, Any] = section if isinstance(section, dict) else {}
+        for f in fields(obj):
+            origins[f"{table}.{f.name}"] = ("file", None) if f.name in given else ("default", None)
+    for table in ("watchers", "filters", "keymap", *SOURCE_TABLES):
+        if table in raw:
+            origins[table] = ("file", None)
+    return origins

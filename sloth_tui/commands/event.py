@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sloth_tui import catalog
+from sloth_tui.commands import completion as complete
 from sloth_tui.commands.common import (
     COUNT,
     EVENT_ID,
@@ -51,6 +52,7 @@ class TimeParam(_TimeParamBase):
 
 
 TIME = TimeParam()
+JSONL_PAGE = 500  # events per store query for `event list --jsonl`
 SINCE_HELP = f"Only what happened at or after TIME: {TIME_HINT} (local time unless Z/+01:00)."
 UNTIL_HELP = "Only what happened before TIME (same forms as --since)."
 
@@ -73,7 +75,7 @@ def summary(event: Event, width: int = 60) -> str:
 
 
 @click.command("dispatch")
-@click.argument("event_type", metavar="TYPE")
+@click.argument("event_type", metavar="TYPE", shell_complete=complete.event_types)
 @click.argument("pairs", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("--data", metavar="JSON", help="Event data as a JSON object (pairs are merged in).")
 @click.option(
@@ -152,8 +154,19 @@ event_group.add_command(event_dispatch)
 
 
 @event_group.command("list")
-@click.option("--type", "type_pattern", metavar="PATTERN", help="Type or glob (deploy.*).")
-@click.option("--category", metavar="C", help="Category (deploy, security, ...).")
+@click.option(
+    "--type",
+    "type_pattern",
+    metavar="PATTERN",
+    shell_complete=complete.type_patterns,
+    help="Type or glob (deploy.*).",
+)
+@click.option(
+    "--category",
+    metavar="C",
+    shell_complete=complete.categories,
+    help="Category (deploy, security, ...).",
+)
 @click.option("--status", type=click.Choice(EVENT_STATUSES), help="Event status.")
 @click.option("--source", metavar="S", help="Source (cli, socket, hook, watcher, ...).")
 @click.option(
@@ -167,6 +180,12 @@ event_group.add_command(event_dispatch)
 @click.option("--until", type=TIME, default=None, help=UNTIL_HELP)
 @click.option("--limit", type=COUNT, default=50, show_default=True, help="Newest N events.")
 @click.option("--json", "as_json", is_flag=True, help="Print an array of events.")
+@click.option(
+    "--jsonl",
+    is_flag=True,
+    help="Print one JSON object per line, each an item of --json's array, read from the "
+    f"store {JSONL_PAGE} at a time (for big --limit values and pipes into jq).",
+)
 @click.pass_context
 def event_list(
     ctx: click.Context,
@@ -179,13 +198,17 @@ def event_list(
     until: float | None,
     limit: int,
     as_json: bool,
+    jsonl: bool,
 ) -> None:
     """List stored events, newest first.
 
     \b
         sloth-tui event list --since 30m --filter 'type:deploy.*'
         sloth-tui event list --since 2026-11-30T12:00 --until 2026-11-30T13:00
+        sloth-tui event list --jsonl --limit 100000 | jq -c 'select(.status == "failed")'
     """
+    if as_json and jsonl:
+        raise click.UsageError("--json and --jsonl exclude each other")
     from sloth_tui.model.filters import FilterError, expand_saved, parse_filter
 
     try:
@@ -201,6 +224,10 @@ def event_list(
     ):
         if value:
             flt = flt.with_terms(Term(kind, value))
+
+    if jsonl:
+        run(lambda: _stream_jsonl(ctx, flt, limit, since, until))
+        return
 
     async def body() -> list[Event]:
         async with engine_for(ctx, readonly=True) as engine:
@@ -224,6 +251,28 @@ def event_list(
         ],
         ["id", "time", "type", "source", "status", "data"],
     )
+
+
+async def _stream_jsonl(
+    ctx: click.Context, flt: Filter, limit: int, since: float | None, until: float | None
+) -> None:
+    """The events --json would print, one line each, newest first, a page at a time: the
+    first lines come out at once and memory stays one page whatever --limit is. Each
+    page continues below the last id printed, so events stored meanwhile (newer ids)
+    neither repeat nor shift the pages."""
+    async with engine_for(ctx, readonly=True) as engine:
+        left, before = limit, None
+        while left > 0:
+            size = min(JSONL_PAGE, left)
+            page = await engine.query_events(
+                flt, limit=size, before_id=before, since=since, until=until
+            )
+            for event in page:
+                click.echo(json_text(event.to_dict()))  # C0 and bidi escaped: one line
+            if len(page) < size:
+                return
+            left -= len(page)
+            before = page[-1].id
 
 
 @event_group.command("show")
@@ -278,6 +327,7 @@ def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
     "hooks",
     multiple=True,
     metavar="NAME",
+    shell_complete=complete.hook_names,
     help="Re-run only this hook (repeatable); it runs even if its patterns do not match.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print {id, event, executions} as JSON.")
@@ -343,7 +393,9 @@ def event_cleanup(ctx: click.Context, older_than: str, as_json: bool) -> None:
 
 
 @event_group.command("types")
-@click.option("--category", metavar="C", help="Only this category.")
+@click.option(
+    "--category", metavar="C", shell_complete=complete.categories, help="Only this category."
+)
 @click.option(
     "--only",
     type=click.Choice(["seed", "extensions"]),

@@ -26,6 +26,7 @@ from sloth_tui.commands.common import (
     run,
     table,
 )
+from sloth_tui.commands.completion import event_types, hook_names, type_patterns
 from sloth_tui.commands.event import TIME
 from sloth_tui.commands.hook_import import hook_import
 from sloth_tui.commands.hook_policy_flags import PolicyFlags, policy_options
@@ -139,6 +140,7 @@ async def _check_syntax(engine: EngineAPI, path: Path, force: bool, verb: str) -
     "events",
     multiple=True,
     metavar="PATTERN",
+    shell_complete=type_patterns,
     help="Event type or glob (deploy.failed, deploy.*, *.failed, *). Repeatable. "
     "Defaults to the file's event_types table, if it declares one. (-e: Sloth Runner's.)",
 )
@@ -262,12 +264,13 @@ def hook_add(
 
 
 @hook_group.command("update")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.option(
     "--event",
     "events",
     multiple=True,
     metavar="PATTERN",
+    shell_complete=type_patterns,
     help="Replace the hook's patterns with these (repeatable).",
 )
 @click.option(
@@ -453,7 +456,7 @@ def _print_execution(ex: Execution, *, output: bool = True, error: bool = True) 
 
 
 @hook_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.option("--history", is_flag=True, help="Also list recent executions.")
 @click.option(
     "--limit", type=COUNT, default=10, show_default=True, help="Executions with --history."
@@ -511,7 +514,7 @@ def hook_show(ctx: click.Context, name: str, history: bool, limit: int, as_json:
 
 
 @hook_group.command("get")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.option("--json", "as_json", is_flag=True, help="JSON (the only output; accepted).")
 @click.option(
     "--format",
@@ -541,7 +544,7 @@ def hook_get(ctx: click.Context, name: str, as_json: bool, fmt: str) -> None:
 
 
 @hook_group.command("source")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.option("--json", "as_json", is_flag=True, help="Print {name, file, code} as JSON.")
 @click.pass_context
 def hook_source(ctx: click.Context, name: str, as_json: bool) -> None:
@@ -566,7 +569,7 @@ def hook_source(ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 @hook_group.command("delete")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.option(
     "-f", "--force", is_flag=True, help="Do not ask for confirmation. (-f: Sloth Runner's.)"
 )
@@ -605,7 +608,7 @@ def _toggle(ctx: click.Context, name: str, enabled: bool) -> None:
 
 
 @hook_group.command("enable")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.pass_context
 def hook_enable(ctx: click.Context, name: str) -> None:
     """Switch a hook on. A hook the engine switched off (--auto-disable) comes back with
@@ -614,7 +617,7 @@ def hook_enable(ctx: click.Context, name: str) -> None:
 
 
 @hook_group.command("disable")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.pass_context
 def hook_disable(ctx: click.Context, name: str) -> None:
     """Switch a hook off (it keeps its history)."""
@@ -659,7 +662,7 @@ async def _runs_between(
 
 
 @hook_group.command("logs")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.option(
     "-n",
     "--limit",
@@ -752,12 +755,13 @@ def hook_logs(
 
 
 @hook_group.command("test")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.option(
     "--event",
     "--event-type",
     "event_type",
     metavar="TYPE",
+    shell_complete=event_types,
     help="Event type to test with (default: the hook's first pattern). "
     "(--event-type: Sloth Runner's docs spelling.)",
 )
@@ -790,7 +794,7 @@ def hook_test(
 
 
 @hook_group.command("retry")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.option(
     "--since", metavar="DURATION", help="Only runs that failed within this time (30m, 24h, 7d)."
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from sloth_tui.commands.common import EVENT_ID, emit_json, engine_for, fmt_ts, run
+from sloth_tui.commands.completion import hook_names
 from sloth_tui.commands.output import clean, say
 from sloth_tui.model.explain import HookVerdict
 from sloth_tui.model.records import Event
@@ -19,7 +20,7 @@ MARKS = {True: "✓", False: "✗", None: " "}  # a check passed, failed, or inf
 
 @click.command("explain")
 @click.argument("event_id", type=EVENT_ID)
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=hook_names)
 @click.option(
     "--json",
     "as_json",

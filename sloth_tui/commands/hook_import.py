@@ -1,4 +1,6 @@
 """`sloth-tui hook import --from-sloth-runner [--db PATH]`: take over Sloth Runner's hooks.
+(`hook import DIR`, hooks as code, is commands/hooks_code_import.py; the command below
+chooses between the two.)
 
 Each hook registered in upstream's hooks.db (read-only, sources/upstream_db.py) is
 checked the way it would run here, one step after another until one fails: its name
@@ -22,7 +24,6 @@ option today, and the command without one says what to pass.
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 from dataclasses import asdict, dataclass, replace
@@ -32,8 +33,10 @@ from typing import Any
 import click
 
 from sloth_tui import catalog
+from sloth_tui.commands import hooks_code_import as dir_import
 from sloth_tui.commands.common import emit_json, engine_for, fail, run, table
-from sloth_tui.commands.output import clean, json_text, say
+from sloth_tui.commands.hooks_code import copy_into
+from sloth_tui.commands.output import clean, error_line, json_text, say
 from sloth_tui.engine.api import EngineAPI
 from sloth_tui.model.errors import HookError, SlothError
 from sloth_tui.model.records import Execution, Hook
@@ -231,33 +234,6 @@ async def check_hook(engine: EngineAPI, up: UpstreamHook, timeout: float) -> Che
     return Checked(up, problem, data, note, ex.status)
 
 
-def _copy_into(hooks_dir: Path, name: str, code: bytes) -> tuple[Path, bool]:
-    """(the copy's path, whether this call created it). Never overwrites a file."""
-    folder = hooks_dir / IMPORT_DIR
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for n in range(1, 1000):
-        path = folder / (f"{name}.lua" if n == 1 else f"{name}-{n}.lua")
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            try:
-                if path.is_file() and path.read_bytes() == code:
-                    return path, False
-            except OSError:
-                pass
-            continue
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(code)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError:
-            path.unlink(missing_ok=True)
-            raise
-        return path, True
-    raise HookError(f"{folder}: no free file name for {name}")
-
-
 def _row(c: Checked, verdict: str, why: str, action: str, file: str | None = None) -> ImportRow:
     up = c.hook
     return ImportRow(
@@ -301,7 +277,7 @@ async def import_row(
     if up.name in existing and planned.action == "would import":
         return replace(planned, why=_with_note(EXISTS_HERE, c), action="exists here")
     try:
-        path, created = _copy_into(hooks_dir, up.name, c.code)
+        path, created = copy_into(hooks_dir, up.name, c.code, IMPORT_DIR)
     except OSError as exc:
         return replace(
             planned,
@@ -383,48 +359,80 @@ def _summary(rows: list[ImportRow], db: Path, dry_run: bool) -> str:
 
 
 @click.command("import")
+@click.argument(
+    "directory", metavar="[DIR]", required=False, type=click.Path(file_okay=False, exists=True)
+)
 @click.option(
     "--from-sloth-runner",
     "from_sloth_runner",
     is_flag=True,
-    help="Import the hooks registered in Sloth Runner's hooks.db.",
+    help="Import the hooks registered in Sloth Runner's hooks.db (instead of DIR).",
 )
 @click.option(
     "--db",
     metavar="PATH",
     default=None,
-    help="Sloth Runner's hooks.db, or the data dir holding it. Default: found as Sloth "
-    "Runner finds it: $SLOTH_RUNNER_DATA_DIR, else /etc/sloth-runner, ~/.sloth-runner, "
-    ".sloth-cache.",
+    help="With --from-sloth-runner: Sloth Runner's hooks.db, or the data dir holding it. "
+    "Default: found as Sloth Runner finds it: $SLOTH_RUNNER_DATA_DIR, else "
+    "/etc/sloth-runner, ~/.sloth-runner, .sloth-cache.",
 )
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Check every hook and print the table; register nothing, copy nothing.",
+    help="Check everything and print what would change; register nothing, copy nothing.",
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="With DIR: also delete the registered hooks the folder does not have (their Lua "
+    "files are kept). Without it they are listed as `keep`.",
 )
 @click.option(
     "--replace",
     "replace_existing",
     is_flag=True,
-    help="Replace a hook of the same name here (its history and state stay). "
-    "Without it, such a hook is skipped as 'exists here'.",
+    help="With --from-sloth-runner: replace a hook of the same name here (its history "
+    "and state stay). Without it, such a hook is skipped as 'exists here'.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as a JSON array.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows (or the plan) as JSON.")
 @click.pass_context
 def hook_import(
     ctx: click.Context,
+    directory: str | None,
     from_sloth_runner: bool,
     db: str | None,
     dry_run: bool,
+    prune: bool,
     replace_existing: bool,
     as_json: bool,
 ) -> None:
-    """Import Sloth Runner's registered hooks, after checking that each runs here.
+    """Make the registry match DIR (a folder `hook export` wrote), or import Sloth
+    Runner's registered hooks after checking that each runs here.
 
-    Every hook in its hooks.db (read-only: the file and the hooks' Lua files are never
-    written) is checked in order: its name, its event type against the catalog (Sloth
-    Runner's extension types included), its Lua file, a compile, and a dry run on a
-    sample event of its type (http calls, file_ops writes and dispatches are only
+    \b
+    hook import DIR [--prune] [--dry-run]
+
+    Reads DIR/hooks.toml and the Lua files it names, and checks all of it first: the
+    TOML, every hook's name, events, settings and policy (as `hook add` checks them),
+    each Lua file (present, inside DIR, compiles). Any problem: one line each, nothing
+    changed, exit 1. Then prints the plan, a line per hook to add, change (naming the
+    settings that differ, `code` for the Lua file), remove (with --prune) or keep
+    (without), and a count of the unchanged ones, and applies it unless --dry-run
+    (exit 0). Running it again prints "nothing to change". Each hook's code is
+    copied into `<hooks dir>/imported/`: editing or pulling the folder later changes
+    nothing that runs until the next import.
+
+    \b
+        sloth-tui hook import hooks/ --dry-run
+        sloth-tui hook import hooks/ --prune
+
+    \b
+    hook import --from-sloth-runner [--db PATH] [--replace] [--dry-run]
+
+    Every hook in Sloth Runner's hooks.db (read-only: the file and the hooks' Lua files
+    are never written) is checked in order: its name, its event type against the catalog
+    (Sloth Runner's extension types included), its Lua file, a compile, and a dry run on
+    a sample event of its type (http calls, file_ops writes and dispatches are only
     recorded; task events carry their fields both flat and under data.task, as
     Sloth Runner sends them). The dry run sees only the paths the sample takes. A
     table then says, per hook, whether it will run here and why not:
@@ -446,12 +454,22 @@ def hook_import(
         sloth-tui hook import --from-sloth-runner --dry-run
         sloth-tui hook import --from-sloth-runner --db /etc/sloth-runner/hooks.db
     """
+    if directory is not None:
+        if from_sloth_runner or db is not None or replace_existing:
+            raise click.UsageError(
+                "DIR and --from-sloth-runner (--db, --replace) are two different imports: give one"
+            )
+        _import_dir(ctx, Path(directory), prune, dry_run, as_json)
+        return
+    if prune:
+        raise click.UsageError("--prune goes with DIR (a folder `hook export` wrote)")
     if not from_sloth_runner:
         if db is not None:
             raise click.UsageError("--db goes with --from-sloth-runner")
         raise click.UsageError(
-            "say where to import from: --from-sloth-runner (Sloth Runner's registered "
-            "hooks, from its hooks.db; --db PATH to name the file)"
+            "say where to import from: DIR (a folder `hook export` wrote) or "
+            "--from-sloth-runner (Sloth Runner's registered hooks, from its hooks.db; "
+            "--db PATH to name the file)"
         )
     db_path, upstream = _read_upstream(db)
 
@@ -480,3 +498,73 @@ def hook_import(
         table([r.cells() for r in rows], ["name", "event", "stack", "enabled", "verdict", "why"])
         say(clean(_summary(rows, db_path, dry_run)))
     ctx.exit(1 if any(r.verdict == WILL_NOT_RUN for r in rows) else 0)
+
+
+def _import_dir(
+    ctx: click.Context, directory: Path, prune: bool, dry_run: bool, as_json: bool
+) -> None:
+    """`hook import DIR`: check, plan, apply (commands/hooks_code_import.py)."""
+
+    async def body() -> tuple[list[str], dir_import.Plan, list[str]]:
+        # Read-only for a dry run: then nothing here can write, not even by mistake.
+        async with engine_for(ctx, readonly=dry_run) as engine:
+            specs, problems = await dir_import.check(engine, directory)
+            if problems:
+                return problems, dir_import.Plan(), []
+            hooks = await engine.list_hooks()
+            todo = dir_import.plan(specs, hooks, prune, engine.settings.hook_timeout)
+            if dry_run or not todo.changes:
+                return [], todo, []
+            done: list[str] = []
+            try:
+                await dir_import.apply(engine, todo.steps, _hooks_dir(engine), done)
+            except (SlothError, OSError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                return (
+                    [f"import stopped: {why} (done before it: {', '.join(done) or 'nothing'})"],
+                    todo,
+                    done,
+                )
+            return [], todo, done
+
+    problems, todo, _done = run(body)
+    if problems and not todo.steps:
+        for problem in problems[:-1]:
+            error_line(problem)
+        fail(f"{problems[-1]} (nothing changed)")
+    if as_json:
+        emit_json(
+            {
+                "plan": [
+                    {"action": s.action, "name": s.name, "fields": list(s.fields)}
+                    for s in todo.steps
+                ],
+                "applied": not dry_run and not problems and bool(todo.changes),
+            }
+        )
+    else:
+        for step in todo.steps:
+            if step.action != "unchanged":
+                say(clean(step.line()))
+        # Stopped part way: the plan's tense, the error line says what was done.
+        say(clean(_dir_summary(todo, directory, dry_run or bool(problems))))
+    if problems:
+        fail(problems[-1])
+
+
+def _dir_summary(todo: dir_import.Plan, directory: Path, dry_run: bool) -> str:
+    counts = [
+        f"{todo.count(a)} {word}"
+        for a, word in (
+            ("add", "to add" if dry_run else "added"),
+            ("change", "to change" if dry_run else "changed"),
+            ("remove", "to remove" if dry_run else "removed"),
+            ("unchanged", "unchanged"),
+            ("keep", "kept (not in the folder)"),
+        )
+        if todo.count(a)
+    ]
+    head = f"{directory}: {', '.join(counts) or 'no hooks'}"
+    if not todo.changes:
+        return f"{head}: nothing to change"
+    return f"{head} (dry run: nothing changed)" if dry_run else head

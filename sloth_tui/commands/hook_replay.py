@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from sloth_tui.commands.common import emit_json, engine_for, fail, run, table
+from sloth_tui.commands.completion import hook_names
 from sloth_tui.commands.output import clean, say
 from sloth_tui.model.replay import NOT_RUN, Outcome, ReplayReport, ReplayRow
 
@@ -20,7 +21,7 @@ MAX_FILE_BYTES = 512 * 1024  # an edited hook, read whole and sent over the sock
 
 
 @click.command("replay")
-@click.argument("name")
+@click.argument("name", shell_complete=hook_names)
 @click.option(
     "--last",
     type=click.IntRange(1, MAX_LAST),

@@ -62,7 +62,7 @@ HOOK_CHANGES: dict[str, type | tuple[type, ...]] = {
     "policy": dict,  # model/policy.HookPolicy as its to_dict(); {} clears every setting
 }
 # Changes whose null is a value (clears it) rather than a missing field.
-NULLABLE_CHANGES = frozenset({"stack"})
+NULLABLE_CHANGES = frozenset({"stack", "max_instructions", "max_memory_mb"})  # null: default
 # The notice kinds a subscriber may ask for.
 NOTICE_KINDS = frozenset(
     {"event", "event_status", "execution", "hooks", "stats", "dropped", "shutdown"}

@@ -15,6 +15,9 @@ A second SIGTERM or SIGINT during that stops at once: connections are dropped,
 the socket file removed, the store closed (what was committed stays) and the
 lock released; the process exits with 128 + the signal's number, without
 waiting for hook runs under way (their events are run again at the next start).
+
+Under systemd's Type=notify, serve says READY=1 once its producers run, STOPPING=1 when
+a stop begins, and pings the watchdog from its loop (sd_notify.py).
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine.engine import Engine
+from sloth_tui.model.errors import SlothError
 from sloth_tui.remote.handover import open_taking_over
 from sloth_tui.remote.protocol import ProtocolError
 from sloth_tui.remote.server import TcpAddress
+from sloth_tui.sources.log_format import JsonFormatter, make_formatter
 from sloth_tui.sources.registry import SourceOptions, build_sources
+from sloth_tui.sources.sd_notify import Notifier
 from sloth_tui.sources.watch_config import WatchSpec, parse_watch_kinds
 from sloth_tui.sources.wiring import SourceSet
 
@@ -75,6 +81,7 @@ class Daemon:
         self._reason = "stopped"
         self._force = asyncio.Event()  # a second signal while stopping
         self._force_signal = 0
+        self.notify = Notifier.from_environ()  # inert unless run by systemd, Type=notify
 
     def _source_options(self) -> SourceOptions:
         opts = self.options
@@ -118,10 +125,21 @@ class Daemon:
         except BaseException:
             await self._shutdown("failed to start")
             raise
-        log.info(
-            "ready: engine on %s, %d hooks", self.settings.home, len(await engine.list_hooks())
-        )
-        await self._stop.wait()
+        hooks = len(await engine.list_hooks())
+        log.info("ready: engine on %s, %d hooks", self.settings.home, hooks)
+        # systemd (Type=notify): ready now that the producers run; the watchdog pings
+        # from this loop, so a hung engine loop stops them and systemd restarts serve.
+        self.notify.ready(f"ready: {hooks} hooks, socket {self.settings.socket_path}")
+        watchdog = asyncio.create_task(self.notify.watchdog(), name="sd-watchdog")
+        try:
+            await self._stop.wait()
+            self.notify.stopping(f"stopping: {self._reason}")
+            await self._stop_in_order()
+        finally:
+            watchdog.cancel()
+            self.notify.close()
+
+    async def _stop_in_order(self) -> None:
         shutdown = asyncio.create_task(self._shutdown(self._reason), name="shutdown")
         forced = asyncio.create_task(self._force.wait(), name="second-signal")
         await asyncio.wait({shutdown, forced}, return_when=asyncio.FIRST_COMPLETED)
@@ -175,14 +193,36 @@ async def serve(settings: Settings, options: DaemonOptions) -> None:
         # wait a second signal asks to skip. Everything durable is closed by now.
         logging.shutdown()
         os._exit(128 + stopped.signum)
+    except SlothError as exc:
+        if not _json_logs():
+            raise  # serve's one `error:` line (commands/serve.py)
+        # With --log-format json the last word is a JSON record too: the shipper reads
+        # why serve did not start (another engine on the home, a port taken, a bad entry).
+        log.error("%s", exc)
+        logging.shutdown()
+        raise SystemExit(1) from None
+
+
+def _json_logs() -> bool:
+    return any(
+        isinstance(h.formatter, JsonFormatter) for h in logging.getLogger("sloth_tui").handlers
+    )
 
 
 def configure_logging(level: str = "info", fmt: str = "text") -> None:
     """Plain lines on stderr: journald and `docker logs` add their own context.
-    `fmt` "json": one JSON object per line, for log shippers (H6 implements it)."""
+    `fmt` "json": one JSON object per line, for log shippers (sources/log_format.py)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(make_formatter(fmt))
     root = logging.getLogger("sloth_tui")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    if fmt == "json":
+        # Libraries' records (asyncio's "exception never retrieved", aiohttp's errors) and
+        # Python warnings would otherwise reach stderr through logging's last-resort
+        # handler as plain text, breaking "every line is JSON" for the shipper.
+        top = logging.getLogger()
+        top.handlers[:] = [handler]
+        top.setLevel(logging.WARNING)
+        logging.captureWarnings(True)

@@ -26,7 +26,7 @@ class SourceOptions:
     demo_hooks: Path | None = None  # where the demo writes its sample hooks
     # Kinds whose failure to start stops the caller's start; any other failure is told
     # (log, warnings, a system.error event) and the caller goes on without that source.
-    required: frozenset[str] = frozenset({"socket", "monitor", "demo"})
+    required: frozenset[str] = frozenset({"socket", "monitor", "demo", "http"})
 
     @classmethod
     def dashboard(

@@ -100,6 +100,7 @@ HOW: dict[str, str] = {
     "schedules": "[[schedules]] name, cron (or sloth-tui schedule add)",
     "secrets": "always in serve: secret set --expires/--rotate-after",
     "backup": "[backup] schedule = CRON, keep = N",
+    "http": "[[webhooks]] with serve --http HOST:PORT (or [http] listen)",
     "demo": "sloth-tui dashboard --demo (synthetic: not counted)",
     "sloth_runner": "[sources.sloth_runner] db = PATH",
 }
@@ -172,6 +173,13 @@ keep = 7
 
 [sources.sloth_runner]
 db = "/var/lib/sloth-runner/hooks.db"
+
+[http]
+listen = "127.0.0.1:8080"
+
+[[webhooks]]
+name = "github"
+preset = "github"
 """
 
 

@@ -46,3 +46,29 @@ async def served_engine(engine: Any, **http: Any) -> AsyncIterator[tuple[str, Ht
     ctx = context_for(engine, **http)
     async with served(build_app(ctx)) as base:
         yield base, ctx
+
+
+@asynccontextmanager
+async def served_listener(
+    engine: Any, required: frozenset[str] = frozenset(), **http: Any
+) -> AsyncIterator[tuple[str, HttpContext, Any]]:
+    """The real listener (http/server.py: token, limits, timeouts, connection cap) over a
+    real engine on a free loopback port: yields (base URL, its context, the Listener)."""
+    from sloth_tui.http.server import Listener
+
+    ctx = context_for(engine, **{"port": 0, **http})
+    listener = Listener(ctx, required)
+    await listener.start()
+    try:
+        yield listener.url, ctx, listener
+    finally:
+        await listener.stop()
+
+
+def free_port() -> int:
+    """A loopback port free a moment ago (for a `serve --http` subprocess)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -162,12 +162,14 @@ def run_cli(
 async def request(path: Path, *lines: bytes | dict[str, Any]) -> list[dict[str, Any]]:
     """Async twin of ask(): send lines, half-close, read all replies."""
     reader, writer = await asyncio.open_unix_connection(str(path))
-    for line in lines:
-        writer.write(line if isinstance(line, bytes) else json.dumps(line).encode() + b"\n")
-    await writer.drain()
-    writer.write_eof()
-    data = await asyncio.wait_for(reader.read(), 10)
-    writer.close()
+    try:
+        for line in lines:
+            writer.write(line if isinstance(line, bytes) else json.dumps(line).encode() + b"\n")
+        await writer.drain()
+        writer.write_eof()
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:  # also when the peer went away mid-request (a handover): no unclosed transport
+        writer.close()
     return [json.loads(x) for x in data.splitlines()]
 
 
