@@ -2,30 +2,86 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from sloth_tui import __version__
-from sloth_tui.commands.backup import backup_command, restore_command
-from sloth_tui.commands.bench import bench_command
-from sloth_tui.commands.bridge import bridge_group
-from sloth_tui.commands.check import check_group
-from sloth_tui.commands.config_show import config_group
-from sloth_tui.commands.doctor import doctor_command
-from sloth_tui.commands.event import event_dispatch, event_group
-from sloth_tui.commands.event_io import event_export, event_import
-from sloth_tui.commands.event_trace import event_trace
-from sloth_tui.commands.events_upstream import events_group
 from sloth_tui.commands.group import OneLineErrorGroup
-from sloth_tui.commands.hook import hook_group
-from sloth_tui.commands.hook_explain import hook_explain
-from sloth_tui.commands.hook_export import hook_export
-from sloth_tui.commands.hook_replay import hook_replay
-from sloth_tui.commands.schedule import schedule_group
-from sloth_tui.commands.secret import secret_group
-from sloth_tui.commands.serve import serve_command
-from sloth_tui.commands.tail import event_tail
-from sloth_tui.commands.watch import watch_group
-from sloth_tui.commands.web import web_command
+
+# -- the subcommands, imported when named -------------------------------------------------
+#
+# A command that talks to a running daemon should cost little more than the socket round
+# trip (bench: cli_ratio). Importing every command module up front cost ~300 ms: the
+# local engine, the watchers' and checks' config parsers, the vault's cryptography, for
+# a command that needs none of them. So each subcommand is imported only when it is the
+# one being run (or when `--help` lists them all).
+
+
+def _hook() -> click.Command:
+    from sloth_tui.commands.hook import hook_group
+    from sloth_tui.commands.hook_explain import hook_explain
+    from sloth_tui.commands.hook_export import hook_export
+    from sloth_tui.commands.hook_replay import hook_replay
+
+    for command in (hook_explain, hook_replay, hook_export):
+        hook_group.add_command(command)
+    return hook_group
+
+
+def _event() -> click.Command:
+    from sloth_tui.commands.event import event_group
+    from sloth_tui.commands.event_io import event_export, event_import
+    from sloth_tui.commands.event_trace import event_trace
+    from sloth_tui.commands.tail import event_tail
+
+    for command in (event_tail, event_trace, event_export, event_import):
+        event_group.add_command(command)
+    return event_group
+
+
+def _from(module: str, name: str) -> Callable[[], click.Command]:
+    def load() -> click.Command:
+        import importlib
+
+        command = getattr(importlib.import_module(f"sloth_tui.commands.{module}"), name)
+        assert isinstance(command, click.Command)
+        return command
+
+    return load
+
+
+LAZY_COMMANDS: dict[str, Callable[[], click.Command]] = {
+    "hook": _hook,
+    "event": _event,
+    "events": _from("events_upstream", "events_group"),  # Sloth Runner's spelling
+    "emit": _from("event", "event_dispatch"),  # `event dispatch`, Sloth Runner's name
+    "bench": _from("bench", "bench_command"),
+    "serve": _from("serve", "serve_command"),
+    "doctor": _from("doctor", "doctor_command"),
+    "watch": _from("watch", "watch_group"),
+    "backup": _from("backup", "backup_command"),
+    "restore": _from("backup", "restore_command"),
+    "schedule": _from("schedule", "schedule_group"),
+    "bridge": _from("bridge", "bridge_group"),
+    "secret": _from("secret", "secret_group"),
+    "check": _from("check", "check_group"),
+    "config": _from("config_show", "config_group"),
+    "web": _from("web", "web_command"),
+}
+
+
+class LazyGroup(OneLineErrorGroup):
+    """The top-level group: LAZY_COMMANDS are loaded the first time they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            self.add_command(LAZY_COMMANDS[cmd_name](), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 _ATTACH_HELP = (
     "Attach to the daemon on this Unix socket, or on tcp://127.0.0.1:PORT with "
@@ -38,7 +94,7 @@ _EMBEDDED_HELP = "Never attach: run the engine in this process."
 
 
 @click.group(
-    cls=OneLineErrorGroup,
+    cls=LazyGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -143,26 +199,3 @@ def demo_command(ctx: click.Context, rate: float, theme: str | None) -> None:
 
 main.add_command(dashboard_command)
 main.add_command(demo_command)
-main.add_command(hook_group)
-main.add_command(event_group)
-main.add_command(events_group)  # Sloth Runner's spelling of the event commands
-main.add_command(event_dispatch, name="emit")
-main.add_command(bench_command)
-main.add_command(serve_command)
-main.add_command(doctor_command)
-main.add_command(watch_group)
-main.add_command(backup_command)
-main.add_command(restore_command)
-main.add_command(schedule_group)
-main.add_command(bridge_group)
-main.add_command(secret_group)
-main.add_command(check_group)
-event_group.add_command(event_tail)
-hook_group.add_command(hook_explain)
-event_group.add_command(event_trace)
-hook_group.add_command(hook_replay)
-hook_group.add_command(hook_export)
-event_group.add_command(event_export)
-event_group.add_command(event_import)
-main.add_command(config_group)
-main.add_command(web_command)

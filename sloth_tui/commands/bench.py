@@ -16,6 +16,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "latency_p99_ms": ("<=", 10),
     "socket_events_per_s": (">=", 20000),
     "monitor_overhead_percent": ("<=", 1.0),
+    "cli_ratio": ("<=", 2.0),
     "tui_loop_lag_p99_ms": ("<=", 50),
     "tui_visible_delay_ms": ("<=", 250),
     "tui_idle_cpu_percent": ("<=", 2.0),
@@ -63,7 +64,9 @@ def bench_command(
     Prints sqlite_rows_per_s (raw SQLite batched inserts, same schema: the baseline),
     dispatch_events_per_s and dispatch_ratio (dispatch / baseline), hook_executions_per_s,
     latency_p50_ms / latency_p99_ms (dispatch to hook start at 1,000 events/s) and
-    sandbox_build_us; with the socket, socket_events_per_s and monitor_overhead_percent;
+    sandbox_build_us; with the socket, socket_events_per_s, monitor_overhead_percent and
+    cli_ms / cli_floor_ms / cli_ratio (`event list --limit 1 --json` against the daemon,
+    over the smallest Python client sending the same request);
     with --tui, the dashboard's loop lag, visible delay and idle CPU.
     """
     from sloth_tui.bench import run_bench

@@ -28,7 +28,7 @@ import re
 import stat
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -41,13 +41,9 @@ from sloth_tui.engine.api import EngineAPI
 from sloth_tui.model.errors import HookError, SlothError
 from sloth_tui.model.records import Execution, Hook
 from sloth_tui.model.rules import check_hook_name, check_pattern
-from sloth_tui.sources.upstream_db import (
-    UpstreamDBError,
-    UpstreamHook,
-    locate_hooks_db,
-    open_readonly,
-    read_hooks,
-)
+
+if TYPE_CHECKING:
+    from sloth_tui.sources.upstream_db import UpstreamHook
 
 IMPORT_DIR = "sloth-runner"  # under the hooks dir: where imported hooks' copies go
 # The runtime refuses hook files past this size (lua/limits.MAX_FILE_BYTES, which a
@@ -319,6 +315,15 @@ async def import_row(
 
 
 def _read_upstream(db: str | None) -> tuple[Path, list[UpstreamHook]]:
+    # Imported here: every `hook` command loads this module, and only this path reads
+    # Sloth Runner's database (sqlite3 and all).
+    from sloth_tui.sources.upstream_db import (
+        UpstreamDBError,
+        locate_hooks_db,
+        open_readonly,
+        read_hooks,
+    )
+
     try:
         path = locate_hooks_db(db)
         conn = open_readonly(path)

@@ -21,6 +21,7 @@ from pathlib import Path
 from sloth_tui import catalog
 from sloth_tui.config import MonitorSettings
 from sloth_tui.remote.protocol import probe
+from sloth_tui.sources.bench_cli import cli_figures
 from sloth_tui.sources.monitor import Alarms, take_sample
 
 SAMPLE_TYPE = "deploy.completed"
@@ -117,11 +118,13 @@ async def run_socket_bench(events: int = 20_000) -> dict[str, float]:
         )
         try:
             rate = await pipelined_ingest(home / "sloth.sock", events)
+            cli = await asyncio.to_thread(cli_figures, home)  # on a store with events in it
         finally:
             await asyncio.to_thread(stop_daemon, proc)
     return {
         "socket_events_per_s": rate,
         "monitor_overhead_percent": monitor_overhead_percent(),
+        **cli,
     }
 
 

@@ -20,8 +20,17 @@ def _cli(home: Path, *args: str) -> Result:
 
 
 def _iso_at_or_below(ts: float) -> str:
-    """A UTC ISO time no later than `ts`, to the microsecond (what --since can say)."""
-    return datetime.fromtimestamp(math.floor(ts * 1e6) / 1e6, UTC).isoformat()
+    """A UTC ISO time no later than `ts`, to the microsecond (what --since can say).
+
+    `ts * 1e6` is a float product: for a ts just below a whole microsecond it can round
+    up to it (CI saw the bound land above the event it had to include), so the bound is
+    checked the way the CLI reads it back, and stepped down until it is not above ts."""
+    micros = math.floor(ts * 1e6)
+    while True:
+        iso = datetime.fromtimestamp(micros / 1e6, UTC).isoformat()
+        if datetime.fromisoformat(iso).timestamp() <= ts:
+            return iso
+        micros -= 1
 
 
 def _listed(home: Path, *args: str) -> list[int]:

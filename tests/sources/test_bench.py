@@ -7,8 +7,17 @@ from sloth_tui.sources.bench import monitor_overhead_percent, run_socket_bench
 
 async def test_socket_bench_reports_both_figures() -> None:
     results = await run_socket_bench(events=3000)
-    assert set(results) == {"socket_events_per_s", "monitor_overhead_percent"}
+    assert set(results) == {
+        "socket_events_per_s",
+        "monitor_overhead_percent",
+        "cli_ms",
+        "cli_floor_ms",
+        "cli_ratio",
+    }
     assert results["socket_events_per_s"] > 1000
+    # The command line against the daemon, over the smallest client asking the same.
+    assert results["cli_ms"] > 0 and results["cli_floor_ms"] > 0
+    assert results["cli_ratio"] == results["cli_ms"] / results["cli_floor_ms"]
     assert 0 < results["monitor_overhead_percent"] < 1
 
 

@@ -1,0 +1,110 @@
+"""A command that talks to a running daemon imports only what it uses (issue 19).
+
+The command line's cost over the socket is mostly imports (bench: cli_ratio). Each
+command runs in a fresh interpreter against a real `serve`, and the modules it loaded
+are read back: none of the dashboard, the Lua runtime, the local engine, the producers,
+the HTTP listener, or the libraries only they need.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sourcekit import DaemonProcess, daemons  # noqa: F401 (a fixture)
+
+# Packages a socket client has no use for, and the project's parts behind the socket.
+HEAVY = frozenset(
+    {
+        "textual",
+        "rich",
+        "lupa",
+        "aiosqlite",
+        "sqlite3",
+        "aiohttp",
+        "prometheus_client",
+        "textual_serve",
+        "cryptography",
+        "psutil",
+        "watchdog",
+        "re2",
+    }
+)
+BEHIND_THE_SOCKET = (
+    "sloth_tui.engine.engine",
+    "sloth_tui.engine.store",
+    "sloth_tui.lua",
+    "sloth_tui.sources",
+    "sloth_tui.tui",
+    "sloth_tui.http",
+)
+
+# Runs the CLI as `python -m sloth_tui` does, then prints the loaded modules on stderr.
+RUN_AND_LIST = """\
+import runpy, sys
+sys.argv = ["sloth-tui", *sys.argv[1:]]
+try:
+    runpy.run_module("sloth_tui", run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+else:
+    code = 0
+sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
+sys.exit(code)
+"""
+
+
+def loaded_by(home: Path, *args: str) -> tuple[str, set[str]]:
+    """The command's stdout and the modules it imported."""
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_AND_LIST, "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, _, listed = done.stderr.rpartition("MODULES ")
+    return done.stdout, set(listed.split())
+
+
+def unwanted(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY or m.startswith(BEHIND_THE_SOCKET))
+
+
+@pytest.fixture
+def daemon(daemons: Callable[..., DaemonProcess], tmp_path: Path) -> DaemonProcess:  # noqa: F811
+    return daemons(tmp_path / "home").start("--no-monitor", "--no-watchers")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("event", "list", "--limit", "1", "--json"),
+        ("event", "dispatch", "custom", "name=lean", "message=imports"),
+        ("event", "show", "1", "--json"),
+        ("hook", "list"),
+        ("event", "trace", "1", "--json"),
+    ],
+    ids=" ".join,
+)
+def test_talking_to_a_daemon_loads_nothing_behind_the_socket(
+    daemon: DaemonProcess, args: tuple[str, ...]
+) -> None:
+    out, modules = loaded_by(daemon.home, *args)
+    assert "sloth_tui.remote.client" in modules  # it did talk to the daemon
+    assert unwanted(modules) == []
+    if "--json" in args:
+        json.loads(out)
+
+
+def test_the_check_sees_an_import_of_the_local_engine(tmp_path: Path) -> None:
+    """Without a daemon the same command opens the engine itself: the check notices."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    _, modules = loaded_by(home, "event", "list", "--limit", "1", "--json")
+    assert "sloth_tui.engine.engine" in unwanted(modules)
