@@ -33,8 +33,12 @@ SKIP = {
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every command, through click's own lookup (the top level loads them when named)."""
     found = []
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, name
         here = (*path, name)
         if isinstance(cmd, click.Group):
             found += _commands(cmd, here)
