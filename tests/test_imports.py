@@ -48,6 +48,7 @@ UNITS: dict[str, str] = {
     "sloth_tui.secret_vault": "config",  # the secret vault's files: beside the settings
     "sloth_tui.crash": "crash",
     "sloth_tui.bench": "bench",
+    "sloth_tui.bench_scale": "bench_scale",
     "sloth_tui.engine": "engine",
     "sloth_tui.engine.api": "engine.api",
     "sloth_tui.engine.bus": "engine.api",
@@ -91,6 +92,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "cli": _BASE | {"commands", "tui"},
     # The benchmark harness: times a real engine and a real Lua runtime.
     "bench": _BASE | {"engine", "lua"},
+    # bench_scale fills a store through a real `serve` and times what clients and the
+    # dashboard see there: it drives them all, as a harness does.
+    "bench_scale": _BASE | {"engine.api", "engine", "remote", "sources", "bench"},
 }
 
 # Composition roots: the few modules whose job is to build and wire the concrete
@@ -133,7 +137,7 @@ ROOTS: dict[str, tuple[frozenset[str], str]] = {
         "runs the Sloth Runner bridge source in the foreground",
     ),
     "sloth_tui.commands.bench": (
-        frozenset({"bench", "sources", "tui"}),
+        frozenset({"bench", "bench_scale", "sources", "tui"}),
         "runs the engine, socket and dashboard benchmarks",
     ),
     "sloth_tui.sources.daemon": (

@@ -11,15 +11,18 @@ from sloth_tui.commands.common import emit_json
 
 # key: (comparison, goal) — printed beside the figure so a run reads at a glance.
 TARGETS: dict[str, tuple[str, float]] = {
-    "dispatch_ratio": (">=", 0.6),
-    "hook_executions_per_s": (">=", 5000),
-    "latency_p99_ms": ("<=", 10),
-    "socket_events_per_s": (">=", 20000),
-    "monitor_overhead_percent": ("<=", 1.0),
+    # issue 19's targets, measured as ratios or differences where a same-run baseline
+    # exists, so a busy machine moves both sides alike.
+    "dispatch_ratio": (">=", 0.8),
+    "hook_executions_per_s": (">=", 20000),
+    "hook_ratio": (">=", 0.3),
+    "latency_p99_ms": ("<=", 5),
+    "socket_events_per_s": (">=", 50000),
     "cli_ratio": ("<=", 2.0),
-    "tui_loop_lag_p99_ms": ("<=", 50),
-    "tui_visible_delay_ms": ("<=", 250),
-    "tui_idle_cpu_percent": ("<=", 2.0),
+    "monitor_overhead_percent": ("<=", 1.0),
+    "tui_loop_lag_p99_ms": ("<=", 16),
+    "tui_visible_delay_ms": ("<=", 100),
+    "tui_idle_cpu_percent": ("<=", 0.5),
 }
 
 
@@ -50,6 +53,16 @@ def _line(key: str, value: float) -> str:
     help="Also measure socket ingest through a real `serve` process.",
 )
 @click.option("--tui", "with_tui", is_flag=True, help="Also measure the dashboard (headless).")
+@click.option(
+    "--scale",
+    type=click.IntRange(1_000, 100_000_000),
+    default=None,
+    is_flag=False,
+    flag_value=1_000_000,
+    metavar="N",
+    help="Also fill a store with N events through `serve` (default 1,000,000; and N/10 for "
+    "the growth ratios) and time the queries, the dashboard's first screen and sizes there.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_command(
     events: int,
@@ -57,6 +70,7 @@ def bench_command(
     latency_events: int,
     with_socket: bool,
     with_tui: bool,
+    scale: int | None,
     as_json: bool,
 ) -> None:
     """Measure throughput and latency in this process, on a temporary data dir.
@@ -82,6 +96,10 @@ def bench_command(
         from sloth_tui.tui.bench import run_tui_bench
 
         results |= asyncio.run(run_tui_bench())
+    if scale is not None:
+        from sloth_tui.bench_scale import run_scale_bench
+
+        results |= asyncio.run(run_scale_bench(scale))
     if as_json:
         emit_json(results)
         return
