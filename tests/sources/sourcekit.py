@@ -118,6 +118,19 @@ class DaemonProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def wait_ready(self, timeout: float = 20.0) -> DaemonProcess:
+        """Until serve logged "ready": every source has started (or failed). The socket
+        answers before that (it is the first source), so a test that reads the other
+        sources' state waits for this first."""
+        deadline = time.monotonic() + timeout
+        while "ready: engine on" not in self.output():
+            if (self.proc is not None and self.proc.poll() is not None) or (
+                time.monotonic() > deadline
+            ):
+                raise AssertionError(f"serve never got ready:\n{self.output()}")
+            time.sleep(0.05)
+        return self
+
     def signal(self, sig: int, timeout: float = 20.0) -> int:
         assert self.proc is not None
         self.proc.send_signal(sig)

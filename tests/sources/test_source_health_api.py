@@ -26,7 +26,9 @@ async def test_serve_reports_each_source_over_the_socket(
         f'[[watchers]]\nname = "etc"\npath = "{watched}"\n\n'
         f'[[watchers]]\nname = "gone"\npath = "{tmp_path / "missing"}"\n',
     )
-    daemon = daemons(home).start("--no-monitor")
+    # Ready, not just answering: the sources after the socket may not have started yet,
+    # and the two snapshots below must see the same states.
+    daemon = daemons(home).start("--no-monitor").wait_ready()
 
     [reply] = ask(daemon.socket, {"op": "source_health"})
     assert reply["ok"], reply
