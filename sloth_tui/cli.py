@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import click
 
 from sloth_tui import __version__
 from sloth_tui.commands.group import OneLineErrorGroup
+from sloth_tui.commands.lazy_group import LazyGroup as LazySubcommands
+from sloth_tui.commands.lazy_group import Loader
+from sloth_tui.commands.lazy_group import from_module as _from
 
 # -- the subcommands, imported when named -------------------------------------------------
 #
@@ -20,38 +23,32 @@ from sloth_tui.commands.group import OneLineErrorGroup
 
 def _hook() -> click.Command:
     from sloth_tui.commands.hook import hook_group
-    from sloth_tui.commands.hook_explain import hook_explain
-    from sloth_tui.commands.hook_export import hook_export
-    from sloth_tui.commands.hook_replay import hook_replay
 
-    for command in (hook_explain, hook_replay, hook_export):
-        hook_group.add_command(command)
+    hook_group.lazy.update(
+        explain=_from("hook_explain", "hook_explain"),
+        replay=_from("hook_replay", "hook_replay"),
+        export=_from("hook_export", "hook_export"),
+        # `hook import --from-sloth-runner` (its TOML reader is for that command alone)
+        **{"import": _from("hook_import", "hook_import")},
+    )
     return hook_group
 
 
 def _event() -> click.Command:
     from sloth_tui.commands.event import event_group
-    from sloth_tui.commands.event_io import event_export, event_import
-    from sloth_tui.commands.event_trace import event_trace
-    from sloth_tui.commands.tail import event_tail
 
-    for command in (event_tail, event_trace, event_export, event_import):
-        event_group.add_command(command)
+    # Each loaded when named, too: `event list` need not import the tail's or the
+    # exporter's modules.
+    event_group.lazy.update(
+        tail=_from("tail", "event_tail"),
+        trace=_from("event_trace", "event_trace"),
+        export=_from("event_io", "event_export"),
+        **{"import": _from("event_io", "event_import")},
+    )
     return event_group
 
 
-def _from(module: str, name: str) -> Callable[[], click.Command]:
-    def load() -> click.Command:
-        import importlib
-
-        command = getattr(importlib.import_module(f"sloth_tui.commands.{module}"), name)
-        assert isinstance(command, click.Command)
-        return command
-
-    return load
-
-
-LAZY_COMMANDS: dict[str, Callable[[], click.Command]] = {
+LAZY_COMMANDS: dict[str, Loader] = {
     "hook": _hook,
     "event": _event,
     "events": _from("events_upstream", "events_group"),  # Sloth Runner's spelling
@@ -71,16 +68,11 @@ LAZY_COMMANDS: dict[str, Callable[[], click.Command]] = {
 }
 
 
-class LazyGroup(OneLineErrorGroup):
+class LazyGroup(LazySubcommands, OneLineErrorGroup):
     """The top-level group: LAZY_COMMANDS are loaded the first time they are asked for."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
-            self.add_command(LAZY_COMMANDS[cmd_name](), cmd_name)
-        return super().get_command(ctx, cmd_name)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, lazy=LAZY_COMMANDS, **kwargs)
 
 
 _ATTACH_HELP = (

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import platformdirs
+# platformdirs, tomllib and tempfile are imported where used: most commands run with
+# --home or SLOTH_TUI_HOME and no config.toml, and every command's start-up counts
+# (issue 19, cli_ratio).
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -161,6 +161,8 @@ class Settings:
         system temp dir."""
         if self.sandbox.file_roots:
             return self.sandbox.file_roots
+        import tempfile
+
         return (str(self.home / "files"), os.path.realpath(tempfile.gettempdir()))
 
     @property
@@ -284,6 +286,8 @@ def _keymap(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def default_home() -> Path:
+    import platformdirs
+
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
@@ -331,6 +335,8 @@ def _apply(obj: _T, values: dict[str, Any], where: str) -> _T:
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
+    import tomllib
+
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -344,6 +350,8 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
         home_path = Path(os.path.expanduser(str(home if home is not None else home_env))).resolve()
         config_dir = home_path
     else:
+        import platformdirs
+
         home_path = default_home()
         config_dir = Path(platformdirs.user_config_dir(APP_NAME))
     settings = Settings(home=home_path, config_dir=config_dir)

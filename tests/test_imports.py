@@ -163,6 +163,10 @@ ROOTS: dict[str, tuple[frozenset[str], str]] = {
     ),
     "sloth_tui.tui.launch": (frozenset({"remote"}), "starts the dashboard, attached or embedded"),
     "sloth_tui.tui.bench": (frozenset({"engine"}), "times the dashboard on a real engine"),
+    "sloth_tui.tui.bench_first_screen": (
+        frozenset({"remote"}),
+        "times the dashboard attached to a real `serve` (bench --scale)",
+    ),
 }
 
 

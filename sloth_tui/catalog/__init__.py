@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
 from sloth_tui.model.errors import EventRefused
@@ -136,6 +134,10 @@ def _event_type(raw: dict[str, Any], cat: dict[str, Any]) -> EventType:
 
 @cache
 def _catalog() -> _Catalog:
+    # importlib.resources and difflib are imported where used: a command that never looks
+    # at the catalog (most of those talking to a daemon) need not pay for them (issue 19).
+    from importlib import resources
+
     raw = json.loads(resources.files(__package__).joinpath("catalog.json").read_text("utf-8"))
     cats = tuple(
         Category(
@@ -235,6 +237,8 @@ def closest_types(name: str, limit: int = 3) -> list[str]:
     """
     if not name or get(name) is not None:
         return []
+    import difflib
+
     prefix = name.partition(".")[0]
     names = type_names(extensions=True)
     same = [n for n in names if n.partition(".")[0] == prefix]
@@ -301,6 +305,8 @@ def unknown_type_warning(type_name: str) -> str | None:
     typo_only = category is None and dot != "" and prefix in _extension_prefixes()
     if category is None and not typo_only:
         return None
+    import difflib
+
     scored = [
         (difflib.SequenceMatcher(None, type_name, known).ratio(), known)
         for known in closest_types(type_name)

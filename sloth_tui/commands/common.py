@@ -6,24 +6,27 @@ remote.client.RemoteEngine, when one answers, else an embedded Engine.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from sloth_tui.commands.output import clean, error_line
 from sloth_tui.commands.output import emit_json as emit_json  # re-exported for the commands
-from sloth_tui.config import Settings, load_settings
-from sloth_tui.engine.api import EngineAPI
 from sloth_tui.model.errors import SlothError
 
+# Imported where used (issue 19, cli_ratio): a command's start-up is mostly imports, and
+# asyncio (with ssl), the engine's API module (every record type) and the config parser
+# are not all needed by every command, nor before the command line is parsed.
 if TYPE_CHECKING:
+    from sloth_tui.config import Settings
+    from sloth_tui.engine.api import EngineAPI
     from sloth_tui.remote.wire import Address
 
 T = TypeVar("T")
@@ -43,6 +46,8 @@ def settings_from(ctx: click.Context) -> Settings:
     if "settings" not in obj:
         if obj.get("home") == "":  # Path("") is the current directory: never what was meant
             fail("--home is empty: name a data dir, or leave it out for the default", 2)
+        from sloth_tui.config import load_settings
+
         try:
             obj["settings"] = load_settings(obj.get("home"), strict=obj.get("strict"))
         except SlothError as exc:
@@ -57,9 +62,25 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run an async command body; a SlothError becomes a one-line error and exit 1."""
+# True while a one-shot body runs without an event loop: engine_for then opens a
+# blocking RemoteEngine, whose coroutines never suspend.
+_WITHOUT_LOOP: ContextVar[bool] = ContextVar("sloth_tui_without_loop", default=False)
+
+
+def run(coro_fn: Callable[[], Coroutine[Any, Any, T]], *, oneshot: bool = False) -> T:
+    """Run an async command body; a SlothError becomes a one-line error and exit 1.
+
+    oneshot=True is a body's promise that it only asks the engine from engine_for (no
+    subscription, no sleep, no task of its own). When the command attaches to a daemon,
+    such a body then runs without an event loop, over a blocking socket: asyncio and
+    its ssl cost a one-shot command more than the request itself (issue 19, cli_ratio).
+    The same body runs under asyncio.run on the embedded engine.
+    """
     try:
+        if oneshot and choose_engine_socket(click.get_current_context()) is not None:
+            return _run_without_loop(coro_fn)
+        import asyncio
+
         return asyncio.run(coro_fn())
     except SlothError as exc:
         fail(str(exc))
@@ -69,13 +90,31 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     raise AssertionError("unreachable")
 
 
+def _run_without_loop(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Drive a coroutine that never suspends: it finishes at its first send(None)."""
+    token = _WITHOUT_LOOP.set(True)
+    coro = coro_fn()
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    finally:
+        _WITHOUT_LOOP.reset(token)
+    coro.close()  # it waited on something: a oneshot body that is not one (a bug)
+    raise AssertionError("a oneshot command body suspended: run it with oneshot=False")
+
+
 def choose_engine_socket(ctx: click.Context) -> Address | None:
     """The daemon this command should use (--attach / --embedded / auto), or None."""
     from sloth_tui.remote.client import choose_engine
 
     obj = ctx.find_root().obj or {}
+    if "engine_choice" in obj:  # asked once per command: each answer is a ping
+        choice: Address | None = obj["engine_choice"]
+        return choice
     try:
-        return choose_engine(
+        address = choose_engine(
             settings_from(ctx),
             obj.get("attach"),
             bool(obj.get("embedded")),
@@ -83,7 +122,9 @@ def choose_engine_socket(ctx: click.Context) -> Address | None:
         )
     except SlothError as exc:
         fail(str(exc))
-    raise AssertionError("unreachable")
+        raise AssertionError("unreachable") from None
+    obj["engine_choice"] = address
+    return address
 
 
 @asynccontextmanager
@@ -94,7 +135,7 @@ async def engine_for(ctx: click.Context, *, readonly: bool = False) -> AsyncIter
     if socket is not None:
         from sloth_tui.remote.client import RemoteEngine
 
-        engine = await RemoteEngine.open(settings_from(ctx), socket)
+        engine = await RemoteEngine.open(settings_from(ctx), socket, blocking=_WITHOUT_LOOP.get())
     else:
         from sloth_tui.engine.engine import Engine
 

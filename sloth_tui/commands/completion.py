@@ -13,19 +13,14 @@ from the catalog, which is data in the package.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import io
-import logging
 import re
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import click
 from click.shell_completion import CompletionItem
 
-from sloth_tui import catalog
 from sloth_tui.commands.output import clean
 
 LOOKUP_TIMEOUT = 2.0  # seconds: past this, a Tab completes nothing rather than hang
@@ -61,6 +56,8 @@ def event_types(ctx: click.Context, param: click.Parameter, incomplete: str) -> 
 def type_patterns(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """A type or a glob over one category (`hook add --event`, `event list --type`):
     `deploy.*` first, then the category's types."""
+    from sloth_tui import catalog  # here: its records cost every command's start-up
+
     # From the types' own prefixes: a category's name is not always one (restore.*).
     prefixes = dict.fromkeys(t.partition(".")[0] for t in catalog.type_names(extensions=True))
     globs = [(f"{p}.*", f"every {p}.* event") for p in prefixes if p != "custom"]
@@ -69,11 +66,15 @@ def type_patterns(ctx: click.Context, param: click.Parameter, incomplete: str) -
 
 def categories(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """A category (`event list --category`, `event types --category`)."""
+    from sloth_tui import catalog  # here: its records cost every command's start-up
+
     cats = catalog.categories(extensions=True)
     return _items([(c.name, c.description) for c in cats], incomplete)
 
 
 def _type_candidates() -> list[tuple[str, str | None]]:
+    from sloth_tui import catalog  # here: its records cost every command's start-up
+
     return [(t.type, t.description) for t in catalog.types(extensions=True)]
 
 
@@ -82,6 +83,8 @@ def _type_candidates() -> list[tuple[str, str | None]]:
 
 def hook_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """The registry's hook names, described; [] on any trouble, never a word on stderr."""
+    import asyncio  # here: the commands that merely declare completions need not load it
+
     try:
         with _quiet():
             hooks = asyncio.run(asyncio.wait_for(_read_hooks(ctx), LOOKUP_TIMEOUT))
@@ -124,6 +127,10 @@ async def _read_hooks(ctx: click.Context) -> list[tuple[str, str | None]]:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Nothing reaches the shell's stderr: no log record, no warning, no print."""
+    import io
+    import logging
+    import warnings
+
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
     try:

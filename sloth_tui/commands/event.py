@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sloth_tui import catalog
 from sloth_tui.commands import completion as complete
 from sloth_tui.commands.common import (
     COUNT,
@@ -23,6 +22,7 @@ from sloth_tui.commands.common import (
     settings_from,
     table,
 )
+from sloth_tui.commands.lazy_group import LazyGroup
 from sloth_tui.commands.output import clean, json_text, say, value_text, warn
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.filters import TIME_HINT, Filter, Term, parse_time
@@ -57,7 +57,7 @@ SINCE_HELP = f"Only what happened at or after TIME: {TIME_HINT} (local time unle
 UNTIL_HELP = "Only what happened before TIME (same forms as --since)."
 
 
-@click.group("event")
+@click.group("event", cls=LazyGroup)  # cli.py names its lazy subcommands
 def event_group() -> None:
     """Dispatch, query and clean up events."""
 
@@ -106,6 +106,8 @@ def event_dispatch(
     --stack, --agent and --run-id set Sloth Runner's context: a hook with a stack runs
     only on events of that stack, and the filters stack:, agent: and run: find them.
     """
+    from sloth_tui import catalog  # here: its records cost every command's start-up
+
     try:
         catalog.check_type_name(event_type)
     except EventRefused as exc:
@@ -124,7 +126,7 @@ def event_dispatch(
                 run_id=run_id,
             )
 
-    event, executions = run(body)
+    event, executions = run(body, oneshot=True)
     if not as_json:
         for warning in event.warnings:
             warn(warning)
@@ -233,7 +235,7 @@ def event_list(
         async with engine_for(ctx, readonly=True) as engine:
             return await engine.query_events(flt, limit=limit, since=since, until=until)
 
-    events = run(body)
+    events = run(body, oneshot=True)
     if as_json:
         emit_json([e.to_dict() for e in events])
         return
@@ -287,7 +289,7 @@ def event_show(ctx: click.Context, event_id: int, as_json: bool) -> None:
             event = await engine.get_event(event_id)
             return event, await engine.executions_of(event_id), await engine.child_events(event_id)
 
-    event, executions, children = run(body)
+    event, executions, children = run(body, oneshot=True)
     if as_json:
         emit_json(
             event.to_dict()
@@ -421,6 +423,8 @@ def event_types(
     this install emits it ("monitor", "watcher:etc", "engine", ... ; "-" for nothing
     here; see `event producers`). Types Sloth Runner emits beyond the seed are marked
     "sloth-runner extension" (JSON: "extension")."""
+    from sloth_tui import catalog  # here: its records cost every command's start-up
+
     try:
         entries = catalog.types(category, extensions=True)
     except KeyError as exc:
@@ -508,6 +512,8 @@ def event_producers(ctx: click.Context, example: bool, show_example: bool, as_js
 
         click.echo(EXAMPLE_CONFIG, nl=False)
         return
+    from sloth_tui import catalog  # here: its records cost every command's start-up
+
     producers = _install_producers(ctx, example)
     rows = producers.coverage()
     covered = producers.produced_categories()

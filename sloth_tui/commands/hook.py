@@ -7,11 +7,10 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from sloth_tui import catalog
 from sloth_tui.commands.common import (
     COUNT,
     INSTRUCTIONS,
@@ -28,22 +27,21 @@ from sloth_tui.commands.common import (
 )
 from sloth_tui.commands.completion import event_types, hook_names, type_patterns
 from sloth_tui.commands.event import TIME
-from sloth_tui.commands.hook_import import hook_import
 from sloth_tui.commands.hook_policy_flags import PolicyFlags, policy_options
+from sloth_tui.commands.lazy_group import LazyGroup
 from sloth_tui.commands.output import clean, clean_block, json_text, say, value_text, warn
 from sloth_tui.commands.upstream_shapes import hook_json, hook_logs_json
-from sloth_tui.engine.api import EngineAPI
-from sloth_tui.engine.retry import RetryReport, failed_runs, retry_runs
 from sloth_tui.model.errors import NotFound, SlothError
 from sloth_tui.model.records import Execution, Hook
 
+if TYPE_CHECKING:  # engine.api brings every record type: `hook list` needs two of them
+    from sloth_tui.engine.api import EngineAPI
+    from sloth_tui.engine.retry import RetryReport
 
-@click.group("hook")
+
+@click.group("hook", cls=LazyGroup)  # cli.py names its lazy subcommands
 def hook_group() -> None:
     """Create, inspect and test Lua hooks."""
-
-
-hook_group.add_command(hook_import)  # `hook import --from-sloth-runner`
 
 
 _GLOB_CHARS = frozenset("*?[]!")
@@ -52,6 +50,8 @@ _GLOB_CHARS = frozenset("*?[]!")
 def _warn_about_patterns(patterns: list[str]) -> None:
     """A misspelt type (`deploy.faild`) or a pattern that matches no catalog type is
     allowed (user-defined types are fine) but worth a warning."""
+    from sloth_tui import catalog  # here: its records cost every command's start-up
+
     for pattern in patterns:
         typo = None if _GLOB_CHARS & set(pattern) else catalog.unknown_type_warning(pattern)
         if typo:
@@ -410,7 +410,7 @@ def hook_list(ctx: click.Context, stack: str | None, as_json: bool, fmt: str) ->
             say(f"auto-off: disabled after failures in a row (hook show {clean(off[0])} says "
                 "why; hook enable clears it)")  # fmt: skip
 
-    run(body)
+    run(body, oneshot=True)
 
 
 def _why(ex: Execution) -> str:
@@ -820,6 +820,8 @@ def hook_retry(
         sloth-tui hook retry deploy-alert --since 2h --list
         sloth-tui hook retry deploy-alert --since 2h
     """
+    from sloth_tui.engine.retry import RetryReport, failed_runs, retry_runs
+
     if limit < 1:
         raise click.BadParameter("must be at least 1", param_hint="--limit")
     cutoff = time.time() - parse_duration(since) if since else None

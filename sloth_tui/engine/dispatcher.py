@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,13 @@ from typing import Protocol
 from sloth_tui.engine.bus import Bus
 from sloth_tui.engine.policy_after import FollowUps
 from sloth_tui.engine.policy_gate import PolicyGate
-from sloth_tui.engine.store import Store, WriteOp, run_record_ops
+from sloth_tui.engine.store import (
+    Store,
+    WriteOp,
+    run_record_ops,
+    runs_ops,
+    statuses_ops,
+)
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.policy import NO_POLICY
 from sloth_tui.model.records import Event, Execution, Hook
@@ -88,6 +95,16 @@ class Dispatcher:
             self._halt, enabled=lambda name: (hook := lookup(name)) is not None and hook.enabled
         )
         self.follow_ups = FollowUps(self._requeue, lookup)
+        # What the next store round gets (_gather, called as the writer takes a round):
+        # the records of runs without effects, the runs that count on their hook's
+        # counter (hook, start), each event's latest status (an event that finishes
+        # before its `processing` went out is written once, finished), and the callers
+        # of wait=True to answer once that write commits.
+        self._rows: list[Execution] = []
+        self._ran: list[tuple[str, float]] = []
+        self._statuses: dict[int, str] = {}
+        self._answers: list[tuple[asyncio.Future[list[Execution]], list[Execution]]] = []
+        store.gather_before_rounds(self._gather)
         self._open = asyncio.Event()  # cleared while recovery loads: workers wait
         self._open.set()
         self._reaper: asyncio.Task[None] | None = None
@@ -185,16 +202,17 @@ class Dispatcher:
             self._room.release()
         return job
 
-    def _run_jobs(self, jobs: list[Job]) -> list[list[Execution]]:
-        """In a pool thread: every hook of every event of the batch, in order.
+    def _run_jobs(self, jobs: list[Job], landed: asyncio.Future[None]) -> None:
+        """In a pool thread: every hook of every event of the batch, in order; then one
+        hop to the loop (_landed) with what ran, which resolves `landed`.
 
         Stopping ends the batch between two runs: the results are then shorter than
         `jobs` (and the last list may be shorter than its hooks)."""
         loop = self._loop
         results: list[list[Execution]] = []
-        # Runs that wrote nothing (most): their records go to the loop in one hop at the
-        # end of the batch, since a hop costs more than a trivial run.
-        plain: list[tuple[Hook, Execution, None]] = []
+        # Runs that wrote nothing (most): their records go to the loop with the batch's
+        # end, in one hop, since a hop costs more than a trivial run.
+        plain: list[tuple[Hook, Execution]] = []
         gate = self.gate
         try:
             for event, hooks, _done, trigger, attempt in jobs:
@@ -202,7 +220,7 @@ class Dispatcher:
                 results.append(runs)
                 for hook in hooks:
                     if self._halt.is_set():
-                        return results
+                        return
                     # A hook without a policy (NO_POLICY, shared) costs one identity test.
                     policy = hook.policy
                     if policy is NO_POLICY or not policy.gated:
@@ -210,13 +228,13 @@ class Dispatcher:
                     else:
                         gated = gate.run(hook, event, self._run)
                         if gated is None:  # halted while it waited its turn
-                            return results
+                            return
                         execution, effects = gated
                     if trigger != "event":
                         execution.trigger = trigger
                         execution.attempt = attempt
                     if effects is None or effects.empty:
-                        plain.append((hook, execution, None))
+                        plain.append((hook, execution))
                     else:
                         # Committed now, not after the batch: the next run (of this batch,
                         # or another thread's) reads this one's state writes
@@ -225,47 +243,61 @@ class Dispatcher:
                         try:
                             loop.call_soon_threadsafe(self._commit, hook, execution, effects)
                         except RuntimeError:  # the loop is closed: the engine was torn down
-                            return results
+                            return
                     runs.append(execution)
-            return results
         finally:
-            if plain:
-                with contextlib.suppress(RuntimeError):  # the loop is closed
-                    loop.call_soon_threadsafe(self._commit_all, plain)
+            # Also when the worker task was cancelled meanwhile (a stop): what ran is
+            # recorded all the same, by this callback.
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                loop.call_soon_threadsafe(self._landed, jobs, results, plain, landed)
 
-    def _commit_all(self, runs: list[tuple[Hook, Execution, None]]) -> None:
-        for hook, execution, effects in runs:
-            self._commit(hook, execution, effects)
-
-    def _commit(self, hook: Hook, execution: Execution, effects: Effects | None) -> None:
-        """On the loop: the run's record, its hook's counter and its effects, one write.
-        A run the gate skipped is a record alone: the hook did not run."""
-        if effects is None:
-            if not _ran(execution):
-                self._store.execution_later(execution)
-            else:
-                self._store.record_later(execution, hook.name)
-        else:
-            effects.commit(run_record_ops(execution, hook.name))
+    def _commit(self, hook: Hook, execution: Execution, effects: Effects) -> None:
+        """On the loop: a run's effects with its record and its hook's counter, one write."""
+        effects.commit(run_record_ops(execution, hook.name))
 
     async def _process(self, loop: asyncio.AbstractEventLoop, jobs: list[Job]) -> None:
-        for event, _hooks, _done, _trigger, _attempt in jobs:
+        statuses = self._statuses
+        for job in jobs:
+            event = job[0]
             event.status = "processing"
-            self._store.set_status_later(event.id, "processing")
+            statuses[event.id] = "processing"
+        self._store.wake()
+        landed = loop.create_future()
         try:
-            results = await loop.run_in_executor(self._pool, self._run_jobs, jobs)
+            self._pool.submit(self._run_jobs, jobs, landed)
         except RuntimeError:  # pool shut down while stopping: the events stay unfinished
             return
-        # Shorter when stopping cut the batch (zip stops there): what ran is recorded, and
-        # an event with runs missing stays `processing`, for recovery.
+        await landed
+
+    def _landed(
+        self,
+        jobs: list[Job],
+        results: list[list[Execution]],
+        plain: list[tuple[Hook, Execution]],
+        landed: asyncio.Future[None],
+    ) -> None:
+        """On the loop, once per batch: buffer the records of what ran and the status of
+        each event whose runs all ran, for the store's next round (_gather). (Runs with
+        effects were committed already, in writes queued before that one.)
+
+        Shorter results when stopping cut the batch (zip stops there): what ran is
+        recorded, and an event with runs missing stays `processing`, for recovery."""
+        rows, ran = self._rows, self._ran
+        for hook, execution in plain:
+            rows.append(execution)
+            if _ran(execution):
+                ran.append((hook.name, execution.started))
+        statuses = self._statuses
+        notices: list[Event] = []
         follow_ups = self.follow_ups
+        publish = self._bus.publish
         for (event, hooks, done, trigger, _attempt), executions in zip(jobs, results, strict=False):
             for hook, execution in zip(hooks, executions, strict=False):
-                if _ran(execution):  # its row and counter are written already (_commit)
+                if _ran(execution):
                     hook.run_count += 1
                     hook.last_run = execution.started
                 self.executions_total += 1
-                self._bus.publish("execution", execution)
+                publish("execution", execution)
                 policy = hook.policy
                 if trigger == "retry" or (
                     policy is not NO_POLICY
@@ -273,23 +305,53 @@ class Dispatcher:
                 ):
                     follow_ups.ran(hook, event, execution)
             if len(executions) == len(hooks):
-                await self._finish(event, executions, done)
+                ok = follow_ups.settled(event, executions)
+                event.status = statuses[event.id] = "completed" if ok else "failed"
+                notices.append(event)
+                if done is not None:
+                    self._waiters.discard(done)
+                    self._answers.append((done, executions))
+        self._store.wake()
+        for event in notices:
+            publish("event_status", event)
+        if not landed.done():  # cancelled: the worker task was stopped meanwhile
+            landed.set_result(None)
 
-    async def _finish(
+    def _finish(
         self,
         event: Event,
         executions: list[Execution],
         done: asyncio.Future[list[Execution]] | None,
     ) -> None:
+        """An event finished outside a batch (drop_runs_of)."""
         ok = self.follow_ups.settled(event, executions)
-        event.status = "completed" if ok else "failed"
-        self._store.set_status_later(event.id, event.status)
-        self._bus.publish("event_status", event)
+        event.status = self._statuses[event.id] = "completed" if ok else "failed"
         if done is not None:
             self._waiters.discard(done)
-            if not done.done():
-                await self._store.flush()
-                done.set_result(executions)
+            self._answers.append((done, executions))
+        self._store.wake()
+        self._bus.publish("event_status", event)
+
+    def _gather(self) -> None:
+        """Called by the store as its writer takes a round (and by Store.flush): what
+        the batches landed since the last round buffered, as ONE write: the execution
+        rows (one multi-row INSERT), one counter update per hook, then the statuses
+        (one UPDATE per status and chunk of ids). One transaction, so an event is never
+        marked finished before its executions are recorded."""
+        if not (self._rows or self._statuses):
+            return
+        ops = runs_ops(self._rows, self._ran)
+        by_status: dict[str, list[int]] = {}
+        for event_id, status in self._statuses.items():
+            by_status.setdefault(status, []).append(event_id)
+        for status, ids in by_status.items():
+            ops.extend(statuses_ops(ids, status))
+        answers = self._answers
+        self._rows, self._ran, self._statuses, self._answers = [], [], {}, []
+        if answers:  # answered once all of it is committed (the round's commit)
+            self._store.write(*ops).add_done_callback(functools.partial(_answer, answers))
+        else:
+            self._store.write_later(*ops)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until queued work is done (recovered work too); False if `timeout` passed
@@ -363,12 +425,14 @@ class Dispatcher:
         for item in kept:
             self._queue.put_nowait(item)
         for execution in dropped:
-            self._store.execution_later(execution)
+            self._rows.append(execution)  # with the next round, before any status
             self._bus.publish("execution", execution)
             if execution.trigger == "retry":
                 self.follow_ups.retry_done(execution.event_id)
+        if dropped:
+            self._store.wake()
         for event, skipped, done in emptied:
-            await self._finish(event, skipped, done)
+            self._finish(event, skipped, done)
         return len(dropped)
 
     # -- stopping --------------------------------------------------------------------
@@ -451,6 +515,19 @@ def _ran(execution: Execution) -> bool:
     """Whether the hook ran (its run counter moves): a run the gate skipped never started
     and has no duration; one cancelled by mode restart did start, and counts."""
     return execution.status != "skipped" or execution.duration_ms > 0
+
+
+def _answer(
+    waiters: list[tuple[asyncio.Future[list[Execution]], list[Execution]]],
+    committed: asyncio.Future[None],
+) -> None:
+    """Those who wait for runs (wait=True) get them once their write has committed. A
+    failed write does not fail them: the runs did run (as Store.flush never raised)."""
+    if not committed.cancelled():
+        committed.exception()  # seen: a failed write is logged by the store
+    for done, executions in waiters:
+        if not done.done():
+            done.set_result(executions)
 
 
 def _stopped(event: Event | None) -> EventRefused:

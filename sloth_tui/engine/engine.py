@@ -37,6 +37,7 @@ from sloth_tui.engine.store import Store, migration_name
 from sloth_tui.engine.threadhost import ThreadHost
 from sloth_tui.engine.trace_sql import trace_event
 from sloth_tui.lua import runtime as lua_runtime
+from sloth_tui.lua.limits import Limits
 from sloth_tui.lua.runtime import HookRuntime
 from sloth_tui.model.errors import EventRefused, HookError, NotFound, SlothError
 from sloth_tui.model.explain import HookVerdict
@@ -170,8 +171,9 @@ class Engine:
         self._runtime = runtime = HookRuntime(host, registry.limits)
         # Real runs buffer their effects and commit them with their record (effects.py);
         # each runs in its scope (state_run.py): state.lock's table, opt-in state events.
+        limits_for = _LimitsCache(registry)
         self.runs = ScopedRuns(
-            lambda hook, event: host.run(runtime.run, hook, event, registry.limits_for(hook)),
+            lambda hook, event: host.run(runtime.run, hook, event, limits_for(hook)),
             state_events=s.state_events,
         )
         self._dispatcher = Dispatcher(
@@ -836,6 +838,30 @@ if TYPE_CHECKING:
     def _conforms(engine: Engine) -> EngineAPI:
         """mypy checks here that Engine implements EngineAPI, member by member."""
         return engine
+
+
+class _LimitsCache:
+    """registry.limits_for(hook), built once per settings and per hook's own limits.
+
+    Building Limits resolves paths (the temp dir's realpath, the vault's files): about
+    a tenth of a trivial hook run's engine time when done per run. Called from every
+    pool thread: a race builds the same value twice, which is harmless."""
+
+    def __init__(self, registry: HookRegistry) -> None:
+        self._registry = registry
+        self._settings = registry.settings
+        self._built: dict[tuple[int | None, int | None], Limits] = {}
+
+    def __call__(self, hook: Hook) -> Limits:
+        registry = self._registry
+        if registry.settings is not self._settings:  # replaced: start again
+            self._settings = registry.settings
+            self._built = {}
+        key = (hook.max_instructions, hook.max_memory_mb)
+        limits = self._built.get(key)
+        if limits is None:
+            limits = self._built[key] = registry.limits_for(hook)
+        return limits
 
 
 def _iso(ts: float) -> str:

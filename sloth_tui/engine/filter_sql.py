@@ -10,8 +10,9 @@ Python's json module writes it, non-ASCII characters as themselves (events.py) o
 never NULL, so `NOT (...)` is exact. Values reach the Python functions as ASCII JSON
 text, so any string (a lone surrogate too) survives the trip.
 
-- `cat:`, `status:`, `id:`, `hook:`: `=` on the column (binary, whole length). A value
-  SQLite cannot bind (a lone surrogate, an id beyond 64 bits) equals nothing stored: `0`.
+- `cat:`, `status:`, `id:`, `hook:`: `=` on the column (binary, whole length); a status
+  among the four names as a literal (so the partial indexes on status can serve it). A
+  value SQLite cannot bind (a lone surrogate, an id beyond 64 bits) equals nothing: `0`.
 - `since:`, `until:`: `ts >= ?` and `ts < ?` on the REAL column (doubles both sides, so
   the same comparison); a NaN bound (only the wire can send one) compares false: `0`.
 - `type:`: SQLite's GLOB when the glob has only `*`, `?`, literal characters and classes
@@ -64,6 +65,7 @@ from sloth_tui.model.filters import (
     stored_data_text,
     text_matches,
 )
+from sloth_tui.model.records import EVENT_STATUSES
 
 
 def _bindable(text: str) -> bool:
@@ -314,6 +316,11 @@ def _term_sql(term: Term) -> tuple[str, list[Any]]:
     if kind in ("category", "status", "hook"):
         if isinstance(value, str) and not _bindable(value):
             return "0", []
+        if kind == "status" and value in EVENT_STATUSES:
+            # A literal (one of four fixed names), so that the planner may use the
+            # partial index for it (events_failed, events_unfinished): a bound
+            # parameter cannot be proved to satisfy an index's WHERE.
+            return f"status = '{value}'", []
         if kind == "hook":
             sql = "id IN (SELECT event_id FROM executions WHERE hook = ? AND dry_run = 0)"
             return sql, [value]

@@ -65,10 +65,19 @@ INSERT_EXECUTION = (
 
 
 def _dumps(value: Any) -> str:
+    # The common results by identity (True == 1, so no dict lookup): json.dumps with
+    # options builds an encoder per call, a fifth of a trivial hook run's engine time.
+    if value is True:
+        return "true"
+    if value is None:
+        return "null"
+    if value is False:
+        return "false"
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def execution_row(ex: Execution) -> tuple[Any, ...]:
+    logs, calls = ex.logs, ex.calls
     return (
         ex.hook,
         ex.event_id,
@@ -79,8 +88,8 @@ def execution_row(ex: Execution) -> tuple[Any, ...]:
         ex.error,
         ex.error_line,
         ex.limit,
-        _dumps([line.to_dict() for line in ex.logs]),
-        _dumps(ex.calls),
+        _dumps([line.to_dict() for line in logs]) if logs else "[]",
+        _dumps(calls) if calls else "[]",
         int(ex.dry_run),
         ex.event_type or None,
         ex.origin,

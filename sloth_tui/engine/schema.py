@@ -115,6 +115,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE executions ADD COLUMN trigger TEXT;
     ALTER TABLE executions ADD COLUMN attempt INTEGER;
     """,
+    # 8: queries at scale (issue 19). Failed events are rare, and `status:failed` found
+    # none of them without reading every row; a partial index holds only them, so the
+    # status updates of the common path (pending, processing, completed) never touch it
+    # (pending and processing have events_unfinished). filter_sql writes the status as a
+    # literal so that the planner can use it.
+    """
+    CREATE INDEX events_failed ON events(id) WHERE status = 'failed';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

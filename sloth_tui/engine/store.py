@@ -68,6 +68,8 @@ WriteOp = tuple[str, Sequence[Any]]
 
 UPDATE_STATUS = "UPDATE events SET status = ? WHERE id = ?"
 UPDATE_HOOK_RUN = "UPDATE hooks SET run_count = run_count + 1, last_run = ? WHERE name = ?"
+# A worker batch's runs of one hook, counted in memory and written once (runs_ops).
+UPDATE_HOOK_RUNS = "UPDATE hooks SET run_count = run_count + ?, last_run = ? WHERE name = ?"
 # Hooks already recorded for the events recovery picks up: one query, not one per event.
 RECORDED_RUNS = (
     "SELECT x.event_id, x.hook FROM executions x JOIN events e ON e.id = x.event_id "
@@ -120,6 +122,43 @@ def cursor_op(name: str, value: str) -> WriteOp:
 
 def status_op(event_id: int, status: str) -> WriteOp:
     return (UPDATE_STATUS, (status, event_id))
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statuses(count: int) -> str:
+    return f"UPDATE events SET status = ? WHERE id IN ({', '.join(['?'] * count)})"
+
+
+def statuses_ops(event_ids: Sequence[int], status: str) -> list[WriteOp]:
+    """Several events' one new status: a statement per power-of-two chunk of ids (few
+    distinct statements to cache), not one per event: each statement the writer runs
+    is a GIL hand-off between its thread and the loop."""
+    ops: list[WriteOp] = []
+    start = 0
+    while start < len(event_ids):
+        count = 1 << (min(MAX_ROWS_PER_INSERT, len(event_ids) - start).bit_length() - 1)
+        chunk = event_ids[start : start + count]
+        if count == 1:
+            ops.append((UPDATE_STATUS, (status, chunk[0])))
+        else:
+            ops.append((_update_statuses(count), (status, *chunk)))
+        start += count
+    return ops
+
+
+def runs_ops(executions: Sequence[Execution], ran: Sequence[tuple[str, float]]) -> list[WriteOp]:
+    """The records of a batch of runs without effects: their execution rows (consecutive,
+    so one multi-row INSERT), and one counter update per hook for the runs in `ran`
+    ((hook, start) of each run that ran, in order: last_run ends as the last one's start,
+    as one update per run would leave it)."""
+    ops: list[WriteOp] = [(INSERT_EXECUTION, execution_row(x)) for x in executions]
+    counts: dict[str, int] = {}
+    last: dict[str, float] = {}
+    for hook, started in ran:
+        counts[hook] = counts.get(hook, 0) + 1
+        last[hook] = started
+    ops.extend((UPDATE_HOOK_RUNS, (n, last[hook], hook)) for hook, n in counts.items())
+    return ops
 
 
 def clear_http_mark_op(event_id: int, hook: str) -> WriteOp:
@@ -446,6 +485,11 @@ SLOW_EVERY = 60.0
 QUERY_SHOWN = 200  # characters of SQL a db.query_slow carries (never the parameters)
 
 
+# query_events: the newest ids a filtered page scans by id before it turns to the indexes
+# (a scan of this many rows costs a few ms; a common match fills the page within it).
+SCAN_WINDOW = 20_000
+
+
 class StoreWatcher(Protocol):
     """Who hears about the store's own trouble (the engine, which turns it into db.* and
     state.* events). Called on the loop; must not block or raise."""
@@ -495,6 +539,10 @@ class Store:
         self._slow_next = 0.0  # no db.query_slow before this (clock)
         self._slow_unsaid = 0  # slow operations not said since the last one
         self._damaged_state: set[tuple[str, str]] = set()  # said once per engine life
+        # Writes buffered by their owner until the writer takes its next round (the
+        # dispatcher's run records and statuses, Dispatcher._gather): then they join that
+        # round as one write, rather than one write per worker batch. P2: issue 19.
+        self._gatherers: list[Callable[[], None]] = []
 
     @classmethod
     async def open(cls, path: Path, *, readonly: bool = False, check: bool | None = None) -> Store:
@@ -597,8 +645,28 @@ class Store:
         """Queue writes that nobody waits on (status updates); committed in the next round."""
         self._current().add(ops)
 
+    def gather_before_rounds(self, gather: Callable[[], None]) -> None:
+        """Call `gather` on the loop just before the writer takes each round, and in
+        flush(): it queues what its owner has buffered (write/write_later). An owner with
+        something buffered calls wake() so that a round comes."""
+        self._gatherers.append(gather)
+
+    def wake(self) -> None:
+        """Something is buffered for the gatherers: have the writer take a round soon."""
+        if not self._rounds:
+            self._current()
+
+    def _gather(self) -> None:
+        for gather in self._gatherers:
+            try:
+                gather()
+            except Exception:  # a bug there must not stop every write
+                log.exception("a buffered write could not be queued")
+
     async def flush(self) -> None:
-        """Return once everything queued so far is committed."""
+        """Return once everything queued so far (buffered writes too) is committed."""
+        if self._gatherers:
+            self._gather()
         if self._rounds:
             await self._rounds[-1].wait(-1)
         else:
@@ -608,6 +676,8 @@ class Store:
         assert self._writer is not None
         while True:
             await self._wake.wait()
+            if self._gatherers:
+                self._gather()
             if not self._rounds:
                 self._wake.clear()
                 continue
@@ -732,7 +802,26 @@ class Store:
         since: float | None = None,
         until: float | None = None,
     ) -> list[Event]:
-        """Newest first; page back with before_id, forward with after_id (then oldest first)."""
+        """Newest first; page back with before_id, forward with after_id (then oldest first).
+
+        A filtered page, newest first, is read in two steps (issue 19): the newest
+        SCAN_WINDOW ids by id alone, which is where a common match fills the page at
+        once; if they hold fewer than `limit`, the ids below them as the planner sees
+        fit (the indexes on type, category, failed: what a rare match needs). The two
+        parts are disjoint id ranges, so the page is the same.
+        """
+        if flt is not None and flt.terms and after_id is None and limit > 0:
+            top = before_id - 1 if before_id is not None else await self.max_event_id()
+            cut = top - SCAN_WINDOW
+            if cut > 0:
+                bounds = (since, until)
+                newest = await self._query_page(flt, limit, cut, top, bounds, window=True)
+                if len(newest) >= limit:
+                    return newest
+                older = await self._query_page(
+                    flt, limit - len(newest), None, cut, bounds, window=False
+                )
+                return newest + older
         where, params = filter_sql(flt)
         clauses = [where]
         if before_id is not None:
@@ -753,6 +842,49 @@ class Store:
             f"ORDER BY id {order} LIMIT ?"
         )
         params.append(limit)
+        return [event_from_row(r) for r in await self._fetchall(sql, params)]
+
+    async def _query_page(
+        self,
+        flt: Filter,
+        limit: int,
+        low: int | None,
+        high: int,
+        bounds: tuple[float | None, float | None],
+        *,
+        window: bool,
+    ) -> list[Event]:
+        """Newest first, the matches with low < id <= high (query_events' two steps).
+
+        window: a scan by id (NOT INDEXED: the planner would otherwise pick the type
+        index and sort every match). Else the indexes; `+id` keeps the id bound from
+        being taken for a scan by id, and only ids are sorted before the rows are read.
+        """
+        where, params = filter_sql(flt)
+        clauses = [where, "+id <= ?" if not window else "id <= ?"]
+        params.append(high)
+        if low is not None:
+            clauses.append("id > ?")
+            params.append(low)
+        since, until = bounds
+        if since is not None:
+            clauses.append("ts >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("ts < ?")
+            params.append(until)
+        params.append(limit)
+        body = " AND ".join(clauses)
+        if window:
+            sql = (
+                f"SELECT {EVENT_COLUMNS} FROM events NOT INDEXED WHERE {body} "
+                "ORDER BY id DESC LIMIT ?"
+            )
+        else:
+            sql = (
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN "
+                f"(SELECT id FROM events WHERE {body} ORDER BY id DESC LIMIT ?) ORDER BY id DESC"
+            )
         return [event_from_row(r) for r in await self._fetchall(sql, params)]
 
     async def count_events(self, flt: Filter | None = None) -> int:

@@ -23,34 +23,32 @@ table the server's handlers are derived from too. Differences worth knowing:
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sloth_tui.config import Settings
-from sloth_tui.engine.api import EventLine, SyntaxProblem
-from sloth_tui.engine.bus import Subscription
 from sloth_tui.model.errors import EventRefused, SlothError
-from sloth_tui.model.explain import HookVerdict
-from sloth_tui.model.filters import Filter
-from sloth_tui.model.mirror import MirrorBatch, MirrorResult
-from sloth_tui.model.records import Event, Execution, Hook
-from sloth_tui.model.replay import ReplayReport
-from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
-from sloth_tui.model.trace import Trace
 from sloth_tui.remote import ops
-from sloth_tui.remote.notices import NoticeStream
-from sloth_tui.remote.ops import Op
 from sloth_tui.remote.protocol import DaemonUnavailable, ProtocolError, error_from_reply, probe
-from sloth_tui.remote.wire import Address, WireConnection
+from sloth_tui.remote.wire import Address, BlockingConnection, WireConnection
 
+# Only for the annotations: a one-shot command (blocking=True) never loads asyncio, the
+# notice stream or the bus (issue 19, cli_ratio); they are imported when first used.
 if TYPE_CHECKING:
-    from sloth_tui.engine.api import EngineAPI
+    from sloth_tui.config import Settings
+    from sloth_tui.engine.api import EngineAPI, EventLine, SyntaxProblem
+    from sloth_tui.engine.bus import Subscription
+    from sloth_tui.model.explain import HookVerdict
+    from sloth_tui.model.filters import Filter
+    from sloth_tui.model.mirror import MirrorBatch, MirrorResult
+    from sloth_tui.model.records import Event, Execution, Hook
+    from sloth_tui.model.replay import ReplayReport
+    from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
+    from sloth_tui.model.trace import Trace
+    from sloth_tui.remote.notices import NoticeStream
+    from sloth_tui.remote.ops import Op
 
 R = TypeVar("R")
-
-log = logging.getLogger("sloth_tui.client")
 
 POOL_SIZE = 8  # concurrent requests; more wait for a free connection
 
@@ -102,14 +100,42 @@ def choose_engine(
     return Address(path=settings.socket_path)
 
 
+Connection = WireConnection | BlockingConnection
+
+
+class _Unlimited:
+    """The pool's limit when requests go one after another on a blocking socket."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
 class RemoteEngine:
-    def __init__(self, settings: Settings, address: Address, info: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        address: Address,
+        info: dict[str, Any],
+        *,
+        blocking: bool = False,
+    ) -> None:
         self._settings = settings
         self.address = address
         self._started = float(info.get("started", 0.0))
-        self._idle: list[WireConnection] = []
-        self._slots = asyncio.Semaphore(POOL_SIZE)
-        self._notices = NoticeStream(address, info)
+        self._info = info
+        self._blocking = blocking
+        self._idle: list[Connection] = []
+        self._slots: AbstractAsyncContextManager[Any]
+        if blocking:
+            self._slots = _Unlimited()
+        else:
+            import asyncio
+
+            self._slots = asyncio.Semaphore(POOL_SIZE)
+        self._notice_stream: NoticeStream | None = None  # made when first needed
         self._closed = False
 
     @classmethod
@@ -117,14 +143,21 @@ class RemoteEngine:
         cls,
         settings: Settings,
         socket: str | Path | Address | None = None,
+        *,
+        blocking: bool = False,
     ) -> RemoteEngine:
         """Connect and ping; DaemonUnavailable when nothing answers. `socket` is a Unix
-        socket path (default: the data dir's) or an Address (TCP with its token)."""
+        socket path (default: the data dir's) or an Address (TCP with its token).
+
+        blocking=True: requests go on a blocking socket (wire.BlockingConnection) and no
+        coroutine of this engine suspends, so a command may drive them without an event
+        loop (commands/common.py run(..., oneshot=True)). Such an engine cannot
+        subscribe: notices need an event loop."""
         if isinstance(socket, Address):
             address = socket
         else:
             address = Address(path=Path(socket or settings.socket_path).expanduser())
-        conn = await WireConnection.open(address)
+        conn: Connection = await cls._connect(address, blocking)
         try:
             reply = await conn.request({"op": "ping"})
         except (OSError, ValueError) as exc:
@@ -133,9 +166,25 @@ class RemoteEngine:
         if not reply.get("ok"):
             conn.close()
             raise error_from_reply(reply)
-        engine = cls(settings, address, reply.get("engine") or {})
+        engine = cls(settings, address, reply.get("engine") or {}, blocking=blocking)
         engine._idle.append(conn)
         return engine
+
+    @staticmethod
+    async def _connect(address: Address, blocking: bool) -> Connection:
+        if blocking:
+            return await BlockingConnection.open(address)
+        return await WireConnection.open(address)
+
+    @property
+    def _notices(self) -> NoticeStream:
+        """The notice stream, made on first use: a command that never subscribes (and a
+        blocking engine, which cannot) does not load it."""
+        if self._notice_stream is None:
+            from sloth_tui.remote.notices import NoticeStream
+
+            self._notice_stream = NoticeStream(self.address, self._info)
+        return self._notice_stream
 
     # -- who this engine is -------------------------------------------------------------
 
@@ -160,16 +209,20 @@ class RemoteEngine:
         """The daemon's ping info: version, pid, home, socket, started (refreshed on
         reconnect), plus `address`: where this client reached it (a TCP attach differs
         from the daemon's own socket path)."""
-        return {**self._notices.info, "address": str(self.address)}
+        info = self._info if self._notice_stream is None else self._notice_stream.info
+        return {**info, "address": str(self.address)}
 
     @property
     def label(self) -> str:
         """For the dashboard header: which engine this is."""
-        return self._notices.label
+        if self._notice_stream is None:
+            return f"daemon pid {self._info.get('pid', '?')} on {self.address}"
+        return self._notice_stream.label
 
     @property
     def connected(self) -> bool:
-        return self._notices.connected and not self._closed
+        stream = self._notice_stream
+        return (stream is None or stream.connected) and not self._closed
 
     # -- requests -------------------------------------------------------------------
 
@@ -204,7 +257,7 @@ class RemoteEngine:
             raise error_from_reply(reply)
         return reply
 
-    async def _connection(self) -> WireConnection:
+    async def _connection(self) -> Connection:
         if self._closed:
             raise DaemonUnavailable("this remote engine is closed")
         while self._idle:
@@ -212,7 +265,7 @@ class RemoteEngine:
             if conn.usable:
                 return conn
             conn.close()
-        return await WireConnection.open(self.address)
+        return await self._connect(self.address, self._blocking)
 
     # -- events ---------------------------------------------------------------------
 
@@ -501,7 +554,8 @@ class RemoteEngine:
         for conn in self._idle:
             conn.close()
         self._idle.clear()
-        await self._notices.close(reason or "detached")
+        if self._notice_stream is not None:
+            await self._notice_stream.close(reason or "detached")
 
     async def __aenter__(self) -> RemoteEngine:
         return self

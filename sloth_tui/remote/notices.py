@@ -12,22 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import fields
 from typing import Any
 
 from sloth_tui.engine.bus import Bus
 from sloth_tui.model.errors import SlothError
-from sloth_tui.model.stats import EngineStats
+from sloth_tui.remote.ops import stats_from_dict as stats_from_dict  # its old home
 from sloth_tui.remote.protocol import error_from_reply, notice_from_wire
 from sloth_tui.remote.wire import Address, WireConnection
 
 log = logging.getLogger("sloth_tui.client")
 
 BACKOFF = (0.2, 2.0)  # reconnect delay: first, max
-
-
-def stats_from_dict(d: dict[str, Any]) -> EngineStats:
-    return EngineStats(**{f.name: d.get(f.name, 0) for f in fields(EngineStats)})
 
 
 class NoticeStream:

@@ -26,26 +26,40 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sloth_tui.engine.api import EngineAPI, EventLine, SyntaxProblem, full_line
 from sloth_tui.model.errors import EventRefused
-from sloth_tui.model.explain import HookVerdict
-from sloth_tui.model.filters import Filter
-from sloth_tui.model.mirror import MIRROR_SOURCES, MirrorBatch, MirrorResult
-from sloth_tui.model.policy import HookPolicy
 from sloth_tui.model.records import EXEC_STATUSES, Event, Execution, Hook
-from sloth_tui.model.replay import ReplayReport
-from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
-from sloth_tui.model.trace import Trace
-from sloth_tui.remote.notices import stats_from_dict
 from sloth_tui.remote.protocol import ProtocolError, filter_from_wire, filter_to_wire
+
+# The records of the other operations are imported by their decoders, when a reply of
+# theirs arrives: a one-shot command (`event list`) then creates only the dataclasses it
+# reads, and creating one is the costly part of importing a model module (issue 19).
+# Hence `Result["Trace"]` below: a forward reference mypy resolves from this block.
+if TYPE_CHECKING:
+    from sloth_tui.engine.api import EngineAPI, EventLine, SyntaxProblem
+    from sloth_tui.model.explain import HookVerdict
+    from sloth_tui.model.filters import Filter
+    from sloth_tui.model.mirror import MirrorBatch, MirrorResult
+    from sloth_tui.model.replay import ReplayReport
+    from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
+    from sloth_tui.model.trace import Trace
 
 R = TypeVar("R")
 
+
+def stats_from_dict(d: dict[str, Any]) -> EngineStats:
+    """EngineStats from its wire shape (fields it lacks are 0). Here rather than in
+    notices.py, so that a one-shot command does not load the notice stream's asyncio."""
+    from sloth_tui.model.stats import EngineStats
+
+    return EngineStats(**{f.name: d.get(f.name, 0) for f in dataclass_fields(EngineStats)})
+
+
 # A server-side handler: extra ops (handover, reload_watchers) have this shape too.
-Handler = Callable[[EngineAPI, dict[str, Any]], Awaitable[dict[str, Any]]]
+Handler = Callable[["EngineAPI", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 EVENT_FIELDS = frozenset({"type", "data", "source", "strict", "ref", "stack", "agent", "run_id"})
 # Sources a client may claim; the engine's own (system, hook:*, watcher:*) are not forgeable.
@@ -208,6 +222,8 @@ def _hook_changes(op: str, key: str, value: Any) -> dict[str, Any]:
     if "events" in changes:
         changes["events"] = _patterns(op, "events", changes["events"])
     if "policy" in changes:  # PolicyError (a HookError): the one-line refusal, as locally
+        from sloth_tui.model.policy import HookPolicy
+
         changes["policy"] = HookPolicy.from_dict(changes["policy"])
     return changes
 
@@ -223,6 +239,8 @@ def _hook_or_name(op: str, key: str, value: Any) -> Hook | str:
 
 
 def _mirror_batch(op: str, key: str, value: Any) -> MirrorBatch:
+    from sloth_tui.model.mirror import MIRROR_SOURCES, MirrorBatch
+
     raw = check_type(op, key, value, dict)
     try:
         batch = MirrorBatch.from_dict(raw)
@@ -254,6 +272,8 @@ def _absolute(path: Any) -> str:
 
 
 def _changes_to_wire(changes: Any) -> dict[str, Any]:
+    from sloth_tui.model.policy import HookPolicy
+
     out = dict(changes)
     if "file" in out:
         out["file"] = _absolute(out["file"])
@@ -394,6 +414,8 @@ def _outcomes_back(reply: dict[str, Any]) -> dict[int, list[tuple[str, str]]]:
 
 
 def _hook_stats_back(d: dict[str, Any]) -> HookStats:
+    from sloth_tui.model.stats import HookStats
+
     return HookStats(
         d["hook"],
         int(d["runs"]),
@@ -412,6 +434,45 @@ def _problem(value: SyntaxProblem) -> dict[str, Any]:
 def _problem_back(reply: dict[str, Any]) -> SyntaxProblem:
     problem = reply.get("problem")
     return None if problem is None else (int(problem["line"]), str(problem["message"]))
+
+
+# Decoders whose records are imported when a reply of theirs arrives (see the imports).
+
+
+def _mirror_result_back(reply: dict[str, Any]) -> MirrorResult:
+    from sloth_tui.model.mirror import MirrorResult
+
+    return MirrorResult.from_dict(reply)
+
+
+def _replay_back(reply: dict[str, Any]) -> ReplayReport:
+    from sloth_tui.model.replay import ReplayReport
+
+    return ReplayReport.from_dict(reply["replay"])
+
+
+def _verdicts_back(reply: dict[str, Any]) -> list[HookVerdict]:
+    from sloth_tui.model.explain import HookVerdict
+
+    return [HookVerdict.from_dict(v) for v in reply["verdicts"]]
+
+
+def _trace_back(reply: dict[str, Any]) -> Trace:
+    from sloth_tui.model.trace import Trace
+
+    return Trace.from_dict(reply["trace"])
+
+
+def _sources_back(reply: dict[str, Any]) -> list[SourceHealth]:
+    from sloth_tui.model.stats import SourceHealth
+
+    return [SourceHealth.from_dict(d) for d in reply["sources"]]
+
+
+def _items_back(reply: dict[str, Any]) -> list[SourceItem]:
+    from sloth_tui.model.stats import SourceItem
+
+    return [SourceItem.from_dict(d) for d in reply["items"]]
 
 
 def _nothing(value: None) -> dict[str, Any]:
@@ -480,7 +541,7 @@ MIRROR = Op(
     "mirror",
     (Param("batch", "batch", _mirror_batch, send=_record_to_wire),),
     # Not a query, yet safe to send again: every row and the cursor are keyed.
-    Result[MirrorResult](lambda r: r.to_dict(), MirrorResult.from_dict),
+    Result["MirrorResult"](lambda r: r.to_dict(), _mirror_result_back),
 )
 MIRROR_CURSOR = Op(
     "mirror_cursor",
@@ -578,7 +639,7 @@ DELETE_HOOK = Op("delete_hook", (_NAME,), NOTHING)
 HOOK_STATS = Op(
     "hook_stats",
     (),
-    Result[dict[str, HookStats]](
+    Result["dict[str, HookStats]"](
         lambda st: {"stats": {name: s.to_dict() for name, s in st.items()}},
         lambda r: {name: _hook_stats_back(d) for name, d in r["stats"].items()},
     ),
@@ -604,29 +665,27 @@ REPLAY = Op(  # not a query: it runs Lua (dry run), and may take a while
         Param("code", "code", typed(str), None),
         Param("last", "last", typed(int), 50),
     ),
-    Result[ReplayReport](
-        lambda r: {"replay": r.to_dict()}, lambda r: ReplayReport.from_dict(r["replay"])
-    ),
+    Result["ReplayReport"](lambda r: {"replay": r.to_dict()}, _replay_back),
 )
 EXPLAIN = Op(
     "explain",
     (_ID, Param("hook", "hook", typed(str), None)),
-    Result[list[HookVerdict]](
+    Result["list[HookVerdict]"](
         lambda vs: {"verdicts": [v.to_dict() for v in vs]},
-        lambda r: [HookVerdict.from_dict(v) for v in r["verdicts"]],
+        _verdicts_back,
     ),
     query=True,
 )
 TRACE = Op(
     "trace",
     (_ID,),
-    Result[Trace](lambda t: {"trace": t.to_dict()}, lambda r: Trace.from_dict(r["trace"])),
+    Result["Trace"](lambda t: {"trace": t.to_dict()}, _trace_back),
     query=True,
 )
 CHECK_SYNTAX = Op(
     "check_syntax",
     (Param("code", "code", typed(str)), Param("chunkname", "chunkname", typed(str), "hook")),
-    Result[SyntaxProblem](_problem, _problem_back),
+    Result["SyntaxProblem"](_problem, _problem_back),
     query=True,
 )
 DECLARED_EVENT_TYPES = Op(
@@ -640,24 +699,24 @@ DECLARED_EVENT_TYPES = Op(
 STATS = Op(  # RemoteEngine.stats() is the streamed figure; the op is for plain clients
     "stats",
     (),
-    Result[EngineStats](lambda s: {"stats": s.to_dict()}, lambda r: stats_from_dict(r["stats"])),
+    Result["EngineStats"](lambda s: {"stats": s.to_dict()}, lambda r: stats_from_dict(r["stats"])),
     query=True,
 )
 SOURCE_HEALTH = Op(
     "source_health",
     (),
-    Result[list[SourceHealth]](
+    Result["list[SourceHealth]"](
         lambda hs: {"sources": [h.to_dict() for h in hs]},
-        lambda r: [SourceHealth.from_dict(d) for d in r["sources"]],
+        _sources_back,
     ),
     query=True,
 )
 SOURCE_ITEMS = Op(
     "source_items",
     (),
-    Result[list[SourceItem]](
+    Result["list[SourceItem]"](
         lambda items: {"items": [i.to_dict() for i in items]},
-        lambda r: [SourceItem.from_dict(d) for d in r["items"]],
+        _items_back,
     ),
     query=True,
 )
@@ -751,11 +810,16 @@ def event_line(req: dict[str, Any]) -> EventLine:
     return type_, data, source, strict, stack, agent, run_id
 
 
-EventArgs = EventLine  # the name connection.py knew
+if TYPE_CHECKING:
+    EventArgs = EventLine  # the name connection.py knew (in its annotations)
+else:
+    EventArgs = tuple  # engine.api (and the model it imports) stays unloaded here
 
 
 def batch_line(item: EventLine) -> dict[str, Any]:
     """The plain event line a client sends for one dispatch_batch item."""
+    from sloth_tui.engine.api import full_line
+
     type_, data, source, strict, stack, agent, run_id = full_line(item)
     values = {
         "type": type_,
@@ -776,6 +840,8 @@ def batch_line(item: EventLine) -> dict[str, Any]:
 def accepted_event(event_id: int, item: EventLine, reply: dict[str, Any]) -> Event:
     """An accepted plain line's event as the client knows it, for when it cannot be read
     back (the retention cap dropped it already): its category is the type's prefix."""
+    from sloth_tui.engine.api import full_line
+
     type_, data, source, _strict, stack, agent, run_id = full_line(item)
     name = str(type_)
     return Event(

@@ -15,13 +15,15 @@ import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sloth_tui.engine.bus import Notice
 from sloth_tui.model.errors import EngineLocked, EventRefused, HookError, NotFound, SlothError
 from sloth_tui.model.filters import KEYS, TIME_KINDS, Filter, FilterError, Term, parse_filter
 from sloth_tui.model.records import Event, Execution
 from sloth_tui.model.rules import MAX_DATA_BYTES, MAX_DEPTH, nesting_depth
+
+if TYPE_CHECKING:  # engine.bus is asyncio's: a one-shot command runs without it (issue 19)
+    from sloth_tui.engine.bus import Notice
 
 MAX_LINE = 1024 * 1024  # bytes, newline excluded
 PROTOCOL_VERSION = 1
@@ -202,6 +204,8 @@ def notice_to_wire(notice: Notice) -> dict[str, Any]:
 
 def notice_from_wire(line: dict[str, Any]) -> Notice:
     """Rebuild a Notice with real records; `stats` stays a dict (the client rebuilds it)."""
+    from sloth_tui.engine.bus import Notice  # only where notices flow: an event loop runs
+
     kind, payload = str(line.get("notice")), line.get("payload")
     if kind in ("event", "event_status") and isinstance(payload, dict):
         payload = Event.from_dict(payload)

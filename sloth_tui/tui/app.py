@@ -22,11 +22,12 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.command import CommandListItem, CommandPalette, SimpleProvider
@@ -34,10 +35,12 @@ from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme, ThemeProvider
+from textual.timer import Timer
 from textual.widget import AwaitMount
 
 from sloth_tui.config import Settings
 from sloth_tui.crash import crash_line, save_crash_report
+from sloth_tui.engine.bus import Notice
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.records import Event
 from sloth_tui.tui.commands import SlothCommands
@@ -83,6 +86,12 @@ SUBSCRIPTION_SIZE = 100_000  # notices buffered between ticks before the bus dro
 GC_FULL_EVERY = 100  # young collections between full ones (CPython's default is 10)
 SOURCE_POLL = 2.0  # seconds between asks for the producers' top-bar lines
 SUBSCRIBE_WAIT = 5.0  # attached: seconds to wait for the notice stream before reading history
+# Idle: after IDLE_AFTER ticks with nothing new, on a screen that shows nothing new without
+# notices, with the rate in the top bar at 0 for good, the tick stops until a notice comes
+# (or IDLE_TICK s pass): 10 wakeups a second cost more than everything else an idle
+# dashboard does (tui/bench.py's idle CPU).
+IDLE_AFTER = 10
+IDLE_TICK = 1.0
 
 
 class SlothApp(DashboardHost, App[None]):
@@ -150,6 +159,10 @@ class SlothApp(DashboardHost, App[None]):
         self._freeze_gc = freeze_gc
         self._gc_threshold = gc.get_threshold()
         self.sub: Any = None
+        self._tick_timer: Timer | None = None
+        self._idle_ticks = 0  # ticks in a row that brought nothing but engine figures
+        self._early: list[Notice] = []  # what woke an idle tick, drained with the rest
+        self._waiter: asyncio.Task[None] | None = None
         themes = load_themes(themes_dir if themes_dir is not None else self._settings.themes_dir)
         self.theme_errors = themes.errors
         self.user_themes = {t.name for t in themes.themes}
@@ -268,7 +281,7 @@ class SlothApp(DashboardHost, App[None]):
             self.notify(message, title="Theme file skipped", severity="warning", timeout=10)
         for message in self._warnings:
             self.notify(message, severity="warning", timeout=10)
-        self.set_interval(self.tick_seconds, self.tick, name="sloth-tick")
+        self._tick_timer = self.set_interval(self.tick_seconds, self.tick, name="sloth-tick")
         self.set_interval(SOURCE_POLL, self.poll_sources, name="sloth-sources")
         self.sysinfo()  # primes psutil's CPU counters, which report deltas between calls
         if self._freeze_gc:
@@ -287,6 +300,7 @@ class SlothApp(DashboardHost, App[None]):
             self.demo.start()
 
     async def on_unmount(self) -> None:
+        self.wake_tick()
         if self._freeze_gc:
             gc.unfreeze()
             gc.set_threshold(*self._gc_threshold)
@@ -301,6 +315,9 @@ class SlothApp(DashboardHost, App[None]):
 
     def tick(self) -> None:
         notices = self.sub.drain() if self.sub is not None else []
+        if self._early:
+            notices[:0], self._early = self._early, []
+        batch = None
         if notices:
             batch = Batch.from_notices(notices)
             self.live.apply(batch)
@@ -318,6 +335,61 @@ class SlothApp(DashboardHost, App[None]):
         if isinstance(top, LiveMixin) and top.live_ready:
             with contextlib.suppress(NoMatches):  # its widgets are going: the app is closing
                 top.refresh_view()
+        self._maybe_idle(top, batch)
+
+    # -- idle: no tick while nothing happens --------------------------------------------
+
+    def _maybe_idle(self, top: Screen[Any], batch: Batch | None) -> None:
+        """Count ticks that brought nothing to show; past IDLE_AFTER, stop the tick until
+        a notice arrives (the first event after a pause then shows at once)."""
+        # The engine's figures come once a second, idle or not: they alone are no news.
+        if batch is not None and (batch.stats is None or replace(batch, stats=None)):
+            self._idle_ticks = 0
+            return
+        self._idle_ticks += 1
+        if (
+            self._idle_ticks < IDLE_AFTER
+            or self._waiter is not None
+            or self._tick_timer is None
+            or self.sub is None
+            or not getattr(top, "QUIET_WHEN_IDLE", False)
+        ):
+            return
+        self._tick_timer.pause()
+        wait = self._idle_wait()
+        self._waiter = asyncio.create_task(self._wait_for_notice(self.sub, wait), name="sloth-idle")
+
+    def _idle_wait(self) -> float:
+        """How long an idle tick may sleep: IDLE_TICK once the top bar's rate (the mean of
+        the last 5 whole seconds) is 0 for good; until the next whole second while it still
+        falls, so that it falls on time."""
+        now = self.clock()
+        per_second = self.live.per_second
+        if not per_second or max(per_second) < int(now) - 5:
+            return IDLE_TICK
+        return min(IDLE_TICK, int(now) + 1 - now + 0.005)
+
+    async def _wait_for_notice(self, sub: Any, wait: float) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                self._early.append(await asyncio.wait_for(sub.get(), wait))
+        finally:
+            self._waiter = None
+            if self._tick_timer is not None:
+                self._tick_timer.resume()  # ticks at once: the notice shows now
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys and the mouse move the cursor, and what follows it (the split view) is
+        # redrawn on the tick: an idle tick wakes for the operator at once.
+        if isinstance(event, events.InputEvent) and self._waiter is not None:
+            self.wake_tick()
+        await super().on_event(event)
+
+    def wake_tick(self) -> None:
+        """Tick again now (the subscription changed, the app is closing, news to show)."""
+        if self._waiter is not None:
+            self._waiter.cancel()  # its finally resumes the tick
+        self._idle_ticks = 0
 
     def pulse_text(self) -> str:
         """The live figures at the top right: rate, newest id, drops."""
@@ -338,7 +410,10 @@ class SlothApp(DashboardHost, App[None]):
             health = await self.engine.source_health()
         except (SlothError, OSError):
             return  # the daemon is out of reach: the banner says so
-        self.source_headers = "  ".join(printable(h.header) for h in health if h.header)
+        headers = "  ".join(printable(h.header) for h in health if h.header)
+        if headers != self.source_headers:
+            self.source_headers = headers
+            self.wake_tick()  # the top bar shows them at the next tick, idle or not
 
     def _pulse(self, screen: Screen[Any]) -> None:
         bar: TopBar | bool | None = getattr(screen, "_sloth_top_bar", None)
@@ -382,6 +457,7 @@ class SlothApp(DashboardHost, App[None]):
         self._engine = engine
         self._owns_engine = False
         self.sub = engine.subscribe(SUBSCRIPTION_SIZE)
+        self.wake_tick()  # an idle wait listens to the old subscription
         if old is not None:
             old.close()
         self.engine_labels = self._engine_labels()

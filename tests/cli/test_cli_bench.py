@@ -56,4 +56,6 @@ def test_bench_lines_name_targets() -> None:
     out = CliRunner().invoke(main, args, catch_exceptions=False).output
     lines = dict(line.split(" ", 1) for line in out.strip().splitlines())
     assert set(lines) >= KEYS
-    assert "target >= 0.6" in lines["dispatch_ratio"]
+    # Each line names its target, as TARGETS holds it (issue 19's).
+    assert "target >= 0.8" in lines["dispatch_ratio"]
+    assert "target >= 20000" in lines["hook_executions_per_s"]

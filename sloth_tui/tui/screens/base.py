@@ -39,6 +39,10 @@ class LiveMixin:
 
     app: Any
     live_ready = False  # set once the composed widgets are all mounted
+    # True: with no notices this screen shows nothing new, so the app may stop ticking
+    # while it is on top and nothing arrives (tui/app.py, IDLE_AFTER). Screens that poll
+    # on the tick (Stats, Sources, ...) keep the default.
+    QUIET_WHEN_IDLE = False
 
     @property
     def sloth(self) -> SlothApp:
@@ -71,6 +75,8 @@ class LiveMixin:
         self.sloth.live_screens.discard(self)
 
     def on_screen_resume(self) -> None:
+        # A screen that polls on the tick may come on top of an idle Events screen.
+        self.sloth.wake_tick()
         if self.live_ready:
             self.refresh_view()
 

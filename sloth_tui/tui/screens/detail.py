@@ -9,6 +9,7 @@ no control character left for the terminal (see `format.plain`)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from rich.syntax import Syntax
@@ -18,6 +19,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -122,14 +124,19 @@ class DetailScreen(NavMixin, LiveScreen):
             self.executions = await engine.executions_of(self.event_id)
             self.child_events = await engine.child_events(self.event_id)
         except NotFound:
-            self.query_one("#detail-meta", Static).update(
-                Text(f"Event {self.event_id} is not in the store (deleted or trimmed).")
-            )
+            with contextlib.suppress(NoMatches):  # see below
+                self.query_one("#detail-meta", Static).update(
+                    Text(f"Event {self.event_id} is not in the store (deleted or trimmed).")
+                )
             return
         except SlothError as exc:
             fmt.notify(self, str(exc), title="Could not load the event", severity="error")
             return
-        self._show_event()
+        # The reads above yield: the screen may have been closed meanwhile (escape, or
+        # the app quitting), its widgets gone. Then there is nothing left to show; a
+        # NoMatches here used to end the whole app (a worker's error is the app's).
+        with contextlib.suppress(NoMatches):
+            self._show_event()
 
     # -- rendering -----------------------------------------------------------------
 

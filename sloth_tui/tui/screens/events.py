@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import time
 from pathlib import Path
+from typing import TypeVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from sloth_tui.model.errors import SlothError
@@ -30,6 +32,7 @@ from sloth_tui.tui.widgets.top_bar import TopBar
 INITIAL_ROWS = 1000  # rows fetched from the store when the screen opens or the filter changes
 MARKS_BATCH = 60
 SELECT_WAIT = 5.0  # seconds to wait for a fired event to show before giving up
+W = TypeVar("W", bound=Widget)
 EMPTY_ROWS = 3  # at most this many system.* rows, and nothing else: the store is "empty"
 
 
@@ -59,6 +62,8 @@ class EventsScreen(NavMixin, LiveScreen):
                 tooltip="jump to the first event at/after a time (10m, 2026-11-30T12:00)"),
     ]  # fmt: skip
 
+    QUIET_WHEN_IDLE = True  # every change here comes with a notice
+
     def __init__(self) -> None:
         super().__init__()
         self.feed = EventFeed(self.sloth.window)
@@ -67,6 +72,8 @@ class EventsScreen(NavMixin, LiveScreen):
         self._select_id: int | None = None  # an event to put the cursor on once it shows
         self._select_until = 0.0  # (monotonic) when to stop waiting for it
         self._preview_runs: tuple[int, list[Execution]] | None = None  # (event id, its runs)
+        self._children: dict[str, Widget] = {}
+        self._hint: tuple[object, tuple[str, ...]] | None = None  # (settings, lines)
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.MODE)
@@ -78,13 +85,23 @@ class EventsScreen(NavMixin, LiveScreen):
         yield Static("", id="status-line", markup=False)
         yield Footer()
 
+    # The tick reaches these every 0.1 s: looked up once (a DOM query each time cost more
+    # than the rest of an idle tick), again only once one has left the screen.
     @property
     def table(self) -> EventTable:
-        return self.query_one(EventTable)
+        return self._child("table", EventTable)
 
     @property
     def filter_bar(self) -> FilterBar:
-        return self.query_one(FilterBar)
+        return self._child("filter_bar", FilterBar)
+
+    def _child(self, key: str, kind: type[W]) -> W:
+        found = self._children.get(key)
+        if isinstance(found, kind) and found.parent is self:
+            return found
+        widget = self.query_one(kind)  # NoMatches once the app is closing, as before
+        self._children[key] = widget
+        return widget
 
     def on_mount(self) -> None:
         self.sloth.events_screen = self
@@ -122,7 +139,13 @@ class EventsScreen(NavMixin, LiveScreen):
             and len(feed.rows) <= EMPTY_ROWS
             and all(ev.type.startswith("system.") for ev in feed.rows)
         )
-        self.table.set_hint(empty_hint(self.engine.settings.socket_path) if quiet else ())
+        self.table.set_hint(self._empty_hint() if quiet else ())
+
+    def _empty_hint(self) -> tuple[str, ...]:
+        settings = self.engine.settings  # a re-attached engine may bring other settings
+        if self._hint is None or self._hint[0] is not settings:
+            self._hint = (settings, empty_hint(settings.socket_path))
+        return self._hint[1]
 
     # -- the split view ------------------------------------------------------------------
 
@@ -134,7 +157,7 @@ class EventsScreen(NavMixin, LiveScreen):
 
     def _show_preview(self) -> None:
         """Per tick, with the split open: the highlighted event below (cheap when unchanged)."""
-        preview = self.query_one(EventPreview)
+        preview = self._child("preview", EventPreview)
         if not preview.display:
             return
         ev = self.table.cursor_event
@@ -205,7 +228,7 @@ class EventsScreen(NavMixin, LiveScreen):
         if text != self._status:
             self._status = text
             status = self.query_one("#status-line", Static)
-            status.update(text)
+            status.update(text, layout=False)  # one line, as wide as the screen: no layout
             status.set_class(not feed.following, "-paused")
         self.filter_bar.show_count(feed.total)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -46,6 +47,7 @@ class Layout:
     context: int = 0  # STACK@AGENT (Sloth Runner's context), on wide terminals only
 
 
+@lru_cache(maxsize=64)  # per row drawn: a handful of widths in a session
 def layout_for(width: int) -> Layout:
     """Column widths for a table `width` cells wide. The stack@agent column shows from
     CONTEXT_FROM columns up and is the first to go; below 100 columns the others drop by
@@ -72,6 +74,12 @@ def context_text(ev: Event) -> str:
 
 def fit(text: str, width: int) -> str:
     """Pad or cut to exactly `width` cells, marking a cut with an ellipsis."""
+    if width > 0 and text.isascii() and text.isprintable():
+        # One cell per character (most cells): plain slicing, the same result as below
+        # at a fraction of the cost (every visible row is new at each frame under load).
+        if len(text) <= width:
+            return text + " " * (width - len(text))
+        return text[: width - 1] + "…" if width > 1 else text[:1]
     if cell_len(text) <= width:
         return set_cell_size(text, width)
     return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
@@ -166,6 +174,10 @@ class EventTable(ScrollView, can_focus=True):
         self._cat_styles: dict[str, Style] = {}
         self._styles: dict[str, Style] = {}  # resolved CSS, per style/focus change
         self._styles_focus = False
+        # (cursor, stale, category) -> the row's (dim, plain, type) styles; (component,
+        # cursor, stale) -> a mark's: Style sums per cell cost as much as the text did.
+        self._row_styles: dict[tuple[bool, bool, str], tuple[Style, Style, Style]] = {}
+        self._mark_styles: dict[tuple[str, bool, bool], Style] = {}
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
         self._version = -1
 
@@ -228,6 +240,8 @@ class EventTable(ScrollView, can_focus=True):
         self._cache.clear()
         self._cat_styles = {}
         self._styles = {}
+        self._row_styles = {}
+        self._mark_styles = {}
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
@@ -339,6 +353,7 @@ class EventTable(ScrollView, can_focus=True):
         """A resolved style: `base` or a component's; the cursor's depends on focus."""
         if self._styles_focus != self.has_focus:
             self._styles, self._styles_focus = {}, self.has_focus
+            self._row_styles, self._mark_styles = {}, {}
             self._cache.clear()
         style = self._styles.get(name)
         if style is None:
@@ -424,14 +439,33 @@ class EventTable(ScrollView, can_focus=True):
             self.set_class(stale, "-stale")
             self.refresh()
 
+    def _row_style(self, base: Style, cursor: bool, category: str) -> tuple[Style, Style, Style]:
+        """(dim, plain, type) for a row: resolved once per cursor/stale/category."""
+        key = (cursor, self.stale, category)
+        found = self._row_styles.get(key)
+        if found is None:
+            if self.stale:
+                base = base + self._style("event-table--dim")
+            # Component styles carry the widget background: the cursor's goes on last.
+            top = self._style("event-table--cursor") if cursor else Style()
+            dim = base + self._style("event-table--dim") + top
+            found = (dim, base + top, base + self._cat_style(category) + top)
+            self._row_styles[key] = found
+        return found
+
+    def _mark_style(self, base: Style, component: str, cursor: bool) -> Style:
+        key = (component, cursor, self.stale)
+        found = self._mark_styles.get(key)
+        if found is None:
+            if self.stale:
+                base = base + self._style("event-table--dim")
+            top = self._style("event-table--cursor") if cursor else Style()
+            found = self._mark_styles[key] = base + self._style(component) + top
+        return found
+
     def _render_row(self, ev: Event, width: int, base: Style, cursor: bool) -> Strip:
         lay = layout_for(width)
-        if self.stale:
-            base = base + self._style("event-table--dim")
-        # Component styles carry the widget background: the cursor's goes on last.
-        top = self._style("event-table--cursor") if cursor else Style()
-        dim = base + self._style("event-table--dim") + top
-        plain = base + top
+        dim, plain, type_style = self._row_style(base, cursor, ev.category)
         segs: list[Segment] = []
         if lay.time:
             segs.append(
@@ -440,7 +474,6 @@ class EventTable(ScrollView, can_focus=True):
         if lay.id:
             segs.append(Segment(fit(str(ev.id), lay.id) + " ", dim))
         kind = fit(fmt.printable(ev.type), lay.type)
-        type_style = base + self._cat_style(ev.category) + top
         segs += marked(kind, type_style, self._needles, whole=self._marks_type)
         segs.append(Segment(" ", plain))
         if lay.source:
@@ -453,9 +486,11 @@ class EventTable(ScrollView, can_focus=True):
             piece = text if not used else " " + text
             if used + cell_len(piece) > lay.marks:
                 break
-            segs.append(Segment(piece, base + self._style(component) + top))
+            segs.append(Segment(piece, self._mark_style(base, component, cursor)))
             used += cell_len(piece)
         segs.append(Segment(" " * (lay.marks - used + 1), plain))
         if lay.summary:
             segs += marked(fit(fmt.summary(ev.type, ev.data), lay.summary), plain, self._needles)
-        return Strip(segs).adjust_cell_length(width, plain)
+        # Every column was fitted to its width, so with room left for a summary the row is
+        # `width` cells: the strip is told so rather than measuring each segment again.
+        return Strip(segs, width if lay.summary else None).adjust_cell_length(width, plain)

@@ -197,8 +197,10 @@ class FilterBar(Vertical):
         else:
             text = f"{count:,} events"
         if text != self._info:
+            # The count changes every tick under load, its width seldom: no layout then.
+            resized = cell_len(text) != cell_len(self._info)
             self._info = text
-            self.query_one("#filter-info", Static).update(text)
+            self.query_one("#filter-info", Static).update(text, layout=resized)
 
     # -- saved filters and history -------------------------------------------------
 

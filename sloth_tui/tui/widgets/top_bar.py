@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -134,10 +135,12 @@ class TopBar(Vertical):
 
     def set_pulse(self, text: str) -> None:
         if text != self._pulse and self._pulse_w.is_mounted:
-            grew = len(text) > len(self._pulse)
-            self._pulse = text
-            self._pulse_w.update(text)
-            if grew:
+            old, self._pulse = self._pulse, text
+            # The figures change every tick under load, mostly not their width: a layout
+            # of the whole screen per tick only when the width does change.
+            resized = cell_len(text) != cell_len(old)
+            self._pulse_w.update(text, layout=resized)
+            if cell_len(text) > cell_len(old):
                 self._fit()
 
     def set_banner(self, text: str) -> None:

@@ -1,0 +1,140 @@
+"""The dashboard's work under load and at rest (issue 19), counted rather than timed: how
+often it ticks while nothing happens, and how often a screen-wide layout runs per event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.cells import cell_len, set_cell_size
+from tui_helpers import wait_for
+
+from sloth_tui.engine.engine import Engine
+from sloth_tui.tui import app as app_module
+from sloth_tui.tui.app import SlothApp
+from sloth_tui.tui.screens.events import EventsScreen
+from sloth_tui.tui.widgets.event_table import EventTable, fit
+
+
+def _fit_by_cells(text: str, width: int) -> str:
+    """fit() as it was before its one-cell-per-character shortcut: the reference."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(),
+        st.text(alphabet=st.characters(max_codepoint=0x7F)),  # ASCII, controls among them
+        st.text(min_size=2000, max_size=5000),  # huge
+    ),
+    width=st.integers(min_value=-2, max_value=200),
+)
+def test_fit_shortcut_gives_what_cells_give(text: str, width: int) -> None:
+    assert fit(text, width) == _fit_by_cells(text, width)
+
+
+def _count_ticks(app: SlothApp, on_tick: Callable[[], None]) -> None:
+    """Wrap the app's tick before it mounts (set_interval takes the bound method then)."""
+    real = app.tick
+
+    def counted() -> None:
+        real()
+        on_tick()
+
+    app.tick = counted  # type: ignore[method-assign]
+
+
+async def test_an_idle_events_screen_ticks_about_once_a_second(
+    engine: Engine, make_app: Callable[..., SlothApp]
+) -> None:
+    """Before: the tick ran every 0.05 s here whatever happened (20 per engine figures
+    notice, which comes once a second). Now an idle Events screen wakes for those figures,
+    the next whole second while the rate in the top bar falls, or a notice."""
+    app = make_app(engine)  # tick=0.05
+    stats_ticks: list[int] = []
+    ticks = 0
+    last_stats: list[Any] = [None]
+
+    def seen() -> None:
+        nonlocal ticks
+        ticks += 1
+        if app.live.engine is not last_stats[0]:  # this tick drained the engine's figures
+            last_stats[0] = app.live.engine
+            stats_ticks.append(ticks)
+
+    _count_ticks(app, seen)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert isinstance(app.screen, EventsScreen)
+        await wait_for(pilot, lambda: app._waiter is not None)  # gone idle
+        first = len(stats_ticks)
+        await wait_for(pilot, lambda: len(stats_ticks) >= first + 3, timeout=10)
+        gaps = [b - a for a, b in zip(stats_ticks[first:], stats_ticks[first + 1 :], strict=False)]
+        assert gaps and max(gaps) <= 4, gaps
+
+        # A notice ends the idle wait at once, and the event shows.
+        event = await engine.dispatch("deploy.started", {"service": "api"}, source="test")
+        table = app.screen.query_one(EventTable)
+        await wait_for(pilot, lambda: table.painted_max_id >= event.id)
+
+
+async def test_a_polling_screen_keeps_its_tick(
+    engine: Engine, make_app: Callable[..., SlothApp]
+) -> None:
+    """The Stats screen redraws on the tick without notices: it never goes idle."""
+    app = make_app(engine)
+    ticks = 0
+    idle_seen = False
+
+    def seen() -> None:
+        nonlocal ticks, idle_seen
+        ticks += 1
+        idle_seen = idle_seen or app._waiter is not None
+
+    _count_ticks(app, seen)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.action_show("stats")
+        await wait_for(pilot, lambda: app.current_mode == "stats")
+        await wait_for(pilot, lambda: app._waiter is None)  # an idle wait begun on Events
+        idle_seen = False
+        start = ticks
+        await wait_for(pilot, lambda: ticks >= start + 3 * app_module.IDLE_AFTER, timeout=10)
+        assert not idle_seen
+
+
+@pytest.mark.parametrize("events", [12])
+async def test_new_rows_do_not_lay_out_the_screen(
+    engine: Engine, make_app: Callable[..., SlothApp], events: int
+) -> None:
+    """Before: the top bar's figures and the filter bar's count were updated with a layout
+    of the whole screen, so every tick with news reflowed it. Now only a width change
+    does: a stream of rows whose figures keep their width lays nothing out."""
+    for i in range(150):  # ids in the hundreds from here on: the figures keep their width
+        await engine.dispatch("deploy.started", {"service": f"s{i}"}, source="test")
+    app = make_app(engine, window=100, clock=lambda: 0.0)  # the rate stays 0/s
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        table = screen.query_one(EventTable)
+        await wait_for(pilot, lambda: table.painted_max_id >= 150)
+        first = await engine.dispatch("deploy.started", {"service": "x"}, source="test")
+        await wait_for(pilot, lambda: table.painted_max_id >= first.id)
+        await pilot.pause(0.2)  # what that first row changed settles
+        layouts = 0
+        real = screen._refresh_layout
+
+        def counted(*args: Any, **kwargs: Any) -> None:
+            nonlocal layouts
+            layouts += 1
+            real(*args, **kwargs)
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        for i in range(events):
+            event = await engine.dispatch("deploy.started", {"service": f"t{i}"}, source="test")
+            await wait_for(pilot, lambda ev=event: table.painted_max_id >= ev.id)  # type: ignore[misc]
+        assert table.painted_max_id < 1000  # the figures kept their width throughout
+        assert layouts <= 1, layouts
