@@ -1,7 +1,7 @@
 """`sloth-tui bench --scale N`: queries, first screen and sizes on a big store (issue 19).
 
 A real `sloth-tui serve` is filled with N events over its socket (pipelined, as
-sources/bench.py's pipelined_ingest does), then each query is run as the user runs it:
+through sources/bench.py's pipelined_ingest), then each query is run as the user runs it:
 `sloth-tui event list --limit 50 --json ...` in a fresh interpreter against that daemon.
 A query's figure is its median wall time minus the floor of `cli_ratio` (the smallest
 Python client asking the daemon for one event): what the command line and the store
@@ -17,7 +17,6 @@ in a fifth. The same run at N/10 gives the growth ratios (figure at N / figure a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import statistics
 import subprocess
@@ -92,33 +91,9 @@ def event_lines(n: int, chunk: int = 1000) -> Iterator[bytes]:
 
 async def fill(socket_path: Path, n: int) -> float:
     """Send the N events of the mix, pipelined; events/s once the last ack is in."""
-    reader, writer = await asyncio.open_unix_connection(str(socket_path))
+    from sloth_tui.sources.bench import pipelined_ingest
 
-    async def send() -> None:
-        for chunk in event_lines(n):
-            writer.write(chunk)
-            await writer.drain()
-
-    start = time.perf_counter()
-    sender = asyncio.create_task(send())
-    acked = failed = 0
-    refused = b'"ok":false'
-    tail = b""  # a refusal may straddle two reads
-    while acked < n:
-        data = await reader.read(1 << 16)
-        if not data:
-            raise RuntimeError(f"the daemon hung up after {acked} of {n} acks")
-        acked += data.count(b"\n")
-        failed += (tail + data).count(refused)
-        tail = data[-(len(refused) - 1) :]
-    elapsed = time.perf_counter() - start
-    await sender
-    writer.close()
-    with contextlib.suppress(ConnectionError):
-        await writer.wait_closed()
-    if failed:
-        raise RuntimeError(f"{failed} of {n} events were refused while filling the store")
-    return n / elapsed
+    return await pipelined_ingest(socket_path, n, event_lines(n))
 
 
 def _query_ms(home: Path, args: list[str], runs: int) -> float:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sloth_tui import catalog
@@ -59,19 +60,29 @@ def stop_daemon(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
             proc.wait()
 
 
-async def pipelined_ingest(socket_path: Path, events: int) -> float:
-    """Send `events` lines as fast as the socket takes them; events/s when the last ack is in."""
-    reader, writer = await asyncio.open_unix_connection(str(socket_path))
+def sample_chunks(events: int) -> Iterator[bytes]:
+    """`events` lines of SAMPLE_TYPE, CHUNK_LINES per bytes object."""
     line = json.dumps({"type": SAMPLE_TYPE, "data": catalog.sample_data(SAMPLE_TYPE)}).encode()
     chunk = (line + b"\n") * CHUNK_LINES
+    left = events
+    while left > 0:
+        n = min(left, CHUNK_LINES)
+        yield chunk if n == CHUNK_LINES else (line + b"\n") * n
+        left -= n
+
+
+async def pipelined_ingest(
+    socket_path: Path, events: int, chunks: Iterable[bytes] | None = None
+) -> float:
+    """Send `events` lines as fast as the socket takes them (`chunks`, newline-ended lines;
+    default: the sample event); events/s when the last ack is in. A refusal is an error."""
+    reader, writer = await asyncio.open_unix_connection(str(socket_path))
+    lines = sample_chunks(events) if chunks is None else chunks
 
     async def send() -> None:
-        left = events
-        while left > 0:
-            n = min(left, CHUNK_LINES)
-            writer.write(chunk if n == CHUNK_LINES else (line + b"\n") * n)
+        for chunk in lines:
+            writer.write(chunk)
             await writer.drain()
-            left -= n
 
     start = time.perf_counter()
     sender = asyncio.create_task(send())

@@ -22,7 +22,6 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -343,7 +342,7 @@ class SlothApp(DashboardHost, App[None]):
         """Count ticks that brought nothing to show; past IDLE_AFTER, stop the tick until
         a notice arrives (the first event after a pause then shows at once)."""
         # The engine's figures come once a second, idle or not: they alone are no news.
-        if batch is not None and (batch.stats is None or replace(batch, stats=None)):
+        if batch is not None and (batch.stats is None or batch.news):
             self._idle_ticks = 0
             return
         self._idle_ticks += 1

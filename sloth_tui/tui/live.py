@@ -60,12 +60,16 @@ class Batch:
                 batch.reconnected = True
         return batch
 
-    def __bool__(self) -> bool:
+    @property
+    def news(self) -> bool:
+        """Anything besides the engine's figures, which come once a second idle or not."""
         return bool(
             self.events or self.statuses or self.executions or self.hooks_changed
-            or self.stats or self.dropped or self.shutdown
-            or self.lost is not None or self.reconnected
+            or self.dropped or self.shutdown or self.lost is not None or self.reconnected
         )  # fmt: skip
+
+    def __bool__(self) -> bool:
+        return self.news or bool(self.stats)
 
 
 @dataclass
