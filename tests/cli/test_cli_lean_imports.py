@@ -9,12 +9,11 @@ the HTTP listener, or the libraries only they need.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from clirun import run_listing
 from sourcekit import DaemonProcess, daemons  # noqa: F401 (a fixture)
 
 # Packages a socket client has no use for, and the project's parts behind the socket.
@@ -43,33 +42,12 @@ BEHIND_THE_SOCKET = (
     "sloth_tui.http",
 )
 
-# Runs the CLI as `python -m sloth_tui` does, then prints the loaded modules on stderr.
-RUN_AND_LIST = """\
-import runpy, sys
-sys.argv = ["sloth-tui", *sys.argv[1:]]
-try:
-    runpy.run_module("sloth_tui", run_name="__main__")
-except SystemExit as exit:
-    code = exit.code
-else:
-    code = 0
-sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
-sys.exit(code)
-"""
-
 
 def loaded_by(home: Path, *args: str) -> tuple[str, set[str]]:
     """The command's stdout and the modules it imported."""
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_LIST, "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    _, _, listed = done.stderr.rpartition("MODULES ")
-    return done.stdout, set(listed.split())
+    run = run_listing(home, *args)
+    assert run.code == 0, run.err[-2000:]
+    return run.out, run.modules
 
 
 def unwanted(modules: set[str]) -> list[str]:

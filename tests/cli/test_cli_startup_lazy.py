@@ -15,20 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from clirun import run_listing
 from sourcekit import DaemonProcess, daemons  # noqa: F401 (a fixture)
-
-RUN_AND_LIST = """\
-import runpy, sys
-sys.argv = ["sloth-tui", *sys.argv[1:]]
-try:
-    runpy.run_module("sloth_tui", run_name="__main__")
-except SystemExit as exit:
-    code = exit.code
-else:
-    code = 0
-sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
-sys.exit(code)
-"""
 
 # Modules a plain listing has no use for: the other subcommands, and what only a
 # default data dir, a config file, a typo suggestion or a catalog lookup needs.
@@ -57,16 +45,9 @@ NOT_FOR_A_LISTING = (
 
 
 def run_cli(home: Path, *args: str) -> tuple[str, set[str]]:
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_LIST, "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    _, _, listed = done.stderr.rpartition("MODULES ")
-    return done.stdout, set(listed.split())
+    run = run_listing(home, *args)
+    assert run.code == 0, run.err[-2000:]
+    return run.out, run.modules
 
 
 def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:

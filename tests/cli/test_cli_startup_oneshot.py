@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ from typing import Any
 
 import click
 import pytest
+from clirun import run_listing
 from sourcekit import DaemonProcess, daemons  # noqa: F401 (a fixture)
 
 from sloth_tui.commands.common import _run_without_loop, engine_for, run
@@ -28,30 +27,10 @@ from sloth_tui.model.errors import NotFound
 from sloth_tui.remote.client import RemoteEngine
 from sloth_tui.remote.wire import Address, BlockingConnection
 
-RUN_AND_LIST = """\
-import runpy, sys
-sys.argv = ["sloth-tui", *sys.argv[1:]]
-try:
-    runpy.run_module("sloth_tui", run_name="__main__")
-except SystemExit as exit:
-    code = exit.code
-else:
-    code = 0
-sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
-sys.exit(code)
-"""
-
 
 def run_cli(home: Path, *args: str) -> tuple[int, str, str, set[str]]:
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_LIST, "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    err, _, listed = done.stderr.rpartition("MODULES ")
-    return done.returncode, done.stdout, err.strip(), set(listed.split())
+    run = run_listing(home, *args)
+    return run.code, run.out, run.err, run.modules
 
 
 @pytest.fixture
