@@ -192,7 +192,16 @@ class Settings:
 
 # Top-level tables whose shape belongs to the producer that reads them: config.py keeps
 # them as given, and each owner checks its own (a typo'd table name is still an error).
-SOURCE_TABLES = ("sources", "schedules", "checks", "secrets", "backup", "http", "webhooks")
+SOURCE_TABLES = (
+    "sources",
+    "schedules",
+    "checks",
+    "secrets",
+    "backup",
+    "http",
+    "webhooks",
+    "nats",
+)
 
 _TABLES = (
     "monitor",

@@ -57,6 +57,7 @@ UNITS: dict[str, str] = {
     "sloth_tui.remote": "remote",
     "sloth_tui.sources": "sources",
     "sloth_tui.http": "http",
+    "sloth_tui.fleet": "fleet",
     "sloth_tui.tui": "tui",
     "sloth_tui.commands": "commands",
 }
@@ -83,7 +84,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     # The HTTP listener's routes (serve --http): the engine through its API, the socket
     # protocol's event-line rules from remote; started as a source.
     "http": _BASE | {"engine.api", "remote"},
-    "sources": _BASE | {"engine.api", "http"},
+    # The fleet (serve --nats): the engine through its API (and FleetPort, declared
+    # there), a token file read as the socket's is; started as a source.
+    "fleet": _BASE | {"engine.api", "remote"},
+    "sources": _BASE | {"engine.api", "http", "fleet"},
     "tui": _BASE | {"engine.api", "crash"},
     # The CLI chooses the transport (attach to a running daemon), so it may use the
     # client side of remote.

@@ -47,6 +47,14 @@ from sloth_tui.model.errors import SlothError
     "e.g. 127.0.0.1:8080. Overrides [http] listen in config.toml; off when neither is set. "
     "An address other than loopback needs [http] token_file.",
 )
+@click.option(
+    "--nats",
+    metavar="URL",
+    default=None,
+    help="Join a fleet on NATS JetStream, e.g. nats://127.0.0.1:4222 (several: comma "
+    "separated). Events and runs are shared with every engine there, and each hook runs "
+    "once per event across the fleet. Overrides [nats] url; alone when neither is set.",
+)
 @click.option("--no-monitor", is_flag=True, help="Do not run the system monitor.")
 @click.option("--no-watchers", is_flag=True, help="Do not start the [[watchers]] of config.toml.")
 @click.option(
@@ -71,6 +79,7 @@ def serve_command(
     token_file: str | None,
     no_monitor: bool,
     http: str | None,
+    nats: str | None,
     no_watchers: bool,
     log_level: str,
     log_format: str,
@@ -104,6 +113,7 @@ def serve_command(
             monitor=not no_monitor,
             watchers=not no_watchers,
             http=http,
+            nats=nats,
         )
         asyncio.run(serve(settings, options))
     except SlothError as exc:

@@ -15,12 +15,14 @@ config); it lives here because a source is handed an EngineAPI when it starts.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.explain import HookVerdict
 from sloth_tui.model.filters import Filter
+from sloth_tui.model.fleet import FleetStatus, OutboxItem
 from sloth_tui.model.mirror import MirrorBatch, MirrorResult
 from sloth_tui.model.records import Event, Execution, Hook
 from sloth_tui.model.replay import ReplayReport
@@ -246,6 +248,11 @@ class EngineAPI(Protocol):
         it has."""
         ...
 
+    async def fleet_status(self) -> FleetStatus:
+        """The fleet this engine belongs to (serve --nats): its members, its link, its
+        counters. FleetStatus() (joined False) for an engine in no fleet."""
+        ...
+
     async def wait_idle(self, timeout: float = 30.0) -> bool: ...
 
     async def close(self, reason: str | None = None) -> None:
@@ -284,6 +291,46 @@ class Controllable(Protocol):
         ...
 
 
+class FleetPort(Protocol):
+    """What the fleet (sloth_tui/fleet, started by sources/fleet.py) needs of an engine
+    beyond EngineAPI. Only an engine in this process has it (`FleetCapable`): a fleet
+    member runs its hooks and owns its store."""
+
+    def report_fleet(self, status: Callable[[], FleetStatus]) -> None:
+        """Where EngineAPI.fleet_status() reads from."""
+        ...
+
+    async def outbox_enable(self) -> None:
+        """From now on, every event and run this engine records itself (origin NULL, not a
+        dry run) is put in the outbox in the same transaction."""
+        ...
+
+    async def outbox_take(self, limit: int) -> list[OutboxItem]:
+        """The oldest `limit` outbox rows with their records, oldest first."""
+        ...
+
+    async def outbox_done(self, seqs: Sequence[int]) -> None:
+        """NATS has these: out of the outbox."""
+        ...
+
+    async def outbox_depth(self) -> int: ...
+
+    async def local_ids(self, keys: Sequence[str]) -> dict[str, int]:
+        """Fleet ids (mirror keys) -> the local ids of the events taken in under them."""
+        ...
+
+    async def run_hook(self, event_id: int, hook: str) -> Execution | None:
+        """Run one hook on one stored event for the fleet (trigger "event"), returning
+        once its record is committed; None when the hook does not run on it here (gone,
+        disabled, its `when` or stack says no): nothing is recorded then."""
+        ...
+
+
+@runtime_checkable
+class FleetCapable(Protocol):
+    def fleet_port(self) -> FleetPort: ...
+
+
 class SourceControls(Protocol):
     """What a local engine delegates source_items/control_source to: the wiring that
     started its producers (sources/wiring.py's SourceSet), as with source_health."""
@@ -297,6 +344,8 @@ __all__ = [
     "Controllable",
     "EngineAPI",
     "EventLine",
+    "FleetCapable",
+    "FleetPort",
     "Source",
     "SourceControls",
     "SourceHealth",

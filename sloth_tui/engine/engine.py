@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from sloth_tui import __version__
 from sloth_tui.config import Settings
+from sloth_tui.engine import fleet_outbox
 from sloth_tui.engine.api import EventLine, SourceControls, SyntaxProblem, full_line
 from sloth_tui.engine.bus import Bus, Subscription
 from sloth_tui.engine.db_events import DbEvents, migration_events
 from sloth_tui.engine.dispatcher import Dispatcher
 from sloth_tui.engine.events import catalog_warnings, check_context, checked_parts
 from sloth_tui.engine.explain import explain_event
+from sloth_tui.engine.fleet_port import EngineFleetPort
 from sloth_tui.engine.hook_admin import HookRegistry, refuse_if_readonly
 from sloth_tui.engine.lock import DataDirLock
 from sloth_tui.engine.mirror_intake import keys_of
@@ -42,6 +44,7 @@ from sloth_tui.lua.runtime import HookRuntime
 from sloth_tui.model.errors import EventRefused, HookError, NotFound, SlothError
 from sloth_tui.model.explain import HookVerdict
 from sloth_tui.model.filters import Filter
+from sloth_tui.model.fleet import FleetStatus
 from sloth_tui.model.mirror import ForeignEvent, MirrorBatch, MirrorResult
 from sloth_tui.model.records import Event, Execution, Hook
 from sloth_tui.model.replay import ReplayReport
@@ -64,9 +67,21 @@ class Engine:
     settings: Settings
 
     def __init__(
-        self, settings: Settings, store: Store, *, readonly: bool, lifecycle: bool = False
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        readonly: bool,
+        lifecycle: bool = False,
+        fleet: bool = False,
     ) -> None:
         self.settings = settings
+        # In a fleet (serve --nats), hooks run where the fleet hands them out
+        # (fleet/runner.py through fleet_port().run_hook), not at admission: an event
+        # whose hooks match is stored pending and published, and recovery leaves it to
+        # the fleet's redelivery. Its own records go out through the outbox.
+        self.fleet = fleet
+        self._fleet_status: Callable[[], FleetStatus] | None = None
         self.store = store
         self._readonly = readonly
         self.lifecycle = lifecycle
@@ -123,7 +138,12 @@ class Engine:
 
     @classmethod
     async def open(
-        cls, settings: Settings, *, readonly: bool = False, lifecycle: bool = False
+        cls,
+        settings: Settings,
+        *,
+        readonly: bool = False,
+        lifecycle: bool = False,
+        fleet: bool = False,
     ) -> Engine:
         """Open the engine on settings.home. Read-only engines take no lock and run no hooks.
 
@@ -142,7 +162,7 @@ class Engine:
             # The full quick_check (about 0.2 s per 100k events) is for engines that serve:
             # a one-shot command should stay quick, and reads still fail in one line.
             store = await Store.open(settings.db_path, readonly=readonly, check=lifecycle)
-            engine = cls(settings, store, readonly=readonly, lifecycle=lifecycle)
+            engine = cls(settings, store, readonly=readonly, lifecycle=lifecycle, fleet=fleet)
             engine._lock = lock
             if lifecycle:  # an engine that serves says so once, at its start
                 engine.warnings = loose_modes(settings.home, settings.db_path)
@@ -166,6 +186,8 @@ class Engine:
         # ingest runs in lockstep (loop, then writer). 0.5 ms lets them overlap.
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
         self._next_id = await self.store.max_event_id() + 1
+        if not self.fleet:  # an engine once in a fleet and now alone keeps no outbox
+            await fleet_outbox.disable(self.store)
         registry = self._registry
         host = ThreadHost(self.store, asyncio.get_running_loop(), self.dispatch, self)
         self._runtime = runtime = HookRuntime(host, registry.limits)
@@ -308,6 +330,9 @@ class Engine:
         not the crash's to recover (their hooks would run twice)."""
         assert self._dispatcher is not None
         jobs: list[tuple[Event, list[Hook], None, str, int]] = []
+        if self.fleet:  # the fleet redelivers what no engine acked (fleet/runner.py)
+            self._dispatcher.put_first(jobs)
+            return
         try:
             events = [e for e in await self.store.unfinished_events() if e.id < first_new_id]
             recorded = await self.store.recorded_runs_of_unfinished() if events else {}
@@ -398,6 +423,8 @@ class Engine:
             hooks = matcher.admit(hooks, event)
             if not hooks:
                 event.status = "completed"
+        if hooks and self.fleet:  # pending: the fleet runs them (see __init__)
+            hooks = []
         return event, hooks, encoded
 
     def _committed(self, event: Event) -> None:
@@ -822,6 +849,13 @@ class Engine:
         if self._source_controls is None:
             raise SlothError("this engine runs no sources to control")
         return await self._source_controls.control_source(source, item, action)
+
+    async def fleet_status(self) -> FleetStatus:
+        return FleetStatus() if self._fleet_status is None else self._fleet_status()
+
+    def fleet_port(self) -> EngineFleetPort:
+        """What the fleet's parts need beyond EngineAPI (engine/api.FleetPort)."""
+        return EngineFleetPort(self)
 
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until no hook work is queued or running (tests, `event dispatch`). A retry

@@ -32,6 +32,7 @@ def event_row(event: Event, encoded: str | None = None) -> tuple[Any, ...]:
         event.stack,
         event.agent,
         event.run_id,
+        event.origin,
     )
 
 
@@ -50,6 +51,7 @@ def event_from_row(row: Sequence[Any]) -> Event:
         stack=row[10],
         agent=row[11],
         run_id=row[12],
+        origin=row[13],
     )
 
 

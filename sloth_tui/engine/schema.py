@@ -123,13 +123,29 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX events_failed ON events(id) WHERE status = 'failed';
     """,
+    # 9: the fleet (serve --nats, sloth_tui/fleet). Events say which engine they came from
+    # (NULL: this one). `fleet_outbox` holds what this engine has yet to publish: rows
+    # are added by triggers (engine/fleet_outbox.py creates them only while the engine is
+    # in a fleet, so a lone engine pays nothing) in the same transaction as the event or
+    # run they name, and deleted once NATS has acknowledged them: a crash or a NATS
+    # outage loses nothing, and a publish sent twice is deduplicated by its message id.
+    """
+    ALTER TABLE events ADD COLUMN origin TEXT;
+    CREATE INDEX events_origin ON events(origin, id) WHERE origin IS NOT NULL;
+    CREATE TABLE fleet_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        ref INTEGER NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 EVENT_COLUMNS = (
-    "id, type, category, source, ts, parent_id, depth, status, data, warnings, stack, agent, run_id"
+    "id, type, category, source, ts, parent_id, depth, status, data, warnings, stack, agent, "
+    "run_id, origin"
 )
 INSERT_EVENT = (
-    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )

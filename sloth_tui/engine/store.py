@@ -469,6 +469,9 @@ MIGRATION_NAMES = {
     4: "http_marks",
     5: "sloth_runner_context",
     6: "mirror_tables",
+    7: "hook_policies",
+    8: "failed_index",
+    9: "fleet_origin_outbox",
 }
 
 

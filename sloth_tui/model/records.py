@@ -46,6 +46,8 @@ class Event:
     stack: str | None = None
     agent: str | None = None
     run_id: str | None = None
+    # The fleet engine it came from (serve --nats); None: this engine, or no fleet.
+    origin: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class Event:
             "stack": self.stack,
             "agent": self.agent,
             "run_id": self.run_id,
+            "origin": self.origin,
         }
 
     @classmethod
@@ -80,6 +83,7 @@ class Event:
             stack=_text_or_none(d.get("stack")),
             agent=_text_or_none(d.get("agent")),
             run_id=_text_or_none(d.get("run_id")),
+            origin=_text_or_none(d.get("origin")),
         )
 
 

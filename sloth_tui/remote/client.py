@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sloth_tui.engine.bus import Subscription
     from sloth_tui.model.explain import HookVerdict
     from sloth_tui.model.filters import Filter
+    from sloth_tui.model.fleet import FleetStatus
     from sloth_tui.model.mirror import MirrorBatch, MirrorResult
     from sloth_tui.model.records import Event, Execution, Hook
     from sloth_tui.model.replay import ReplayReport
@@ -542,6 +543,9 @@ class RemoteEngine:
 
     async def control_source(self, source: str, item: str, action: str) -> str:
         return await self._op(ops.CONTROL_SOURCE, source=source, item=item, action=action)
+
+    async def fleet_status(self) -> FleetStatus:
+        return await self._op(ops.FLEET_STATUS)
 
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         return await self._op(ops.WAIT_IDLE, timeout=timeout)

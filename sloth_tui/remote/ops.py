@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from sloth_tui.engine.api import EngineAPI, EventLine, SyntaxProblem
     from sloth_tui.model.explain import HookVerdict
     from sloth_tui.model.filters import Filter
+    from sloth_tui.model.fleet import FleetStatus
     from sloth_tui.model.mirror import MirrorBatch, MirrorResult
     from sloth_tui.model.replay import ReplayReport
     from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
@@ -475,6 +476,12 @@ def _items_back(reply: dict[str, Any]) -> list[SourceItem]:
     return [SourceItem.from_dict(d) for d in reply["items"]]
 
 
+def _fleet_back(reply: dict[str, Any]) -> FleetStatus:
+    from sloth_tui.model.fleet import FleetStatus
+
+    return FleetStatus.from_dict(reply["fleet"])
+
+
 def _nothing(value: None) -> dict[str, Any]:
     return {}
 
@@ -729,6 +736,12 @@ CONTROL_SOURCE = Op(  # not a query: "run" twice would run twice
     ),
     Result[str](lambda line: {"result": line}, lambda r: str(r["result"])),
 )
+FLEET_STATUS = Op(
+    "fleet_status",
+    (),
+    Result["FleetStatus"](lambda st: {"fleet": st.to_dict()}, _fleet_back),
+    query=True,
+)
 WAIT_IDLE = Op(
     "wait_idle",
     (Param("timeout", "timeout", _wait_seconds, 30.0),),
@@ -770,6 +783,7 @@ TABLE: dict[str, Op[Any]] = {
         SOURCE_HEALTH,
         SOURCE_ITEMS,
         CONTROL_SOURCE,
+        FLEET_STATUS,
         WAIT_IDLE,
     )
 }

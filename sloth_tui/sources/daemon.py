@@ -63,6 +63,7 @@ class DaemonOptions:
     monitor: bool = True
     watchers: bool = True
     http: str | None = None  # --http HOST:PORT
+    nats: str | None = None  # --nats URL: join a fleet
 
 
 class Daemon:
@@ -83,6 +84,11 @@ class Daemon:
         self._force_signal = 0
         self.notify = Notifier.from_environ()  # inert unless run by systemd, Type=notify
 
+    @property
+    def in_fleet(self) -> bool:
+        """serve --nats or [nats] url: hooks run where the fleet hands them out."""
+        return any(source.name == "fleet" for source in self.sources.sources)
+
     def _source_options(self) -> SourceOptions:
         opts = self.options
         return SourceOptions(
@@ -93,6 +99,7 @@ class Daemon:
             monitor=opts.monitor,
             watchers=opts.watchers,
             http=opts.http,
+            nats=opts.nats,
         )
 
     def request_stop(self, reason: str, signum: int = 0) -> None:
@@ -116,7 +123,8 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop, f"received {sig.name}", sig.value)
         # A dashboard running this home's engine embedded hands it over (remote/handover.py).
         self.engine = engine = await open_taking_over(
-            self.settings, lambda: Engine.open(self.settings, lifecycle=True)
+            self.settings,
+            lambda: Engine.open(self.settings, lifecycle=True, fleet=self.in_fleet),
         )
         engine.report_sources(self.sources.health)
         engine.report_controls(self.sources)

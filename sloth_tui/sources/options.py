@@ -22,15 +22,20 @@ class SourceOptions:
     monitor: bool = True  # --no-monitor turns it off; [monitor] enabled = false as well
     watchers: bool = True  # --no-watchers
     http: str | None = None  # serve --http HOST:PORT (overrides [http] listen)
+    nats: str | None = None  # serve --nats URL (overrides [nats] url): join a fleet
     demo_rate: float | None = None  # events/s of the synthetic stream; None: no demo
     demo_hooks: Path | None = None  # where the demo writes its sample hooks
     # Kinds whose failure to start stops the caller's start; any other failure is told
     # (log, warnings, a system.error event) and the caller goes on without that source.
-    required: frozenset[str] = frozenset({"socket", "monitor", "demo", "http"})
+    required: frozenset[str] = frozenset({"socket", "monitor", "demo", "http", "nats"})
 
     @classmethod
     def dashboard(
-        cls, extra_ops: dict[str, Handler], demo_rate: float | None, demo_hooks: Path | None
+        cls,
+        extra_ops: dict[str, Handler],
+        demo_rate: float | None,
+        demo_hooks: Path | None,
+        nats: str | None = None,
     ) -> SourceOptions:
         """A dashboard's embedded engine: the socket (a failure is a warning, the dashboard
         still works), the demo when asked; the monitor and the watchers are serve's."""
@@ -41,5 +46,6 @@ class SourceOptions:
             watchers=False,
             demo_rate=demo_rate,
             demo_hooks=demo_hooks,
-            required=frozenset({"monitor", "demo"}),
+            nats=nats,
+            required=frozenset({"monitor", "demo", "nats"}),
         )

@@ -16,6 +16,7 @@ from sloth_tui.config import Settings
 from sloth_tui.sources.backup_schedule import backup_sources
 from sloth_tui.sources.checks import check_sources
 from sloth_tui.sources.demo import demo_sources
+from sloth_tui.sources.fleet import fleet_sources
 from sloth_tui.sources.http_listener import http_sources
 from sloth_tui.sources.monitor import monitor_sources
 from sloth_tui.sources.options import SourceOptions
@@ -46,6 +47,9 @@ REGISTRY: dict[str, Factory] = {
     "backup": backup_sources,  # [backup] schedule
     "demo": demo_sources,
     "sloth_runner": bridge_sources,
+    # serve --nats / [nats]: last to start, first to stop: the engine's own producers are
+    # up before it takes the fleet's work, and it leaves the fleet before they stop.
+    "nats": fleet_sources,
 }
 
 

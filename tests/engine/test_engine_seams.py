@@ -18,8 +18,10 @@ ENGINE = PACKAGE / "engine"
 # The modules whose job is SQL: the store (its faults, schema and rows too), the
 # filter language rendered to SQL, and the backup (SQLite's online backup API and the
 # checks of a copy work on the store's file, beside the engine, by design), and the
-# trace reader (one walk of a tree in one read transaction on the reader thread).
+# trace reader (one walk of a tree in one read transaction on the reader thread), and
+# the fleet's outbox (its triggers and queue table, schema 9).
 SQL_HOMES = {
+    "fleet_outbox.py",
     "store.py",
     "store_faults.py",
     "schema.py",

@@ -1,0 +1,15 @@
+"""(stub: being written; see fleet/__init__.py for this part's job)"""
+
+from __future__ import annotations
+
+from sloth_tui.fleet.parts import FleetContext
+
+
+class HookRunner:
+    name = "runner"
+
+    async def start(self, ctx: FleetContext) -> None:
+        self.ctx = ctx
+
+    async def stop(self) -> None:
+        return None
