@@ -26,8 +26,9 @@ from sloth_tui.model.rules import MAX_DATA_BYTES, MAX_DEPTH, nesting_depth
 MAX_LINE = 2 * 1024 * 1024
 TEXT_MAX = 256  # characters of a source, stack, agent or run id (engine CONTEXT_MAX)
 SHOWN_MAX = 40
-# The fields of Event.to_dict(). category, parent_id, depth and warnings are the
-# store's own and are worked out again on import; any other key is a mistake.
+# The fields of Event.to_dict(). category, parent_id, depth, warnings and origin are the
+# store's own and are worked out again on import (an imported event is this engine's
+# own); any other key is a mistake.
 KNOWN = frozenset(
     {
         "id",
@@ -43,6 +44,7 @@ KNOWN = frozenset(
         "stack",
         "agent",
         "run_id",
+        "origin",
     }
 )
 DEFAULT_SOURCE = "import"  # a line without a source

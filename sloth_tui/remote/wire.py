@@ -26,6 +26,21 @@ REPLY_LIMIT = 512 * 1024 * 1024
 PIPELINE_CHUNK = 256  # requests written at once by pipeline()
 
 
+def parse_reply(line: bytes) -> dict[str, Any]:
+    """One reply line as both connections read it: a whole line holding a JSON object."""
+    if not line.endswith(b"\n"):
+        raise ConnectionResetError("the daemon closed the connection")
+    value = json.loads(line)
+    if not isinstance(value, dict):
+        raise ValueError("the daemon sent something that is not a JSON object")
+    return value
+
+
+def _unavailable(address: Address, exc: OSError) -> DaemonUnavailable:
+    reason = getattr(exc, "strerror", None) or type(exc).__name__
+    return DaemonUnavailable(f"no sloth-tui daemon answers on {address}: {reason}")
+
+
 @dataclass(frozen=True, slots=True)
 class Address:
     """Where the daemon listens: a Unix socket path, or loopback TCP plus its token."""
@@ -60,14 +75,9 @@ class WireConnection:
                 opening = asyncio.open_connection(address.host, address.port, limit=REPLY_LIMIT)
             reader, writer = await asyncio.wait_for(opening, timeout)
         except (OSError, TimeoutError) as exc:
-            reason = getattr(exc, "strerror", None) or type(exc).__name__
-            raise DaemonUnavailable(f"no sloth-tui daemon answers on {address}: {reason}") from None
+            raise _unavailable(address, exc) from None
         conn = cls(address, reader, writer)
-        if address.token is not None:
-            reply = await conn.request({"op": "auth", "token": address.token})
-            if not reply.get("ok"):
-                conn.close()
-                raise error_from_reply(reply)
+        await _authenticate(conn)
         return conn
 
     @property
@@ -80,13 +90,7 @@ class WireConnection:
         await self.writer.drain()
 
     async def read(self) -> dict[str, Any]:
-        line = await self.reader.readline()
-        if not line.endswith(b"\n"):
-            raise ConnectionResetError("the daemon closed the connection")
-        value = json.loads(line)
-        if not isinstance(value, dict):
-            raise ValueError("the daemon sent something that is not a JSON object")
-        return value
+        return parse_reply(await self.reader.readline())
 
     async def request(self, obj: dict[str, Any]) -> dict[str, Any]:
         await self.send(obj)
@@ -152,14 +156,9 @@ class BlockingConnection:
                 sock.close()
                 raise
         except OSError as exc:  # TimeoutError included
-            reason = getattr(exc, "strerror", None) or type(exc).__name__
-            raise DaemonUnavailable(f"no sloth-tui daemon answers on {address}: {reason}") from None
+            raise _unavailable(address, exc) from None
         conn = cls(address, sock)
-        if address.token is not None:
-            reply = await conn.request({"op": "auth", "token": address.token})
-            if not reply.get("ok"):
-                conn.close()
-                raise error_from_reply(reply)
+        await _authenticate(conn)
         return conn
 
     @property
@@ -182,12 +181,7 @@ class BlockingConnection:
         line = self._reader.readline(REPLY_LIMIT + 1)
         if len(line) > REPLY_LIMIT:  # asyncio's reader refuses such a line with ValueError
             raise ValueError(f"a reply line is longer than {REPLY_LIMIT} bytes")
-        if not line.endswith(b"\n"):
-            raise ConnectionResetError("the daemon closed the connection")
-        value = json.loads(line)
-        if not isinstance(value, dict):
-            raise ValueError("the daemon sent something that is not a JSON object")
-        return value
+        return parse_reply(line)
 
     async def request(self, obj: dict[str, Any]) -> dict[str, Any]:
         await self.send(obj)
@@ -201,3 +195,13 @@ class BlockingConnection:
             self._reader.close()
         with contextlib.suppress(Exception):
             self._sock.close()
+
+
+async def _authenticate(conn: WireConnection | BlockingConnection) -> None:
+    """A TCP address carries its token: the first request, before any other."""
+    if conn.address.token is None:
+        return
+    reply = await conn.request({"op": "auth", "token": conn.address.token})
+    if not reply.get("ok"):
+        conn.close()
+        raise error_from_reply(reply)

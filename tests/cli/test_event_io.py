@@ -93,6 +93,7 @@ def test_export_pages_oldest_first_and_filters(
             "stack",
             "agent",
             "run_id",
+            "origin",
         ]
     )
     only = export(cli, "--filter", "type:deploy.*")
