@@ -54,6 +54,7 @@ def bench_sqlite(path: Path, n: int, batch: int = 500) -> float:
                 None,  # stack, agent, run_id
                 None,
                 None,
+                None,  # origin (schema 9): this engine's own
             )
             for i in range(min(batch, n - base))
         ]

@@ -65,6 +65,7 @@ LAZY_COMMANDS: dict[str, Loader] = {
     "check": _from("check", "check_group"),
     "config": _from("config_show", "config_group"),
     "web": _from("web", "web_command"),
+    "fleet": _from("fleet", "fleet_group"),
 }
 
 
@@ -77,7 +78,8 @@ class LazyGroup(LazySubcommands, OneLineErrorGroup):
 
 _ATTACH_HELP = (
     "Attach to the daemon on this Unix socket, or on tcp://127.0.0.1:PORT with "
-    "--token-file (error if none answers)."
+    "--token-file (error if none answers). The dashboard only: nats://HOST:4222 shows a "
+    "whole fleet (an observer engine on a cache home; its [nats] credentials are yours)."
 )
 _TOKEN_HELP = (
     "With --attach tcp://...: the file holding the daemon's token. Env: SLOTH_TUI_TOKEN_FILE."
@@ -171,6 +173,13 @@ def dashboard_command(
     obj["token_file"] = token_file or obj.get("token_file")
     obj["embedded"] = embedded or obj.get("embedded", False)
     theme = theme or obj.get("theme")  # `sloth-tui --theme NAME` as well as `dashboard --theme`
+    from sloth_tui.commands.fleet_view import is_fleet_url
+
+    if is_fleet_url(obj["attach"]):  # the whole fleet, through an observer (fleet_view.py)
+        from sloth_tui.commands.fleet_view import run_fleet_view
+
+        run_fleet_view(ctx, obj["attach"], theme)
+        return
     # The socket of the daemon to attach to, or None for the embedded engine.
     obj["engine_socket"] = choose_engine_socket(ctx)
     from sloth_tui.commands.dashboard import run_dashboard

@@ -49,6 +49,7 @@ UNITS: dict[str, str] = {
     "sloth_tui.crash": "crash",
     "sloth_tui.bench": "bench",
     "sloth_tui.bench_scale": "bench_scale",
+    "sloth_tui.bench_fleet": "bench_fleet",
     "sloth_tui.engine": "engine",
     "sloth_tui.engine.api": "engine.api",
     "sloth_tui.engine.bus": "engine.api",
@@ -99,6 +100,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     # bench_scale fills a store through a real `serve` and times what clients and the
     # dashboard see there: it drives them all, as a harness does.
     "bench_scale": _BASE | {"engine.api", "engine", "remote", "sources", "bench"},
+    # bench_fleet starts nats-server and `serve --nats` processes and feeds their sockets
+    # (sources/bench.py's pipelined_ingest); it reads their stores back read-only.
+    "bench_fleet": _BASE | {"sources"},
 }
 
 # Composition roots: the few modules whose job is to build and wire the concrete
@@ -132,6 +136,14 @@ ROOTS: dict[str, tuple[frozenset[str], str]] = {
     ),
     "sloth_tui.commands.backup": (frozenset({"engine"}), "copies and swaps the store's files"),
     "sloth_tui.commands.dashboard": (frozenset({"tui"}), "launches the dashboard"),
+    "sloth_tui.commands.fleet": (
+        frozenset({"fleet"}),
+        "`fleet status --nats URL` reads the members bucket, the URL read as the fleet does",
+    ),
+    "sloth_tui.commands.fleet_view": (
+        frozenset({"tui", "fleet"}),
+        "launches the dashboard over a fleet (--attach nats://), the URL read as the fleet does",
+    ),
     "sloth_tui.commands.hook_import": (
         frozenset({"sources"}),
         "reads Sloth Runner's hooks.db (sources/upstream_db.py)",
@@ -141,8 +153,8 @@ ROOTS: dict[str, tuple[frozenset[str], str]] = {
         "runs the Sloth Runner bridge source in the foreground",
     ),
     "sloth_tui.commands.bench": (
-        frozenset({"bench", "bench_scale", "sources", "tui"}),
-        "runs the engine, socket and dashboard benchmarks",
+        frozenset({"bench", "bench_scale", "bench_fleet", "sources", "tui"}),
+        "runs the engine, socket, dashboard and fleet benchmarks",
     ),
     "sloth_tui.sources.daemon": (
         frozenset({"engine", "remote"}),

@@ -63,6 +63,23 @@ def _line(key: str, value: float) -> str:
     help="Also fill a store with N events through `serve` (default 1,000,000; and N/10 for "
     "the growth ratios) and time the queries, the dashboard's first screen and sizes there.",
 )
+@click.option(
+    "--fleet",
+    type=click.IntRange(2, 16),
+    default=None,
+    metavar="N",
+    help="Also start a local nats-server and N `serve --nats` engines, and one engine alone "
+    "as the baseline: fleet events/s and hook runs/s, their ratios to the lone engine, "
+    "duplicate_runs (must be 0) and fleet_latency_p99_ms (publish on one engine to hook "
+    "start on another).",
+)
+@click.option(
+    "--fleet-events",
+    type=click.IntRange(100, 10_000_000),
+    default=5_000,
+    show_default=True,
+    help="Events for the --fleet throughput runs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_command(
     events: int,
@@ -71,6 +88,8 @@ def bench_command(
     with_socket: bool,
     with_tui: bool,
     scale: int | None,
+    fleet: int | None,
+    fleet_events: int,
     as_json: bool,
 ) -> None:
     """Measure throughput and latency in this process, on a temporary data dir.
@@ -82,8 +101,13 @@ def bench_command(
     sandbox_build_us; with the socket, socket_events_per_s, monitor_overhead_percent and
     cli_ms / cli_floor_ms / cli_ratio (`event list --limit 1 --json` against the daemon,
     over the smallest Python client sending the same request);
-    with --tui, the dashboard's loop lag, visible delay and idle CPU.
+    with --tui, the dashboard's loop lag, visible delay and idle CPU; with --fleet N, the
+    fleet's figures (sloth_tui/bench_fleet.py).
     """
+    if fleet is not None:
+        from sloth_tui.bench_fleet import nats_binary
+
+        nats_binary()  # a missing nats-server is said at once, before the other runs
     from sloth_tui.bench import run_bench
 
     results: dict[str, Any] = asyncio.run(
@@ -102,6 +126,11 @@ def bench_command(
 
         TARGETS.update(SCALE_TARGETS)  # printed beside the figures, as the others are
         results |= asyncio.run(run_scale_bench(scale))
+    if fleet is not None:
+        from sloth_tui.bench_fleet import FLEET_TARGETS, run_fleet_bench
+
+        TARGETS.update(FLEET_TARGETS)
+        results |= asyncio.run(run_fleet_bench(fleet, fleet_events))
     if as_json:
         emit_json(results)
         return

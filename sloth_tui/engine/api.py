@@ -15,7 +15,7 @@ config); it lives here because a source is handed an EngineAPI when it starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -32,6 +32,7 @@ from sloth_tui.model.trace import Trace
 if TYPE_CHECKING:
     from sloth_tui.config import Settings
     from sloth_tui.engine.bus import Subscription
+    from sloth_tui.engine.pending_state import StateBackend
 
 # (type, data, source, strict[, stack, agent, run_id]): one event of a batch, as a socket
 # line gives it. The optional three are Sloth Runner's context (None = none).
@@ -253,6 +254,13 @@ class EngineAPI(Protocol):
         counters. FleetStatus() (joined False) for an engine in no fleet."""
         ...
 
+    async def claim_once(self, key: str, ttl_hint: float) -> bool:
+        """Whether this engine does the once-only work named `key` (a schedule's fire at
+        one due time): always True alone; in a fleet, True for exactly one engine (the
+        first to create `key` in the claims bucket). `ttl_hint`: seconds the claim must
+        outlive (the bucket keeps claims a day)."""
+        ...
+
     async def wait_idle(self, timeout: float = 30.0) -> bool: ...
 
     async def close(self, reason: str | None = None) -> None:
@@ -300,6 +308,10 @@ class FleetPort(Protocol):
         """Where EngineAPI.fleet_status() reads from."""
         ...
 
+    def report_claims(self, claim: Callable[[str, float], Awaitable[bool]]) -> None:
+        """Where EngineAPI.claim_once() asks while in a fleet (fleet/membership.py)."""
+        ...
+
     async def outbox_enable(self) -> None:
         """From now on, every event and run this engine records itself (origin NULL, not a
         dry run) is put in the outbox in the same transaction."""
@@ -315,6 +327,11 @@ class FleetPort(Protocol):
 
     async def outbox_depth(self) -> int: ...
 
+    async def fleet_ids(self, local_ids: Sequence[int]) -> dict[int, str]:
+        """Local event ids -> the fleet ids of the copies of other engines' events among
+        them (the reverse of local_ids); this engine's own events are left out."""
+        ...
+
     async def local_ids(self, keys: Sequence[str]) -> dict[str, int]:
         """Fleet ids (mirror keys) -> the local ids of the events taken in under them."""
         ...
@@ -323,6 +340,18 @@ class FleetPort(Protocol):
         """Run one hook on one stored event for the fleet (trigger "event"), returning
         once its record is committed; None when the hook does not run on it here (gone,
         disabled, its `when` or stack says no): nothing is recorded then."""
+        ...
+
+    def use_state(self, backend: StateBackend | None) -> None:
+        """Hook state (`state.*`) lives in `backend` from now on (the fleet's KV bucket):
+        reads go there, and each real run's writes as it ends, before its record
+        commits. None: back to the store. Raises when this engine runs no hooks."""
+        ...
+
+    async def own_runs_since(self, since: float) -> list[tuple[str, int, int, str | None]]:
+        """This engine's own runs handed out by the fleet (trigger event, not a dry run)
+        started at `since` or later: (hook, execution id, event id, the event's fleet
+        key when taken in from another engine, None when it is this engine's)."""
         ...
 
 

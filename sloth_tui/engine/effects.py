@@ -13,6 +13,12 @@ its rerun sees `event.redelivered == true`.
 
 Implements HostAPI for the run (RunContext calls it from the hook's thread); reads,
 increments, id reservations and marks hop onto the loop through the ThreadHost.
+
+In a fleet state lives in a KV bucket (pending_state.StateBackend): the run's state
+writes go there from its thread as it ends (apply_state, called by state_run.py),
+before its record commits, and the store's commit then carries none. A crash between
+the two leaves the writes applied and the run unrecorded: its rerun applies them again
+(a second increment), the one window a store and a KV bucket cannot close together.
 """
 
 from __future__ import annotations
@@ -84,6 +90,17 @@ class RunEffects:
         if not self.marked:
             self._host.mark_http(self.event.id, self.hook)
             self.marked = True
+
+    def apply_state(self) -> None:
+        """In the run's thread, once it has ended: with a state backend (a fleet), its
+        state writes go there now and leave nothing for the store's commit. Raises (one
+        line) when they could not be applied; they are dropped all the same."""
+        pending = self._host._state  # the engine's one PendingState
+        if pending.backend is None or not (self.ops or self.counted):
+            return
+        ops, counted = self.ops, self.counted
+        self.ops, self.counted = {}, {}
+        self._host._call(pending.apply, self.hook, ops, counted)
 
     # -- the commit (on the loop) --------------------------------------------------------
     @property

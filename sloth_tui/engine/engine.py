@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,7 @@ class Engine:
         # the fleet's redelivery. Its own records go out through the outbox.
         self.fleet = fleet
         self._fleet_status: Callable[[], FleetStatus] | None = None
+        self._claim_once: Callable[[str, float], Awaitable[bool]] | None = None
         self.store = store
         self._readonly = readonly
         self.lifecycle = lifecycle
@@ -186,7 +187,12 @@ class Engine:
         # ingest runs in lockstep (loop, then writer). 0.5 ms lets them overlap.
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
         self._next_id = await self.store.max_event_id() + 1
-        if not self.fleet:  # an engine once in a fleet and now alone keeps no outbox
+        if self.fleet:
+            # From the first event on (system.startup, what the socket takes before the
+            # fleet's link is up): an event stored before the outbox would never reach
+            # the fleet, and its hooks, left to the fleet, would never run.
+            await fleet_outbox.enable(self.store)
+        else:  # an engine once in a fleet and now alone keeps no outbox
             await fleet_outbox.disable(self.store)
         registry = self._registry
         host = ThreadHost(self.store, asyncio.get_running_loop(), self.dispatch, self)
@@ -852,6 +858,10 @@ class Engine:
 
     async def fleet_status(self) -> FleetStatus:
         return FleetStatus() if self._fleet_status is None else self._fleet_status()
+
+    async def claim_once(self, key: str, ttl_hint: float) -> bool:
+        # Alone, every claim is this engine's; in a fleet the membership answers.
+        return True if self._claim_once is None else await self._claim_once(key, ttl_hint)
 
     def fleet_port(self) -> EngineFleetPort:
         """What the fleet's parts need beyond EngineAPI (engine/api.FleetPort)."""

@@ -24,6 +24,8 @@ text, so any string (a lone surrogate too) survives the trip.
   which calls `source_matches`, as any other glob does.
 - `stack:`, `agent:`, `run:`: NULL (no such context) is `0`; else `col GLOB ?` when
   `type:` would use GLOB and the value holds no NUL, `sloth_glob()` otherwise.
+- `origin:`: `@local` is `origin IS NULL`; a name without `*?[` is `origin = ?` (the
+  partial index events_origin serves it: `=` implies NOT NULL); a glob is as `stack:`.
 - `path=value`: first `instr` checks for text every match contains, whichever way the
   JSON was written: each key on the path followed by `:{`, the last key by `:` and the
   start of the value's JSON. Then, for null, true, false and strings
@@ -55,6 +57,7 @@ from sloth_tui.model.filters import (
     CONTEXT_KINDS,
     INT64_MAX,
     INT64_MIN,
+    LOCAL_ORIGIN,
     TIME_KINDS,
     Filter,
     Term,
@@ -171,6 +174,18 @@ def _context_sql(column: str, pattern: str) -> tuple[str, list[Any]]:
         f"THEN sloth_glob(?, {column}) ELSE {column} GLOB ? END)",
         [_wire(pattern), glob],
     )
+
+
+def _origin_sql(pattern: str) -> tuple[str, list[Any]]:
+    """`@local`: no origin; a plain name: equality (fnmatch's meaning without `*?[`),
+    which the partial index events_origin serves; a glob: as a context glob."""
+    if pattern == LOCAL_ORIGIN:
+        return "origin IS NULL", []
+    if not re.search(r"[*?\[]", pattern):
+        if not _bindable(pattern):
+            return "0", []
+        return "(origin IS NOT NULL AND origin = ?)", [pattern]  # never NULL
+    return _context_sql("origin", pattern)
 
 
 def _source_sql(pattern: str) -> tuple[str, list[Any]]:
@@ -339,6 +354,8 @@ def _term_sql(term: Term) -> tuple[str, list[Any]]:
         return _source_sql(value)
     if kind in CONTEXT_KINDS:
         return _context_sql(kind, value)
+    if kind == "origin":
+        return _origin_sql(value)
     if kind == "field":
         return _field_sql(term.path, value)
     return _text_sql(value)
@@ -358,6 +375,7 @@ _SQL_COST = {
             "stack",
             "agent",
             "run_id",
+            "origin",
             "hook",
         )
     )

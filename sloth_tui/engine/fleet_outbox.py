@@ -7,6 +7,10 @@ nothing, and the publisher (fleet/publisher.py) sends again what it had not mark
 JetStream drops the second copy by its message id. The triggers exist only while the
 engine is in a fleet: `disable` drops them at the start of an engine that is not, so a
 lone engine pays nothing per insert and keeps no outbox.
+
+`fleet_keys` answers the publisher's other question: under which fleet id a local copy of
+another engine's event was taken in (a run on it, or a child of it, names it so). An
+index on `mirrored(local_id)` made with the triggers keeps that a lookup, not a scan.
 """
 
 from __future__ import annotations
@@ -25,10 +29,13 @@ _TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS fleet_outbox_runs AFTER INSERT ON executions "
     "WHEN NEW.origin IS NULL AND NEW.dry_run = 0 BEGIN "
     "INSERT INTO fleet_outbox (kind, ref) VALUES ('execution', NEW.id); END",
+    "CREATE INDEX IF NOT EXISTS fleet_mirrored_local ON mirrored(local_id) "
+    "WHERE local_id IS NOT NULL",
 )
 _DROP = (
     "DROP TRIGGER IF EXISTS fleet_outbox_events",
     "DROP TRIGGER IF EXISTS fleet_outbox_runs",
+    "DROP INDEX IF EXISTS fleet_mirrored_local",
 )
 _CHUNK = 500  # SQLite's bound-parameter limit, with room
 
@@ -84,3 +91,21 @@ async def done(store: Store, seqs: Sequence[int]) -> None:
 async def depth(store: Store) -> int:
     rows = await store._fetchall("SELECT COUNT(*) FROM fleet_outbox")
     return int(rows[0][0])
+
+
+async def fleet_keys(store: Store, local_ids: Sequence[int]) -> dict[int, str]:
+    """Local event ids -> the fleet ids they were taken in under, for the copies of other
+    engines' events (origin set) among them; this engine's own events are not in it (a
+    Sloth Runner bridge's rows are keyed in `mirrored` too, and are this engine's)."""
+    unique = list(dict.fromkeys(local_ids))
+    found: dict[int, str] = {}
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for local, key in await store._fetchall(
+            "SELECT m.local_id, m.key FROM mirrored m JOIN events e ON e.id = m.local_id "
+            f"WHERE m.local_id IN ({marks}) AND e.origin IS NOT NULL",
+            chunk,
+        ):
+            found[int(local)] = str(key)
+    return found

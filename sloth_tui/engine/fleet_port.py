@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sloth_tui.engine import fleet_outbox
@@ -11,6 +11,7 @@ from sloth_tui.model.records import Execution
 
 if TYPE_CHECKING:
     from sloth_tui.engine.engine import Engine
+    from sloth_tui.engine.pending_state import StateBackend
 
 
 class EngineFleetPort:
@@ -19,6 +20,9 @@ class EngineFleetPort:
 
     def report_fleet(self, status: Callable[[], FleetStatus]) -> None:
         self.engine._fleet_status = status
+
+    def report_claims(self, claim: Callable[[str, float], Awaitable[bool]]) -> None:
+        self.engine._claim_once = claim
 
     async def outbox_enable(self) -> None:
         await fleet_outbox.enable(self.engine.store)
@@ -32,6 +36,9 @@ class EngineFleetPort:
     async def outbox_depth(self) -> int:
         return await fleet_outbox.depth(self.engine.store)
 
+    async def fleet_ids(self, local_ids: Sequence[int]) -> dict[int, str]:
+        return await fleet_outbox.fleet_keys(self.engine.store, local_ids)
+
     async def local_ids(self, keys: Sequence[str]) -> dict[str, int]:
         known = await self.engine.store.mirrored(keys)
         return {key: local for key, (local, _t, _s) in known.items() if local is not None}
@@ -40,3 +47,17 @@ class EngineFleetPort:
         from sloth_tui.engine.fleet_runs import run_hook
 
         return await run_hook(self.engine, event_id, hook)
+
+    async def own_runs_since(self, since: float) -> list[tuple[str, int, int, str | None]]:
+        from sloth_tui.engine.fleet_runs import own_runs_since
+
+        return await own_runs_since(self.engine, since)
+
+    def use_state(self, backend: StateBackend | None) -> None:
+        from sloth_tui.engine.threadhost import ThreadHost
+
+        runtime = self.engine._runtime
+        host = runtime.host if runtime is not None else None
+        if not isinstance(host, ThreadHost):  # not started, or read-only: no runs here
+            raise RuntimeError("the engine runs no hooks: no state to move")
+        host._state.use_backend(backend)

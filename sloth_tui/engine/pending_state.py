@@ -13,6 +13,11 @@ when each incr committed at once (a counter used for sequence numbers stays one)
 
 Everything here runs on the engine's event loop, one call at a time; the only await
 is a store read, and the code around it is written for acks that land meanwhile.
+
+In a fleet a StateBackend (fleet/state_kv.py, set through FleetPort.use_state) holds
+the state instead of the store: reads go to it, and a real run's writes are applied
+to it by the run's thread as the run ends, before its record commits (apply), so
+nothing is queued here then; only the increments of runs still running are counted.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 Key = tuple[str, str]  # (hook, key)
 # One finished run's final write to a key: ("set", value), ("del", None) or ("add", delta).
@@ -33,6 +38,20 @@ def numeric(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
     return 0
+
+
+class StateBackend(Protocol):
+    """Where hook state lives when not in the store (a fleet's KV bucket). Both calls run
+    on the engine's loop, each bounded in time; a failure raises (one line)."""
+
+    async def get(self, hook: str, key: str) -> Any:
+        """The value, None when there is none."""
+        ...
+
+    async def apply(self, hook: str, ops: dict[str, Op]) -> None:
+        """One run's final writes: ("set", v), ("del", None), ("add", delta); an add is
+        atomic against every other writer."""
+        ...
 
 
 @dataclass(slots=True)
@@ -51,8 +70,15 @@ class PendingState:
     def __init__(self, read: Callable[[str, str], Awaitable[Any]]) -> None:
         self._read = read  # the committed value, from the store
         self._cells: dict[Key, _Cell] = {}
+        self.backend: StateBackend | None = None
+
+    def use_backend(self, backend: StateBackend | None) -> None:
+        """From now on state lives in `backend` (None: in the store again)."""
+        self.backend = backend
 
     async def get(self, hook: str, key: str) -> Any:
+        if self.backend is not None:  # nothing is queued here: the backend is current
+            return await self.backend.get(hook, key)
         cell = self._cells.get((hook, key))
         if cell is None:  # nothing pending: the store is current
             return await self._read(hook, key)
@@ -67,7 +93,10 @@ class PendingState:
         if first:
             cell.holders += 1  # held from here, so the cell stays while the run runs
         try:
-            value = await self._view(k, cell)
+            if self.backend is not None:
+                value = await self.backend.get(hook, key)
+            else:
+                value = await self._view(k, cell)
         except BaseException:  # the store failed: this run counts nothing here
             if first:
                 cell.holders -= 1
@@ -76,6 +105,15 @@ class PendingState:
         # No await from here on: this run's increment and the value it sees go together.
         cell.running += by
         return numeric(value) + cell.running
+
+    async def apply(self, hook: str, ops: dict[str, Op], counted: dict[str, float]) -> None:
+        """A run ended (backend set): its writes go to the backend now; its increments
+        stop counting as running here once they are there (or failed to get there)."""
+        assert self.backend is not None
+        try:
+            await self.backend.apply(hook, ops)
+        finally:
+            self.finished(hook, {}, counted)
 
     def finished(self, hook: str, ops: dict[str, Op], counted: dict[str, float]) -> None:
         """A run ended and its writes are queued for commit: `ops` per key, and the

@@ -13,6 +13,10 @@ in the same pool thread, before the dispatcher commits the run:
 
 Both go through the run's RunEffects as children of its event, committed with its
 record (as event.dispatch's are): no store write, no wait for queue room.
+
+Last, in a fleet, the run's state writes go to the fleet's KV bucket (RunEffects.
+apply_state), still before its record commits; when they cannot, the run is recorded
+as an error saying so (its writes are lost, as a run's whose commit fails).
 """
 
 from __future__ import annotations
@@ -69,6 +73,12 @@ class ScopedRuns:
             leave(scope, outer)
         if scope.freed or scope.changes:
             self._after(scope, hook, event, execution, effects)
+        try:
+            effects.apply_state()
+        except Exception as exc:  # NATS down, timed out, stopping
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            execution.status = "error"
+            execution.error = f"state not saved to the fleet: {why}"
         return execution, effects
 
     def _after(

@@ -124,6 +124,19 @@ def status_op(event_id: int, status: str) -> WriteOp:
     return (UPDATE_STATUS, (status, event_id))
 
 
+# A fleet run's verdict on its local copy of an event (engine/mirror_intake.py): pending
+# becomes the verdict, and a failed run turns completed into failed. Guarded in SQL so the
+# check and the write are one step inside the batch's transaction.
+_RUN_VERDICT = (
+    "UPDATE events SET status = ? WHERE id = ? "
+    "AND (status = 'pending' OR (? = 'failed' AND status = 'completed'))"
+)
+
+
+def run_verdict_op(event_id: int, verdict: str) -> WriteOp:
+    return (_RUN_VERDICT, (verdict, event_id, verdict))
+
+
 @functools.lru_cache(maxsize=64)
 def _update_statuses(count: int) -> str:
     return f"UPDATE events SET status = ? WHERE id IN ({', '.join(['?'] * count)})"
@@ -1178,6 +1191,45 @@ class Store:
             for key, local_id, type_, status in rows:
                 found[key] = (local_id, type_, status)
         return found
+
+    async def own_event_runs_since(self, since: float) -> list[tuple[str, int, int, str | None]]:
+        """This engine's own runs triggered by an event (trigger NULL, origin NULL, not dry
+        runs) started at `since` or later, newest first: (hook, execution id, event id,
+        the event's mirror key when it was taken in from elsewhere, else None). For the
+        fleet's start (engine/fleet_runs.py)."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[str, int, int, str | None]]:
+            found: list[tuple[str, int, int, str | None]] = []
+            foreign: set[int] = set()
+            # Newest first by id, stopping a minute before `since`: runs are recorded
+            # about in start order, so no index on `started` is needed.
+            cursor = conn.execute(
+                "SELECT x.id, x.hook, x.event_id, x.started, e.origin FROM executions x "
+                "JOIN events e ON e.id = x.event_id "
+                "WHERE x.trigger IS NULL AND x.origin IS NULL AND x.dry_run = 0 "
+                "ORDER BY x.id DESC"
+            )
+            for exec_id, hook, event_id, started, origin in cursor:
+                if started < since - 60:
+                    break
+                if started >= since:
+                    found.append((hook, exec_id, event_id, origin))
+                    if origin is not None:
+                        foreign.add(event_id)
+            keys: dict[int, str] = {}
+            if foreign:  # `mirrored` is keyed by key: one scan, not one per run
+                rows = conn.execute(
+                    "SELECT key, local_id FROM mirrored WHERE local_id >= ?", (min(foreign),)
+                )
+                keys = {local: key for key, local in rows if local in foreign}
+            return [
+                (hook, exec_id, event_id, None if origin is None else keys[event_id])
+                for hook, exec_id, event_id, origin in found
+                if origin is None or event_id in keys
+            ]
+
+        result: list[tuple[str, int, int, str | None]] = await _in_thread(self._reader, read)
+        return result
 
     async def cursor(self, name: str) -> str | None:
         rows = await self._fetchall("SELECT value FROM cursors WHERE name = ?", (name,))

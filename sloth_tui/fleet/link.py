@@ -61,6 +61,7 @@ class FleetLink:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._kv: dict[str, KeyValue] = {}
+        self._closing: asyncio.Task[None] | None = None  # leave()'s close
 
     # -- state --------------------------------------------------------------------------
 
@@ -108,6 +109,16 @@ class FleetLink:
             with contextlib.suppress(Exception):
                 await self.nc.close()
         self._up.clear()
+
+    def leave(self, reason: str) -> None:
+        """Give the fleet up for good while the engine keeps running alone (another live
+        engine holds this one's name): `reason` stays the link's error, no part gets a
+        connection again. Safe to call from an on_connect callback."""
+        self._stopping = True
+        self._up.clear()
+        self.error = reason
+        if self.nc is not None:
+            self._closing = asyncio.get_running_loop().create_task(self.nc.close())
 
     async def _connect_loop(self) -> None:
         import nats
@@ -164,6 +175,8 @@ class FleetLink:
         self._up.set()
         log.info("fleet: connected to %s as %s", self.fleet.shown_url, self.fleet.name)
         for callback in list(self._on_connect):
+            if self._stopping:  # a part gave the fleet up (leave): the rest set up nothing
+                break
             try:
                 await callback()
             except Exception:
@@ -218,6 +231,8 @@ class FleetLink:
         await self._came_up()
 
     def _problem(self, line: str) -> None:
+        if self._stopping:  # stopping, or left (leave's reason stays the error)
+            return
         if line != self.error:
             log.warning("fleet: %s", line)
         self.error = line

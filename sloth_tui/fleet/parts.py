@@ -74,11 +74,12 @@ def part_classes(observer: bool) -> list[type[FleetPart]]:
     the fleet) takes events and runs in and may fire events; it runs no hooks and is no
     member."""
     from sloth_tui.fleet.intake import Intake
+    from sloth_tui.fleet.members_watch import MembersWatch
     from sloth_tui.fleet.membership import Membership
     from sloth_tui.fleet.publisher import Publisher
     from sloth_tui.fleet.registry import RegistrySync
     from sloth_tui.fleet.runner import HookRunner
 
-    if observer:
-        return [Publisher, Intake]
+    if observer:  # MembersWatch: reads the members bucket (no heartbeats of its own)
+        return [Publisher, Intake, MembersWatch]
     return [Membership, RegistrySync, Publisher, Intake, HookRunner]

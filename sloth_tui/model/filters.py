@@ -4,6 +4,7 @@
     type:deploy.*        type glob          cat:security    category
     src:watcher          source glob (`watcher` also matches `watcher:NAME`)
     stack:prod-*         stack glob      agent:web-?     agent glob     run:R42  run id glob
+    origin:web-*         the fleet engine it came from   origin:@local  this engine's own
     status:failed        event status       hook:NAME       events that ran hook NAME
     since:10m            stored at or after a time   until:2026-11-30T12:00  before it
     field=value          a data field (dotted path), value parsed as JSON when it parses
@@ -32,6 +33,11 @@ literal `*`); case-sensitive; the pattern must match the whole string.
 - `stack:GLOB`, `agent:GLOB`, `run:GLOB`  the event's stack, agent or run id (Sloth
                  Runner's context) matches GLOB; an event without one matches none of
                  them (so `!stack:*` is the events with no stack).
+- `origin:GLOB`  the event came from a fleet engine (serve --nats) whose name matches
+                 GLOB; `origin:@local` (`@` is in no engine's name) is this engine's own
+                 events, those with no origin (so `!origin:@local` is every other
+                 engine's, and outside a fleet `origin:@local` is every event). As with
+                 `stack:`, an event with no origin matches no glob (`origin:*`).
 - `status:NAME`  the status is NAME, one of pending, processing, completed, failed.
 - `id:N`         the id is N: decimal digits, at most 2**63-1 (SQLite's largest integer).
 - `hook:NAME`    a real run (not a dry run) of the hook named exactly NAME exists.
@@ -97,9 +103,13 @@ KEYS = {"type": "type", "cat": "category", "category": "category", "src": "sourc
 KEYS |= {"source": "source", "status": "status", "hook": "hook", "id": "id"}
 KEYS |= {"since": "since", "until": "until"}
 KEYS |= {"stack": "stack", "agent": "agent", "run": "run_id"}
+KEYS |= {"origin": "origin"}
 TIME_KINDS = frozenset({"since", "until"})
 # Sloth Runner's context fields: optional texts on the event, matched by glob.
 CONTEXT_KINDS = frozenset({"stack", "agent", "run_id"})
+# `origin:@local`: this engine's own events (origin None). `@` cannot start or be in an
+# engine's name (fleet/settings.NAME), so no fleet member is shadowed by it.
+LOCAL_ORIGIN = "@local"
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -115,6 +125,14 @@ def glob_matches(pattern: str, text: str) -> bool:
 def context_matches(pattern: str, value: str | None) -> bool:
     """A stack, agent or run id matches the glob; an absent one matches nothing."""
     return value is not None and fnmatchcase(value, pattern)
+
+
+def origin_matches(pattern: str, origin: str | None) -> bool:
+    """`@local` is an event with no origin (this engine's own); any other pattern is a
+    glob on the origin, which an event with none never matches."""
+    if pattern == LOCAL_ORIGIN:
+        return origin is None
+    return origin is not None and fnmatchcase(origin, pattern)
 
 
 def source_matches(pattern: str, source: str) -> bool:
@@ -199,8 +217,8 @@ def field_matches(path: Sequence[str], value: Any, data: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    # type | category | source | stack | agent | run_id | status | hook | id | since |
-    # until | field | text
+    # type | category | source | stack | agent | run_id | origin | status | hook | id |
+    # since | until | field | text
     kind: str
     value: Any
     negate: bool = False
@@ -225,6 +243,8 @@ class Term:
             return context_matches(value, event.agent)
         if kind == "run_id":
             return context_matches(value, event.run_id)
+        if kind == "origin":
+            return origin_matches(value, event.origin)
         if kind == "id":
             return bool(event.id == value)
         if kind == "since":
@@ -337,6 +357,7 @@ _EXAMPLES = {
     "stack": "stack:prod",
     "agent": "agent:web-*",
     "run_id": "run:R42",
+    "origin": "origin:web-1 or origin:@local",
     "status": "status:failed",
     "hook": "hook:NAME",
     "id": "id:42",
@@ -376,7 +397,7 @@ def parse_term(token: str, now: float | None = None) -> Term:
     if sep and key.isidentifier():
         raise FilterError(
             f"unknown filter key {_shown(key)} "
-            "(use type, cat, src, stack, agent, run, status, hook, id, since or until)"
+            "(use type, cat, src, stack, agent, run, origin, status, hook, id, since or until)"
         )
     name, eq, raw = body.partition("=")
     if eq:

@@ -6,12 +6,21 @@ EngineAPI.mirror() in batches. Each row carries a key unique across every mirror
 (after a crash, a retry, a replaced file) adds nothing the second time. The batch also
 carries the mirror's cursor, which the engine stores in the same transaction as the
 rows: a mirror restarted at any moment resumes exactly where its last commit ended.
+
+The fleet's intake (sloth_tui/fleet/intake.py) takes other engines' events and runs in
+through the same door, keyed by fleet id ("<engine>:<local id there>"), with the fields
+marked "fleet" below: the event's own source, its origin engine, its parent (by key) and
+depth, a run's full record. Those fields are for callers in the engine's process: the
+wire form (to_dict/from_dict, the socket's `mirror` op) leaves them out, so a socket
+client still cannot pass its events off as another source or another engine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from sloth_tui.model.records import Execution
 
 MIRROR_STATUSES = ("pending", "processing", "completed", "failed")
 # The sources a mirror may give its events: the socket accepts no other (a client must
@@ -31,6 +40,11 @@ class ForeignEvent:
     stack: str | None = None
     agent: str | None = None
     run_id: str | None = None
+    # fleet: stored as given (None: the batch's source / this engine / no parent)
+    source: str | None = None
+    origin: str | None = None  # the engine it came from
+    parent_key: str | None = None  # its parent's key; parent_id None when not taken in
+    depth: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +84,9 @@ class ForeignExecution:
     duration_ms: float
     output: str = ""
     error: str | None = None
+    # fleet: the run as its engine recorded it (status, logs, calls, trigger, attempt...;
+    # its `origin` names that engine); stored instead of the summary above when given.
+    record: Execution | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +125,9 @@ class MirrorBatch:
     executions: tuple[ForeignExecution, ...] = ()
     statuses: tuple[tuple[str, str], ...] = ()  # (event key, its status there now)
     run_hooks: bool = False  # True: this engine's hooks also run on the new events
+    # fleet: keys that name this engine's OWN events (key -> local id), so that a parent
+    # or a run can hang on them; they are never stored as mirrored rows.
+    local_keys: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {

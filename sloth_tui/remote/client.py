@@ -547,6 +547,9 @@ class RemoteEngine:
     async def fleet_status(self) -> FleetStatus:
         return await self._op(ops.FLEET_STATUS)
 
+    async def claim_once(self, key: str, ttl_hint: float) -> bool:
+        return await self._op(ops.CLAIM_ONCE, key=key, ttl_hint=ttl_hint)
+
     async def wait_idle(self, timeout: float = 30.0) -> bool:
         return await self._op(ops.WAIT_IDLE, timeout=timeout)
 

@@ -742,6 +742,11 @@ FLEET_STATUS = Op(
     Result["FleetStatus"](lambda st: {"fleet": st.to_dict()}, _fleet_back),
     query=True,
 )
+CLAIM_ONCE = Op(  # not a query: the answer changes the fleet's claims
+    "claim_once",
+    (Param("key", "key", typed(str)), Param("ttl_hint", "ttl_hint", _seconds)),
+    Result[bool](lambda won: {"won": won}, lambda r: bool(r["won"])),
+)
 WAIT_IDLE = Op(
     "wait_idle",
     (Param("timeout", "timeout", _wait_seconds, 30.0),),
@@ -784,6 +789,7 @@ TABLE: dict[str, Op[Any]] = {
         SOURCE_ITEMS,
         CONTROL_SOURCE,
         FLEET_STATUS,
+        CLAIM_ONCE,
         WAIT_IDLE,
     )
 }

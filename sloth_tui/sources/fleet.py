@@ -36,7 +36,14 @@ class FleetError(SlothError):
 class FleetSource:
     name = "fleet"
     kind = "nats"
-    produces: tuple[str, ...] = ()  # agent.* come from membership, recorded once fleet-wide
+    # agent.* from the members' heartbeats (fleet/membership.py), recorded once fleet-wide
+    produces: tuple[str, ...] = (
+        "agent.registered",
+        "agent.connected",
+        "agent.disconnected",
+        "agent.heartbeat_failed",
+        "agent.version_mismatch",
+    )
 
     def __init__(self, fleet: FleetSettings) -> None:
         self.fleet = fleet

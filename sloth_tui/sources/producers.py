@@ -103,6 +103,7 @@ HOW: dict[str, str] = {
     "http": "[[webhooks]] with serve --http HOST:PORT (or [http] listen)",
     "demo": "sloth-tui dashboard --demo (synthetic: not counted)",
     "sloth_runner": "[sources.sloth_runner] db = PATH",
+    "nats": "serve --nats URL (or [nats] url): the fleet's membership",
 }
 
 
@@ -180,6 +181,10 @@ listen = "127.0.0.1:8080"
 [[webhooks]]
 name = "github"
 preset = "github"
+
+[nats]
+url = "nats://127.0.0.1:4222"
+name = "web-1"
 """
 
 

@@ -21,8 +21,10 @@ are counted (up to a cap; first and last found exactly) and reported as one
 machine slept, the clock jumped) fires the latest and reports the earlier ones missed.
 A clock set back fires nothing until it passes the mark again.
 
-In a fleet, one engine should fire each schedule; there is no fleet yet, so every
-engine serving a home fires that home's schedules (one engine per home: the lock).
+In a fleet (serve --nats), engines that share a schedule fire it once per due time
+between them: each due fire is claimed first (EngineAPI.claim_once, the fleet's claims
+bucket), and only the winner dispatches it. Alone, or while NATS is unreachable, the
+claim is always won. Missed-fire reports and manual runs are not claimed.
 
 From the dashboard (EngineAPI.control_source; the source is `Controllable`): each
 schedule is an item to enable or disable (the switch `schedule enable|disable` writes,
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -307,7 +310,20 @@ class ScheduleSource:
             earlier = fires_between(spec, mark.through, latest - 1)
             if earlier is not None:
                 await self._report_missed(spec, replace(earlier, exact=due.exact), now)
-        await self._fire(spec, latest, now)
+        # Engines of a fleet that share this schedule fire it once per due time between
+        # them: the first to claim (name, due time) fires (EngineAPI.claim_once).
+        if await self._claimed(spec, latest):
+            await self._fire(spec, latest, now)
+
+    async def _claimed(self, spec: ScheduleSpec, scheduled: float) -> bool:
+        assert self._api is not None
+        name = hashlib.sha256(spec.name.encode()).hexdigest()[:20]
+        try:
+            return await self._api.claim_once(f"schedule.{name}.{int(scheduled)}", 3600.0)
+        except SlothError as exc:  # unknown is no: another engine may have fired it
+            self.errors += 1
+            log.error("schedule %s: cannot claim its fire: %s", spec.name, one_line(str(exc)))
+            return False
 
     async def _fire(
         self, spec: ScheduleSpec, scheduled: float, now: float, *, manual: bool = False

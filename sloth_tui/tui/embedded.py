@@ -11,6 +11,11 @@ which finds `serve` as soon as it listens.
 
 Its sources (the socket, and the demo's stream when asked) are wired as `serve` wires
 its own: sources/wiring.py builds them from the registry and keeps the stop order.
+
+Given a NATS URL (`sloth-tui --attach nats://...`), the engine is a fleet observer on
+its own store (commands/fleet_view.py picks the home): opened with fleet=True, its fleet
+Source takes every engine's events and runs in and publishes what is fired here (a fired
+event goes to the fleet, and its hooks run on the members); it runs no hooks itself.
 """
 
 from __future__ import annotations
@@ -53,9 +58,12 @@ def demo_stream(engine: EngineAPI, rate: float) -> DemoGenerator:
 class EmbeddedEngine:
     """The engine and its sources, started and stopped in the daemon's order."""
 
-    def __init__(self, settings: Settings, *, demo_rate: float | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, demo_rate: float | None = None, nats: str | None = None
+    ) -> None:
         self.settings = settings
         self.demo_rate = demo_rate  # `sloth-tui demo`: sample hooks and a synthetic stream
+        self.nats = nats  # --attach nats://...: a fleet observer (see the module's note)
         self.engine: Engine | None = None
         self.sources: SourceSet | None = None
         self.warnings: list[str] = []
@@ -71,14 +79,24 @@ class EmbeddedEngine:
         from sloth_tui.sources.wiring import SourceSet
 
         # Opened before the app so a held lock is a one-line error, not a crashed screen.
-        self.engine = engine = await Engine.open(self.settings, lifecycle=True)
+        # An observer records no system.startup/shutdown: they would go out to the whole
+        # fleet (its own events are published), and a dashboard's view is no news there.
+        observer = self.nats is not None
+        self.engine = engine = await Engine.open(
+            self.settings, lifecycle=not observer, fleet=observer
+        )
         self.warnings.extend(engine.warnings)
         options = SourceOptions.dashboard(
             extra_ops={"handover": self._handover_op},
             demo_rate=self.demo_rate,
             demo_hooks=self.settings.hooks_dir,
+            nats=self.nats,
         )
-        self.sources = sources = SourceSet.build(self.settings, options)
+        try:  # a bad [nats] table is a one-line ConfigError, before anything starts
+            self.sources = sources = SourceSet.build(self.settings, options)
+        except BaseException:
+            await engine.close(reason="failed to start", drain_timeout=0)
+            raise
         engine.report_sources(sources.health)
         engine.report_controls(sources)
         try:

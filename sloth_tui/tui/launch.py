@@ -28,8 +28,10 @@ async def _run(
     theme: str | None,
     themes_dir: Path,
     demo_rate: float | None,
+    fleet: str | None = None,
 ) -> int:
-    """Run the dashboard; its exit code (1 after a crash, 128+N after signal N)."""
+    """Run the dashboard; its exit code (1 after a crash, 128+N after signal N). `fleet`:
+    a NATS URL, the embedded engine joins that fleet as an observer (tui/fleet_view.py)."""
     from sloth_tui.tui.app import SlothApp
 
     if socket is not None:  # attach: the daemon keeps running when the dashboard quits
@@ -42,11 +44,17 @@ async def _run(
             )
         finally:
             await remote.close(reason="dashboard closed")
-    embedded = EmbeddedEngine(settings, demo_rate=demo_rate)
+    embedded = EmbeddedEngine(settings, demo_rate=demo_rate, nats=fleet)
     engine = await embedded.start()  # the demo's hooks and stream too, when asked
     app: SlothApp | None = None
     try:
-        app = SlothApp(
+        if fleet is not None:
+            from sloth_tui.tui.fleet_view import FleetViewApp
+
+            app_class: type[SlothApp] = FleetViewApp
+        else:
+            app_class = SlothApp
+        app = app_class(
             engine,
             theme=theme,
             themes_dir=themes_dir,
@@ -124,13 +132,21 @@ def launch(
     theme: str | None,
     themes_dir: Path,
     demo_rate: float | None = None,
+    fleet: str | None = None,
 ) -> int:
     """Run the dashboard to its end; its exit code (0, 1 after a crash, 128+N after signal
     N, 130 on ^C before the app was up). A SlothError (EngineLocked, DaemonUnavailable and
     friends) is raised for the caller to show as one line."""
     try:
         return asyncio.run(
-            _run(settings, socket=socket, theme=theme, themes_dir=themes_dir, demo_rate=demo_rate)
+            _run(
+                settings,
+                socket=socket,
+                theme=theme,
+                themes_dir=themes_dir,
+                demo_rate=demo_rate,
+                fleet=fleet,
+            )
         )
     except KeyboardInterrupt:
         return 130

@@ -25,6 +25,7 @@ from sloth_tui.tui.screens.events import EventsScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.screens.executions import ExecutionsScreen
 from sloth_tui.tui.screens.fire import FireScreen
+from sloth_tui.tui.screens.fleet import FleetScreen
 from sloth_tui.tui.screens.help import HelpScreen
 from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.hooks import HooksScreen
@@ -91,6 +92,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("4", "stats", "Stats", StatsScreen, "the Stats screen"),
     ScreenSpec("5", "catalog", "Catalog", CatalogScreen, "the Catalog screen"),
     ScreenSpec("6", "sources", "Sources", SourcesScreen, "the Sources screen (producers)"),
+    ScreenSpec("7", "fleet", "Fleet", FleetScreen, "the Fleet screen (engines on NATS)"),
 )  # fmt: skip
 
 # Reached from every mode, listed after the modes in the help.

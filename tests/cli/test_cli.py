@@ -302,6 +302,7 @@ def test_event_dispatch_human_output_and_emit_alias(cli) -> None:
         "stack",  # Sloth Runner's context: null when not given
         "agent",
         "run_id",
+        "origin",  # the fleet engine it came from: null for this engine's own
     }
 
 

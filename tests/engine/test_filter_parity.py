@@ -88,6 +88,11 @@ TERM_KINDS += ["stack", "agent", "run_id"]
 # Sloth Runner's context: absent often, else a plain name or hostile text.
 contexts = st.one_of(st.none(), st.none(), names.filter(bool))
 TERM_KINDS += ["since", "until"]
+# The fleet engine an event came from (None: this engine's own), and `origin:@local`.
+TERM_KINDS += ["origin"]
+origins = st.one_of(
+    st.none(), st.none(), st.sampled_from(["web-1", "web-2", "db_1", "@local"]), names
+)
 T0 = 1_796_040_000.0  # 2026-11-30T12:00:00Z
 # Event times: a few shared (ties at a bound), near neighbours, any time a REAL holds.
 times = st.one_of(
@@ -125,6 +130,7 @@ def events(draw: st.DrawFn) -> tuple[list[Event], dict[int, list[tuple[str, bool
                 stack=draw(contexts),
                 agent=draw(contexts),
                 run_id=draw(contexts),
+                origin=draw(origins),
             )
         )
         runs[i] = draw(st.lists(st.tuples(hook_names, st.booleans()), max_size=3))
@@ -206,6 +212,12 @@ def terms(draw: st.DrawFn, evs: list[Event], hooks: list[str]) -> Term:
         value = draw(st.one_of(st.just(own), st.just("*"), hostile_text(8)))
         if draw(st.integers(0, 2)) == 0:
             value = _glob_from(draw, value)
+    elif kind == "origin":
+        own = ev.origin or "web-1"
+        value = draw(st.one_of(st.just(own), st.sampled_from(["@local", "*", "web-?"])))
+        value = draw(st.one_of(st.just(value), hostile_text(8)))
+        if draw(st.integers(0, 2)) == 0:
+            value = _glob_from(draw, value)
     elif kind == "category":
         value = draw(st.one_of(st.just(ev.category), hostile_text(8)))
     elif kind == "status":
@@ -250,6 +262,7 @@ def _token(term: Term) -> str | None:
         return None  # times as text: test_time_terms_parse_to_the_same_bounds
     key = {"type": "type", "category": "cat", "source": "src", "status": "status"}
     key |= {"hook": "hook", "id": "id", "stack": "stack", "agent": "agent", "run_id": "run"}
+    key |= {"origin": "origin"}
     if term.kind in key:
         if term.value == "" or (term.kind == "status" and term.value not in EVENT_STATUSES):
             return None

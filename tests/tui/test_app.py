@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def test_keys_switch_screens_and_escape_backs_out(engine: Engine, make_app) -> None:
     app = make_app(engine)
-    async with app.run_test(size=(80, 24)) as pilot:
+    # 26 rows: the help's Anywhere column reaches ctrl+p (below the seven screen keys).
+    async with app.run_test(size=(80, 26)) as pilot:
         for key, kind in (("2", HooksScreen), ("3", ExecutionsScreen), ("4", StatsScreen),
                           ("5", CatalogScreen)):  # fmt: skip
             await pilot.press(key)

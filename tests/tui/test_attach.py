@@ -22,7 +22,7 @@ from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.hooks import HooksScreen
 from sloth_tui.tui.widgets.test_fire_panel import TestFirePanel
 
-SIZE = (130, 30)  # wide enough for the six tabs, the pid and the pulse on one line
+SIZE = (140, 30)  # wide enough for the seven tabs, the pid and the pulse on one line
 SERVE_ARGS = ("--no-monitor", "--no-watchers")
 HOOK = 'function on_event() log.info("seen " .. event.type) return true end\n'
 

@@ -208,6 +208,8 @@ class DetailScreen(NavMixin, LiveScreen):
         grid.add_row("type", fmt.plain(f"{ev.type}  (category {ev.category})"))
         grid.add_row("time", Text(fmt.full_time(ev.ts)))
         grid.add_row("source", fmt.plain(ev.source))
+        if ev.origin is not None:  # taken in from another fleet engine (serve --nats)
+            grid.add_row("origin", fmt.plain(ev.origin))
         for label, cell in context_rows(ev):
             grid.add_row(label, cell)
         grid.add_row("status", fmt.plain(ev.status, style=tones.event(ev.status)))

@@ -45,25 +45,31 @@ class Layout:
     marks: int
     summary: int
     context: int = 0  # STACK@AGENT (Sloth Runner's context), on wide terminals only
+    origin: int = 0  # ORIGIN: the fleet engine a row came from, once the table has any
 
 
 @lru_cache(maxsize=64)  # per row drawn: a handful of widths in a session
-def layout_for(width: int) -> Layout:
+def layout_for(width: int, origin: bool = False) -> Layout:
     """Column widths for a table `width` cells wide. The stack@agent column shows from
     CONTEXT_FROM columns up and is the first to go; below 100 columns the others drop by
     priority (the source, then the time's milliseconds, then the time); the id and the
-    HOOKS marks (the row's status) always stay, and the summary takes what is left."""
+    HOOKS marks (the row's status) always stay, and the summary takes what is left.
+    With `origin` (rows from other fleet engines are shown) an ORIGIN column comes after
+    the id from ORIGIN_FROM columns up."""
     id_ = 7
     marks = 7
     type_ = 24 if width >= 60 else 18
     source = 14 if width >= 110 else 10 if width >= 100 else 0
     time = 12 if width >= 80 else 8 if width >= 56 else 0
     context = 20 if width >= CONTEXT_FROM else 0
-    used = sum(w + 1 for w in (time, id_, type_, source, context, marks) if w)
-    return Layout(time, id_, type_, source, marks, max(0, width - used), context)
+    origin_ = ORIGIN_WIDTH if origin and width >= ORIGIN_FROM else 0
+    used = sum(w + 1 for w in (time, id_, origin_, type_, source, context, marks) if w)
+    return Layout(time, id_, type_, source, marks, max(0, width - used), context, origin_)
 
 
 CONTEXT_FROM = 130  # columns: wider than the snapshots' 120, where the summary has room
+ORIGIN_FROM = 70  # columns: below, the type and the marks need the room
+ORIGIN_WIDTH = 12  # an engine's name is up to 63 characters: cut with an ellipsis
 
 
 def context_text(ev: Event) -> str:
@@ -167,6 +173,9 @@ class EventTable(ScrollView, can_focus=True):
         self.empty_text = "waiting for events…"
         self.hint: tuple[str, ...] = ()  # what to do next, drawn a line below the last row
         self.stale = False  # the filter text does not parse: rows are the last valid one's
+        # The ORIGIN column: on from the first row drawn that came from another fleet
+        # engine (so a table outside a fleet keeps its columns), and then it stays on.
+        self.show_origin = False
         self._marked_filter: Filter | None = None  # what the rows' match marks are for
         self._needles: tuple[str, ...] = ()
         self._marks_type = False
@@ -365,10 +374,11 @@ class EventTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         base = self._style("base")
         if y == 0:
-            header = self._cache.get(("header", width, self.stale))
+            header_key = ("header", width, self.stale, self.show_origin)
+            header = self._cache.get(header_key)
             if header is None:
                 header = self._header(width, base)
-                self._cache[("header", width, self.stale)] = header
+                self._cache[header_key] = header
             return header
         if self.feed.flt is not self._marked_filter:  # a new filter: new match marks
             self._marked_filter = flt = self.feed.flt
@@ -387,6 +397,10 @@ class EventTable(ScrollView, can_focus=True):
                 return Strip([Segment(fit(f"  {hint}", width), style)], width)
             return Strip.blank(width, base)
         ev = rows[index]
+        if ev.origin is not None and not self.show_origin:
+            self.show_origin = True  # every row (and the header) gains the column
+            self._cache.clear()
+            self.refresh()
         if ev.id > self.painted_max_id:
             self.painted_max_id = ev.id
             if self.on_paint is not None:
@@ -402,10 +416,10 @@ class EventTable(ScrollView, can_focus=True):
         return strip
 
     def _header(self, width: int, base: Style) -> Strip:
-        lay = layout_for(width)
+        lay = layout_for(width, self.show_origin)
         style = base + self._style("event-table--header")
         parts = [
-            ("TIME", lay.time), ("ID", lay.id), ("TYPE", lay.type),
+            ("TIME", lay.time), ("ID", lay.id), ("ORIGIN", lay.origin), ("TYPE", lay.type),
             ("SOURCE", lay.source), ("STACK@AGENT", lay.context), ("HOOKS", lay.marks),
             ("SUMMARY", lay.summary),
         ]  # fmt: skip
@@ -464,7 +478,7 @@ class EventTable(ScrollView, can_focus=True):
         return found
 
     def _render_row(self, ev: Event, width: int, base: Style, cursor: bool) -> Strip:
-        lay = layout_for(width)
+        lay = layout_for(width, self.show_origin)
         dim, plain, type_style = self._row_style(base, cursor, ev.category)
         segs: list[Segment] = []
         if lay.time:
@@ -473,6 +487,8 @@ class EventTable(ScrollView, can_focus=True):
             )
         if lay.id:
             segs.append(Segment(fit(str(ev.id), lay.id) + " ", dim))
+        if lay.origin:  # a stranger's name: printable first; empty for this engine's own
+            segs.append(Segment(fit(fmt.printable(ev.origin or ""), lay.origin) + " ", dim))
         kind = fit(fmt.printable(ev.type), lay.type)
         segs += marked(kind, type_style, self._needles, whole=self._marks_type)
         segs.append(Segment(" ", plain))
