@@ -49,6 +49,7 @@ POLL_S = 1.0  # how often the registry is read for changes
 ACK_MARGIN_S = 5.0  # ack_wait = the hook's timeout + this: a run's queueing and commit
 BATCH = 8  # messages per fetch: small, so that a burst spreads over the engines
 IN_FLIGHT = 32  # messages of one hook being handled here at once (fetching waits)
+JOIN_BACKLOG_S = 300.0  # how far back a hook's new consumer starts, at most (see below)
 STOP_GRACE_S = 10.0  # how long a stop lets runs under way finish and be acked
 FETCH_TIMEOUT_S = 2.0
 MAX_ACK_PENDING = 256  # per hook, fleet-wide: runs handed out and not yet acked
@@ -205,8 +206,9 @@ class HookRunner:
 
     async def _ensure_consumer(self, slot: HookSlot) -> None:
         """The hook's shared consumer: created when missing (delivering from the hook's
-        creation), created anew from now when its filter changed with the patterns
-        (else it would run the new patterns on history). Every engine asks the same."""
+        creation, or from JOIN_BACKLOG_S ago for an older hook), created anew from now
+        when its filter changed with the patterns (else it would run the new patterns on
+        history). Every engine asks the same."""
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
         from nats.js.errors import NotFoundError
 
@@ -214,7 +216,10 @@ class HookRunner:
         js = ctx.link.jetstream()
         stream = subjects.events_stream(ctx.prefix)
         durable = subjects.hook_consumer(slot.hook.name)
-        start = slot.hook.created
+        # From the hook's creation, but not from further back than JOIN_BACKLOG_S: a hook
+        # an engine had long before it joined the fleet must not run on the stream's
+        # whole history (up to 7 days of the other engines' events).
+        start = consumer_start(slot.hook.created, time.time())
         try:
             info = await js.consumer_info(stream, durable)
         except NotFoundError:
@@ -438,3 +443,9 @@ async def _keep_alive(msg: Msg, ack_wait: float) -> None:
         await asyncio.sleep(ack_wait / 3)
         with contextlib.suppress(Exception):
             await msg.in_progress()
+
+
+def consumer_start(created: float, now: float) -> float:
+    """Where a hook's new consumer starts in the events stream: at the hook's creation,
+    but at most JOIN_BACKLOG_S back (a hook older than its engine's place in the fleet)."""
+    return max(created, now - JOIN_BACKLOG_S)

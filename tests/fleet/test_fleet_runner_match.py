@@ -54,3 +54,14 @@ def test_the_early_skip_agrees_with_the_engine(
     matcher.load([hook])
     engine_says = bool(matcher.admit(matcher.match(event.type, event.stack), event))
     assert slot_for("sloth", hook).matches(event) == engine_says
+
+
+def test_a_new_consumer_starts_at_the_hook_or_a_short_backlog() -> None:
+    """A hook made now runs on events from its creation on; one an engine had long before
+    it joined the fleet does not run on the stream's history (up to 7 days)."""
+    from sloth_tui.fleet.runner import JOIN_BACKLOG_S, consumer_start
+
+    now = 1_000_000.0
+    assert consumer_start(now - 5, now) == now - 5
+    assert consumer_start(now - 3 * 86400, now) == now - JOIN_BACKLOG_S
+    assert consumer_start(now + 1, now) == now + 1

@@ -112,7 +112,8 @@ def test_a_bad_fleet_url_is_one_line(cache: Path, tmp_path: Path) -> None:
 
 
 async def test_the_dashboard_shows_the_fleet(nats: NatsServer, cache: Path, tmp_path: Path) -> None:
-    fleet = Fleet(tmp_path / "engines", nats.url, ["alpha", "beta"])
+    # Three engines, as issue 15's acceptance has it.
+    fleet = Fleet(tmp_path / "engines", nats.url, ["alpha", "beta", "gamma"])
     await asyncio.to_thread(fleet.start)
     try:
         await asyncio.to_thread(
@@ -122,6 +123,10 @@ async def test_the_dashboard_shows_the_fleet(nats: NatsServer, cache: Path, tmp_
         await asyncio.to_thread(
             fleet["beta"].send,
             {"type": "deploy.started", "data": {"service": "from-beta"}},
+        )
+        await asyncio.to_thread(
+            fleet["gamma"].send,
+            {"type": "deploy.completed", "data": {"service": "from-gamma"}},
         )
         user = load_settings(tmp_path / "user")
         settings = observer_settings(nats.url, user)
@@ -133,8 +138,9 @@ async def test_the_dashboard_shows_the_fleet(nats: NatsServer, cache: Path, tmp_
                 # Both engines' events, each with its origin (the observer fires none).
                 await wait_for(pilot, lambda: "from-beta" in screen_text(app), timeout=60)
                 await wait_for(pilot, lambda: "from-alpha" in screen_text(app), timeout=60)
+                await wait_for(pilot, lambda: "from-gamma" in screen_text(app), timeout=60)
                 text = screen_text(app)
-                assert "ORIGIN" in text and "alpha" in text and "beta" in text
+                assert "ORIGIN" in text and all(n in text for n in ("alpha", "beta", "gamma"))
                 assert f"fleet {nats.url}" in text  # the top bar: a fleet view
                 stored = await engine.query_events(parse_filter("origin:alpha"), limit=50)
                 assert {e.data.get("service") for e in stored} >= {"from-alpha"}
@@ -146,7 +152,9 @@ async def test_the_dashboard_shows_the_fleet(nats: NatsServer, cache: Path, tmp_
                 await wait_for(
                     pilot,
                     lambda: (
-                        "from-alpha" not in screen_text(app) and "from-beta" in screen_text(app)
+                        "from-alpha" not in screen_text(app)
+                        and "from-gamma" not in screen_text(app)
+                        and "from-beta" in screen_text(app)
                     ),
                     timeout=20,
                 )
@@ -159,7 +167,8 @@ async def test_the_dashboard_shows_the_fleet(nats: NatsServer, cache: Path, tmp_
                     lambda: (
                         "alpha" in screen_text(app)
                         and "beta" in screen_text(app)
-                        and "2 engines" in screen_text(app)
+                        and "gamma" in screen_text(app)
+                        and "3 engines" in screen_text(app)
                     ),
                     timeout=60,
                 )
@@ -168,7 +177,7 @@ async def test_the_dashboard_shows_the_fleet(nats: NatsServer, cache: Path, tmp_
                 # A stranger's bytes in the members bucket: refused, counted, not shown.
                 await put_member_junk(nats.url)
                 await wait_for(pilot, lambda: "members_refused 2" in screen_text(app), timeout=30)
-                assert "pwn" not in screen_text(app) and "2 engines" in screen_text(app)
+                assert "pwn" not in screen_text(app) and "3 engines" in screen_text(app)
                 # Fired from the dashboard: it goes to the fleet, the members store it.
                 await engine.dispatch("custom", {"note": "fired-from-dash"}, source="dashboard")
 
