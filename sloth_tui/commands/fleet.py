@@ -76,12 +76,12 @@ async def read_direct(settings: Settings, url: str) -> FleetStatus:
     """The members bucket read with a connection of our own: an observer's status with no
     engine of its own (name ""). Creates nothing on the server."""
     import asyncio  # here: the daemon's path runs without asyncio (common.run oneshot)
-    import ssl
 
     import nats
     from nats.js.errors import NotFoundError
 
     from sloth_tui.fleet import subjects
+    from sloth_tui.fleet.link import credentials
     from sloth_tui.fleet.members import as_member, scan_bucket
     from sloth_tui.fleet.settings import fleet_settings
     from sloth_tui.model.fleet import FleetStatus
@@ -98,15 +98,7 @@ async def read_direct(settings: Settings, url: str) -> FleetStatus:
         "reconnect_time_wait": 0.2,
         "error_cb": _quiet,  # its default prints a traceback; the failure is raised anyway
     }
-    if fleet.token is not None:
-        options["token"] = fleet.token
-    if fleet.creds_file is not None:
-        options["user_credentials"] = fleet.creds_file
-    if fleet.tls_ca or fleet.tls_cert:
-        context = ssl.create_default_context(cafile=fleet.tls_ca)
-        if fleet.tls_cert:
-            context.load_cert_chain(fleet.tls_cert, fleet.tls_key)
-        options["tls"] = context
+    options.update(credentials(fleet))
     try:
         nc = await asyncio.wait_for(nats.connect(**options), 15.0)
     except Exception as exc:  # refused, timed out, bad credentials: one line

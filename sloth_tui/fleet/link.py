@@ -149,15 +149,7 @@ class FleetLink:
             "disconnected_cb": self._disconnected_cb,
             "reconnected_cb": self._reconnected_cb,
         }
-        if fleet.token is not None:
-            options["token"] = fleet.token
-        if fleet.creds_file is not None:
-            options["user_credentials"] = fleet.creds_file
-        if fleet.tls_ca or fleet.tls_cert:
-            context = ssl.create_default_context(cafile=fleet.tls_ca)
-            if fleet.tls_cert:
-                context.load_cert_chain(fleet.tls_cert, fleet.tls_key)
-            options["tls"] = context
+        options.update(credentials(fleet))
         return options
 
     async def _came_up(self) -> None:
@@ -236,6 +228,22 @@ class FleetLink:
         if line != self.error:
             log.warning("fleet: %s", line)
         self.error = line
+
+
+def credentials(fleet: FleetSettings) -> dict[str, Any]:
+    """nats.connect's token, creds and TLS options from [nats]: one reading for every
+    connection (the engine's link, `fleet status --nats`)."""
+    options: dict[str, Any] = {}
+    if fleet.token is not None:
+        options["token"] = fleet.token
+    if fleet.creds_file is not None:
+        options["user_credentials"] = fleet.creds_file
+    if fleet.tls_ca or fleet.tls_cert:
+        context = ssl.create_default_context(cafile=fleet.tls_ca)
+        if fleet.tls_cert:
+            context.load_cert_chain(fleet.tls_cert, fleet.tls_key)
+        options["tls"] = context
+    return options
 
 
 def _one_line(exc: BaseException) -> str:
