@@ -319,7 +319,7 @@ async def test_what_hooks_say_is_shown_as_text(engine: Engine, make_app, tmp_pat
         assert f"dispatch {SMALL[2]}" in text
         assert f"GET http://127.0.0.1:9/{SMALL[7]}" in text
         await press_now(pilot, "escape")
-        assert app.screen is screen
+        await wait_for(pilot, lambda: app.screen is screen)
 
         # the big ones, each in its own run; a result, shown as the JSON it returned
         runs = {(r.hook, said.get(r.event_id)): r for r in screen.shown}
@@ -330,7 +330,7 @@ async def test_what_hooks_say_is_shown_as_text(engine: Engine, make_app, tmp_pat
             if hook == "says":
                 assert 'returned "disk at [/srv] failed"' in text
             await press_now(pilot, "escape")
-            assert app.screen is screen
+            await wait_for(pilot, lambda: app.screen is screen)
         assert app.is_running
 
 
