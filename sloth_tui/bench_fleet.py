@@ -116,6 +116,7 @@ class Children:
     started: list[Child] = field(default_factory=list)
 
     def spawn(self, name: str, cmd: list[str], log: Path) -> Child:
+        _check_abort()  # interrupted: start nothing more (the lone engine after the fleet)
         with open(log, "ab") as out:
             # a session of its own: a Ctrl-C reaches only the bench, which then stops each
             # child in order (an engine before the NATS server it talks to)
@@ -369,6 +370,9 @@ async def run_fleet_bench(engines: int, events: int = 5_000) -> dict[str, float]
     """The figures of `bench --fleet N` (see the module's docstring)."""
     nats_binary()  # before anything starts: the one-line error when it is missing
     _ABORT.clear()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    interrupted = _on_interrupt(loop, task)
     with tempfile.TemporaryDirectory(prefix="sloth-fleetbench-") as tmp:
         root = Path(tmp)
         children = Children()
@@ -376,10 +380,42 @@ async def run_fleet_bench(engines: int, events: int = 5_000) -> dict[str, float]
             return await _measure(children, root, engines, events)
         except (RuntimeError, OSError) as exc:  # a producer's socket; a timeout
             raise FleetBenchError(f"bench --fleet: {exc}") from None
+        except asyncio.CancelledError:
+            if interrupted.is_set():
+                raise FleetBenchError("bench --fleet: interrupted") from None
+            raise
         finally:
             # also on an error or Ctrl-C (the task's cancellation), before the homes go
             _ABORT.set()
             children.stop_all()
+            if interrupted is not _NO_HANDLER:
+                loop.remove_signal_handler(signal.SIGINT)
+
+
+_NO_HANDLER = threading.Event()  # never set: SIGINT is left as it was
+
+
+def _on_interrupt(
+    loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None
+) -> threading.Event:
+    """Ctrl-C (SIGINT) sets the abort flag first, so that no waiting thread goes on and
+    no process is started after it, then cancels the bench. Our own handler rather than
+    asyncio.run's: that one is not installed when SIGINT's handler is not Python's
+    default, and then a Ctrl-C went unseen while the run went on to the lone engine."""
+    if task is None or threading.current_thread() is not threading.main_thread():
+        return _NO_HANDLER
+    interrupted = threading.Event()
+
+    def interrupt() -> None:
+        interrupted.set()
+        _ABORT.set()
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return _NO_HANDLER
+    return interrupted
 
 
 async def _measure(children: Children, root: Path, engines: int, events: int) -> dict[str, float]:

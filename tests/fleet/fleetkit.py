@@ -104,7 +104,17 @@ class FleetEngine:
             sock.connect(str(self.socket))
             sock.sendall(b"".join(json.dumps(e).encode() + b"\n" for e in events))
             reader = sock.makefile("rb")
-            return [json.loads(reader.readline()) for _ in events]
+            replies: list[dict[str, Any]] = []
+            try:
+                for _ in events:
+                    replies.append(json.loads(reader.readline()))
+            except TimeoutError:  # say what the engine was doing, for the next look
+                tail = "\n".join(self.output().splitlines()[-30:])
+                raise AssertionError(
+                    f"{self.name} answered {len(replies)} of {len(events)} events in "
+                    f"{timeout}s; its log ends:\n{tail}"
+                ) from None
+            return replies
 
     def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
