@@ -40,6 +40,7 @@ from sloth_tui.engine.rows import (
 )
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCHEMA_VERSION
 from sloth_tui.engine.sqlite_thread import SqliteThread
+from sloth_tui.engine.wal_checkpoint import Checkpointer
 from sloth_tui.model.errors import DiskFull, NotFound, StoreError
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.records import Event, Execution, Hook
@@ -399,6 +400,8 @@ def _prepare_writer(conn: sqlite3.Connection, path: Path, check: bool) -> tuple[
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA journal_mode=WAL").fetchall()
     conn.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoints run on a connection of their own (wal_checkpoint.py), never in a commit.
+    conn.execute("PRAGMA wal_autocheckpoint=0")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     store_faults.refuse_fresh(path, version)
     if check and version:
@@ -559,6 +562,7 @@ class Store:
         # dispatcher's run records and statuses, Dispatcher._gather): then they join that
         # round as one write, rather than one write per worker batch. P2: issue 19.
         self._gatherers: list[Callable[[], None]] = []
+        self._checkpointer: Checkpointer | None = None  # set by open() for a writable store
 
     @classmethod
     async def open(cls, path: Path, *, readonly: bool = False, check: bool | None = None) -> Store:
@@ -571,6 +575,7 @@ class Store:
         """
         check = not readonly if check is None else check
         writer = reader = None
+        checkpointer: Checkpointer | None = None
         migrated: tuple[int, list[int]] = (0, [])
         try:
             make_private_dir(path.parent)
@@ -585,6 +590,8 @@ class Store:
                 with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
                     _migrate(conn)
             reader = await _open_reader(path, readonly)
+            if writer is not None:
+                checkpointer = await Checkpointer.open(str(path))
         except BaseException as exc:
             # Close what opened: a connection left open holds its file and thread.
             for opened in (writer, reader):
@@ -598,6 +605,7 @@ class Store:
             raise
         store = cls(path, writer, reader)
         store.migrated = migrated
+        store._checkpointer = checkpointer
         if writer is not None:
             store._task = asyncio.create_task(store._write_loop(), name="store-writer")
         return store
@@ -620,6 +628,8 @@ class Store:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._checkpointer is not None:  # first: the writer, closed last, checkpoints
+            await self._checkpointer.close()
         if writer is not None and store_faults.file_id(self.path) != self._file_id:
             # The file was replaced: put what our -wal holds into our file (wherever it
             # went) and empty the -wal, or the next start would apply it to the new one.
@@ -706,6 +716,8 @@ class Store:
                 if current.ops:
                     await _in_thread(self._writer, _commit_round, current)
                     self.commits += 1
+                    if self._checkpointer is not None:
+                        self._checkpointer.committed()
                     self._timed(current.took, len(current.bounds))
             except Exception as exc:  # the connection itself failed: so did every write
                 current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))

@@ -29,6 +29,7 @@ SQL_HOMES = {
     "filter_sql.py",
     "backup_copy.py",
     "trace_sql.py",
+    "wal_checkpoint.py",  # the store's checkpoints, on a connection of their own
 }
 SQL_STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|PRAGMA)\b|\bFROM \w+ WHERE\b")
 
