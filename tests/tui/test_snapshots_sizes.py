@@ -113,7 +113,13 @@ def test_events_split_view(snap_compare, settings: Settings, frozen_time, frozen
         await seed(pilot.app.engine, settings, times=1)
         await settle(pilot, lambda: len(pilot.app.screen.feed) == 12)
         await pilot.press("v", "k", "k")
-        await settle(pilot, lambda: pilot.app.screen._preview_runs is not None)
+        screen = pilot.app.screen
+
+        def previewed() -> bool:  # the runs of the row under the cursor, not of the one before
+            shown, ev = screen._preview_runs, screen.table.cursor_event
+            return shown is not None and ev is not None and shown[0] == ev.id
+
+        await settle(pilot, previewed)
 
     assert snap_compare(
         build(settings, frozen_time), run_before=run_before, terminal_size=(120, 36)
