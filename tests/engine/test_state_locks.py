@@ -98,13 +98,6 @@ def logs(execution: Execution) -> list[str]:
     return [line.message for line in execution.logs]
 
 
-async def wait_until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 # A hook that takes the lock, says what it got, and waits at the gate while holding it.
 HOLDER = """
 function on_event(event)

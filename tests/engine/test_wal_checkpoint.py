@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from waiting import eventually
 
 from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
 from sloth_tui.model.records import Event
@@ -29,14 +30,6 @@ def rows(start: int) -> list[tuple[object, ...]]:
 
 def ops(start: int) -> list[tuple[str, tuple[object, ...]]]:
     return [(INSERT_EVENT, row) for row in rows(start)]
-
-
-async def wait_until(predicate, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 def wal_bytes(path: Path) -> int:
@@ -62,7 +55,7 @@ async def test_the_writer_never_checkpoints_and_the_wal_stays_small(tmp_path: Pa
             await store.write(*ops(k * PER_ROUND + 1))
             written = max(written, wal_bytes(path))
             before = checkpointer.checkpoints
-            await wait_until(lambda before=before: checkpointer.checkpoints > before)
+            await eventually(lambda before=before: checkpointer.checkpoints > before)
         total = os.path.getsize(path)
         # Everything is in the database file, and the WAL never held more than a few
         # rounds: without checkpoints it would hold all of them (as large as the file).
@@ -82,7 +75,7 @@ async def test_an_idle_store_does_no_checkpoint(tmp_path: Path) -> None:
         assert checkpointer is not None
         checkpointer.every = 0.01
         await store.write(*ops(1))
-        await wait_until(lambda: checkpointer.checkpoints == 1)
+        await eventually(lambda: checkpointer.checkpoints == 1)
         await asyncio.sleep(0.2)  # twenty periods with no commit: no checkpoint came
         assert checkpointer.checkpoints == 1
     finally:
@@ -102,7 +95,7 @@ async def test_a_failing_checkpoint_is_said_once_and_loses_nothing(
     checkpointer.every = 0.01
     try:
         await store.write(*ops(1))
-        await wait_until(lambda: checkpointer.checkpoints == 1)
+        await eventually(lambda: checkpointer.checkpoints == 1)
         calls: list[str] = []
 
         def broken(conn: sqlite3.Connection) -> None:
@@ -118,12 +111,12 @@ async def test_a_failing_checkpoint_is_said_once_and_loses_nothing(
         with caplog.at_level(logging.WARNING, logger="sloth_tui.store"):
             for k in range(3):
                 await store.write(*ops(1 + (k + 1) * PER_ROUND))
-                await wait_until(lambda k=k: len(calls) > k)
+                await eventually(lambda k=k: len(calls) > k)
         said = [r for r in caplog.records if "WAL checkpoint failed" in r.getMessage()]
         assert len(said) == 1 and "disk I/O error" in said[0].getMessage()
         checkpointer._conn.call = original  # type: ignore[method-assign]
         await store.write(*ops(1 + 4 * PER_ROUND))
-        await wait_until(lambda: checkpointer.checkpoints == 2)
+        await eventually(lambda: checkpointer.checkpoints == 2)
     finally:
         await store.close()
     conn = sqlite3.connect(path)

@@ -19,6 +19,7 @@ from typing import Any
 import sourcekit
 from httpkit import free_port, served_listener
 from sourcekit import DaemonProcess, ask, request, write_config
+from waiting import eventually
 
 from sloth_tui.engine.engine import Engine
 
@@ -106,10 +107,7 @@ async def test_connections_past_the_limit_get_503_at_once(engine: Engine) -> Non
             w.close()
         # A 408 is written before its connection is gone (the server lingers to read what
         # is left): room comes back when the server counts the connections closed.
-        deadline = asyncio.get_running_loop().time() + 10
-        while listener.open:
-            assert asyncio.get_running_loop().time() < deadline, listener.open
-            await asyncio.sleep(0.01)
+        await eventually(lambda: listener.open == 0, 10, "the held connections counted closed")
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert await read_reply(reader) == (200, {"ok": True})
