@@ -381,29 +381,27 @@ async def run_fleet_bench(engines: int, events: int = 5_000) -> dict[str, float]
         except (RuntimeError, OSError) as exc:  # a producer's socket; a timeout
             raise FleetBenchError(f"bench --fleet: {exc}") from None
         except asyncio.CancelledError:
-            if interrupted.is_set():
+            if interrupted is not None and interrupted.is_set():
                 raise FleetBenchError("bench --fleet: interrupted") from None
             raise
         finally:
             # also on an error or Ctrl-C (the task's cancellation), before the homes go
             _ABORT.set()
             children.stop_all()
-            if interrupted is not _NO_HANDLER:
+            if interrupted is not None:
                 loop.remove_signal_handler(signal.SIGINT)
-
-
-_NO_HANDLER = threading.Event()  # never set: SIGINT is left as it was
 
 
 def _on_interrupt(
     loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None
-) -> threading.Event:
+) -> threading.Event | None:
     """Ctrl-C (SIGINT) sets the abort flag first, so that no waiting thread goes on and
     no process is started after it, then cancels the bench. Our own handler rather than
     asyncio.run's: that one is not installed when SIGINT's handler is not Python's
-    default, and then a Ctrl-C went unseen while the run went on to the lone engine."""
+    default, and then a Ctrl-C went unseen while the run went on to the lone engine.
+    Returns the flag the handler sets, or None when SIGINT is left as it was."""
     if task is None or threading.current_thread() is not threading.main_thread():
-        return _NO_HANDLER
+        return None
     interrupted = threading.Event()
 
     def interrupt() -> None:
@@ -414,7 +412,7 @@ def _on_interrupt(
     try:
         loop.add_signal_handler(signal.SIGINT, interrupt)
     except (NotImplementedError, RuntimeError, ValueError):
-        return _NO_HANDLER
+        return None
     return interrupted
 
 
