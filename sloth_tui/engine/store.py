@@ -394,14 +394,23 @@ def _checkpoint_truncate(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
+WAL_BACKSTOP_PAGES = 4000  # ~16 MB of 4 KiB pages; SQLite's own default is 1000
+WAL_KEPT_BYTES = 32 * 1024 * 1024  # the WAL file's size once it starts over
+
+
 def _prepare_writer(conn: sqlite3.Connection, path: Path, check: bool) -> tuple[int, list[int]]:
     """Writer's thread, at open: refuse a replaced or damaged store, migrate, claim it.
     Returns the schema version found and the versions the migrations brought."""
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA journal_mode=WAL").fetchall()
     conn.execute("PRAGMA synchronous=NORMAL")
-    # Checkpoints run on a connection of their own (wal_checkpoint.py), never in a commit.
-    conn.execute("PRAGMA wal_autocheckpoint=0")
+    # Checkpoints run on a connection of their own (wal_checkpoint.py), not in a commit.
+    # Under sustained writes that one never catches up with the writer, and the WAL only
+    # starts over once a checkpoint has copied all of it: so past WAL_BACKSTOP_PAGES the
+    # writer checkpoints too (cheap then: most frames are copied already), and a WAL
+    # that grew past the limit (a reader held it) is cut back when it starts over.
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+    conn.execute(f"PRAGMA journal_size_limit={WAL_KEPT_BYTES}")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     store_faults.refuse_fresh(path, version)
     if check and version:

@@ -3,11 +3,16 @@
 SQLite's default (wal_autocheckpoint = 1000 pages) makes the commit that crosses the
 threshold copy the whole WAL into the database file and fsync it, in the writer's
 thread: every write queued behind that commit waits for the disk (issue 19: the
-latency p99 of a hook run). The writer turns that off; this checkpointer runs a
-PASSIVE checkpoint on its own connection and thread instead, at most once per
-`every` seconds and only after commits. PASSIVE never waits for readers or blocks
-the writer: a writer appends to the WAL while it copies, and SQLite starts the WAL over
-from its beginning once a checkpoint has copied all of it and no reader uses it.
+latency p99 of a hook run). This checkpointer runs a PASSIVE checkpoint on its own
+connection and thread instead, at most once per `every` seconds and only after
+commits. PASSIVE never waits for readers or blocks the writer: a writer appends to the
+WAL while it copies, and SQLite starts the WAL over from its beginning once a
+checkpoint has copied all of it and no reader uses it.
+
+Under writes that never pause, a checkpoint beside the writer never copies all of it,
+so the WAL would grow with everything written. The writer keeps a backstop
+(store.WAL_BACKSTOP_PAGES, 4x SQLite's default threshold): past it, the commit
+checkpoints the few frames this one has not copied yet, and the WAL starts over.
 
 A checkpoint that fails (a full disk, a damaged file) is logged once per kind of
 failure and tried again with the next commits: the WAL keeps every commit meanwhile,

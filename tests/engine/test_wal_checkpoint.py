@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from waiting import eventually
 
-from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
+from sloth_tui.engine.store import INSERT_EVENT, WAL_BACKSTOP_PAGES, Store, event_row
 from sloth_tui.model.records import Event
 
 ROUNDS = 40
@@ -37,9 +37,10 @@ def wal_bytes(path: Path) -> int:
     return wal.stat().st_size if wal.exists() else 0
 
 
-async def test_the_writer_never_checkpoints_and_the_wal_stays_small(tmp_path: Path) -> None:
-    """The writer's autocheckpoint is off; the checkpointer copies the WAL after commits,
-    so SQLite starts it over instead of letting it grow with everything written."""
+async def test_the_checkpointer_keeps_the_wal_small(tmp_path: Path) -> None:
+    """The writer checkpoints only past its backstop; below it the checkpointer copies
+    the WAL after commits, so SQLite starts it over instead of letting it grow with
+    everything written."""
     path = tmp_path / "sloth.db"
     store = await Store.open(path)
     try:
@@ -49,7 +50,7 @@ async def test_the_writer_never_checkpoints_and_the_wal_stays_small(tmp_path: Pa
         setting = await store._writer.call(  # type: ignore[union-attr]
             lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         )
-        assert setting == 0
+        assert setting == WAL_BACKSTOP_PAGES
         written = 0
         for k in range(ROUNDS):
             await store.write(*ops(k * PER_ROUND + 1))
@@ -66,6 +67,40 @@ async def test_the_writer_never_checkpoints_and_the_wal_stays_small(tmp_path: Pa
     assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == ROUNDS * PER_ROUND
     conn.close()
     assert wal_bytes(path) == 0  # the last close checkpointed the rest and removed it
+
+
+async def test_sustained_writes_the_checkpointer_never_catches_keep_the_wal_bounded(
+    tmp_path: Path,
+) -> None:
+    """Writes that never pause: a checkpoint beside the writer never copies all of the
+    WAL, so SQLite would never start it over, and the WAL grew with everything written
+    (186 MB in 8 s in a probe). The writer's backstop bounds it. Here the checkpointer
+    never runs at all, the worst case."""
+    path = tmp_path / "sloth.db"
+    store = await Store.open(path)
+    try:
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        checkpointer.every = 3600.0  # never, within this test
+        page = await store._writer.call(  # type: ignore[union-attr]
+            lambda c: c.execute("PRAGMA page_size").fetchone()[0]
+        )
+        backstop = WAL_BACKSTOP_PAGES * page
+        largest = rounds = 0
+        # Until the database holds two backstops' worth (the backstop has worked twice),
+        # or the WAL alone holds three (it did not work).
+        while os.path.getsize(path) < 2 * backstop and largest < 3 * backstop:
+            await store.write(*ops(rounds * PER_ROUND + 1))
+            rounds += 1
+            largest = max(largest, wal_bytes(path))
+        assert checkpointer.checkpoints == 0
+        assert largest < backstop * 1.5, (largest, backstop)
+        assert os.path.getsize(path) >= 2 * backstop
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == rounds * PER_ROUND
+    conn.close()
 
 
 async def test_an_idle_store_does_no_checkpoint(tmp_path: Path) -> None:
