@@ -143,6 +143,32 @@ class ConnContext:
     limits: ClientLimits = ClientLimits()
 
 
+class Window:
+    """Requests in flight on one connection: one taken per line read, given back as its
+    reply goes out. One waiter at most (the read loop), so an Event is enough; and a
+    line costs a counter, not a Semaphore's coroutine (issue 19, socket_events_per_s)."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._room = asyncio.Event()
+
+    def take(self) -> bool:
+        """Take room for one request now, or False when there is none."""
+        if self.free > 0:
+            self.free -= 1
+            return True
+        return False
+
+    async def wait_and_take(self) -> None:
+        while not self.take():
+            self._room.clear()
+            await self._room.wait()
+
+    def give(self, n: int) -> None:
+        self.free += n
+        self._room.set()
+
+
 class Connection:
     def __init__(
         self,
@@ -161,7 +187,7 @@ class Connection:
         self._subscribed = False
         self._barrier: asyncio.Task[bytes] | None = None  # the last op, until it is done
         self._batch: _Batch | None = None  # event lines gathered, not yet sent to the engine
-        self._window = asyncio.Semaphore(WINDOW)
+        self._window = Window(WINDOW)
         self._broken = False
         self._stopping = False
         self._pump: asyncio.Task[None] | None = None
@@ -269,11 +295,12 @@ class Connection:
                         )
                     return
                 waited = False
+                window = self._window
                 for item in splitter.feed(chunk):
-                    if self._window.locked():
+                    if not window.take():
                         self._flush()  # what is gathered must start before we wait for room
                         waited = True
-                    await self._window.acquire()
+                        await window.wait_and_take()
                     if self._authed:
                         self._put(self._start(item))
                     elif not await self._authenticate(item):
@@ -498,9 +525,9 @@ class Connection:
                 else:
                     data = head
                 out.popleft()
-                self._window.release()
                 parts.append(data)
             if parts:
+                self._window.give(len(parts))
                 self._owed -= sum(len(p) for p in parts)
             if parts and not self._broken:
                 try:

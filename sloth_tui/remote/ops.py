@@ -522,6 +522,10 @@ _DISPATCH_CONTEXT = (
     Param("run_id", "run_id", _passthrough, None),
 )
 
+# An event line's fields as event_line reads them. Type first, as the handler always
+# checked a line: its absence is the likely mistake.
+_LINE_FIELDS = (*_DISPATCH_TAIL, *_DISPATCH_HEAD, *_DISPATCH_CONTEXT)
+
 # No parent_id on the wire: chained events come from hooks inside the engine, and
 # they skip the queue bound, which a client must not be able to do.
 DISPATCH = Op(
@@ -817,16 +821,15 @@ OPS: dict[str, Handler] = {name: _handler(name) for name in {op.wire_name for op
 
 def event_line(req: dict[str, Any]) -> EventLine:
     """A plain event line, {"type": ..., "data": {...}}, checked for engine.dispatch_batch."""
-    unknown = set(req) - EVENT_FIELDS
-    if unknown:
+    if not EVENT_FIELDS.issuperset(req):
+        unknown = set(req) - EVENT_FIELDS
         raise ProtocolError(
             f"unknown field {sorted(unknown)[0]!r} (an event line has type, data, "
             "and optionally source, strict, ref, stack, agent, run_id; requests have an op)"
         )
-    # Type first, as the handler always checked a line: its absence is the likely mistake.
-    type_, data = (p.read("dispatch", req) for p in _DISPATCH_TAIL)
-    source, strict = (p.read("dispatch", req) for p in _DISPATCH_HEAD)
-    stack, agent, run_id = (p.read("dispatch", req) for p in _DISPATCH_CONTEXT)
+    type_, data, source, strict, stack, agent, run_id = [
+        p.read("dispatch", req) for p in _LINE_FIELDS
+    ]
     return type_, data, source, strict, stack, agent, run_id
 
 

@@ -18,6 +18,7 @@ from sourcekit import async_wait_for, db_rows, request
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.model.errors import EventRefused
+from sloth_tui.remote.connection import WINDOW, Window
 from sloth_tui.remote.protocol import MAX_LINE
 from sloth_tui.remote.server import REFUSAL_WINDOW, ServerError, SocketServer, TcpAddress
 
@@ -132,6 +133,51 @@ async def test_pipelined_events_are_acked_in_order(server: SocketServer) -> None
     replies = await request(server.socket_path, b"".join(lines))
     ids = [r["id"] for r in replies]
     assert all(r["ok"] for r in replies) and ids == sorted(ids) and len(set(ids)) == 3000
+
+
+async def test_a_client_past_the_window_waits_and_loses_nothing(server: SocketServer) -> None:
+    """More lines in flight than the window holds, with replies big enough (each echoes
+    a 4 KiB ref) that they back up in the socket while the client is not reading yet:
+    the server stops reading at the window, goes on as replies leave, and every line is
+    answered, in order."""
+    count = 3 * WINDOW
+    lines = [line({**EVENT, "ref": f"{i:06d}" + "r" * 4096}) for i in range(count)]
+    # The default limit: the reader stops taking bytes from the socket at 128 KiB.
+    reader, writer = await asyncio.open_unix_connection(str(server.socket_path))
+    sender = asyncio.create_task(_send_all(writer, lines))
+    await async_wait_for(lambda: server_connection_waits(server))
+    replies = [json.loads(await reader.readline()) for _ in range(count)]
+    await sender
+    writer.close()
+    assert all(r["ok"] for r in replies)
+    assert [r["ref"][:6] for r in replies] == [f"{i:06d}" for i in range(count)]
+    assert len({r["id"] for r in replies}) == count
+
+
+async def _send_all(writer: asyncio.StreamWriter, lines: list[bytes]) -> None:
+    writer.writelines(lines)
+    await writer.drain()
+
+
+def server_connection_waits(server: SocketServer) -> bool:
+    """Some connection of `server` has no room left in its window."""
+    return any(conn._window.free == 0 for conn in server._conns)
+
+
+def test_the_window_gives_room_back_to_a_waiting_reader() -> None:
+    async def scenario() -> None:
+        window = Window(2)
+        assert window.take() and window.take() and not window.take()
+        waiter = asyncio.create_task(window.wait_and_take())
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        window.give(1)
+        await asyncio.wait_for(waiter, 5)
+        assert window.free == 0
+        window.give(2)
+        assert window.free == 2
+
+    asyncio.run(scenario())
 
 
 async def test_ops_answer_with_records(server: SocketServer, engine: Engine, lua_file: Any) -> None:
