@@ -1,3 +1,3 @@
-from sloth_tui.cli import main
+from sloth_tui.entry import main
 
 main()

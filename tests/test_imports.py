@@ -41,6 +41,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "sloth_tui"
 UNITS: dict[str, str] = {
     "sloth_tui": "root",  # __init__: the version
     "sloth_tui.__main__": "cli",
+    "sloth_tui.entry": "cli",
+    "sloth_tui.quick_query": "cli",  # the entry point's click-free answers
     "sloth_tui.cli": "cli",
     "sloth_tui.model": "model",
     "sloth_tui.catalog": "catalog",
@@ -93,7 +95,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     # The CLI chooses the transport (attach to a running daemon), so it may use the
     # client side of remote.
     "commands": _BASE | {"engine.api", "crash", "remote"},
-    # The entry point: builds the click group and launches the dashboard.
+    # The entry point: answers a scripted query without click (quick_query), or builds
+    # the click group and launches the dashboard.
     "cli": _BASE | {"commands", "tui"},
     # The benchmark harness: times a real engine and a real Lua runtime.
     "bench": _BASE | {"engine", "lua"},

@@ -16,14 +16,12 @@ from typing import Any
 
 import click
 
-# Beyond C0: DEL, C1 controls, bidi marks/embeddings/overrides/isolates, line and
-# paragraph separators, and lone surrogates (which are not text at all).
-_REST = r"\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+from sloth_tui.json_out import UNSAFE_PAST_C0 as _REST
+from sloth_tui.json_out import json_text as json_text  # re-exported for the commands
+
 _UNSAFE = re.compile(rf"[\x00-\x1f{_REST}]")
 _UNSAFE_BUT_NEWLINE = re.compile(rf"[\x00-\x09\x0b-\x1f{_REST}]")
 _UNSAFE_BUT_NEWLINE_TAB = re.compile(rf"[\x00-\x08\x0b-\x1f{_REST}]")
-# json.dumps(ensure_ascii=False) escapes C0 itself and leaves the rest raw.
-_UNSAFE_IN_JSON = re.compile(rf"[{_REST}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -34,10 +32,6 @@ def _escape(match: re.Match[str]) -> str:
         return named
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
 
 
 def clean(value: object) -> str:
@@ -52,12 +46,6 @@ def clean_block(text: str, *, tabs: bool = False) -> str:
     lines on purpose, such as source code."""
     unsafe = _UNSAFE_BUT_NEWLINE_TAB if tabs else _UNSAFE_BUT_NEWLINE
     return unsafe.sub(_escape, text) if unsafe.search(text) else text
-
-
-def json_text(value: Any, indent: int | None = None) -> str:
-    """JSON that a terminal cannot act on and a JSON reader reads back exactly."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False, default=str)
-    return _UNSAFE_IN_JSON.sub(_json_escape, text)
 
 
 _AMBIGUOUS_IN_PAIRS = re.compile(r'[\s="\\]')

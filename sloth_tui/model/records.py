@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from sloth_tui.model.statuses import EVENT_STATUSES as EVENT_STATUSES
+
 if TYPE_CHECKING:  # model/policy imports filters, which imports this module
     from sloth_tui.model.policy import HookPolicy
 
@@ -18,7 +20,6 @@ ExecStatus = Literal["success", "failed", "error", "timeout", "skipped"]
 # Which per-run limit stopped a hook, when one did.
 LimitName = Literal["timeout", "memory", "instructions", "depth", "host_memory"]
 
-EVENT_STATUSES: tuple[str, ...] = ("pending", "processing", "completed", "failed")
 EXEC_STATUSES: tuple[str, ...] = ("success", "failed", "error", "timeout", "skipped")
 OK_STATUSES = frozenset({"success", "skipped"})  # a run with one of these worked
 

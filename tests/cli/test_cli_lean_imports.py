@@ -62,7 +62,8 @@ def daemon(daemons: Callable[..., DaemonProcess], tmp_path: Path) -> DaemonProce
 @pytest.mark.parametrize(
     "args",
     [
-        ("event", "list", "--limit", "1", "--json"),
+        ("event", "list", "--limit", "1"),  # with --json, quick_query.py answers it
+        ("event", "list", "--limit", "1", "--json", "--since", "1h"),
         ("event", "dispatch", "custom", "name=lean", "message=imports"),
         ("event", "show", "1", "--json"),
         ("hook", "list"),

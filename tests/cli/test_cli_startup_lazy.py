@@ -61,7 +61,7 @@ def daemon(daemons: Callable[..., DaemonProcess], tmp_path: Path) -> DaemonProce
 
 @pytest.mark.parametrize(
     "args",
-    [("event", "list", "--limit", "1", "--json"), ("hook", "list")],
+    [("event", "list", "--limit", "1"), ("hook", "list")],  # --json: quick_query.py's
     ids=" ".join,
 )
 def test_a_listing_loads_no_sibling_command_nor_unused_helpers(

@@ -41,7 +41,7 @@ def daemon(daemons: Callable[..., DaemonProcess], tmp_path: Path) -> DaemonProce
 @pytest.mark.parametrize(
     "args",
     [
-        ("event", "list", "--limit", "1", "--json"),
+        ("event", "list", "--limit", "1"),  # with --json, quick_query.py answers it
         ("event", "show", "1", "--json"),
         ("event", "dispatch", "custom", "name=oneshot", "message=m", "--json"),
         ("hook", "list"),
