@@ -9,10 +9,11 @@ This module answers only what it can answer exactly as the full command line wou
 byte for byte (tests/cli/test_quick_query.py holds the two to that): the JSON list of
 `event list --json` with --type/--category/--status/--source or --filter (not both)
 and --limit, for a data dir named by --home or SLOTH_TUI_HOME that has no config.toml,
-from the daemon on its socket. For anything else - another command or option, --help,
-the default data dir, a config file, a saved filter, no daemon, an error reply - it
-answers None before printing anything, and the full command line runs as always and
-says whatever there is to say. It never words an error of its own.
+from the daemon on its socket, with no other SLOTH_TUI_* setting in the environment.
+For anything else - another command or option, --help, the default data dir, a config
+file, a saved filter, no daemon, an error reply - it answers None before printing
+anything, and the full command line runs as always and says whatever there is to say.
+It never words an error of its own.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def _request(argv: list[str]) -> tuple[str, dict[str, object]] | None:
             return None
     if home is None:
         home = os.environ.get("SLOTH_TUI_HOME")
+    if any(key.startswith("SLOTH_TUI_") and key != "SLOTH_TUI_HOME" for key in os.environ):
+        return None  # settings (checked by config.py) or a token file (refused alone)
     if not home or rest[:2] != ["event", "list"]:
         return None
     options = _options(rest[2:])

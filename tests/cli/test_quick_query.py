@@ -30,6 +30,13 @@ from sloth_tui.quick_query import answer
 TYPES = ["deploy.failed", "deploy.completed", "custom", "task.started", "security.login_failed"]
 
 
+@pytest.fixture(autouse=True)
+def _no_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any SLOTH_TUI_* setting sends a command line to click (tested below on purpose)."""
+    for key in [k for k in os.environ if k.startswith("SLOTH_TUI_")]:
+        monkeypatch.delenv(key)
+
+
 @pytest.fixture
 def daemon(daemons: Callable[..., DaemonProcess], tmp_path: Path) -> Iterator[DaemonProcess]:
     """A daemon holding events whose data, names and sources are hostile text."""
@@ -178,6 +185,21 @@ def test_what_it_leaves_alone_the_full_command_line_answers(
     # A bad filter is refused in click's words.
     run = run_listing(daemon.home, "event", "list", "--json", "--filter", "bad:x")
     assert run.code == 2 and run.err.startswith("error: Invalid value for --filter: ")
+
+
+def test_a_setting_in_the_environment_is_left_to_the_full_command_line(
+    daemon: DaemonProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config.py checks SLOTH_TUI_* settings (a bad one is an error there), and a token
+    file without --attach is refused: neither is this module's to judge."""
+    argv = ["--home", str(daemon.home), "event", "list", "--json"]
+    assert quick(argv)[0] == 0
+    for key, value in (("SLOTH_TUI_CONCURRENCY", "many"), ("SLOTH_TUI_TOKEN_FILE", "/t")):
+        with monkeypatch.context() as env:
+            env.setenv(key, value)
+            assert quick(argv) == (None, b"")
+            code, out = full(argv)
+            assert code != 0 and out == b""
 
 
 def test_a_reader_that_leaves_early_is_no_error(daemon: DaemonProcess) -> None:
