@@ -11,7 +11,7 @@ checkpoint has copied all of it and no reader uses it.
 
 Under writes that never pause, a checkpoint beside the writer never copies all of it,
 so the WAL would grow with everything written. The writer keeps a backstop
-(store.WAL_BACKSTOP_PAGES, 4x SQLite's default threshold): past it, the commit
+(store.WAL_BACKSTOP_PAGES, 16x SQLite's default threshold): past it, the commit
 checkpoints the few frames this one has not copied yet, and the WAL starts over.
 
 A checkpoint that fails (a full disk, a damaged file) is logged once per kind of

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from waiting import eventually
 
+from sloth_tui.engine import store as store_module
 from sloth_tui.engine.store import INSERT_EVENT, WAL_BACKSTOP_PAGES, Store, event_row
 from sloth_tui.model.records import Event
 
@@ -70,12 +71,14 @@ async def test_the_checkpointer_keeps_the_wal_small(tmp_path: Path) -> None:
 
 
 async def test_sustained_writes_the_checkpointer_never_catches_keep_the_wal_bounded(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Writes that never pause: a checkpoint beside the writer never copies all of the
     WAL, so SQLite would never start it over, and the WAL grew with everything written
     (186 MB in 8 s in a probe). The writer's backstop bounds it. Here the checkpointer
-    never runs at all, the worst case."""
+    never runs at all, the worst case. The backstop is lowered to 1000 pages so that
+    the test writes tens of MB, not hundreds (the default is checked above)."""
+    monkeypatch.setattr(store_module, "WAL_BACKSTOP_PAGES", 1000)
     path = tmp_path / "sloth.db"
     store = await Store.open(path)
     try:
@@ -85,7 +88,7 @@ async def test_sustained_writes_the_checkpointer_never_catches_keep_the_wal_boun
         page = await store._writer.call(  # type: ignore[union-attr]
             lambda c: c.execute("PRAGMA page_size").fetchone()[0]
         )
-        backstop = WAL_BACKSTOP_PAGES * page
+        backstop = 1000 * page
         largest = rounds = 0
         # Until the database holds two backstops' worth (the backstop has worked twice),
         # or the WAL alone holds three (it did not work).
