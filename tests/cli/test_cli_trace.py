@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from hostile import hostile_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sourcekit import DaemonProcess
+from sourcekit import DaemonProcess, wait_for
 
 from sloth_tui.cli import main
 from sloth_tui.commands.event_trace import trace_text
@@ -193,6 +193,16 @@ def test_trace_through_the_daemon_is_the_same(
     daemon = daemons(home).start()
     _hooks(cli, tmp_path)  # through the daemon: it runs the hooks
     _dispatch(cli)
+
+    def chain_done() -> bool:
+        # `event dispatch` waits for a.go's own runs; the events its hooks dispatched
+        # (b.step, then c.step) run after, in the daemon: trace once they have.
+        listed = cli("event", "list", "--json")
+        events = json.loads(listed.output) if listed.exit_code == 0 else []
+        steps = [e for e in events if e["type"] in ("a.go", "b.step", "c.step")]
+        return len(steps) == 3 and all(e["status"] in ("completed", "failed") for e in steps)
+
+    wait_for(chain_done, what="the chain a.go -> b.step -> c.step to finish")
     remote = cli("event", "trace", "2", "--json")
     assert remote.exit_code == 0, remote.output + daemon.output()
     assert daemon.signal(signal.SIGTERM) == 0
