@@ -25,6 +25,7 @@ import sys
 
 from sloth_tui.json_out import json_text
 from sloth_tui.model.statuses import EVENT_STATUSES
+from sloth_tui.pipe import silence_stdout
 
 SOCKET_NAME = "sloth.sock"  # config.Settings.socket_path without a config.toml
 CONNECT_TIMEOUT = 5.0  # as remote/wire.BlockingConnection waits to connect
@@ -60,7 +61,7 @@ def answer(argv: list[str]) -> int | None:
         stdout.write(out)
         stdout.flush()
     except BrokenPipeError:  # `| head`: the reader left, which is not an error
-        _silence_stdout()
+        silence_stdout()
     except OSError as exc:  # printed in part: said as the full command line says it
         sys.stderr.write(f"error: {exc.strerror or exc}\n")
         return 1
@@ -138,7 +139,7 @@ def _options(args: list[str]) -> dict[str, str] | None:
     options: dict[str, str] = {}
     while args:
         name = args[0].partition("=")[0]
-        if name == "--json" and args[0] == "--json":
+        if args[0] == "--json":
             value: str | None = ""
             args = args[1:]
         elif name in _VALUED:
@@ -172,12 +173,3 @@ def _ask(path: str, body: dict[str, object]) -> list[object] | None:
         return None
     events = value.get("events")
     return events if isinstance(events, list) else None
-
-
-def _silence_stdout() -> None:
-    """After a broken pipe, so the interpreter's final flush does not complain."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file descriptor (tests, embedding)
-        pass

@@ -19,6 +19,7 @@ import click
 
 from sloth_tui.commands.output import clean, error_line
 from sloth_tui.model.errors import SlothError
+from sloth_tui.pipe import silence_stdout
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -61,15 +62,6 @@ def _crash_line(exc: BaseException, ctx: click.Context | None) -> str:
         message = message[: MESSAGE_MAX - 1] + "…"
     where = f"details in {clean(report)}" if report else "no crash report could be written"
     return f"unexpected {clean(type(exc).__name__)}: {message}; {where}"
-
-
-def _silence_stdout() -> None:
-    """After a broken pipe, so the interpreter's final flush does not complain."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file descriptor (tests, embedding)
-        pass
 
 
 def _refuse_undecodable(argv: Any) -> None:
@@ -117,7 +109,7 @@ class OneLineErrorGroup(click.Group):
             error_line(str(exc))
             sys.exit(1)
         except BrokenPipeError:  # `| head`: the reader left, which is not an error
-            _silence_stdout()
+            silence_stdout()
             sys.exit(0)
         except _Crashed as exc:
             click.echo(f"error: {exc.line}", err=True)

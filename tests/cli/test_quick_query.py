@@ -217,3 +217,18 @@ def test_a_reader_that_leaves_early_is_no_error(daemon: DaemonProcess) -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=30) == 0
     assert err == b""
+
+
+def test_the_copied_limits_are_the_full_command_lines() -> None:
+    """quick_query.py cannot import these without loading what it exists to skip."""
+    from sloth_tui import quick_query
+    from sloth_tui.commands.event import event_list
+    from sloth_tui.remote import ops, wire
+    from sloth_tui.remote.wire import BlockingConnection
+
+    assert quick_query.MAX_PAGE == ops.MAX_PAGE
+    assert quick_query.REPLY_LIMIT == wire.REPLY_LIMIT
+    limit = next(p for p in event_list.params if p.name == "limit")
+    assert limit.default == quick_query.DEFAULT_LIMIT
+    timeout = BlockingConnection.open.__defaults__
+    assert timeout is not None and quick_query.CONNECT_TIMEOUT in timeout
