@@ -188,7 +188,9 @@ class Dispatcher:
         self._reserved -= 1
         self._room.release()
 
-    async def _work(self, lane: int = 0) -> None:
+    async def _work(self, lane: int | None) -> None:
+        """A worker on `lane`; None: the reaper (halt), which drops at once and, after a
+        resume, works beside the lanes without their bookkeeping."""
         loop = asyncio.get_running_loop()
         while True:
             if not self._open.is_set():  # recovery first puts the events it recovered
@@ -205,13 +207,15 @@ class Dispatcher:
             while len(jobs) < BATCH and not self._queue.empty():
                 jobs.append(self._took(self._queue.get_nowait()))
             self._active += len(jobs)
-            self._busy_since[lane] = loop.time()
-            self._started[lane].set()
+            if lane is not None:
+                self._busy_since[lane] = loop.time()
+                self._started[lane].set()
             try:
                 await self._process(loop, jobs)
             finally:
                 self._active -= len(jobs)
-                self._busy_since[lane] = None
+                if lane is not None:
+                    self._busy_since[lane] = None
 
     async def _spill(self, lane: int) -> None:
         """Return once the lane below has been on one batch for `stall` (see STALL)."""
@@ -494,7 +498,7 @@ class Dispatcher:
             self._drop(self._queue.get_nowait())
         # Every worker may be busy with a long run: one more task keeps dropping.
         if self._reaper is None:
-            self._reaper = asyncio.create_task(self._work(), name="dispatch-reaper")
+            self._reaper = asyncio.create_task(self._work(None), name="dispatch-reaper")
 
     def resume(self) -> None:
         """Run again after halt() (the engine runs system.shutdown's hooks so)."""
