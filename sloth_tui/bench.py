@@ -116,7 +116,8 @@ async def _producers(engine: Engine, n: int, concurrency: int) -> float:
 
 async def _open(home: Path, **overrides: Any) -> Engine:
     settings = replace(load_settings(home), **overrides)
-    return await Engine.open(settings)
+    # With the text index, as `serve` and the dashboard keep it (unless configured off).
+    return await Engine.open(settings, text_index=True)
 
 
 async def _latency(engine: Engine, rate: float, count: int) -> tuple[float, float]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import statistics
 import subprocess
 import sys
@@ -58,6 +59,8 @@ QUERIES: dict[str, list[str]] = {
     "text_common": ["--filter", "heartbeat"],
     "combined": ["--filter", "type:deploy.* src:socket:ci service=checkout heartbeat"],
 }
+STORE_FILES = ("sloth.db", "sloth.db-wal")
+INDEX_FILES = ("sloth.db-text", "sloth.db-text-wal")  # engine/text_index.py
 GROWTH = ("query_", "tui_first_screen_s")  # figures whose growth N/10 -> N is printed
 
 
@@ -123,10 +126,35 @@ def _tui_figures(home: Path) -> dict[str, float]:
     return figures
 
 
-def _store_bytes(home: Path) -> int:
-    return sum(
-        path.stat().st_size for path in (home / "sloth.db", home / "sloth.db-wal") if path.exists()
-    )
+def _file_bytes(home: Path, *names: str) -> int:
+    return sum((home / name).stat().st_size for name in names if (home / name).exists())
+
+
+def _stats(socket_path: Path) -> dict[str, Any]:
+    """The daemon's EngineStats, as a plain client asks for them."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(socket_path))
+        sock.sendall(b'{"op": "stats"}\n')
+        reply = bytearray()
+        while not reply.endswith(b"\n"):
+            part = sock.recv(1 << 16)
+            if not part:
+                raise RuntimeError("the daemon hung up on a stats request")
+            reply += part
+    stats = json.loads(reply).get("stats")
+    if not isinstance(stats, dict):
+        raise RuntimeError(f"the daemon answered a stats request with {bytes(reply)[:200]!r}")
+    return stats
+
+
+async def index_catch_up(socket_path: Path, timeout: float = 600.0) -> float:
+    """Seconds until the daemon's text index holds every event (0 without an index)."""
+    started = time.perf_counter()
+    while (await asyncio.to_thread(_stats, socket_path)).get("text_index_waiting", 0) > 0:
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"the text index did not catch up within {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - started
 
 
 async def scale_figures(n: int, runs: int = QUERY_RUNS) -> dict[str, float]:
@@ -144,6 +172,8 @@ async def scale_figures(n: int, runs: int = QUERY_RUNS) -> dict[str, float]:
         try:
             rate = await fill(home / "sloth.sock", n)
             out: dict[str, float] = {"fill_events_per_s": rate}
+            # The queries meet the store as it settles: with every event indexed.
+            out["text_index_catch_up_s"] = await index_catch_up(home / "sloth.sock")
             floor = (await asyncio.to_thread(cli_figures, home, runs))["cli_floor_ms"]
             out["cli_floor_ms"] = floor
             for name, args in QUERIES.items():
@@ -151,7 +181,8 @@ async def scale_figures(n: int, runs: int = QUERY_RUNS) -> dict[str, float]:
                 out[f"query_{name}_ms"] = wall - floor
             out |= await asyncio.to_thread(_tui_figures, home)
             out["serve_rss_mb"] = psutil.Process(proc.pid).memory_info().rss / 2**20
-            out["bytes_per_event"] = _store_bytes(home) / n
+            out["bytes_per_event"] = _file_bytes(home, *STORE_FILES, *INDEX_FILES) / n
+            out["text_index_bytes_per_event"] = _file_bytes(home, *INDEX_FILES) / n
         finally:
             await asyncio.to_thread(stop_daemon, proc)
     return out

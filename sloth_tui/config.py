@@ -121,6 +121,7 @@ class Settings:
     config_dir: Path
     strict: bool = False
     max_events: int = 1_000_000  # retention cap
+    text_index: bool = True  # engine/text_index.py: a trigram index beside the store
     concurrency: int = 8  # hook runs at once
     queue_size: int = 10_000  # bounded dispatch queue
     max_depth: int = 8  # hook-dispatched event chains
@@ -249,7 +250,15 @@ def _check_prefixes(where: str, value: tuple[str, ...]) -> None:
         )
 
 
-_ENV_KEYS = ("strict", "max_events", "concurrency", "queue_size", "max_depth", "theme")
+_ENV_KEYS = (
+    "strict",
+    "max_events",
+    "concurrency",
+    "queue_size",
+    "max_depth",
+    "theme",
+    "text_index",
+)
 
 
 # -- [filters]: named filters, `name = "filter text"` (the palette offers them) ----------

@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from sloth_tui.config import ConfigError, Settings
-from sloth_tui.engine.private import DB_SUFFIXES, make_private_dir
+from sloth_tui.engine.private import DB_SUFFIXES, TEXT_INDEX_SUFFIX, make_private_dir
 from sloth_tui.engine.schema import SCHEMA_VERSION
 from sloth_tui.engine.store_faults import check_problems, identity_path, read_identity
 from sloth_tui.model.errors import SlothError
@@ -471,6 +471,11 @@ def swap_in(candidate: Candidate, db_path: Path, now: float) -> Path | None:
     for suffix in DB_SUFFIXES[1:]:  # the old store's -wal (empty now) and -shm
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{db_path}{suffix}")
+    # The old store's text index: derived from it, never from the backup (the next start
+    # checks and would rebuild it anyway; gone, it is simply made anew).
+    for suffix in DB_SUFFIXES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{db_path}{TEXT_INDEX_SUFFIX}{suffix}")
     try:
         os.replace(candidate.tmp, db_path)
     except OSError as exc:

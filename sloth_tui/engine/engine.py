@@ -145,12 +145,16 @@ class Engine:
         readonly: bool = False,
         lifecycle: bool = False,
         fleet: bool = False,
+        text_index: bool | None = None,
     ) -> Engine:
         """Open the engine on settings.home. Read-only engines take no lock and run no hooks.
 
         lifecycle=True is for engines that serve (`serve`, the dashboard's embedded
         engine): they record system.startup now and system.shutdown on close. A one-shot
         command leaves it off, so running one is not an event that hooks react to.
+        text_index (default: lifecycle) keeps the store's text index, when
+        settings.text_index allows: a one-shot command would start indexing, then wait
+        for it at close; what it writes is indexed at the next serve.
         """
         if readonly and lifecycle:
             raise ValueError("a read-only engine records no lifecycle events")
@@ -162,7 +166,13 @@ class Engine:
         try:
             # The full quick_check (about 0.2 s per 100k events) is for engines that serve:
             # a one-shot command should stay quick, and reads still fail in one line.
-            store = await Store.open(settings.db_path, readonly=readonly, check=lifecycle)
+            store = await Store.open(
+                settings.db_path,
+                readonly=readonly,
+                check=lifecycle,
+                text_index=settings.text_index
+                and (lifecycle if text_index is None else text_index),
+            )
             engine = cls(settings, store, readonly=readonly, lifecycle=lifecycle, fleet=fleet)
             engine._lock = lock
             if lifecycle:  # an engine that serves says so once, at its start
@@ -833,6 +843,7 @@ class Engine:
             bus_dropped=self.bus.dropped_total,
             subscribers=self.bus.subscriber_count,
             commits=self.store.commits,
+            text_index_waiting=index.waiting if (index := self.store.text_index) else 0,
         )
 
     def report_sources(self, health: Callable[[], list[SourceHealth]]) -> None:

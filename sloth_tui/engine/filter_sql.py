@@ -231,10 +231,16 @@ def _value_start(value: Any) -> str:
     return ""
 
 
+def _value_ways(value: Any) -> tuple[str, str]:
+    """What any match's value JSON starts with: written ASCII-escaped, and written as is."""
+    start = _value_start(value)
+    return start, (data_text(value) if isinstance(value, str) else start)
+
+
 def _needles(path: Sequence[str], value: Any) -> list[tuple[str, ...]]:
     """Text any match contains: per step, the ways it can be written (ASCII or not)."""
-    last = data_text(value) if isinstance(value, str) else _value_start(value)
-    steps = [(key, "{", "{") for key in path[:-1]] + [(path[-1], _value_start(value), last)]
+    start, last = _value_ways(value)
+    steps = [(key, "{", "{") for key in path[:-1]] + [(path[-1], start, last)]
     needles = []
     for key, start, unicode_start in steps:
         ascii_ = _json_ascii(key) + ":" + start
@@ -293,14 +299,9 @@ CASEFOLD_CHECKED = frozenset({"14.0.0", "15.0.0", "15.1.0"})
 _LIKE_SAFE = frozenset(map(chr, range(0x20, 0x7F))) - set(CASEFOLD_INTO_ASCII)
 
 
-def _text_sql(needle: str) -> tuple[str, list[Any]]:
-    """sloth_text, behind a LIKE on the longest run of characters only ASCII case reaches.
-
-    If the folded needle is in the folded text, such a run r is in the text up to ASCII
-    case, so LIKE '%r%' finds it; the data's JSON writes ASCII characters the same either
-    way. LIKE stops at NUL: a type holding one goes to Python.
-    """
-    python = "sloth_text(?, type, data)"
+def _like_run(needle: str) -> str:
+    """The longest run of the folded needle made of characters only ASCII case reaches
+    (see _text_sql); empty when there is none or the Unicode version is unchecked."""
     run = ""
     if unicodedata.unidata_version in CASEFOLD_CHECKED:
         folded, start = needle.casefold(), 0
@@ -309,7 +310,18 @@ def _text_sql(needle: str) -> tuple[str, list[Any]]:
                 if end - start > len(run):
                     run = folded[start:end]
                 start = end + 1
-    run = run[:MAX_PATTERN]  # SQLite refuses LIKE patterns over 50,000 bytes
+    return run[:MAX_PATTERN]  # SQLite refuses LIKE patterns over 50,000 bytes
+
+
+def _text_sql(needle: str) -> tuple[str, list[Any]]:
+    """sloth_text, behind a LIKE on the longest run of characters only ASCII case reaches.
+
+    If the folded needle is in the folded text, such a run r is in the text up to ASCII
+    case, so LIKE '%r%' finds it; the data's JSON writes ASCII characters the same either
+    way. LIKE stops at NUL: a type holding one goes to Python.
+    """
+    python = "sloth_text(?, type, data)"
+    run = _like_run(needle)
     if not run:
         return python, [_wire(needle)]
     like = "%" + re.sub(r"([\\%_])", r"\\\1", run) + "%"
@@ -397,3 +409,76 @@ def filter_sql(flt: Filter | None) -> tuple[str, list[Any]]:
         parts.append(sql)
         params.extend(p)
     return " AND ".join(parts), params
+
+
+# -- the text index (text_index.py) ---------------------------------------------------
+
+MAX_TRIGRAMS = 8  # per text: more only adds doclists to merge, each a cost
+MIN_TRIGRAM_TEXT = 3  # the trigram tokenizer finds nothing in shorter text
+
+
+def _trigrams(text: str) -> str:
+    """An FTS5 query for rows holding every trigram of `text` (up to MAX_TRIGRAMS of
+    them, spread over it): all a row holding `text` must hold, case aside.
+
+    Each trigram is its own quoted string, so `AND` of single tokens (the index keeps no
+    positions, so it cannot answer a phrase); `"` is doubled inside one.
+    """
+    grams = list(dict.fromkeys(text[i : i + 3] for i in range(len(text) - 2)))
+    if len(grams) > MAX_TRIGRAMS:
+        step = (len(grams) - 1) / (MAX_TRIGRAMS - 1)
+        grams = [grams[round(k * step)] for k in range(MAX_TRIGRAMS)]
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+
+
+_UNINDEXABLE = re.compile("[\x00\ud800-\udfff]")  # never in a trigram the index asks for
+
+
+def _clean_part(text: str) -> str:
+    """The longest part of `text` without NUL or a lone surrogate: what the index holds
+    as is (text_index.py writes '?' for a surrogate; NUL is left to nobody's guess)."""
+    return max(_UNINDEXABLE.split(text), key=len)
+
+
+def _term_trigrams(term: Term) -> str | None:
+    """What the index can ask for a row `term` may match, or None (it cannot help).
+
+    The index holds each row's casefolded type, stored data text, and decoded data
+    text (text_index.py). Casefolding goes character by character, so text inside a
+    row's text is, folded, inside its folded text.
+    """
+    if term.negate:
+        return None
+    if term.kind == "text":
+        # text_matches: the folded needle is in the folded type or decoded data text.
+        part = _clean_part(term.value.casefold())
+        return _trigrams(part) if len(part) >= MIN_TRIGRAM_TEXT else None
+    if term.kind == "field" and term.path:
+        # The value part of the last needle _field_sql looks for with instr in the
+        # stored text, each way it may be written. The keys are left out: in every
+        # row, they narrow nothing.
+        key = term.path[-1]
+        start, unicode_start = _value_ways(term.value)
+        values = [start]
+        unicode = data_text(key) + ":" + unicode_start
+        if unicode != _json_ascii(key) + ":" + start and _bindable(unicode):
+            values.append(unicode_start)
+        parts = list(dict.fromkeys(_clean_part(v.casefold()) for v in values))
+        if any(len(part) < MIN_TRIGRAM_TEXT for part in parts):
+            return None
+        return " OR ".join(f"({_trigrams(part)})" for part in parts)
+    return None
+
+
+def text_index_match(flt: Filter | None) -> str | None:
+    """An FTS5 query over text_index.py's index that every event `flt` matches passes,
+    or None when no term of it can use the index (then the index is no help).
+
+    A superset, never exact: the query still applies filter_sql.
+    """
+    if flt is None:
+        return None
+    parts = [q for q in map(_term_trigrams, flt.terms) if q is not None]
+    if not parts:
+        return None
+    return " AND ".join(f"({q})" for q in parts)

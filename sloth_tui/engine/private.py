@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 DB_SUFFIXES = ("", "-wal", "-shm")
+TEXT_INDEX_SUFFIX = "-text"  # sloth.db-text: engine/text_index.py, with its own -wal, -shm
 IDENTITY_SUFFIX = ".identity"  # see store_faults: records that a store was created here
 
 
@@ -36,7 +37,8 @@ def loose_paths(home: Path, db_path: Path) -> list[tuple[Path, int, str]]:
     """(path, mode, the chmod that fixes it) for each path of the home that group or
     others can read or enter."""
     found = []
-    for path in (home, *(Path(f"{db_path}{s}") for s in (*DB_SUFFIXES, IDENTITY_SUFFIX))):
+    suffixes = (*DB_SUFFIXES, IDENTITY_SUFFIX, *(TEXT_INDEX_SUFFIX + s for s in DB_SUFFIXES))
+    for path in (home, *(Path(f"{db_path}{s}") for s in suffixes)):
         try:
             mode = stat.S_IMODE(path.stat().st_mode)
         except OSError:

@@ -24,7 +24,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote
 
 from sloth_tui.engine import store_faults
-from sloth_tui.engine.filter_sql import filter_sql, register_sql_functions
+from sloth_tui.engine.filter_sql import filter_sql, register_sql_functions, text_index_match
 from sloth_tui.engine.private import create_private_file, make_private_dir
 from sloth_tui.engine.rows import (
     EXEC_COLUMNS,
@@ -40,6 +40,7 @@ from sloth_tui.engine.rows import (
 )
 from sloth_tui.engine.schema import EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS, SCHEMA_VERSION
 from sloth_tui.engine.sqlite_thread import SqliteThread
+from sloth_tui.engine.text_index import TextIndex, attach, indexed_rows
 from sloth_tui.engine.wal_checkpoint import Checkpointer
 from sloth_tui.model.errors import DiskFull, NotFound, StoreError
 from sloth_tui.model.filters import Filter
@@ -390,6 +391,37 @@ def _fetch_timed(
     return rows, time.perf_counter() - started
 
 
+_QUALIFIED = ", ".join(f"events.{c.strip()}" for c in EVENT_COLUMNS.split(","))
+
+
+def _timed_page(
+    conn: sqlite3.Connection,
+    match: str,
+    ids: tuple[int, int],
+    where: str,
+    params: Sequence[Any],
+    limit: int,
+) -> tuple[list[Any], float]:
+    """text_index.indexed_rows, and the seconds it took in the reader's thread."""
+    started = time.perf_counter()
+    rows = indexed_rows(conn, _QUALIFIED, match, ids, where, params, limit)
+    return rows, time.perf_counter() - started
+
+
+async def _open_text_index(path: Path, reader: SqliteThread) -> TextIndex | None:
+    """The store's text index, attached to its reader; None when it cannot be had."""
+    index = await TextIndex.open(path)
+    if index is None:
+        return None
+    try:
+        await _in_thread(reader, attach, str(index.path))
+    except sqlite3.Error as exc:
+        log.warning("%s: text index not readable (%s); filters read every event", path, exc)
+        await index.close()
+        return None
+    return index
+
+
 def _checkpoint_truncate(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
@@ -574,19 +606,30 @@ class Store:
         # round as one write, rather than one write per worker batch. P2: issue 19.
         self._gatherers: list[Callable[[], None]] = []
         self._checkpointer: Checkpointer | None = None  # set by open() for a writable store
+        self.text_index: TextIndex | None = None  # likewise, unless text_index=False
 
     @classmethod
-    async def open(cls, path: Path, *, readonly: bool = False, check: bool | None = None) -> Store:
+    async def open(
+        cls,
+        path: Path,
+        *,
+        readonly: bool = False,
+        check: bool | None = None,
+        text_index: bool = True,
+    ) -> Store:
         """Open (creating when new) the store at path.
 
         Every failure is a StoreError naming the file and what to do, raised after
         whatever was opened is closed again. check (default: when writing) runs PRAGMA
         quick_check first, so damage stops a start at once instead of failing reads
         later. A database that was emptied or replaced is refused (see store_faults).
+        A writable store keeps a text index beside it (text_index.py) unless told not
+        to; one that cannot be made leaves the store without it.
         """
         check = not readonly if check is None else check
         writer = reader = None
         checkpointer: Checkpointer | None = None
+        index: TextIndex | None = None
         migrated: tuple[int, list[int]] = (0, [])
         try:
             make_private_dir(path.parent)
@@ -603,6 +646,8 @@ class Store:
             reader = await _open_reader(path, readonly)
             if writer is not None:
                 checkpointer = await Checkpointer.open(str(path))
+            if writer is not None and text_index:
+                index = await _open_text_index(path, reader)
         except BaseException as exc:
             # Close what opened: a connection left open holds its file and thread.
             for opened in (writer, reader):
@@ -617,6 +662,7 @@ class Store:
         store = cls(path, writer, reader)
         store.migrated = migrated
         store._checkpointer = checkpointer
+        store.text_index = index
         if writer is not None:
             store._task = asyncio.create_task(store._write_loop(), name="store-writer")
         return store
@@ -639,6 +685,8 @@ class Store:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.text_index is not None:
+            await self.text_index.close()
         if self._checkpointer is not None:  # first: the writer, closed last, checkpoints
             await self._checkpointer.close()
         if writer is not None and store_faults.file_id(self.path) != self._file_id:
@@ -729,6 +777,10 @@ class Store:
                     self.commits += 1
                     if self._checkpointer is not None:
                         self._checkpointer.committed()
+                    if self.text_index is not None:
+                        self.text_index.committed(
+                            [op[1][0] for op in current.ops if op[0] == INSERT_EVENT]
+                        )
                     self._timed(current.took, len(current.bounds))
             except Exception as exc:  # the connection itself failed: so did every write
                 current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))
@@ -857,9 +909,7 @@ class Store:
                 newest = await self._query_page(flt, limit, cut, top, bounds, window=True)
                 if len(newest) >= limit:
                     return newest
-                older = await self._query_page(
-                    flt, limit - len(newest), None, cut, bounds, window=False
-                )
+                older = await self._older_page(flt, limit - len(newest), cut, bounds)
                 return newest + older
         where, params = filter_sql(flt)
         clauses = [where]
@@ -925,6 +975,40 @@ class Store:
                 f"(SELECT id FROM events WHERE {body} ORDER BY id DESC LIMIT ?) ORDER BY id DESC"
             )
         return [event_from_row(r) for r in await self._fetchall(sql, params)]
+
+    async def _older_page(
+        self, flt: Filter, limit: int, high: int, bounds: tuple[float | None, float | None]
+    ) -> list[Event]:
+        """Newest first, the matches with id <= high: through the text index where it
+        covers the ids and can narrow the filter (text_index.py), the rest from the table."""
+        index = self.text_index
+        match = text_index_match(flt) if index is not None else None
+        covered = index.covered_to() if index is not None else -1
+        if index is None or match is None or covered <= 0:
+            return await self._query_page(flt, limit, None, high, bounds, window=False)
+        page: list[Event] = []
+        if covered < high:  # handed to the index, not in it yet: read from the table
+            page = await self._query_page(flt, limit, covered, high, bounds, window=False)
+            if len(page) >= limit:
+                return page
+        where, params = filter_sql(flt)
+        since, until = bounds
+        if since is not None:
+            where += " AND ts >= ?"
+            params.append(since)
+        if until is not None:
+            where += " AND ts < ?"
+            params.append(until)
+        ids = (0, min(covered, high))
+        try:
+            rows, took = await _in_thread(
+                self._reader, _timed_page, match, ids, where, params, limit - len(page)
+            )
+        except sqlite3.Error as exc:
+            raise store_faults.store_error(exc, self.path) or exc from None
+        self._timed(took, "text index")
+        index.queries += 1
+        return page + [event_from_row(r) for r in rows]
 
     async def count_events(self, flt: Filter | None = None) -> int:
         where, params = filter_sql(flt)

@@ -42,6 +42,7 @@ class EngineStats:
     bus_dropped: int
     subscribers: int
     commits: int
+    text_index_waiting: int = 0  # event ids committed, not in the text index yet
 
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__slots__}

@@ -324,9 +324,11 @@ def test_restore_then_serve_sees_the_backup_and_the_old_store_is_kept(tmp_path: 
     assert all(r["ok"] for r in replies)
     daemon.signal(signal.SIGKILL)  # no checkpoint: "later" is in sloth.db-wal
     assert (home / "sloth.db-wal").stat().st_size > 0
+    assert (home / "sloth.db-text").exists()  # serve's text index of the old store
 
     proc = sloth(home, "restore", result["destination"], "--yes", "--json")
     assert proc.returncode == 0, proc.stderr
+    assert not (home / "sloth.db-text").exists()  # it went with the store it indexed
     out = json.loads(proc.stdout)
     assert out["events_recorded"] is True and out["backup_id"] == result["backup_id"]
     side = Path(out["previous"])

@@ -30,6 +30,7 @@ SQL_HOMES = {
     "backup_copy.py",
     "trace_sql.py",
     "wal_checkpoint.py",  # the store's checkpoints, on a connection of their own
+    "text_index.py",  # the store's text index, in a file and on a connection of its own
 }
 SQL_STATEMENT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|PRAGMA)\b|\bFROM \w+ WHERE\b")
 

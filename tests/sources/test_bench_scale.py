@@ -18,6 +18,8 @@ FIGURES = {f"query_{name}_ms" for name in QUERIES} | {
     "tui_rss_mb",
     "serve_rss_mb",
     "bytes_per_event",
+    "text_index_bytes_per_event",
+    "text_index_catch_up_s",
     "scale_cli_floor_ms",
     "scale_fill_events_per_s",
 }
@@ -49,3 +51,6 @@ def test_a_small_scale_run_through_serve_prints_every_figure() -> None:
     # Extras near 0 (a cheap query on a small store) make no inf or huge ratio.
     assert all(math.isfinite(results[k]) for k in growth), results
     assert results["bytes_per_event"] > 0 and results["serve_rss_mb"] > 0
+    # serve keeps the text index beside the store, caught up before the queries ran.
+    assert 0 < results["text_index_bytes_per_event"] < results["bytes_per_event"]
+    assert results["text_index_catch_up_s"] >= 0
