@@ -353,3 +353,25 @@ async def test_one_shot_engines_leave_the_index_alone(settings: Settings) -> Non
         assert engine.store.text_index is None
     finally:
         await engine.close()
+
+
+def test_a_long_burst_is_indexed_before_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Indexing waits for a pause in the commits, but not past MAX_LAG waiting ids."""
+    monkeypatch.setattr(text_index_module, "QUIET", 3600.0)  # no pause will come
+    monkeypatch.setattr(text_index_module, "MAX_LAG", 50)
+
+    async def body() -> None:
+        store = await Store.open(tmp_path / "sloth.db")
+        index = store.text_index
+        assert index is not None
+        for start in range(1, 200, 10):
+            await _insert(store, [_event(i, "burst") for i in range(start, start + 10)])
+        async with asyncio.timeout(60):
+            while index.waiting >= 50:  # indexed as the lag passed 50, no pause needed
+                await asyncio.sleep(0.01)
+        assert index.indexed >= 150
+        await store.close()
+
+    asyncio.run(body())
