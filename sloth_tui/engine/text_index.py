@@ -353,8 +353,10 @@ class TextIndex:
                 # Writes are coming: let them have the cores. Each commit wakes this
                 # up again (the lag may have passed MAX_LAG).
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), quiet)
+                except TimeoutError:
+                    self._wake.set()  # the pause came: look again, now
                 continue
             self._busy = self._take()
             try:

@@ -375,3 +375,25 @@ def test_a_long_burst_is_indexed_before_it_ends(
         await store.close()
 
     asyncio.run(body())
+
+
+def test_a_pause_in_the_writes_is_enough_to_index(tmp_path: Path) -> None:
+    """Nobody asks (no wait_indexed): the first pause of QUIET in the commits indexes."""
+
+    async def body() -> None:
+        store = await Store.open(tmp_path / "sloth.db")
+        index = store.text_index
+        assert index is not None
+        await _insert(store, [_event(i, "alone") for i in range(1, 31)])
+        for more in range(31, 41):  # a second commit after the first pause
+            async with asyncio.timeout(60):
+                while index.waiting:
+                    await asyncio.sleep(0.01)
+            await _insert(store, [_event(more, "later")])
+        async with asyncio.timeout(60):
+            while index.waiting:
+                await asyncio.sleep(0.01)
+        assert index.indexed == 40 and index.covered_to() == text_index_module.EVERYTHING
+        await store.close()
+
+    asyncio.run(body())
