@@ -1,4 +1,4 @@
-"""The command palette (ctrl+p): Textual's, with three of its races closed.
+"""The command palette (ctrl+p): Textual's, with the races below closed.
 
 Found by the monkey test (tests/tui/test_monkey.py) on Textual 8.2; each crashed the app:
 
@@ -12,6 +12,8 @@ Found by the monkey test (tests/tui/test_monkey.py) on Textual 8.2; each crashed
   same fixed id: DuplicateIds '--command-palette';
 - a palette closed (or the app quit) right after it opened: its first search ran on a
   palette whose widgets were gone (NoMatches 'CommandList' in a worker);
+- a letter typed, then escape: a search under way refreshed its list after the palette's
+  widgets were gone, and the watchers of that refresh looked for them (NoMatches again);
 - its option list's own races (page keys, clicks on a list rebuilt since it was drawn):
   its list is a SafeCommandList (tui/widgets/safe_option_list.py).
 """
@@ -54,6 +56,14 @@ class SlothPalette(StaleMapGuard, CommandPalette):
         # what it does on an empty list: nothing.
         with contextlib.suppress(KeyError):
             super()._action_command_list(action)
+
+    def _watch__list_visible(self) -> None:
+        if self.query(CommandList):  # none: the palette is being removed
+            super()._watch__list_visible()
+
+    async def _watch__show_busy(self) -> None:
+        if self.query(CommandList):
+            await super()._watch__show_busy()
 
     @work(exclusive=True, group=CommandPalette._GATHER_COMMANDS_GROUP)
     async def _gather_commands(self, search_value: str) -> None:

@@ -1,13 +1,14 @@
 """Races in Textual that the monkey test found, each driven directly: the command palette's
-three (sloth_tui/tui/palette.py) and a click into a widget removed since the last frame
+(sloth_tui/tui/palette.py) and a click into a widget removed since the last frame
 (StaleMapGuard in sloth_tui/tui/screens/base.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual import events
-from textual.command import CommandList, CommandPalette, Hit
+from textual.command import CommandList, CommandPalette, Hit, Hits, Provider
 from textual.widgets.option_list import Option
 from tui_helpers import wait_for
 
@@ -151,5 +152,36 @@ async def test_a_click_on_an_option_the_list_no_longer_has(
         stale = Style(meta={"option": commands.option_count + 5})
         click = events.Click(commands, 1, 1, 0, 0, 1, False, False, False, style=stale)
         commands.post_message(click)  # dispatched as a real one: every class's handler
+        await pilot.pause()
+        assert app.is_running and app._exception is None
+
+
+async def test_a_search_that_lands_after_the_palette_lost_its_list(
+    settings: Settings, make_app: Any
+) -> None:
+    """A letter typed, then escape: the palette's widgets go before its search worker
+    ends, and the search's last refresh found no CommandList (NoMatches, in a worker,
+    on CI). Here the list goes while a slow provider holds the search."""
+    release = asyncio.Event()
+    searching = asyncio.Event()
+
+    class Slow(Provider):
+        async def search(self, query: str) -> Hits:
+            searching.set()
+            await release.wait()
+            yield Hit(1.0, f"slow {query}", lambda: None, "slow")
+
+    app = make_app(settings)
+    app.COMMANDS = app.COMMANDS | {Slow}
+    async with app.run_test(size=SIZE) as pilot:
+        palette = await open_palette(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, searching.is_set)
+        palette._list_visible = False  # so that the search's refresh toggles it back
+        await palette.query_one(CommandList).remove()  # as the palette is torn down
+        gathering = [w for w in app.workers if w.node is palette]
+        assert gathering
+        release.set()
+        await app.workers.wait_for_complete(gathering)
         await pilot.pause()
         assert app.is_running and app._exception is None
