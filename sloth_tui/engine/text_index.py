@@ -21,7 +21,10 @@ Shape, and the measurements behind it (1M events of the `bench --scale` mix, raw
   without its text, so retention drops whole partitions once every id in them is gone.
 
 When. Writes come first: it indexes once commits pause for QUIET seconds, or once
-MAX_LAG ids wait, whichever is first.
+MAX_LAG ids wait, whichever is first; and its thread runs NICER, so that indexing beside
+sustained writes takes the CPU they leave (socket ingest of 400k events, interleaved
+pairs: 32.8k events/s against 31.2k at the usual priority; 34.4k against 36.1k with no
+index, in a later pair of runs).
 
 Which rows it holds. The store hands over the ids of the events each round committed
 (`committed`); they are indexed in that order. Ids come from one counter, but a hook's
@@ -45,7 +48,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
+import sys
+import threading
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +73,10 @@ QUIET = 0.1
 MAX_LAG = 100_000
 EVERYTHING = (1 << 63) - 1  # covered_to() when nothing is waiting
 CLOSE_TIMEOUT = 5.0
+# The indexing thread's nice value, above the process's (Linux, where a thread has its
+# own): on a busy machine the scheduler gives the cores to the writer, the loop and the
+# hooks first, and the index takes what they leave.
+NICER = 10
 log = logging.getLogger("sloth_tui.store")
 
 _FOLD = "CASE WHEN length(CAST({c} AS BLOB)) = length({c}) THEN lower({c}) ELSE sloth_fold({c}) END"
@@ -212,6 +222,15 @@ def _index(conn: sqlite3.Connection, runs: list[tuple[int, int]]) -> int:
     return done
 
 
+def _run_nicer(conn: sqlite3.Connection) -> None:
+    """In the index's thread: lower that thread's CPU priority (see NICER)."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere setpriority(PRIO_PROCESS) takes a process, not a thread
+    with contextlib.suppress(OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + NICER))
+
+
 def _close_state(conn: sqlite3.Connection, through: int | None) -> None:
     """Mark the file current through `through`, or leave it to be made anew (None)."""
     if through is None:
@@ -289,6 +308,7 @@ class TextIndex:
             # Creating a partition now says at once whether this SQLite has the trigram
             # tokenizer (3.34+) and FTS5.
             await conn.call(lambda c: c.execute(_TABLE.format(k=part_of(max(first, 1)))))
+            await conn.call(_run_nicer)
         except (sqlite3.Error, OSError) as exc:
             log.warning("%s: no text index, filters read every event (%s)", path, exc)
             if conn is not None:

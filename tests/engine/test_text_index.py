@@ -10,7 +10,10 @@ ids wait, and reopen the store the ways an operator can leave it.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -394,6 +397,23 @@ def test_a_pause_in_the_writes_is_enough_to_index(tmp_path: Path) -> None:
             while index.waiting:
                 await asyncio.sleep(0.01)
         assert index.indexed == 40 and index.covered_to() == text_index_module.EVERYTHING
+        await store.close()
+
+    asyncio.run(body())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice: Linux")
+def test_the_indexing_thread_yields_the_cores(tmp_path: Path) -> None:
+    """Its thread runs NICER than the process: the writes come first on a busy machine."""
+
+    async def body() -> None:
+        store = await Store.open(tmp_path / "sloth.db")
+        index = store.text_index
+        assert index is not None
+        tid = await index._conn.call(lambda _c: threading.get_native_id())
+        assert tid != threading.get_native_id()
+        wanted = min(19, os.getpriority(os.PRIO_PROCESS, 0) + text_index_module.NICER)
+        assert os.getpriority(os.PRIO_PROCESS, tid) == wanted
         await store.close()
 
     asyncio.run(body())
