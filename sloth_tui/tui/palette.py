@@ -57,17 +57,23 @@ class SlothPalette(StaleMapGuard, CommandPalette):
         with contextlib.suppress(KeyError):
             super()._action_command_list(action)
 
+    @property
+    def _list_gone(self) -> bool:
+        """The palette is being removed: its widgets went first, its search and the
+        watchers that search sets off may still run. They have nothing to update."""
+        return not self.query(CommandList)
+
     def _watch__list_visible(self) -> None:
-        if self.query(CommandList):  # none: the palette is being removed
+        if not self._list_gone:
             super()._watch__list_visible()
 
     async def _watch__show_busy(self) -> None:
-        if self.query(CommandList):
+        if not self._list_gone:
             await super()._watch__show_busy()
 
     @work(exclusive=True, group=CommandPalette._GATHER_COMMANDS_GROUP)
     async def _gather_commands(self, search_value: str) -> None:
-        if not self.query(CommandList):  # the palette is being removed: nothing to fill
+        if self._list_gone:
             return
         # Textual's search, undecorated: its first step finds the list with no await
         # between this check and it.
