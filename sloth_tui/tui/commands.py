@@ -1,8 +1,9 @@
 """The command palette (ctrl+p): fire a type, open a screen, switch theme, pause, filter.
 
-Command names hold theme names from the user's theme files: matched and highlighted as
-plain text (Textual's `Matcher.highlight` parses its candidate as markup, and the palette
-reads help as markup: escaped)."""
+Command names hold theme names from the user's theme files, and help the filter texts of
+config.toml: names are matched and highlighted as plain text (Textual's
+`Matcher.highlight` parses its candidate as markup), and help, which the palette reads as
+markup, is escaped after its control characters are made printable."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def highlight(matcher: Matcher, candidate: str) -> Content:
         if not shown[offset].isspace():
             content = content.stylize(matcher.match_style, offset, offset + 1)
     return content
+
+
+def help_markup(text: str) -> str:
+    """Help text as the palette's markup shows it: as typed, with no terminal control."""
+    return escape(fmt.printable(text))
 
 
 class SlothCommands(Provider):
@@ -65,7 +71,7 @@ class SlothCommands(Provider):
         for name, callback, help_text in self._commands():
             if not name.startswith("Fire ") or name == "Fire an event…":
                 yield DiscoveryHit(
-                    Content(fmt.printable(name)), callback, text=name, help=escape(help_text)
+                    Content(fmt.printable(name)), callback, text=name, help=help_markup(help_text)
                 )
 
     async def search(self, query: str) -> Hits:
@@ -74,5 +80,9 @@ class SlothCommands(Provider):
             score = matcher.match(name)
             if score > 0:
                 yield Hit(
-                    score, highlight(matcher, name), callback, text=name, help=escape(help_text)
+                    score,
+                    highlight(matcher, name),
+                    callback,
+                    text=name,
+                    help=help_markup(help_text),
                 )

@@ -239,3 +239,35 @@ def test_marked_spans_are_the_needles(text: str, needles: list[str]) -> None:
         assert any(n and n.lower() in text[start:end].lower() for n in needles)
     segments = marked(text, Style(), tuple(needles))
     assert "".join(s.text for s in segments) == text
+
+
+# Filter texts as the palette's help: markup and terminal control from config.toml stay
+# text (one Pilot app for all of them; each must be a filter that parses, as config asks).
+PALETTE_TEXTS = [
+    f'"{t}"' for t in ("[red on white]x[/]", "[@click=app.quit]q[/]", "[/srv]", "\x1b]0;pwned\x07")
+]
+
+
+async def test_hostile_saved_filter_texts_in_the_palette(settings: Settings, make_app: Any) -> None:
+    from dataclasses import replace
+
+    from sloth_tui.model.filters import parse_filter
+
+    for text in PALETTE_TEXTS:
+        parse_filter(text)
+    filters = tuple((f"hostile{i}", text) for i, text in enumerate(PALETTE_TEXTS))
+    eng = await Engine.open(replace(settings, filters=filters), lifecycle=True)
+    try:
+        app = make_app(eng)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("ctrl+p")
+            await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+            await pilot.press(*"Filter: hostile")
+            await wait_for(pilot, lambda: "Filter: hostile3" in screen_text(app))
+            shown = screen_text(app)
+            for text in PALETTE_TEXTS[:3]:
+                assert text in shown  # markup shown as typed, never applied
+            assert "\x1b" not in shown and "\x07" not in shown
+            assert app.is_running and app._exception is None
+    finally:
+        await eng.close(reason="test finished")
