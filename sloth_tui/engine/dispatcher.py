@@ -12,6 +12,7 @@ import contextlib
 import functools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -26,6 +27,7 @@ from sloth_tui.engine.store import (
     runs_ops,
     statuses_ops,
 )
+from sloth_tui.lua.worker import files_checked_per_batch
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.policy import NO_POLICY
 from sloth_tui.model.records import Event, Execution, Hook
@@ -52,13 +54,25 @@ RunFn = Callable[[Hook, Event], tuple[Execution, Effects | None]]
 # they run: the trigger and attempt every execution of the job is stamped with.
 Job = tuple[Event, list[Hook], "asyncio.Future[list[Execution]] | None", str, int]
 
-BATCH = 16  # queued jobs a worker takes at once
-# Lanes: worker k > 0 takes work only while worker k-1 has been on one batch this long.
+# Queued jobs a worker takes at once: one thread hop and one landing for them all
+# (16 -> 64: ~11.4k -> ~13.5k trivial runs/s). Runs of the batch not yet started when
+# one of its runs stalls are taken by the next lanes (_steal): a big batch does not
+# hold runs up behind a slow one.
+BATCH = 64
+# Lanes: worker k > 0 takes work only while worker k-1 has been on one run this long.
 # Short runs then stay on one lane: each run hands the GIL over (lupa frees it for the
 # Lua call), and among 8 busy threads those handoffs cost a trivial run 97 µs of CPU in
 # hook threads instead of 60 (issue 19: ~8.4k -> ~9.2k runs/s). Runs that block (an http
-# call) or take long spill to every lane within a few STALLs, as before.
+# call) or take long spill to every lane within a few STALLs, as before. Measured per
+# run, not per batch: a batch of 64 quick runs may take longer than STALL, and opening
+# lanes for it cost ~8% (13.9k against 15.1k runs/s).
 STALL = 0.005
+# A batch's events are written `processing` only once its runs have taken this long:
+# quicker runs take an event from `pending` to its final status in one write, not two
+# (one UPDATE less per event, and one less change to the unfinished-events index).
+# Both statuses mean "not finished" to recovery; the store tells a long run's event
+# apart within this time. In memory (event.status) it is `processing` at once.
+PROCESSING_AFTER = 0.02
 
 
 class Dispatcher:
@@ -90,6 +104,7 @@ class Dispatcher:
         # lane above when it starts one (_spill).
         self._stall = stall
         self._busy_since: list[float | None] = [None] * concurrency
+        self._batches: list[deque[Job] | None] = [None] * concurrency  # runs not started
         self._started = [asyncio.Event() for _ in range(concurrency)]
         self._workers = [
             asyncio.create_task(self._work(i), name=f"dispatch-{i}") for i in range(concurrency)
@@ -195,30 +210,34 @@ class Dispatcher:
         while True:
             if not self._open.is_set():  # recovery first puts the events it recovered
                 await self._open.wait()
+            batch = None
             if lane:
                 await self._spill(lane)
-            item = await self._queue.get()
-            if self._halt.is_set():
-                self._drop(item)
-                continue
-            jobs = [self._took(item)]
-            # What is already queued goes along: one thread hop for several runs,
-            # since a trivial hook costs less than the hop itself.
-            while len(jobs) < BATCH and not self._queue.empty():
-                jobs.append(self._took(self._queue.get_nowait()))
-            self._active += len(jobs)
+                batch = self._steal(lane)
+            if batch is None:
+                item = await self._queue.get()
+                if self._halt.is_set():
+                    self._drop(item)
+                    continue
+                batch = deque((self._took(item),))
+                # What is already queued goes along: one thread hop for several runs,
+                # since a trivial hook costs less than the hop itself.
+                while len(batch) < BATCH and not self._queue.empty():
+                    batch.append(self._took(self._queue.get_nowait()))
+                self._active += len(batch)
             if lane is not None:
                 self._busy_since[lane] = loop.time()
+                self._batches[lane] = batch
                 self._started[lane].set()
             try:
-                await self._process(loop, jobs)
+                await self._process(loop, batch, lane)
             finally:
-                self._active -= len(jobs)
                 if lane is not None:
                     self._busy_since[lane] = None
+                    self._batches[lane] = None
 
     async def _spill(self, lane: int) -> None:
-        """Return once the lane below has been on one batch for `stall` (see STALL)."""
+        """Return once the lane below has been on one run for `stall` (see STALL)."""
         below = lane - 1
         while True:
             since = self._busy_since[below]
@@ -232,37 +251,75 @@ class Dispatcher:
                 return
             await asyncio.sleep(wait)  # then look again: the same batch, or a new one
 
+    def _steal(self, lane: int) -> deque[Job] | None:
+        """Runs not yet started in the batch of a stalled lane below (_spill let this one
+        open): the back half of the one with the most. Runs queued behind a slow one in
+        its batch then need not wait for it. None when there are none (the queue next)."""
+        if self._halt.is_set():
+            return None
+        stalled_before = self._loop.time() - self._stall
+        most: deque[Job] | None = None
+        for below in range(lane):
+            batch, since = self._batches[below], self._busy_since[below]
+            if not batch or since is None or since > stalled_before:
+                continue
+            if most is None or len(batch) > len(most):
+                most = batch
+        if most is None:
+            return None
+        stolen: deque[Job] = deque()
+        for _ in range((len(most) + 1) // 2):
+            try:  # that lane's thread takes from the front meanwhile: each pop is atomic
+                stolen.appendleft(most.pop())
+            except IndexError:
+                break
+        return stolen or None
+
     def _took(self, item: tuple[Job, bool]) -> Job:
         job, bounded = item
         if bounded:
             self._room.release()
         return job
 
-    def _run_jobs(self, jobs: list[Job], landed: asyncio.Future[None]) -> None:
-        """In a pool thread: every hook of every event of the batch, in order; then one
-        hop to the loop (_landed) with what ran, which resolves `landed`.
+    def _run_jobs(self, batch: deque[Job], landed: asyncio.Future[None], lane: int | None) -> None:
+        """In a pool thread: every hook of every event of the batch, in order, taking each
+        event from the front of `batch` (a stalled lane's neighbour takes from the back:
+        _steal); then one hop to the loop (_landed) with what ran, which resolves `landed`.
 
-        Stopping ends the batch between two runs: the results are then shorter than
-        `jobs` (and the last list may be shorter than its hooks)."""
+        Stopping ends the batch between two runs: the events not started are left in
+        `batch`, and the last event's list of runs may be shorter than its hooks."""
         loop = self._loop
-        results: list[list[Execution]] = []
+        done: list[tuple[Job, list[Execution]]] = []
         # Runs that wrote nothing (most): their records go to the loop with the batch's
         # end, in one hop, since a hop costs more than a trivial run.
         plain: list[tuple[Hook, Execution]] = []
         gate = self.gate
+        busy_since, clock = self._busy_since, loop.time  # loop.time: time.monotonic
+        files_checked_per_batch(batch)  # the batch's runs share a look at each hook file
         try:
-            for event, hooks, _done, trigger, attempt in jobs:
+            while batch:
+                try:
+                    job = batch.popleft()
+                except IndexError:  # the last one was stolen meanwhile
+                    break
+                event, hooks, _done, trigger, attempt = job
                 runs: list[Execution] = []
-                results.append(runs)
+                done.append((job, runs))
                 for hook in hooks:
                     if self._halt.is_set():
                         return
+                    if lane is not None:  # a lane stalls on one slow run, not a long batch
+                        busy_since[lane] = clock()
                     # A hook without a policy (NO_POLICY, shared) costs one identity test.
                     policy = hook.policy
                     if policy is NO_POLICY or not policy.gated:
                         execution, effects = self._run(hook, event)
                     else:
+                        # A gated run may wait its turn a long time: it looks at its
+                        # file when it starts, and the next runs look again after it.
+                        files_checked_per_batch(None)
                         gated = gate.run(hook, event, self._run)
+                        files_checked_per_batch(object())
                         if gated is None:  # halted while it waited its turn
                             return
                         execution, effects = gated
@@ -282,33 +339,48 @@ class Dispatcher:
                             return
                     runs.append(execution)
         finally:
+            files_checked_per_batch(None)
             # Also when the worker task was cancelled meanwhile (a stop): what ran is
             # recorded all the same, by this callback.
             with contextlib.suppress(RuntimeError):  # the loop is closed
-                loop.call_soon_threadsafe(self._landed, jobs, results, plain, landed)
+                loop.call_soon_threadsafe(self._landed, batch, done, plain, landed)
 
     def _commit(self, hook: Hook, execution: Execution, effects: Effects) -> None:
         """On the loop: a run's effects with its record and its hook's counter, one write."""
         effects.commit(run_record_ops(execution, hook.name))
 
-    async def _process(self, loop: asyncio.AbstractEventLoop, jobs: list[Job]) -> None:
-        statuses = self._statuses
-        for job in jobs:
-            event = job[0]
+    async def _process(
+        self, loop: asyncio.AbstractEventLoop, batch: deque[Job], lane: int | None
+    ) -> None:
+        events = [job[0] for job in batch]
+        for event in events:
             event.status = "processing"
-            statuses[event.id] = "processing"
-        self._store.wake()
         landed = loop.create_future()
         try:
-            self._pool.submit(self._run_jobs, jobs, landed)
+            self._pool.submit(self._run_jobs, batch, landed, lane)
         except RuntimeError:  # pool shut down while stopping: the events stay unfinished
+            self._active -= len(batch)
+            batch.clear()
             return
-        await landed
+        slow = loop.call_later(PROCESSING_AFTER, self._processing, events)
+        try:
+            await landed
+        finally:
+            slow.cancel()
+
+    def _processing(self, events: list[Event]) -> None:
+        """A batch still running after PROCESSING_AFTER: its unfinished events are written
+        `processing` (an event the batch finished meanwhile keeps its final status)."""
+        statuses = self._statuses
+        for event in events:
+            if event.status == "processing":
+                statuses[event.id] = "processing"
+        self._store.wake()
 
     def _landed(
         self,
-        jobs: list[Job],
-        results: list[list[Execution]],
+        batch: deque[Job],
+        done: list[tuple[Job, list[Execution]]],
         plain: list[tuple[Hook, Execution]],
         landed: asyncio.Future[None],
     ) -> None:
@@ -316,8 +388,11 @@ class Dispatcher:
         each event whose runs all ran, for the store's next round (_gather). (Runs with
         effects were committed already, in writes queued before that one.)
 
-        Shorter results when stopping cut the batch (zip stops there): what ran is
-        recorded, and an event with runs missing stays `processing`, for recovery."""
+        When stopping cut the batch, what ran is recorded, an event with runs missing
+        stays `processing`, and the events left in `batch` stay as they were: all of
+        them for recovery."""
+        self._active -= len(done) + len(batch)
+        batch.clear()
         rows, ran = self._rows, self._ran
         for hook, execution in plain:
             rows.append(execution)
@@ -326,14 +401,17 @@ class Dispatcher:
         statuses = self._statuses
         notices: list[Event] = []
         follow_ups = self.follow_ups
-        publish = self._bus.publish
-        for (event, hooks, done, trigger, _attempt), executions in zip(jobs, results, strict=False):
+        # Runs once per batch, its loops once per run: no notice is made for nobody.
+        publish = self._bus.publish if self._bus.subscriber_count else None
+        total = 0
+        for (event, hooks, waiter, trigger, _attempt), executions in done:
+            total += len(executions)
             for hook, execution in zip(hooks, executions, strict=False):
                 if _ran(execution):
                     hook.run_count += 1
                     hook.last_run = execution.started
-                self.executions_total += 1
-                publish("execution", execution)
+                if publish is not None:
+                    publish("execution", execution)
                 policy = hook.policy
                 if trigger == "retry" or (
                     policy is not NO_POLICY
@@ -344,12 +422,14 @@ class Dispatcher:
                 ok = follow_ups.settled(event, executions)
                 event.status = statuses[event.id] = "completed" if ok else "failed"
                 notices.append(event)
-                if done is not None:
-                    self._waiters.discard(done)
-                    self._answers.append((done, executions))
+                if waiter is not None:
+                    self._waiters.discard(waiter)
+                    self._answers.append((waiter, executions))
+        self.executions_total += total
         self._store.wake()
-        for event in notices:
-            publish("event_status", event)
+        if publish is not None:
+            for event in notices:
+                publish("event_status", event)
         if not landed.done():  # cancelled: the worker task was stopped meanwhile
             landed.set_result(None)
 
@@ -419,18 +499,41 @@ class Dispatcher:
 
     # -- disabling a hook ------------------------------------------------------------
 
-    async def drop_runs_of(self, hook_name: str, why: str) -> int:
-        """Take the queued (not yet started) runs of `hook_name` off the queue; each is
-        recorded as a `skipped` execution saying `why`. Returns how many went.
+    def _unstarted_in_batches(self, hook_name: str) -> list[tuple[Job, bool]]:
+        """The runs not yet started of every batch that holds one for `hook_name`, taken
+        out (from the back, as _steal does, while the batch's thread takes from the
+        front): they go back to the queue, ahead of the rest, as past-the-bound items
+        (their room was freed when their batch took them)."""
+        taken: list[tuple[Job, bool]] = []
+        for batch in self._batches:
+            # tuple(): one C call, so the batch's thread cannot change it meanwhile.
+            if not batch or not any(h.name == hook_name for j in tuple(batch) for h in j[1]):
+                continue
+            out: list[Job] = []
+            while True:
+                try:
+                    out.append(batch.pop())
+                except IndexError:
+                    break
+            self._active -= len(out)  # no longer in a batch: _landed will not count them
+            taken.extend((job, False) for job in reversed(out))
+        return taken
 
-        Runs already handed to a thread go ahead. An event left with no run to do is
-        finished as if it had run (skipped counts as done)."""
+    async def drop_runs_of(self, hook_name: str, why: str) -> int:
+        """Take the runs of `hook_name` not yet started off the queue and out of the
+        lanes' batches; each is recorded as a `skipped` execution saying `why`. Returns
+        how many went.
+
+        Runs under way go ahead. An event left with no run to do is finished as if it had
+        run (skipped counts as done)."""
         kept: list[tuple[Job, bool]] = []
         emptied: list[tuple[Event, list[Execution], asyncio.Future[list[Execution]] | None]] = []
         dropped: list[Execution] = []
         now = time.time()
+        items = self._unstarted_in_batches(hook_name)
         while not self._queue.empty():
-            item = self._queue.get_nowait()
+            items.append(self._queue.get_nowait())
+        for item in items:
             (event, hooks, done, trigger, attempt), bounded = item
             if not any(h.name == hook_name for h in hooks):
                 kept.append(item)

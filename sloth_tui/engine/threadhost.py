@@ -179,6 +179,8 @@ class ThreadHost:
         return execution, effects
 
     def _redelivered(self, hook: Hook, event: Event) -> bool:
+        if self._marks is not None and not self._marks:  # the common case, without the lock
+            return False
         with self._marks_lock:
             if self._marks is None:  # before this engine's first run: no mark is its own
                 try:

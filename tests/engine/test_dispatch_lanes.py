@@ -94,12 +94,72 @@ async def test_runs_that_block_spill_to_every_lane(tmp_path: Path) -> None:
     store, dispatcher = await open_lanes(tmp_path, run, concurrency=4, stall=0.005)
     try:
         waits = []
-        for i in range(1, 5):  # one at a time: queued together, they would be one batch
+        for i in range(1, 5):  # one at a time (the next test queues them together)
             waits.append(await dispatcher.submit(await stored_event(store, i), [HOOK], wait=True))
             await eventually(lambda i=i: len(entered) == i, what=f"run {i} under way")
         done = await asyncio.gather(*(w for w in waits if w is not None))
         assert [runs[0].status for runs in done] == ["success"] * 4
     finally:
+        await dispatcher.stop()
+        await store.close()
+
+
+async def test_runs_queued_behind_a_blocked_one_in_its_batch_spill_too(tmp_path: Path) -> None:
+    """The same four runs queued together: one lane takes them as one batch and blocks in
+    the first. The lanes that open take the runs that batch has not started (the back
+    half of the most that any stalled lane holds), so all four get under way at once."""
+    barrier = threading.Barrier(4, timeout=20)
+    lanes: set[str] = set()
+
+    def run(hook: Hook, event: Event) -> tuple[Execution, Effects | None]:
+        lanes.add(threading.current_thread().name)
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            return Execution(hook.name, event.id, "error", time.time(), error="alone"), None
+        return Execution(hook.name, event.id, "success", time.time()), None
+
+    store, dispatcher = await open_lanes(tmp_path, run, concurrency=4, stall=0.005)
+    try:
+        events = [await stored_event(store, i) for i in range(1, 5)]
+        # Nothing yields between these: the four are queued before any worker looks.
+        waits = [await dispatcher.submit(e, [HOOK], wait=True) for e in events]
+        done = await asyncio.gather(*(w for w in waits if w is not None))
+        assert [runs[0].status for runs in done] == ["success"] * 4
+        assert len(lanes) == 4
+        assert dispatcher.depth == 0
+    finally:
+        await dispatcher.stop()
+        await store.close()
+
+
+async def test_turning_a_hook_off_drops_the_runs_its_batch_has_not_started(
+    tmp_path: Path,
+) -> None:
+    """Ten runs queued together are one batch; the first blocks. Dropping the hook's runs
+    (what disabling or deleting it does) takes the nine not started out of the batch:
+    they are recorded as skipped at once, and only the one under way runs."""
+    release = threading.Event()
+    entered: list[int] = []
+
+    def run(hook: Hook, event: Event) -> tuple[Execution, Effects | None]:
+        entered.append(event.id)
+        release.wait(20)
+        return Execution(hook.name, event.id, "success", time.time()), None
+
+    store, dispatcher = await open_lanes(tmp_path, run, concurrency=1, stall=60.0)
+    try:
+        events = [await stored_event(store, i) for i in range(1, 11)]
+        waits = [await dispatcher.submit(e, [HOOK], wait=True) for e in events]
+        await eventually(lambda: entered == [1], what="the first run under way")
+        assert await dispatcher.drop_runs_of(HOOK.name, "the hook was disabled") == 9
+        release.set()
+        done = await asyncio.gather(*(w for w in waits if w is not None))
+        assert [runs[0].status for runs in done] == ["success"] + ["skipped"] * 9
+        assert entered == [1]
+        assert dispatcher.depth == 0
+    finally:
+        release.set()
         await dispatcher.stop()
         await store.close()
 

@@ -131,14 +131,20 @@ async def test_only_runs_that_ran_count_toward_throttle(
     settings: Settings, lua_file: LuaFile
 ) -> None:
     """mode single skips a run before the throttle counts it: every run that the
-    throttle let through ran, and no more than `count` ran."""
+    throttle let through ran, and no more than `count` ran.
+
+    In waves of 4: in each, one slow run goes first and the others, taken by the lanes
+    that open beside it, meet it under way (mode single). Forty at once would be one
+    batch, whose runs the other lanes take while the first still runs: all skipped by
+    mode single, none left for the throttle to count."""
     engine = await open_engine(settings, concurrency=4)
     try:
         _clock(engine)
         policy = HookPolicy(mode="single", throttle=Throttle(4, 60.0))
         await add(engine, lua_file, "st", SLOW % 2_000_000, policy)
-        await dispatch_many(engine, [{"n": i} for i in range(40)])
-        await settle(engine)
+        for wave in range(10):
+            await dispatch_many(engine, [{"n": wave * 4 + i} for i in range(4)])
+            await settle(engine)
         runs = await runs_of(engine, "st")
         ran = [e for e in runs if e.status == "success"]
         throttled = [e for e in runs if (e.error or "").startswith("throttle")]
