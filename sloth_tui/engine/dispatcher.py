@@ -49,6 +49,9 @@ class Effects(Protocol):
 # Runs one hook on one event in a worker thread and never raises. The run's effects,
 # when it has any to keep, commit with its record (None: the record alone).
 RunFn = Callable[[Hook, Event], tuple[Execution, Effects | None]]
+# Runs several (no gate) in a worker thread, in one Lua call where it can
+# (ScopedRuns.many): the results of a prefix of the pairs, at least one. Never raises.
+RunManyFn = Callable[[list[tuple[Hook, Event]]], Sequence[tuple[Execution, Effects | None]]]
 
 # An event, the hooks to run on it, the future of whoever waits for the runs, and why
 # they run: the trigger and attempt every execution of the job is stamped with.
@@ -67,6 +70,8 @@ BATCH = 64
 # run, not per batch: a batch of 64 quick runs may take longer than STALL, and opening
 # lanes for it cost ~8% (13.9k against 15.1k runs/s).
 STALL = 0.005
+# Runs of events without gated hooks that go to Lua in one call, at most (_run_jobs).
+TOGETHER = 32
 # A batch's events are written `processing` only once its runs have taken this long:
 # quicker runs take an event from `pending` to its final status in one write, not two
 # (one UPDATE less per event, and one less change to the unfinished-events index).
@@ -86,10 +91,12 @@ class Dispatcher:
         queue_size: int,
         lookup: Callable[[str], Hook | None] = lambda name: None,
         stall: float = STALL,
+        run_many: RunManyFn | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._run = run
+        self._run_many = run_many
         # The queue itself is unbounded; `_room` bounds what producers may add. Events
         # dispatched by hooks count against it too, but never wait for room: a hook
         # thread waiting for room that only hook threads free would deadlock. They take
@@ -105,6 +112,7 @@ class Dispatcher:
         self._stall = stall
         self._busy_since: list[float | None] = [None] * concurrency
         self._batches: list[deque[Job] | None] = [None] * concurrency  # runs not started
+        self._together = [1] * concurrency  # events per Lua call, per lane (_run_jobs)
         self._started = [asyncio.Event() for _ in range(concurrency)]
         self._workers = [
             asyncio.create_task(self._work(i), name=f"dispatch-{i}") for i in range(concurrency)
@@ -282,68 +290,158 @@ class Dispatcher:
         return job
 
     def _run_jobs(self, batch: deque[Job], landed: asyncio.Future[None], lane: int | None) -> None:
-        """In a pool thread: every hook of every event of the batch, in order, taking each
-        event from the front of `batch` (a stalled lane's neighbour takes from the back:
+        """In a pool thread: every hook of every event of the batch, in order, taking
+        events from the front of `batch` (a stalled lane's neighbour takes from the back:
         _steal); then one hop to the loop (_landed) with what ran, which resolves `landed`.
 
-        Stopping ends the batch between two runs: the events not started are left in
+        Events whose hooks have no gate go together, several runs per Lua call (run_many):
+        one event at first, twice as many after each call whose runs all ran quickly (no
+        host call, no clock read: see Worker.run_many), up to TOGETHER; back to one after
+        any other; the lane keeps the count from one batch to the next. Runs that call
+        out, or block, so go one event at a time, and the rest of the batch stays where a
+        stalled lane's neighbour can take it.
+
+        Stopping ends the batch between two calls: the events not started are left in
         `batch`, and the last event's list of runs may be shorter than its hooks."""
-        loop = self._loop
         done: list[tuple[Job, list[Execution]]] = []
         # Runs that wrote nothing (most): their records go to the loop with the batch's
         # end, in one hop, since a hop costs more than a trivial run.
         plain: list[tuple[Hook, Execution]] = []
-        gate = self.gate
-        busy_since, clock = self._busy_since, loop.time  # loop.time: time.monotonic
         files_checked_per_batch(batch)  # the batch's runs share a look at each hook file
+        # How many go together carries over from the lane's last batch (the reaper: 1).
+        together = 1 if lane is None else self._together[lane]
         try:
             while batch:
                 try:
                     job = batch.popleft()
                 except IndexError:  # the last one was stolen meanwhile
                     break
-                event, hooks, _done, trigger, attempt = job
-                runs: list[Execution] = []
-                done.append((job, runs))
-                for hook in hooks:
-                    if self._halt.is_set():
+                if self._run_many is None or _gated(job[1]):
+                    together = 1
+                    if not self._run_alone(job, done, plain, lane):
                         return
-                    if lane is not None:  # a lane stalls on one slow run, not a long batch
-                        busy_since[lane] = clock()
-                    # A hook without a policy (NO_POLICY, shared) costs one identity test.
-                    policy = hook.policy
-                    if policy is NO_POLICY or not policy.gated:
-                        execution, effects = self._run(hook, event)
-                    else:
-                        # A gated run may wait its turn a long time: it looks at its
-                        # file when it starts, and the next runs look again after it.
-                        files_checked_per_batch(None)
-                        gated = gate.run(hook, event, self._run)
-                        files_checked_per_batch(object())
-                        if gated is None:  # halted while it waited its turn
-                            return
-                        execution, effects = gated
-                    if trigger != "event":
-                        execution.trigger = trigger
-                        execution.attempt = attempt
-                    if effects is None or effects.empty:
-                        plain.append((hook, execution))
-                    else:
-                        # Committed now, not after the batch: the next run (of this batch,
-                        # or another thread's) reads this one's state writes
-                        # (PendingState), and the loop takes this callback before it
-                        # answers that read.
-                        try:
-                            loop.call_soon_threadsafe(self._commit, hook, execution, effects)
-                        except RuntimeError:  # the loop is closed: the engine was torn down
-                            return
-                    runs.append(execution)
+                    continue
+                jobs = [job]
+                while len(jobs) < together:
+                    try:
+                        job = batch.popleft()
+                    except IndexError:
+                        break
+                    if _gated(job[1]):
+                        batch.appendleft(job)  # alone, next
+                        break
+                    jobs.append(job)
+                quick = self._run_together(jobs, batch, done, plain, lane)
+                if quick is None:  # stopping, or the loop is closed
+                    return
+                together = min(together * 2, TOGETHER) if quick else 1
         finally:
+            if lane is not None:
+                self._together[lane] = together
             files_checked_per_batch(None)
             # Also when the worker task was cancelled meanwhile (a stop): what ran is
             # recorded all the same, by this callback.
             with contextlib.suppress(RuntimeError):  # the loop is closed
-                loop.call_soon_threadsafe(self._landed, batch, done, plain, landed)
+                self._loop.call_soon_threadsafe(self._landed, batch, done, plain, landed)
+
+    def _run_alone(
+        self,
+        job: Job,
+        done: list[tuple[Job, list[Execution]]],
+        plain: list[tuple[Hook, Execution]],
+        lane: int | None,
+    ) -> bool:
+        """One event's hooks, one run at a time (gated hooks go through the gate). False:
+        stop the batch (stopping, or the loop is closed)."""
+        event, hooks, _done, _trigger, _attempt = job
+        runs: list[Execution] = []
+        done.append((job, runs))
+        for hook in hooks:
+            if self._halt.is_set():
+                return False
+            if lane is not None:  # a lane stalls on one slow run, not a long batch
+                self._busy_since[lane] = self._loop.time()
+            # A hook without a policy (NO_POLICY, shared) costs one identity test.
+            policy = hook.policy
+            if policy is NO_POLICY or not policy.gated:
+                execution, effects = self._run(hook, event)
+            else:
+                # A gated run may wait its turn a long time: it looks at its file when it
+                # starts, and the next runs look again after it.
+                files_checked_per_batch(None)
+                gated = self.gate.run(hook, event, self._run)
+                files_checked_per_batch(object())
+                if gated is None:  # halted while it waited its turn
+                    return False
+                execution, effects = gated
+            if not self._record_run(job, hook, execution, effects, runs, plain):
+                return False
+        return True
+
+    def _run_together(
+        self,
+        jobs: list[Job],
+        batch: deque[Job],
+        done: list[tuple[Job, list[Execution]]],
+        plain: list[tuple[Hook, Execution]],
+        lane: int | None,
+    ) -> bool | None:
+        """The runs of `jobs` (no gate), as many per call as run_many takes. True when the
+        first call took them all (they were quick); None: stop the batch, with the events
+        not started put back in `batch`."""
+        assert self._run_many is not None
+        pairs = [(hook, job[0]) for job in jobs for hook in job[1]]
+        owners = [k for k, job in enumerate(jobs) for _hook in job[1]]
+        runs_of: list[list[Execution] | None] = [None] * len(jobs)
+        pos = 0
+        quick = True
+        while pos < len(pairs):
+            if self._halt.is_set():
+                first = owners[pos] if runs_of[owners[pos]] is None else owners[pos] + 1
+                batch.extendleft(reversed(jobs[first:]))  # not started: left for recovery
+                return None
+            if lane is not None:  # a lane stalls on one slow call
+                self._busy_since[lane] = self._loop.time()
+            got = self._run_many(pairs[pos:])
+            quick = quick and len(got) == len(pairs) - pos
+            for execution, effects in got:
+                k, hook = owners[pos], pairs[pos][0]
+                pos += 1
+                runs = runs_of[k]
+                if runs is None:
+                    runs = runs_of[k] = []
+                    done.append((jobs[k], runs))
+                if not self._record_run(jobs[k], hook, execution, effects, runs, plain):
+                    return None
+        return quick
+
+    def _record_run(
+        self,
+        job: Job,
+        hook: Hook,
+        execution: Execution,
+        effects: Effects | None,
+        runs: list[Execution],
+        plain: list[tuple[Hook, Execution]],
+    ) -> bool:
+        """In the pool thread, after a run: its record to buffer (plain), or its effects to
+        commit now. False when the loop is closed (the engine was torn down)."""
+        trigger = job[3]
+        if trigger != "event":
+            execution.trigger = trigger
+            execution.attempt = job[4]
+        if effects is None or effects.empty:
+            plain.append((hook, execution))
+        else:
+            # Committed now, not after the batch: the next run (of this batch, or another
+            # thread's) reads this one's state writes (PendingState), and the loop takes
+            # this callback before it answers that read.
+            try:
+                self._loop.call_soon_threadsafe(self._commit, hook, execution, effects)
+            except RuntimeError:
+                return False
+        runs.append(execution)
+        return True
 
     def _commit(self, hook: Hook, execution: Execution, effects: Effects) -> None:
         """On the loop: a run's effects with its record and its hook's counter, one write."""
@@ -648,6 +746,11 @@ class Dispatcher:
             if not waiter.done():
                 waiter.set_exception(_stopped(None))
                 waiter.add_done_callback(_retrieved)
+
+
+def _gated(hooks: list[Hook]) -> bool:
+    """Some hook has a gate (mode, throttle, dedupe...): its runs go one at a time."""
+    return any(h.policy is not NO_POLICY and h.policy.gated for h in hooks)
 
 
 def _ran(execution: Execution) -> bool:

@@ -212,6 +212,9 @@ class Engine:
         limits_for = _LimitsCache(registry)
         self.runs = ScopedRuns(
             lambda hook, event: host.run(runtime.run, hook, event, limits_for(hook)),
+            run_many=lambda pairs, entered: host.run_many(
+                runtime.run_many, pairs, limits_for, entered
+            ),
             state_events=s.state_events,
         )
         self._dispatcher = Dispatcher(
@@ -221,6 +224,7 @@ class Engine:
             concurrency=s.concurrency,
             queue_size=s.queue_size,
             lookup=registry.find,
+            run_many=self.runs.many,
         )
         self._dispatcher.follow_ups.disable = self._auto_disable
         registry.attach(runtime, self._dispatcher)

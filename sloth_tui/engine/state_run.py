@@ -36,6 +36,12 @@ from sloth_tui.model.records import Event, Execution, Hook
 VALUE_MAX = 1024  # characters of a state value an event carries (JSON text for a table)
 
 RealRun = Callable[[Hook, Event], tuple[Execution, RunEffects]]
+# Several real runs (ThreadHost.run_many): the results of a prefix of the pairs (none:
+# run them one by one), and the second argument is called with a run's index just
+# before that run's first host call.
+RealRuns = Callable[
+    [list[tuple[Hook, Event]], Callable[[int], None]], list[tuple[Execution, RunEffects | None]]
+]
 
 
 def shown_value(value: Any) -> Any:
@@ -57,10 +63,12 @@ class ScopedRuns:
         self,
         run: RealRun,
         *,
+        run_many: RealRuns | None = None,
         state_events: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._run = run
+        self._run_many = run_many
         self.state_events = state_events
         self.locks = LockTable(clock)  # one per engine: every hook's runs share it
 
@@ -71,6 +79,47 @@ class ScopedRuns:
             execution, effects = self._run(hook, event)
         finally:
             leave(scope, outer)
+        self._ended(scope, hook, event, execution, effects)
+        return execution, effects
+
+    def many(self, pairs: list[tuple[Hook, Event]]) -> list[tuple[Execution, RunEffects | None]]:
+        """Runs of hooks without a gate, several per Lua call (ThreadHost.run_many): the
+        results of a prefix of `pairs`, at least one. A run gets its scope when it first
+        calls the host (most never do: their effects are None). One run, as __call__
+        makes it, without run_many (a test's engine) or when it ran none."""
+        if self._run_many is None:
+            return [self(*pairs[0])]
+        entered: list[tuple[int, RunScope, RunScope | None]] = []
+
+        def enter_run(index: int) -> None:
+            hook, event = pairs[index]
+            scope = RunScope(self.locks, hook.name, event.id, self.state_events)
+            entered.append((index, scope, enter(scope)))
+
+        try:
+            results = self._run_many(pairs, enter_run)
+        finally:
+            for _index, scope, outer in reversed(entered):
+                leave(scope, outer)
+        if not results:  # http marks are pending: see ThreadHost.run_many
+            return [self(*pairs[0])]
+        for index, scope, _outer in entered:
+            if index < len(results):
+                execution, effects = results[index]
+                if effects is not None:
+                    self._ended(scope, *pairs[index], execution, effects)
+        return results
+
+    def _ended(
+        self,
+        scope: RunScope,
+        hook: Hook,
+        event: Event,
+        execution: Execution,
+        effects: RunEffects,
+    ) -> None:
+        """After a run with effects: what its scope left (state events, locks freed), and
+        its state writes to the fleet's bucket (in a fleet)."""
         if scope.freed or scope.changes:
             self._after(scope, hook, event, execution, effects)
         try:
@@ -79,7 +128,6 @@ class ScopedRuns:
             why = " ".join(str(exc).split()) or type(exc).__name__
             execution.status = "error"
             execution.error = f"state not saved to the fleet: {why}"
-        return execution, effects
 
     def _after(
         self,

@@ -27,6 +27,7 @@ from sloth_tui.engine.effects import RunEffects
 from sloth_tui.engine.pending_state import PendingState
 from sloth_tui.engine.store import Store, WriteOp
 from sloth_tui.lua.limits import Limits
+from sloth_tui.lua.worker import ManyRun, Touch
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.records import Event, Execution, Hook
 
@@ -70,6 +71,10 @@ class Runner(Protocol):
     def __call__(
         self, hook: Hook, event: Event, *, limits: Limits, host: RunEffects, redelivered: bool
     ) -> Execution: ...
+
+
+# HookRuntime.run_many, as the host uses it.
+ManyRunner = Callable[[list[ManyRun], Touch], list[Execution]]
 
 
 class ThreadHost:
@@ -177,6 +182,35 @@ class ThreadHost:
             hook, event, limits=limits, host=effects, redelivered=effects.redelivered
         )
         return execution, effects
+
+    def run_many(
+        self,
+        runtime: ManyRunner,
+        pairs: list[tuple[Hook, Event]],
+        limits: Callable[[Hook], Limits],
+        entered: Callable[[int], None],
+    ) -> list[tuple[Execution, RunEffects | None]]:
+        """In a pool thread: several real runs in one Lua call (HookRuntime.run_many),
+        the results of a prefix of `pairs`. A run gets its RunEffects at its first host
+        call (`entered(i)` is told first); a run that made none has no effects (None).
+
+        Returns [] (nothing ran) while http marks left by a crash are pending, or before
+        they are known: whether a run is a redelivery is known, and its mark taken, only
+        as it starts, so the caller runs them one by one (run())."""
+        if self._marks is None or self._marks:
+            return []
+        made: dict[int, RunEffects] = {}
+
+        def touch(index: int) -> RunEffects:
+            effects = made.get(index)
+            if effects is None:
+                entered(index)
+                hook, event = pairs[index]
+                effects = made[index] = RunEffects(self, hook.name, event, redelivered=False)
+            return effects
+
+        executions = runtime([(h, e, limits(h), False) for h, e in pairs], touch)
+        return [(execution, made.get(i)) for i, execution in enumerate(executions)]
 
     def _redelivered(self, hook: Hook, event: Event) -> bool:
         if self._marks is not None and not self._marks:  # the common case, without the lock

@@ -15,11 +15,12 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sloth_tui.lua.host import HostAPI
 from sloth_tui.lua.limits import Limits
-from sloth_tui.lua.worker import WorkerPool
+from sloth_tui.lua.worker import ManyRun, Touch, WorkerPool
 from sloth_tui.model.records import Event, Execution, Hook
 
 __all__ = [
@@ -81,6 +82,24 @@ class HookRuntime:
         except Exception as exc:  # a bug here must still end in a record, not a crash
             worker.broken = True
             return _failed(hook, event, dry_run, exc)
+        finally:
+            self._pool.release(worker)
+
+    def run_many(self, runs: Sequence[ManyRun], touch: Touch) -> list[Execution]:
+        """Real runs of hook files (no code, no dry run), several per Lua call: the
+        executions of a prefix of `runs`, at least one (Worker.run_many says which).
+        `touch(i)` gives run i its HostAPI at its first host call. Never raises."""
+        try:
+            worker = self._pool.acquire()
+        except Exception as exc:
+            hook, event, _limits, _redelivered = runs[0]
+            return [_failed(hook, event, False, exc)]
+        try:
+            return worker.run_many(runs, touch)
+        except Exception as exc:  # a bug here must still end in a record, not a crash
+            worker.broken = True
+            hook, event, _limits, _redelivered = runs[0]
+            return [_failed(hook, event, False, exc)]
         finally:
             self._pool.release(worker)
 

@@ -312,6 +312,33 @@ local function run(chunk, mode, source, etype, id, ts, esource, data, category, 
   return a, b, c, d
 end
 
+-- Runs of hook files, several per call from Python (Worker.run_many): Python gives up
+-- the GIL once for them all, not once per run. `args` holds RUN_ARGS values per run;
+-- run j's deadline counts from t0, the call's start (the runs before it in the call
+-- each made no Python call, so each ran under CHECK_EVERY instructions). `flags`:
+-- [1] set by Python when a run calls it (a host call, a clock read), [2] the run under
+-- way. The call ends after such a run: Python then sees its time and whether to go
+-- on. Returns how many ran, then kind, a, b, c of each (as run returns them).
+local RUN_ARGS = 13
+local tunpack = table.unpack
+local function run_many(args, count, t0, flags)
+  local out, r = {}, 0
+  flags[1] = false
+  for j = 1, count do
+    local b = (j - 1) * RUN_ARGS
+    flags[2] = j
+    local chunk, source, etype, id, ts, esource, data, category, parent_id, depth, timeout,
+      bud, redelivered = tunpack(args, b + 1, b + RUN_ARGS)
+    out[r + 1], out[r + 2], out[r + 3], out[r + 4] = run(chunk, "run", source, etype, id, ts,
+      esource, data, category, parent_id, depth, t0 + timeout, bud, redelivered)
+    r = r + 4
+    if flags[1] then
+      return j, tunpack(out, 1, r)
+    end
+  end
+  return count, tunpack(out, 1, r)
+end
+
 local function compile(text, name)
   return load(text, "=" .. name, "t", EMPTY)
 end
@@ -342,5 +369,7 @@ for _, name in next, { "io", "os", "debug", "package", "require", "dofile", "loa
   _G[name] = nil
 end
 
-return { run = run, compile = compile, bench_env = bench_env, env_names = env_names }
+return {
+  run = run, run_many = run_many, compile = compile, bench_env = bench_env, env_names = env_names,
+}
 

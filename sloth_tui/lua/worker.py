@@ -18,7 +18,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -43,6 +43,10 @@ _LUA = {
 MAX_CHUNKS = 256  # compiled hook files kept per runtime
 FILES_FRESH = 0.005  # seconds a batch's runs reuse a look at a hook file
 GC_ABOVE = 8 * 1024 * 1024  # after a run that left this much heap, collect now
+# run_many stops adding runs to a call once their event data (all made before the call)
+# fills this share of the Lua heap's limit: big events go one or a few per call.
+HEAP_SHARE = 8
+HEAP_MARGIN = 256 * 1024  # heap left under its limit before lupa is asked to call a run
 
 
 class CancelToken:
@@ -104,6 +108,35 @@ def chunk_name(hook: Hook) -> str:
 _basename = functools.lru_cache(maxsize=MAX_CHUNKS)(os.path.basename)  # once per file
 
 
+# One run of Worker.run_many: (hook, event, limits, redelivered).
+ManyRun = tuple[Hook, Event, Limits, bool]
+# run_many's `touch(i)`: the HostAPI of run i, asked for at its first host call.
+Touch = Callable[[int], HostAPI]
+
+
+class _Call:
+    """One Lua call of Worker.run_many, as its host calls and clock reads see it."""
+
+    __slots__ = ("executions", "runs", "slots", "t0", "timeouts", "touch", "touched_at")
+
+    def __init__(
+        self,
+        runs: Sequence[ManyRun],
+        executions: list[Execution],
+        slots: list[int],
+        timeouts: list[float],
+        touch: Touch,
+        t0: float,
+    ) -> None:
+        self.runs = runs
+        self.executions = executions
+        self.slots = slots  # the run (index into runs) of each Lua slot
+        self.timeouts = timeouts  # per slot
+        self.touch = touch
+        self.t0 = t0  # monotonic: where the slots' deadlines count from
+        self.touched_at: float | None = None  # perf_counter at the first Python call
+
+
 class Worker:
     """Not thread-safe: owned by one thread at a time (see WorkerPool)."""
 
@@ -132,6 +165,16 @@ class Worker:
             mode="t",
         )  # fmt: skip
         self._run = sandbox["run"]
+        self._run_many = sandbox["run_many"]
+        # run_many's flags: [1] a run called Python, [2] the slot under way (sandbox.lua).
+        # Read and set through Lua functions: lupa reads a table wrongly from Python in a
+        # call that came from a coroutine (each hook runs in one), giving back a tuple.
+        self._flags, self._slot_now, self._mark_called = lua(
+            "local f = { false, 0 } "
+            "return f, function() return f[2] end, function() f[1] = true end",
+            name="=flags",
+        )
+        self._call: _Call | None = None  # run_many's call under way
         self._compile = sandbox["compile"]
         self.bench_env = sandbox["bench_env"]
         self._env_names = sandbox["env_names"]
@@ -151,6 +194,8 @@ class Worker:
         monotonic = time.monotonic
 
         def now() -> float:
+            if self._call is not None:
+                self._touched()
             token = self._token
             if token is not None and token.cancelled:
                 return math.inf
@@ -189,9 +234,18 @@ class Worker:
 
     def _context(self) -> RunContext:
         """The run's RunContext, made at its first host call."""
-        args = self._run_args
-        assert args is not None, "a host call outside a run"
-        host, hook, event, dry_run, deadline, limits, exe = args
+        call = self._call
+        if call is not None:  # run_many: the slot under way, whose host touch() gives
+            self._touched()
+            slot = int(self._slot_now()) - 1
+            index = call.slots[slot]
+            hook, event, limits, _redelivered = call.runs[index]
+            host, exe, dry_run = call.touch(index), call.executions[index], False
+            deadline = call.t0 + call.timeouts[slot]
+        else:
+            args = self._run_args
+            assert args is not None, "a host call outside a run"
+            host, hook, event, dry_run, deadline, limits, exe = args
         self.ctx = RunContext(
             self.lua, host, hook.name, event, dry_run=dry_run, deadline=deadline,
             limits=limits, logs=exe.logs, calls=exe.calls,
@@ -298,6 +352,12 @@ class Worker:
         self._run_args = host, hook, event, dry_run, deadline, limits, exe
         try:
             data = self._event_data(event.data)
+            if not self._room():  # the event's data alone fills the hook's heap
+                del data
+                self._run_args = self._token = None
+                self._settle(exe, ("limit", "memory", None), name, limits, timeout)
+                exe.duration_ms = (time.perf_counter() - t0) * 1000
+                return exe
             out = self._run(
                 chunk, mode, "=" + name, event.type, event.id, event.ts, event.source, data,
                 event.category, event.parent_id, event.depth, deadline, limits.instructions,
@@ -318,10 +378,142 @@ class Worker:
         exe.duration_ms = (time.perf_counter() - t0) * 1000
         return exe
 
+    def _touched(self) -> None:
+        """A run of run_many's call called Python: the call ends after it (sandbox.lua)."""
+        call = self._call
+        if call is not None and call.touched_at is None:
+            call.touched_at = time.perf_counter()
+            self._mark_called()
+
+    def run_many(self, runs: Sequence[ManyRun], touch: Touch) -> list[Execution]:
+        """Real runs of hook files, in order, several in one Lua call: Python gives up the
+        GIL once for them, not once per run (issue 19: with the loop busy, each run's
+        hand-back of the GIL cost more than the run). Returns the executions of a prefix
+        of `runs`, at least one: a call ends after a run that called Python (a host call
+        or a clock read), so that the caller sees its time and can stop before the rest.
+        `touch(i)` gives run i its HostAPI at its first host call.
+
+        The runs that called nothing share the call's time: each ran under CHECK_EVERY
+        instructions, and their deadlines count from the call's start. Runs with another
+        Lua heap limit than the first end the prefix (the heap limit is the runtime's)."""
+        p0, w0, t0 = time.perf_counter(), time.time(), time.monotonic()
+        executions: list[Execution] = []
+        slots: list[int] = []
+        timeouts: list[float] = []
+        names: list[str] = []
+        args: list[Any] = []
+        heap = self.lua.get_memory_used()
+        for index, (hook, event, limits, redelivered) in enumerate(runs):
+            if limits.memory != self.memory:
+                if executions:
+                    break
+                self.lua.set_max_memory(limits.memory)
+                self.memory = limits.memory
+            exe = Execution(hook.name, event.id, "error", w0, event_type=event.type)
+            executions.append(exe)
+            name = chunk_name(hook)
+            chunk, err = self._chunk(hook, None, name)
+            if chunk is None:
+                exe.error, exe.error_line = position(err or "cannot load hook", None, name)
+                continue
+            try:
+                data = self._event_data(event.data)
+            except Exception as exc:  # the runtime failed: as run() reports it
+                if slots:  # the runs before it go first; it comes first in the next call
+                    executions.pop()
+                    break
+                self.broken = True
+                exe.error = f"hook runtime failure: {exc}"
+                return executions
+            if not self._room():
+                del data
+                if slots:  # the runs before it go first; it comes first in the next call
+                    executions.pop()
+                    break
+                # Its data alone fills the hook's heap: a memory limit, as run() says.
+                timeout = hook.timeout if hook.timeout > 0 else limits.timeout
+                self._settle(exe, ("limit", "memory", None), name, limits, timeout)
+                return executions
+            timeout = hook.timeout if hook.timeout > 0 else limits.timeout
+            slots.append(index)
+            timeouts.append(timeout)
+            names.append(name)
+            args += (
+                chunk, "=" + name, event.type, event.id, event.ts, event.source, data,
+                event.category, event.parent_id, event.depth, timeout, limits.instructions,
+                redelivered,
+            )  # fmt: skip
+            if self.lua.get_memory_used() - heap > self.memory // HEAP_SHARE:
+                break  # big events: the call's data stays a small part of the heap
+        if not slots:
+            return executions
+        call = self._call = _Call(runs, executions, slots, timeouts, touch, t0)
+        try:
+            # Each run's data is its own table (_event_data), made apart: one recursive
+            # conversion of them all would give a dict met twice (two hooks, one event)
+            # as an empty table the second time.
+            out = self._run_many(self.lua.table_from(args), len(slots), t0, self._flags)
+        except Exception as exc:  # the runtime itself failed: report it, replace the runtime
+            self.broken = True
+            out = (
+                len(slots),
+                *(("error", f"hook runtime failure: {exc}", None, None) * len(slots)),
+            )
+        finally:
+            ctx = self.ctx
+            self.ctx = self._call = None
+        p1 = time.perf_counter()
+        ran = int(out[0])
+        touched_at = call.touched_at
+        # Quick runs (no Python call) share the time up to the first call; the run that
+        # made it takes the rest.
+        quick = ran - 1 if touched_at is not None else ran
+        share = ((touched_at or p1) - p0) / quick if quick else 0.0
+        for slot in range(ran):
+            index = slots[slot]
+            exe = executions[index]
+            hook, _event, limits, _redelivered = runs[index]
+            if slot < quick:
+                start, took = p0 + slot * share, share
+            else:
+                start = touched_at or p1
+                took = p1 - start
+            exe.started = w0 + (start - p0)
+            exe.duration_ms = took * 1000
+            base = 1 + 4 * slot
+            self._settle(exe, out[base : base + 4], names[slot], limits, timeouts[slot])
+        if ctx is not None:  # the last run made host calls
+            last = executions[slots[ran - 1]]
+            ctx.close()
+            redact_execution(last, ctx.scratch)  # secrets the run read leave as [secret:NAME]
+        if not self.broken and self.lua.get_memory_used() > GC_ABOVE:
+            self.lua.gccollect()  # give big runs' garbage back now, not during the next ones
+        return executions if ran == len(slots) else executions[: slots[ran - 1] + 1]
+
     def _event_data(self, data: dict[str, Any]) -> Any:
+        """The event's data as a Lua table, made with the heap's limit lifted: lupa
+        converts (and pushes a call's arguments) outside a protected call, where running
+        out of heap aborts the whole process. A hook with --max-memory-mb 1 and an event
+        of 20,000 keys did. The caller checks the heap has room left (_room) before any
+        other call into Lua."""
         if not isinstance(data, dict):
             data = {}
-        return self.lua.table_from(jsonable(data), recursive=True)
+        plain = jsonable(data)
+        self.lua.set_max_memory(0)  # 0: none
+        try:
+            return self.lua.table_from(plain, recursive=True)
+        finally:
+            self.lua.set_max_memory(self.memory)
+
+    def _room(self) -> bool:
+        """The heap has HEAP_MARGIN left under its limit (after a collection if need be):
+        enough for what lupa allocates unprotected to call a run."""
+        used: int = self.lua.get_memory_used()
+        if self.memory - used >= HEAP_MARGIN:
+            return True
+        self.lua.gccollect()
+        used = self.lua.get_memory_used()
+        return self.memory - used >= HEAP_MARGIN
 
     @staticmethod
     def _settle(exe: Execution, out: Any, name: str, limits: Limits, timeout: float) -> None:

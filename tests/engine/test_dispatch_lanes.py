@@ -76,21 +76,28 @@ async def test_short_runs_stay_on_one_lane(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_runs_that_block_spill_to_every_lane(tmp_path: Path) -> None:
-    """Each run blocks until 4 runs are under way at once: only lanes that open while
-    the ones below are stuck let that happen (one lane would run them one by one, and
-    the barrier would break)."""
+def four_at_once(note: Callable[[Event], object]) -> RunFn:
+    """A run that blocks until 4 runs are under way at once (`note` sees each start):
+    success, or `error` "alone" when the barrier breaks (after 20 s)."""
     barrier = threading.Barrier(4, timeout=20)
-    entered: list[int] = []
 
     def run(hook: Hook, event: Event) -> tuple[Execution, Effects | None]:
-        entered.append(event.id)
+        note(event)
         try:
             barrier.wait()
         except threading.BrokenBarrierError:
             return Execution(hook.name, event.id, "error", time.time(), error="alone"), None
         return Execution(hook.name, event.id, "success", time.time()), None
 
+    return run
+
+
+async def test_runs_that_block_spill_to_every_lane(tmp_path: Path) -> None:
+    """Each run blocks until 4 runs are under way at once: only lanes that open while
+    the ones below are stuck let that happen (one lane would run them one by one, and
+    the barrier would break)."""
+    entered: list[int] = []
+    run = four_at_once(lambda event: entered.append(event.id))
     store, dispatcher = await open_lanes(tmp_path, run, concurrency=4, stall=0.005)
     try:
         waits = []
@@ -108,17 +115,8 @@ async def test_runs_queued_behind_a_blocked_one_in_its_batch_spill_too(tmp_path:
     """The same four runs queued together: one lane takes them as one batch and blocks in
     the first. The lanes that open take the runs that batch has not started (the back
     half of the most that any stalled lane holds), so all four get under way at once."""
-    barrier = threading.Barrier(4, timeout=20)
     lanes: set[str] = set()
-
-    def run(hook: Hook, event: Event) -> tuple[Execution, Effects | None]:
-        lanes.add(threading.current_thread().name)
-        try:
-            barrier.wait()
-        except threading.BrokenBarrierError:
-            return Execution(hook.name, event.id, "error", time.time(), error="alone"), None
-        return Execution(hook.name, event.id, "success", time.time()), None
-
+    run = four_at_once(lambda event: lanes.add(threading.current_thread().name))
     store, dispatcher = await open_lanes(tmp_path, run, concurrency=4, stall=0.005)
     try:
         events = [await stored_event(store, i) for i in range(1, 5)]
