@@ -761,7 +761,6 @@ class Store:
         assert self._writer is not None
         while True:
             await self._wake.wait()
-            await asyncio.sleep(0)
             if self._gatherers:
                 self._gather()
             if not self._rounds:
