@@ -37,6 +37,17 @@ async def read_reply(reader: asyncio.StreamReader, within: float = 15.0) -> tupl
     return status, json.loads(body)
 
 
+async def reply_or_reset(reader: asyncio.StreamReader) -> tuple[int, Any] | None:
+    """A slow client's reply, or None when the connection was reset before it could be
+    read: the server hangs up with the client's last bytes unread, and Linux then sends
+    a reset, which may reach the client ahead of the 408 (seen once in CI on 3.12). The
+    tests check the server's side (its refusal count) either way."""
+    try:
+        return await read_reply(reader)
+    except ConnectionResetError:
+        return None
+
+
 async def trickle(writer: asyncio.StreamWriter, every: float = 0.05) -> None:
     """A slowloris: one byte at a time, forever (until the server hangs up)."""
     try:
@@ -54,10 +65,12 @@ async def test_a_slow_head_is_cut_with_408(engine: Engine) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(HEAD + b"X-Slow: ")
         dripping = asyncio.create_task(trickle(writer))
-        status, body = await read_reply(reader)
+        reply = await reply_or_reset(reader)
         dripping.cancel()
         writer.close()
-        assert status == 408 and body["error_type"] == "too_slow"
+        if reply is not None:
+            status, body = reply
+            assert status == 408 and body["error_type"] == "too_slow"
         assert ctx.refusals.snapshot() == {("*", "slow_head"): 1}
 
 
@@ -67,10 +80,12 @@ async def test_a_slow_body_is_cut_with_408(engine: Engine) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(HEAD + b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n[")
         dripping = asyncio.create_task(trickle(writer))
-        status, body = await read_reply(reader)
+        reply = await reply_or_reset(reader)
         dripping.cancel()
         writer.close()
-        assert status == 408 and "did not arrive within 0.5s" in body["error"]
+        if reply is not None:
+            status, body = reply
+            assert status == 408 and "did not arrive within 0.5s" in body["error"]
         assert ctx.refusals.snapshot() == {("/events", "slow_body"): 1}
 
 
