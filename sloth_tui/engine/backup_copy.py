@@ -30,6 +30,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,38 @@ class BackupError(SlothError):
 
 class BackupCancelled(BackupError):
     pass
+
+
+class CopyCancel:
+    """Cancels a copy running in another thread. The copy looks at it between two steps
+    and, under the same lock, just before its rename; so a cancel either stops the copy
+    or finds the backup already in its place and takes it back. An interrupted backup
+    leaves no backup, even one interrupted in the last moment (seen in CI: exit 130 and a
+    whole backup on disk). With --overwrite the file it replaced is gone already, so
+    then the new one is left."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+        self._placed: Path | None = None  # renamed into place, and may be taken back
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def place(self, tmp: Path, dest: Path, *, take_back: bool) -> None:
+        with self._lock:
+            if self._set:
+                raise BackupCancelled("interrupted: no backup was made")
+            os.replace(tmp, dest)
+            self._placed = dest if take_back else None
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            placed, self._placed = self._placed, None
+        if placed is not None:
+            with contextlib.suppress(OSError):
+                placed.unlink()
 
 
 # -- [backup] in config.toml ----------------------------------------------------------
@@ -253,13 +286,13 @@ def copy_store(
     dest: Path,
     *,
     overwrite: bool = False,
-    cancelled: Callable[[], bool] = lambda: False,
+    cancel: CopyCancel | None = None,
     clock: Callable[[], float] = time.monotonic,
     step_pages: int = STEP_PAGES,
 ) -> Copied:
     """A consistent, checked copy of the store at source, as dest (see the module doc)."""
     try:
-        return _copy_store(source, dest, overwrite, cancelled, clock, step_pages)
+        return _copy_store(source, dest, overwrite, cancel or CopyCancel(), clock, step_pages)
     except OSError as exc:  # what the steps below do not word themselves (a bad name)
         raise BackupError(f"cannot write {dest}: {_why(exc)}; no backup was made") from None
 
@@ -268,7 +301,7 @@ def _copy_store(
     source: Path,
     dest: Path,
     overwrite: bool,
-    cancelled: Callable[[], bool],
+    cancel: CopyCancel,
     clock: Callable[[], float],
     step_pages: int,
 ) -> Copied:
@@ -310,12 +343,13 @@ def _copy_store(
                 f"about {need}; no backup was made"
             )
         try:
-            dst = _copy(src, tmp, cancelled=cancelled, step_pages=step_pages)
+            dst = _copy(src, tmp, cancelled=cancel.is_set, step_pages=step_pages)
             _check(dst, "quick_check", f"the copy of {source}")
             dst.close()
             dst = None
             _fsync(tmp)
-            os.replace(tmp, dest)
+            existed = dest.exists()
+            cancel.place(tmp, dest, take_back=not existed)
         except (OSError, sqlite3.Error) as exc:
             raise BackupError(f"cannot write {dest}: {_why(exc)}; no backup was made") from None
         _fsync_dir(folder)

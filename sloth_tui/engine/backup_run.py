@@ -8,7 +8,6 @@ and remembers why not otherwise, and the backup happens either way.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from sloth_tui.config import Settings
 from sloth_tui.engine.api import EngineAPI
 from sloth_tui.engine.backup_copy import (
     BackupError,
+    CopyCancel,
     backup_settings,
     copy_store,
     destination,
@@ -77,14 +77,12 @@ async def run_backup(
     db = settings.db_path
     base = {"backup_id": backup_id}
     await rec.emit("backup.started", {**base, "backup_type": "full", "source": str(db)})
-    cancel = threading.Event()
+    cancel = CopyCancel()
     try:
         dest = destination(cfg, to, backup_id)
-        copied = await asyncio.to_thread(
-            copy_store, db, dest, overwrite=overwrite, cancelled=cancel.is_set
-        )
+        copied = await asyncio.to_thread(copy_store, db, dest, overwrite=overwrite, cancel=cancel)
     except asyncio.CancelledError:
-        cancel.set()  # the thread sees it between two steps
+        cancel.set()  # the thread sees it between two steps; a finished copy is deleted
         raise
     except BackupError as exc:
         # partial_data: whether anything of this backup is left on disk. Never: the copy

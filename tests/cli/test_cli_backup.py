@@ -32,7 +32,14 @@ from sourcekit import SLOTH, DaemonProcess, ask, events_of, wait_for, write_conf
 from sloth_tui.catalog import get as catalog_get
 from sloth_tui.cli import main
 from sloth_tui.config import ConfigError, load_settings
-from sloth_tui.engine.backup_copy import BACKUP_NAME, backup_settings, prune
+from sloth_tui.engine.backup_copy import (
+    BACKUP_NAME,
+    BackupCancelled,
+    CopyCancel,
+    backup_settings,
+    copy_store,
+    prune,
+)
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -541,6 +548,34 @@ def test_interrupting_leaves_no_partial_file(tmp_path: Path) -> None:
         pytest.skip("the copy finished before it could be interrupted (a fast disk)")
     assert proc.returncode == 130, err
     assert leftovers(folder) == [] and not list(folder.glob("sloth-backup-*"))
+
+
+def test_a_cancel_after_the_rename_takes_the_backup_back_but_not_an_overwrite(
+    tmp_path: Path,
+) -> None:
+    """The last moment of an interrupt (seen in CI): the copy is renamed into place just
+    before the cancel arrives. Interrupted still means no backup. With --overwrite the
+    file it replaced is gone already, so the new one stays. A cancel before the rename
+    stops the copy and leaves no file at all."""
+    home = tmp_path / "home"
+    fill(home, 50)
+    db = load_settings(home=home).db_path
+    dest = tmp_path / "b.db"
+    late = CopyCancel()
+    copy_store(db, dest, cancel=late)
+    assert dest.is_file()
+    late.set()
+    assert not dest.exists()
+    copy_store(db, dest)
+    late_overwrite = CopyCancel()
+    copy_store(db, dest, overwrite=True, cancel=late_overwrite)
+    late_overwrite.set()
+    assert integrity(dest) == "ok"
+    early = CopyCancel()
+    early.set()
+    with pytest.raises(BackupCancelled):
+        copy_store(db, tmp_path / "c.db", cancel=early)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.db", "home"]
 
 
 def test_a_backup_of_another_home_is_adopted_not_refused_as_replaced(tmp_path: Path) -> None:
