@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 from sloth_tui.engine.bus import Bus
 from sloth_tui.engine.policy_after import FollowUps
@@ -23,6 +23,7 @@ from sloth_tui.engine.policy_gate import PolicyGate
 from sloth_tui.engine.store import (
     Store,
     WriteOp,
+    execution_row,
     run_record_ops,
     runs_ops,
     statuses_ops,
@@ -56,6 +57,8 @@ RunManyFn = Callable[[list[tuple[Hook, Event]]], Sequence[tuple[Execution, Effec
 # An event, the hooks to run on it, the future of whoever waits for the runs, and why
 # they run: the trigger and attempt every execution of the job is stamped with.
 Job = tuple[Event, list[Hook], "asyncio.Future[list[Execution]] | None", str, int]
+# A run that wrote nothing but its record: the hook, the execution, and its row.
+PlainRun = tuple[Hook, Execution, tuple[Any, ...]]
 
 # Queued jobs a worker takes at once: one thread hop and one landing for them all
 # (16 -> 64: ~11.4k -> ~13.5k trivial runs/s). Runs of the batch not yet started when
@@ -135,7 +138,7 @@ class Dispatcher:
         # counter (hook, start), each event's latest status (an event that finishes
         # before its `processing` went out is written once, finished), and the callers
         # of wait=True to answer once that write commits.
-        self._rows: list[Execution] = []
+        self._rows: list[tuple[Any, ...]] = []  # execution rows (rows.execution_row)
         self._ran: list[tuple[str, float]] = []
         self._statuses: dict[int, str] = {}
         self._answers: list[tuple[asyncio.Future[list[Execution]], list[Execution]]] = []
@@ -167,6 +170,16 @@ class Dispatcher:
         job = self._job(event, hooks, wait, trigger, 1)
         self._queue.put_nowait((job, True))
         return job[2]
+
+    def submit_if_room(self, event: Event, hooks: list[Hook]) -> bool:
+        """submit() of an event nobody waits on, when there is room (the common case):
+        no coroutine. False: no room now, so nothing was queued; submit() waits for it."""
+        room = self._room
+        if room._value <= 0 or room._waiters:  # as Semaphore.locked(), without its scan
+            return False
+        room._value -= 1  # what acquire() does when not locked, without awaiting
+        self._queue.put_nowait(((event, hooks, None, "event", 1), True))
+        return True
 
     def submit_nowait(
         self,
@@ -306,7 +319,7 @@ class Dispatcher:
         done: list[tuple[Job, list[Execution]]] = []
         # Runs that wrote nothing (most): their records go to the loop with the batch's
         # end, in one hop, since a hop costs more than a trivial run.
-        plain: list[tuple[Hook, Execution]] = []
+        plain: list[PlainRun] = []
         files_checked_per_batch(batch)  # the batch's runs share a look at each hook file
         # How many go together carries over from the lane's last batch (the reaper: 1).
         together = 1 if lane is None else self._together[lane]
@@ -348,7 +361,7 @@ class Dispatcher:
         self,
         job: Job,
         done: list[tuple[Job, list[Execution]]],
-        plain: list[tuple[Hook, Execution]],
+        plain: list[PlainRun],
         lane: int | None,
     ) -> bool:
         """One event's hooks, one run at a time (gated hooks go through the gate). False:
@@ -383,7 +396,7 @@ class Dispatcher:
         jobs: list[Job],
         batch: deque[Job],
         done: list[tuple[Job, list[Execution]]],
-        plain: list[tuple[Hook, Execution]],
+        plain: list[PlainRun],
         lane: int | None,
     ) -> bool | None:
         """The runs of `jobs` (no gate), as many per call as run_many takes. True when the
@@ -422,7 +435,7 @@ class Dispatcher:
         execution: Execution,
         effects: Effects | None,
         runs: list[Execution],
-        plain: list[tuple[Hook, Execution]],
+        plain: list[PlainRun],
     ) -> bool:
         """In the pool thread, after a run: its record to buffer (plain), or its effects to
         commit now. False when the loop is closed (the engine was torn down)."""
@@ -431,7 +444,9 @@ class Dispatcher:
             execution.trigger = trigger
             execution.attempt = job[4]
         if effects is None or effects.empty:
-            plain.append((hook, execution))
+            # Its row is made here, not on the loop: the loop's time is what producers
+            # wait on, and a pool thread has the GIL when the loop waits on the writer.
+            plain.append((hook, execution, execution_row(execution)))
         else:
             # Committed now, not after the batch: the next run (of this batch, or another
             # thread's) reads this one's state writes (PendingState), and the loop takes
@@ -479,7 +494,7 @@ class Dispatcher:
         self,
         batch: deque[Job],
         done: list[tuple[Job, list[Execution]]],
-        plain: list[tuple[Hook, Execution]],
+        plain: list[PlainRun],
         landed: asyncio.Future[None],
     ) -> None:
         """On the loop, once per batch: buffer the records of what ran and the status of
@@ -492,8 +507,8 @@ class Dispatcher:
         self._active -= len(done) + len(batch)
         batch.clear()
         rows, ran = self._rows, self._ran
-        for hook, execution in plain:
-            rows.append(execution)
+        for hook, execution, row in plain:
+            rows.append(row)
             if _ran(execution):
                 ran.append((hook.name, execution.started))
         statuses = self._statuses
@@ -662,7 +677,7 @@ class Dispatcher:
         for item in kept:
             self._queue.put_nowait(item)
         for execution in dropped:
-            self._rows.append(execution)  # with the next round, before any status
+            self._rows.append(execution_row(execution))  # next round, before any status
             self._bus.publish("execution", execution)
             if execution.trigger == "retry":
                 self.follow_ups.retry_done(execution.event_id)

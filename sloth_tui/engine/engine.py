@@ -524,6 +524,17 @@ class Engine:
         await self.store.write_event(event, encoded)
         self._committed(event)
         if hooks:
+            # The common case without a coroutine (this runs once per event): queued now
+            # when there is room; else _queue_hooks waits for it.
+            dispatcher = self._dispatcher
+            if (
+                parent is None
+                and not wait
+                and dispatcher is not None
+                and not self._closed
+                and dispatcher.submit_if_room(event, hooks)
+            ):
+                return event
             done = await self._queue_hooks(event, hooks, parent, wait=wait)
             if done is not None:
                 await done

@@ -161,12 +161,12 @@ def statuses_ops(event_ids: Sequence[int], status: str) -> list[WriteOp]:
     return ops
 
 
-def runs_ops(executions: Sequence[Execution], ran: Sequence[tuple[str, float]]) -> list[WriteOp]:
-    """The records of a batch of runs without effects: their execution rows (consecutive,
-    so one multi-row INSERT), and one counter update per hook for the runs in `ran`
-    ((hook, start) of each run that ran, in order: last_run ends as the last one's start,
-    as one update per run would leave it)."""
-    ops: list[WriteOp] = [(INSERT_EXECUTION, execution_row(x)) for x in executions]
+def runs_ops(rows: Sequence[tuple[Any, ...]], ran: Sequence[tuple[str, float]]) -> list[WriteOp]:
+    """The records of a batch of runs without effects: their execution rows (made by
+    execution_row; consecutive, so one multi-row INSERT), and one counter update per hook
+    for the runs in `ran` ((hook, start) of each run that ran, in order: last_run ends as
+    the last one's start, as one update per run would leave it)."""
+    ops: list[WriteOp] = [(INSERT_EXECUTION, row) for row in rows]
     counts: dict[str, int] = {}
     last: dict[str, float] = {}
     for hook, started in ran:
@@ -705,10 +705,13 @@ class Store:
     def _current(self) -> _Round:
         rounds = self._rounds
         if not rounds or len(rounds[-1].ops) >= ROUND_OPS:
-            rounds.append(_Round(asyncio.get_running_loop()))
-            self._idle.clear()
-            self._wake.set()
+            self._new_round()
         return rounds[-1]
+
+    def _new_round(self) -> None:
+        self._rounds.append(_Round(asyncio.get_running_loop()))
+        self._idle.clear()
+        self._wake.set()
 
     def write(self, *ops: WriteOp) -> asyncio.Future[None]:
         """Queue writes; the future is done once they are committed (with their round).
@@ -742,11 +745,28 @@ class Store:
             self._current()
 
     def _gather(self) -> None:
+        """What the owners buffered, as a round of its own: the writes queued after it
+        go in the next one. The write loop gathers as it takes a round, so the gathered
+        round commits while the loop answers the callers of the one before (who then
+        queue the next): the writer and the loop work side by side, not in turn."""
+        rounds = self._rounds
+        fresh = None
+        if rounds and rounds[-1].ops:
+            # Idle is clear and the wake set already: rounds were waiting.
+            fresh = _Round(asyncio.get_running_loop())
+            rounds.append(fresh)
+        target = rounds[-1] if rounds else None
         for gather in self._gatherers:
             try:
                 gather()
             except Exception:  # a bug there must not stop every write
                 log.exception("a buffered write could not be queued")
+        last = rounds[-1] if rounds else None
+        gathered = last is not None and (last is not target or bool(last.ops))
+        if fresh is not None and not gathered:
+            rounds.pop()  # nothing gathered: later writes join the round before, as ever
+        elif gathered:
+            self._new_round()  # the writes queued from now on go after the gathered ones
 
     async def flush(self) -> None:
         """Return once everything queued so far (buffered writes too) is committed."""
@@ -761,12 +781,18 @@ class Store:
         assert self._writer is not None
         while True:
             await self._wake.wait()
-            if self._gatherers:
+            if not self._rounds and self._gatherers:
                 self._gather()
             if not self._rounds:
                 self._wake.clear()
                 continue
             current = self._rounds.popleft()
+            if self._gatherers:
+                # What the owners buffered (hook runs' records, statuses) goes in the
+                # round after this one: it commits while the loop answers this one's
+                # callers, who then queue the next. In one round with them, the loop
+                # waited on the writer and the writer on the loop (issue 19).
+                self._gather()
             try:
                 if current.ops and store_faults.file_id(self.path) != self._file_id:
                     # In WAL mode SQLite would go on writing to the old file's -wal,

@@ -155,6 +155,10 @@ async def test_turning_a_hook_off_drops_the_runs_its_batch_has_not_started(
         done = await asyncio.gather(*(w for w in waits if w is not None))
         assert [runs[0].status for runs in done] == ["success"] + ["skipped"] * 9
         assert entered == [1]
+        stored = await store.executions(limit=100)  # every run is recorded, dropped or not
+        assert sorted((x.event_id, x.status) for x in stored) == [(1, "success")] + [
+            (i, "skipped") for i in range(2, 11)
+        ]
         assert dispatcher.depth == 0
     finally:
         release.set()

@@ -106,6 +106,40 @@ async def test_a_round_with_one_bad_write_commits_all_the_others(store: Store) -
     assert event == make_event(250)  # every column round-trips through the wide INSERT
 
 
+async def test_buffered_writes_commit_in_a_round_of_their_own_in_order(store: Store) -> None:
+    """What a gatherer buffers (hook runs' records, statuses) is gathered as the writer
+    takes a round, and goes in the next round, alone: it commits while the loop answers
+    the callers of the round before (issue 19). Writes keep their order, which
+    durability rests on (a run's record before its event's status): those queued before
+    the gather commit before the gathered ones, those queued after commit after them."""
+    buffered: list[str] = []
+
+    def run(hook: str) -> tuple[str, tuple[object, ...]]:
+        return (INSERT_EXECUTION, execution_row(Execution(hook, 1, "success", 1.0)))
+
+    def gather() -> None:
+        if buffered:
+            store.write_later(*(run(hook) for hook in buffered))
+            buffered.clear()
+
+    store.gather_before_rounds(gather)
+    await store.write((INSERT_EVENT, event_row(make_event(1))))
+    before = store.commits
+    first = store.write(run("queued-before"))
+    buffered.extend(["buffered-1", "buffered-2"])
+    store.wake()
+    await first  # the gathered round is with the writer now
+    await store.write(run("queued-after"))
+    assert store.commits - before == 3
+    hooks = await store._fetchall("SELECT hook FROM executions ORDER BY id")
+    assert [row[0] for row in hooks] == [
+        "queued-before",
+        "buffered-1",
+        "buffered-2",
+        "queued-after",
+    ]
+
+
 async def test_a_write_of_several_ops_is_all_or_nothing(store: Store) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         await store.write(

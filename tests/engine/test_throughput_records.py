@@ -15,7 +15,7 @@ from pathlib import Path
 from sloth_tui.bench import bench_sqlite_executions
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.store import Store, runs_ops, statuses_ops
+from sloth_tui.engine.store import Store, execution_row, runs_ops, statuses_ops
 from sloth_tui.model.records import Event, Execution, Hook
 
 LuaFile = Callable[..., Path]
@@ -124,7 +124,7 @@ async def test_runs_ops_and_statuses_ops_on_a_real_store(tmp_path: Path) -> None
         runs = [Execution("a" if i % 2 else "b", i, "success", float(i)) for i in ids]
         # Runs the gate skipped are recorded but do not count (their hook did not run).
         ran = [(x.hook, x.started) for x in runs if x.event_id % 10]
-        ops = runs_ops(runs, ran)
+        ops = runs_ops([execution_row(x) for x in runs], ran)
         for status, chunk in (("completed", ids[:997]), ("failed", ids[997:])):
             split = statuses_ops(chunk, status)
             assert len(split) <= 12  # chunks of powers of two, at most 256 ids each
