@@ -303,11 +303,20 @@ def _run_batch(conn: sqlite3.Connection, ops: list[WriteOp]) -> None:
 ROUND_OPS = 256  # writes per round before a new one starts
 
 
-def _commit_round(conn: sqlite3.Connection, current: _Round) -> None:
+def _commit_round(
+    conn: sqlite3.Connection, current: _Round, path: Path, identity: tuple[int, int] | None
+) -> None:
     """Runs in the writer's thread. One transaction; on failure, each write alone.
 
     Unless the failure is about the store (full, damaged, read-only): then every write
-    would fail the same way, and trying them one by one only delays the answer."""
+    would fail the same way, and trying them one by one only delays the answer.
+
+    First, the file must still be the one opened (`identity`): in WAL mode SQLite would
+    go on writing to the old file's -wal, which the next start would then apply to the
+    new file. Looked at here, not on the loop: a stat gives up the GIL, and the loop got
+    it back after a hook thread's turn (46 µs a round on average, issue 19)."""
+    if store_faults.file_id(path) != identity:
+        raise store_faults.moved_error(path)
     started = time.perf_counter()
     try:
         _commit_all(conn, current)
@@ -794,12 +803,8 @@ class Store:
                 # waited on the writer and the writer on the loop (issue 19).
                 self._gather()
             try:
-                if current.ops and store_faults.file_id(self.path) != self._file_id:
-                    # In WAL mode SQLite would go on writing to the old file's -wal,
-                    # which the next start would then apply to the new file: refuse.
-                    raise store_faults.moved_error(self.path)
                 if current.ops:
-                    await _in_thread(self._writer, _commit_round, current)
+                    await _in_thread(self._writer, _commit_round, current, self.path, self._file_id)
                     self.commits += 1
                     if self._checkpointer is not None:
                         self._checkpointer.committed()
