@@ -509,7 +509,7 @@ class Dispatcher:
         rows, ran = self._rows, self._ran
         for hook, execution, row in plain:
             rows.append(row)
-            if _ran(execution):
+            if execution.status != "skipped" or execution.duration_ms > 0:  # _ran, inline
                 ran.append((hook.name, execution.started))
         statuses = self._statuses
         notices: list[Event] = []
@@ -520,7 +520,7 @@ class Dispatcher:
         for (event, hooks, waiter, trigger, _attempt), executions in done:
             total += len(executions)
             for hook, execution in zip(hooks, executions, strict=False):
-                if _ran(execution):
+                if execution.status != "skipped" or execution.duration_ms > 0:  # _ran
                     hook.run_count += 1
                     hook.last_run = execution.started
                 if publish is not None:

@@ -97,8 +97,10 @@ class FollowUps:
     def settled(self, event: Event, executions: list[Execution]) -> bool:
         """The event's status once these runs are stored: ok (True) or failed, counting
         the latest attempt of each of its hooks when a retry is or was under way."""
-        outcomes = self.latest.get(event.id)
+        outcomes = self.latest.get(event.id) if self.latest else None
         if outcomes is None:
+            if len(executions) == 1:  # most events: one hook (this runs once per event)
+                return executions[0].status in OK_STATUSES
             return all(e.status in OK_STATUSES for e in executions)
         for execution in executions:
             outcomes[execution.hook] = execution.status

@@ -127,6 +127,8 @@ def _fold_decoded(stored: str) -> str:
 
 def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
     """Sorted ids as (first, last) runs of consecutive ids."""
+    if ids and ids[-1] - ids[0] == len(ids) - 1 and list(ids) == list(range(ids[0], ids[-1] + 1)):
+        return [(ids[0], ids[-1])]  # a round's events, most often: checked in C
     runs: list[tuple[int, int]] = []
     for i in sorted(ids):
         if runs and i <= runs[-1][1] + 1:

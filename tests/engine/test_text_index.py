@@ -417,3 +417,19 @@ def test_the_indexing_thread_yields_the_cores(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(body())
+
+
+@given(
+    st.lists(st.integers(-5, 40), max_size=30)
+    | st.builds(lambda a, n: list(range(a, a + n)), st.integers(-5, 40), st.integers(0, 30))
+)
+def test_committed_ids_group_into_runs_of_consecutive_ids(ids: list[int]) -> None:
+    """Any ids (unsorted, repeated, or the consecutive ones of a round, which take a fast
+    path) group into the same (first, last) runs as one id at a time would."""
+    expected: list[tuple[int, int]] = []
+    for i in sorted(set(ids)):
+        if expected and i == expected[-1][1] + 1:
+            expected[-1] = (expected[-1][0], i)
+        else:
+            expected.append((i, i))
+    assert text_index_module._runs(ids) == expected
