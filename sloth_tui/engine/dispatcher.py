@@ -171,14 +171,21 @@ class Dispatcher:
         self._queue.put_nowait((job, True))
         return job[2]
 
+    def _take_room(self) -> bool:
+        """Room for one event taken now, as acquire() takes it when not locked, without
+        awaiting; False when the queue is full or producers already wait for room."""
+        room = self._room
+        if room._value <= 0 or room._waiters:  # Semaphore.locked(), without its scan
+            return False
+        room._value -= 1
+        return True
+
     def submit_if_room(self, event: Event, hooks: list[Hook]) -> bool:
         """submit() of an event nobody waits on, when there is room (the common case):
         no coroutine. False: no room now, so nothing was queued; submit() waits for it."""
-        room = self._room
-        if room._value <= 0 or room._waiters:  # as Semaphore.locked(), without its scan
+        if not self._take_room():
             return False
-        room._value -= 1  # what acquire() does when not locked, without awaiting
-        self._queue.put_nowait(((event, hooks, None, "event", 1), True))
+        self._queue.put_nowait((self._job(event, hooks, False, "event", 1), True))
         return True
 
     def submit_nowait(
@@ -206,12 +213,11 @@ class Dispatcher:
 
     def reserve_room(self) -> None:
         """Take room for a hook-dispatched event now, or refuse it: never wait."""
-        if self._room.locked():  # full, or producers already wait for room
+        if not self._take_room():
             raise EventRefused(
                 f"the event queue is full (queue_size = {self._queue_size}): the event was "
                 "not dispatched"
             )
-        self._room._value -= 1  # what acquire() does when not locked, without awaiting
         self._reserved += 1
 
     def submit_reserved(self, event: Event, hooks: list[Hook]) -> None:
@@ -509,7 +515,7 @@ class Dispatcher:
         rows, ran = self._rows, self._ran
         for hook, execution, row in plain:
             rows.append(row)
-            if execution.status != "skipped" or execution.duration_ms > 0:  # _ran, inline
+            if _ran(execution):
                 ran.append((hook.name, execution.started))
         statuses = self._statuses
         notices: list[Event] = []
@@ -520,7 +526,7 @@ class Dispatcher:
         for (event, hooks, waiter, trigger, _attempt), executions in done:
             total += len(executions)
             for hook, execution in zip(hooks, executions, strict=False):
-                if execution.status != "skipped" or execution.duration_ms > 0:  # _ran
+                if _ran(execution):
                     hook.run_count += 1
                     hook.last_run = execution.started
                 if publish is not None:
