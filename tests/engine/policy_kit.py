@@ -88,8 +88,14 @@ async def settle(engine: Engine, timeout: float = 60.0) -> None:
     assert d is not None
 
     async def quiet() -> bool:
-        idle = await engine.wait_idle(timeout)  # first: a run may schedule a retry
-        return idle and d.follow_ups.retries_due == 0 and d.depth == 0
+        if not await engine.wait_idle(timeout):  # first: a run may schedule a retry
+            return False
+        # Nothing queued, running or due at this instant (wait_idle's flush let the loop
+        # run retries meanwhile: their records may be buffered still)...
+        if d.follow_ups.retries_due or d.depth:
+            return False
+        await engine.store.flush()  # ...so this commits every record there will be
+        return True
 
     await eventually(quiet, timeout, "the engine to settle")
 
