@@ -13,6 +13,7 @@ KEYS = {
     "dispatch_events_per_s",
     "dispatch_ratio",
     "hook_executions_per_s",
+    "hook_executions_per_s_32_producers",
     "latency_p50_ms",
     "latency_p99_ms",
     "sandbox_build_us",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sloth_tui.bench import bench_sqlite_executions
+from sloth_tui.bench import _hook_rate, bench_sqlite_executions
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.store import Store, execution_row, runs_ops, statuses_ops
@@ -159,3 +159,15 @@ def test_hook_ratio_baseline_writes_execution_rows(tmp_path: Path) -> None:
     assert rows(path, "SELECT COUNT(*), MIN(hook), MAX(status) FROM executions") == [
         (700, "trivial", "success")
     ]
+
+
+async def test_hook_rate_runs_each_event_once_whatever_the_producers(
+    engine: Engine, lua_file: LuaFile
+) -> None:
+    """The bench's hook figures: `events` events split over the producers (more
+    producers than events: one each), every run recorded before the rate is taken."""
+    await engine.add_hook("trivial", ["*"], lua_file("function on_event() return true end"))
+    for events, producers in ((37, 8), (5, 1024), (64, 64)):
+        before = len(await engine.executions(hook="trivial", limit=1000))
+        assert await _hook_rate(engine, events, producers) > 0
+        assert len(await engine.executions(hook="trivial", limit=1000)) - before == events
