@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sloth_tui.bench import _hook_rate, bench_sqlite_executions
+from sloth_tui.bench import _dispatch_rate, _hook_rate, bench_sqlite_executions
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.store import Store, execution_row, runs_ops, statuses_ops
@@ -171,3 +171,14 @@ async def test_hook_rate_runs_each_event_once_whatever_the_producers(
         before = len(await engine.executions(hook="trivial", limit=1000))
         assert await _hook_rate(engine, events, producers) > 0
         assert len(await engine.executions(hook="trivial", limit=1000)) - before == events
+
+
+async def test_dispatch_rate_sends_every_event_with_more_producers_than_events(
+    engine: Engine,
+) -> None:
+    """`bench --events 1000` once sent nothing (1000 // 1024 per producer) and printed
+    dispatch_events_per_s 0."""
+    for events, producers in ((5, 1024), (1000, 1024), (37, 8)):
+        before = engine.stats().events_total
+        assert await _dispatch_rate(engine, events, producers) > 0
+        assert engine.stats().events_total - before == events
