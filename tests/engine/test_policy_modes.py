@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -342,6 +342,25 @@ async def test_restart_under_concurrency_cancels_only_its_own_key(
         await engine.close()
 
 
+def _accept_loop(
+    srv: socket.socket, stop: threading.Event, on_conn: Callable[[socket.socket], None]
+) -> threading.Thread:
+    """A thread accepting on `srv` until `stop` is set, each connection to `on_conn`."""
+
+    def serve() -> None:
+        srv.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            on_conn(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass
 class HeldServer:
     """A loopback HTTP server whose answers wait for `release`."""
@@ -381,19 +400,12 @@ def held_server() -> Iterator[HeldServer]:
             server.release.wait(30)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
-    def serve() -> None:
-        srv.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except TimeoutError:
-                continue
-            handler = threading.Thread(target=answer, args=(conn,), daemon=True)
-            handler.start()
-            handlers.append(handler)
+    def handle(conn: socket.socket) -> None:
+        handler = threading.Thread(target=answer, args=(conn,), daemon=True)
+        handler.start()
+        handlers.append(handler)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    thread = _accept_loop(srv, stop, handle)
     yield server
     server.release.set()
     stop.set()
@@ -413,18 +425,11 @@ def hanging_server() -> Iterator[tuple[str, threading.Event]]:
     conns: list[socket.socket] = []
     stop = threading.Event()
 
-    def serve() -> None:
-        srv.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except TimeoutError:
-                continue
-            conns.append(conn)
-            accepted.set()
+    def keep(conn: socket.socket) -> None:
+        conns.append(conn)
+        accepted.set()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    thread = _accept_loop(srv, stop, keep)
     yield f"http://127.0.0.1:{srv.getsockname()[1]}", accepted
     stop.set()
     thread.join()
