@@ -164,7 +164,9 @@ async def test_every_lock_is_released_when_the_run_ends(
       {ending}
     end
     """
-    await eng.add_hook("ends", ["custom"], lua_file(code), timeout=0.3)
+    # The deadline alone ends the loop: 100M instructions (the default budget) took
+    # 0.30 s on a fast machine, a coin toss against the 0.3 s deadline.
+    await eng.add_hook("ends", ["custom"], lua_file(code), timeout=0.3, max_instructions=10**12)
     await eng.add_hook("taker", ["deploy.*"], lua_file(TAKER.replace("rollback:payments", "a")))
     event, (run,) = await eng.dispatch_and_run("custom", DATA)
     assert run.status == status

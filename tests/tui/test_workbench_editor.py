@@ -148,7 +148,9 @@ async def test_dry_run_error_line_jump_timeout_and_recent_event(
 ) -> None:
     path = tmp_path / "slow.lua"
     path.write_text("function on_event()\n  while true do end\nend\n")
-    await engine.add_hook("slow", ["deploy.failed"], path, timeout=0.3)
+    # The deadline alone ends the loop (the default budget of 100M instructions took
+    # 0.30 s on a fast machine, a coin toss against the 0.3 s deadline).
+    await engine.add_hook("slow", ["deploy.failed"], path, timeout=0.3, max_instructions=10**12)
     real = await engine.dispatch("deploy.failed", {"service": "billing"}, source="demo")
     await engine.wait_idle()
     app = make_app(engine)
