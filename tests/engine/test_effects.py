@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gatekit import Gate
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
@@ -22,48 +22,6 @@ from sloth_tui.model.records import Event, Execution
 LuaFile = Callable[..., Path]
 # What a run commits before its first http request (store.INSERT_HTTP_MARK).
 INSERT_HTTP_MARK = "INSERT INTO http_marks (event_id, hook, ts) VALUES (?, ?, ?)"
-
-
-@dataclass
-class Gate:
-    """GET /gate answers once `gate` is set; `entered` says a request is waiting."""
-
-    url: str
-    entered: threading.Event = field(default_factory=threading.Event)
-    gate: threading.Event = field(default_factory=threading.Event)
-
-
-@pytest.fixture
-def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    holder = Gate(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            if self.path == "/gate":
-                holder.entered.set()
-                holder.gate.wait(20)
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    holder.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield holder
-    holder.gate.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
 
 
 @pytest.fixture
@@ -93,7 +51,7 @@ function on_event()
   state.delete("gone")
   local a = state.incr("count", 2)
   local ok, child = event.dispatch("myapp.child", {{from = "parent"}})
-  http.get("{gate.url}/gate")
+  http.get("{gate.url}")
   return {{state.get("k").n, state.get("gone") == nil, a, state.get("count"), child}}
 end
 """
@@ -124,7 +82,7 @@ end
 async def test_http_mark_is_committed_before_the_request(
     real: Engine, lua_file: LuaFile, gate: Gate
 ) -> None:
-    code = f'function on_event() http.get("{gate.url}/gate") return {{event.redelivered}} end'
+    code = f'function on_event() http.get("{gate.url}") return {{event.redelivered}} end'
     await real.add_hook("h", ["myapp.ping"], lua_file(code))
     event = await real.dispatch("myapp.ping", {})
     await _wait_for(gate.entered)

@@ -9,10 +9,10 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import pytest
+from gatekit import Gate
 from policy_kit import (
     SLOW,
     LuaFile,
@@ -196,22 +196,17 @@ async def test_queued_runs_one_at_a_time_per_key_and_runs_them_all(
 
 
 async def test_queued_waiters_of_a_hook_disabled_meanwhile_do_not_start(
-    settings: Settings, lua_file: LuaFile, held_server: HeldServer
+    settings: Settings, lua_file: LuaFile, gate: Gate
 ) -> None:
     """Runs already waiting their turn at the gate (in pool threads, off the queue) are
     not started once the hook is disabled: each is recorded as skipped, saying why."""
     # The first run holds its turn in an HTTP request the test answers when it is ready
     # (a busy loop ended on a fast machine before the third event was placed).
-    code = f"""
-function on_event(event)
-  http.post("{held_server.url}/hold", {{n = event.data.n}})
-  return true
-end
-"""
+    code = f'function on_event(event) http.get("{gate.url}") return true end'
     engine = await open_engine(settings, concurrency=4)
     try:
         await add(engine, lua_file, "q", code, HookPolicy(mode="queued"))
-        gate = engine._dispatcher.gate  # type: ignore[union-attr]
+        turns = engine._dispatcher.gate  # type: ignore[union-attr]
         hook = await engine.get_hook("q")
         ids = []
         # One at a time, so each goes to its own pool thread (a worker takes what is
@@ -220,21 +215,21 @@ end
             ids.append((await engine.dispatch("deploy.failed", {"n": waiting})).id)
 
             async def placed(waiting: int = waiting) -> bool:
-                view = gate.view(hook, "")
+                view = turns.view(hook, "")
                 return len(view.running) == 1 and view.waiting == waiting
 
             await eventually(placed, what=f"one run and {waiting} waiting their turn")
         await engine.set_hook_enabled("q", False)
-        held_server.release.set()  # the holder's request is answered: it ends
+        gate.gate.set()  # the holder's request is answered: it ends
         await settle(engine)
         runs = await runs_of(engine, "q")
         assert Counter(e.status for e in runs) == {"success": 1, "skipped": 2}
         for skipped in (e for e in runs if e.status == "skipped"):
             assert skipped.error == "not run: the hook was disabled while this run waited its turn"
-        assert held_server.requests == 1  # the waiters never started
+        assert gate.requests == 1  # the waiters never started
         assert await statuses(engine, ids) == {"completed": 3}
     finally:
-        held_server.release.set()
+        gate.gate.set()
         await engine.close()
 
 
@@ -342,79 +337,6 @@ async def test_restart_under_concurrency_cancels_only_its_own_key(
         await engine.close()
 
 
-def _accept_loop(
-    srv: socket.socket, stop: threading.Event, on_conn: Callable[[socket.socket], None]
-) -> threading.Thread:
-    """A thread accepting on `srv` until `stop` is set, each connection to `on_conn`."""
-
-    def serve() -> None:
-        srv.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except TimeoutError:
-                continue
-            on_conn(conn)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return thread
-
-
-@dataclass
-class HeldServer:
-    """A loopback HTTP server whose answers wait for `release`."""
-
-    url: str
-    release: threading.Event
-    requests: int = 0
-
-
-@pytest.fixture
-def held_server() -> Iterator[HeldServer]:
-    """Each request is read whole, then answered 200 once the test sets `release`."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    server = HeldServer(f"http://127.0.0.1:{srv.getsockname()[1]}", threading.Event())
-    stop = threading.Event()
-    handlers: list[threading.Thread] = []
-
-    def answer(conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(30)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = re.search(rb"(?i)content-length:\s*(\d+)", head)
-            while length and len(body) < int(length.group(1)):
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                body += chunk
-            server.requests += 1
-            server.release.wait(30)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-
-    def handle(conn: socket.socket) -> None:
-        handler = threading.Thread(target=answer, args=(conn,), daemon=True)
-        handler.start()
-        handlers.append(handler)
-
-    thread = _accept_loop(srv, stop, handle)
-    yield server
-    server.release.set()
-    stop.set()
-    thread.join()
-    for handler in handlers:
-        handler.join(30)
-    srv.close()
-
-
 @pytest.fixture
 def hanging_server() -> Iterator[tuple[str, threading.Event]]:
     """A loopback HTTP port that accepts and never answers (until the test ends)."""
@@ -425,11 +347,18 @@ def hanging_server() -> Iterator[tuple[str, threading.Event]]:
     conns: list[socket.socket] = []
     stop = threading.Event()
 
-    def keep(conn: socket.socket) -> None:
-        conns.append(conn)
-        accepted.set()
+    def serve() -> None:
+        srv.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            conns.append(conn)
+            accepted.set()
 
-    thread = _accept_loop(srv, stop, keep)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
     yield f"http://127.0.0.1:{srv.getsockname()[1]}", accepted
     stop.set()
     thread.join()

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gatekit import Gate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,44 +32,6 @@ from sloth_tui.model.records import Event, Execution, Hook
 
 LuaFile = Callable[..., Path]
 DATA = {"name": "n", "message": "m"}
-
-
-@dataclass
-class Gate:
-    url: str
-    entered: threading.Event = field(default_factory=threading.Event)
-    gate: threading.Event = field(default_factory=threading.Event)
-
-
-@pytest.fixture
-def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    holder = Gate(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            holder.entered.set()
-            holder.gate.wait(20)
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    holder.url = f"http://127.0.0.1:{httpd.server_address[1]}/gate"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield holder
-    holder.gate.set()
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture
