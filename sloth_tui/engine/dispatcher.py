@@ -223,7 +223,7 @@ class Dispatcher:
     def submit_reserved(self, event: Event, hooks: list[Hook]) -> None:
         """Queue an event whose room reserve_room() took (its parent has committed)."""
         self._reserved -= 1
-        self._queue.put_nowait(((event, hooks, None, "event", 1), True))
+        self._queue.put_nowait((self._job(event, hooks, False, "event", 1), True))
 
     def release_room(self) -> None:
         """A reserved event will not be queued after all (its parent's commit failed)."""
