@@ -27,11 +27,13 @@ def fake_sysinfo() -> SysInfo:
 
 
 async def wait_for(pilot: Any, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Pause the pilot until `predicate()` holds (ticks are asynchronous)."""
+    """Pause the pilot until `predicate()` holds (ticks are asynchronous). On a timeout
+    the error carries the screen, for a failure seen only in CI."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            shown = screen_text(pilot.app)
+            raise AssertionError(f"condition not met in time; the screen:\n{shown}")
         await pilot.pause(0.03)
 
 
