@@ -23,7 +23,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Static, Tree
+from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from sloth_tui import catalog
@@ -32,6 +32,7 @@ from sloth_tui.model.errors import SlothError
 from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.sorting import SortState
 from sloth_tui.tui.widgets.top_bar import TopBar
 
@@ -86,7 +87,7 @@ class CatalogScreen(NavMixin, LiveScreen):
             yield Tree("catalog", id="catalog-tree")
             with VerticalScroll(id="catalog-detail"):
                 yield Static("", id="catalog-info")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         tree = self.query_one(Tree)

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.widget import Widget
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from sloth_tui.model.errors import NotFound, SlothError
@@ -37,6 +37,7 @@ from sloth_tui.tui.screens.trace import TraceScreen
 from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.event_preview import context_rows
 from sloth_tui.tui.widgets.execution_view import clip
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.safe_option_list import SafeOptionList
 
 RELOAD_EVERY = 0.5  # seconds: coalesce live updates of the shown event
@@ -78,7 +79,7 @@ class DetailScreen(NavMixin, LiveScreen):
             yield SafeOptionList(id="detail-execs")
             yield Static("", id="detail-children-title", markup=False)
             yield SafeOptionList(id="detail-children")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()

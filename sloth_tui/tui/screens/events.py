@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.records import Event, Execution
@@ -26,6 +26,7 @@ from sloth_tui.tui.screens.jump_time import JumpTimeScreen
 from sloth_tui.tui.widgets.event_preview import EventPreview
 from sloth_tui.tui.widgets.event_table import EventTable
 from sloth_tui.tui.widgets.filter_bar import FilterBar
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.lua_editor import display_path
 from sloth_tui.tui.widgets.top_bar import TopBar
 
@@ -83,7 +84,7 @@ class EventsScreen(NavMixin, LiveScreen):
         )
         yield EventPreview(id="event-preview")
         yield Static("", id="status-line", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     # The tick reaches these every 0.1 s: looked up once (a DOM query each time cost more
     # than the rest of an idle tick), again only once one has left the screen.

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from sloth_tui.model.errors import NotFound, SlothError
 from sloth_tui.model.records import Event, Execution
@@ -21,6 +21,7 @@ from sloth_tui.tui.reach import engine_of
 from sloth_tui.tui.screens.base import StaleMapGuard
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.widgets.execution_view import ExecutionView
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.table_fit import printable
 
 
@@ -53,7 +54,7 @@ class ExecutionDetailScreen(NavMixin, StaleMapGuard, Screen[None]):
             yield ExecutionView(id="xd-run")
             yield Static("", id="xd-rerun-title")
             yield ExecutionView(id="xd-rerun")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#xd-body").focus()

@@ -20,7 +20,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from sloth_tui.engine.retry import failed_runs, retry_runs
 from sloth_tui.model.errors import SlothError
@@ -33,6 +33,7 @@ from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.tones import on_theme_change, tones_of
 from sloth_tui.tui.widgets.execution_view import clip
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.sorting import SortedTableMixin, SortState
 from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for, printable
 from sloth_tui.tui.widgets.top_bar import TopBar
@@ -180,7 +181,7 @@ class ExecutionsScreen(SortedTableMixin, NavMixin, LiveScreen):
         yield Input(placeholder=PLACEHOLDER, id="execs-filter", compact=True)
         yield Static("", id="execs-title")
         yield FittedTable(id="execs-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> FittedTable:

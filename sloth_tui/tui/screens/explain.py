@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from sloth_tui.model.errors import NotFound, SlothError
 from sloth_tui.model.explain import HookVerdict
@@ -27,6 +27,7 @@ from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.reach import engine_of
 from sloth_tui.tui.screens.base import StaleMapGuard
 from sloth_tui.tui.tones import Tones, tones_of
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 
 MARKS = {True: "✓", False: "✗", None: "·"}  # a check passed, failed, or information
 
@@ -46,7 +47,7 @@ class ExplainScreen(NavMixin, StaleMapGuard, Screen[None]):
         with VerticalScroll(id="explain-body"):
             yield Static(Text("loading…"), id="explain-summary")
             yield Static("", id="explain-hooks")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#explain-body").focus()

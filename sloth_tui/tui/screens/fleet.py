@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.fleet import FleetMember, FleetStatus
@@ -28,6 +28,7 @@ from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.sources import row_keys
 from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.execution_view import clip
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for
 from sloth_tui.tui.widgets.top_bar import TopBar
 
@@ -125,7 +126,7 @@ class FleetScreen(NavMixin, LiveScreen):
         yield Static("", id="fleet-title", markup=False)
         yield Static("", id="fleet-members-title", markup=False)
         yield FittedTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> FittedTable:

@@ -27,7 +27,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from sloth_tui.model.errors import NotFound, SlothError
 from sloth_tui.model.policy import PolicyError
@@ -39,6 +39,7 @@ from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.screens.confirm import Choice, ConfirmScreen
 from sloth_tui.tui.tones import tones_of
 from sloth_tui.tui.widgets.execution_view import clip
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.lua_editor import LuaEditor, display_path
 from sloth_tui.tui.widgets.policy_panel import PolicyPanel
 from sloth_tui.tui.widgets.test_fire_panel import TestFirePanel
@@ -97,7 +98,7 @@ class HookEditorScreen(LiveScreen):
                 self.hook, lambda: self.editor.text, lambda: self.editor.dirty, id="wb-panel"
             )
             yield PolicyPanel(self.hook, id="wb-policy")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def editor(self) -> LuaEditor:

@@ -21,7 +21,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.records import Hook
@@ -35,6 +35,7 @@ from sloth_tui.tui.screens.hook_editor import HookEditorScreen
 from sloth_tui.tui.screens.new_hook import NewHookScreen
 from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.execution_view import clip
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.sorting import SortedTableMixin, SortState
 from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for, printable
 from sloth_tui.tui.widgets.top_bar import TopBar
@@ -129,7 +130,7 @@ class HooksScreen(SortedTableMixin, NavMixin, LiveScreen):
         panel.styles.max_height = 4
         panel.display = False
         yield panel
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> FittedTable:

@@ -22,7 +22,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.stats import SourceHealth, SourceItem
@@ -31,6 +31,7 @@ from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.tones import Tones, on_theme_change, tones_of
 from sloth_tui.tui.widgets.execution_view import clip
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.table_fit import FittedTable, columns_for
 from sloth_tui.tui.widgets.top_bar import TopBar
 
@@ -136,7 +137,7 @@ class SourcesScreen(NavMixin, LiveScreen):
         yield FittedTable(id="sources-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="sources-items-title", markup=False)
         yield FittedTable(id="sources-items", cursor_type="row")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> FittedTable:

@@ -16,7 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.widgets import Footer, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.stats import HookStats, SourceHealth
@@ -24,6 +24,7 @@ from sloth_tui.tui import format as fmt
 from sloth_tui.tui.nav import NAV_BINDINGS, NavMixin
 from sloth_tui.tui.screens.base import LiveScreen
 from sloth_tui.tui.tones import on_theme_change, tones_of
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.sorting import SortState
 from sloth_tui.tui.widgets.table_fit import columns_for
 from sloth_tui.tui.widgets.top_bar import TopBar
@@ -87,7 +88,7 @@ class StatsScreen(NavMixin, LiveScreen):
             with Vertical(classes="panel"):
                 yield Static("", id="stats-hooks")
                 yield Static("", id="stats-engine")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load_hook_stats()

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from sloth_tui.model.errors import NotFound, SlothError
@@ -34,6 +34,7 @@ from sloth_tui.tui.reach import engine_of
 from sloth_tui.tui.screens.base import StaleMapGuard
 from sloth_tui.tui.screens.execution_detail import ExecutionDetailScreen
 from sloth_tui.tui.tones import Tones, tones_of
+from sloth_tui.tui.widgets.key_footer import KeyFooter
 from sloth_tui.tui.widgets.safe_option_list import SafeOptionList
 
 EMPTY_NOTE = "loading…"
@@ -66,7 +67,7 @@ class TraceScreen(NavMixin, StaleMapGuard, Screen[None]):
         yield Static(Text(f" Trace of event {self.event_id}"), id="trace-title")
         yield Static(Text(EMPTY_NOTE), id="trace-notes")
         yield SafeOptionList(id="trace-tree")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#trace-tree").focus()

@@ -1,0 +1,87 @@
+"""The key line (tui/widgets/key_footer.py): rebuilt when its keys change, and only then."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from textual.app import ComposeResult
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+from tui_helpers import wait_for
+
+from sloth_tui.engine.engine import Engine
+from sloth_tui.tui.app import SlothApp
+from sloth_tui.tui.screens.detail import DetailScreen
+from sloth_tui.tui.screens.events import EventsScreen
+from sloth_tui.tui.widgets.key_footer import KeyFooter
+
+
+def footer_keys(app: SlothApp) -> list[str]:
+    return [key.key for key in app.screen.query(FooterKey)]
+
+
+@pytest.fixture
+def keys_built(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The number of keys each Footer.compose built, in order (a compose before the
+    screen's bindings are ready builds none, and costs nothing)."""
+    built: list[int] = []
+    compose = Footer.compose
+
+    def counting(self: Footer) -> ComposeResult:
+        children = list(compose(self))
+        if keys := sum(isinstance(c, FooterKey) for c in children):
+            built.append(keys)
+        yield from children
+
+    monkeypatch.setattr(Footer, "compose", counting)
+    yield built
+
+
+async def test_the_key_line_follows_the_focus(
+    engine: Engine, make_app: Callable[..., SlothApp]
+) -> None:
+    await engine.dispatch("deploy.started", {"service": "api"}, source="test")
+    app = make_app(engine)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
+        await wait_for(pilot, lambda: "enter" in footer_keys(app))
+        assert isinstance(app.screen.query_one(Footer), KeyFooter)
+        table_keys = footer_keys(app)
+        assert {"enter", "slash", "question_mark", "q"} <= set(table_keys)
+        # The filter bar's keys while it has the focus, the table's again after it.
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: "enter" not in footer_keys(app))
+        assert "slash" in footer_keys(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: footer_keys(app) == table_keys)
+
+
+async def test_opening_a_detail_builds_its_keys_once(
+    engine: Engine, make_app: Callable[..., SlothApp], keys_built: list[int]
+) -> None:
+    await engine.dispatch("deploy.started", {"service": "api"}, source="test")
+    app = make_app(engine)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
+        screen = app.screen
+        assert isinstance(screen, EventsScreen)
+        await wait_for(pilot, lambda: screen.table.painted_max_id > 0)
+        screen.table.focus()
+        await wait_for(pilot, lambda: "enter" in footer_keys(app))
+        keys_built.clear()
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.event is not None
+        )
+        await wait_for(pilot, lambda: "R" in footer_keys(app))
+        await pilot.pause()
+        # Its focus moves twice and its bindings refresh on the way (Textual's Footer built
+        # the same keys four times over): one build, of the keys it shows.
+        shown = footer_keys(app)
+        assert keys_built == [len(shown)]
+        # Back on the events: their key line is still there, not rebuilt.
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
+        await wait_for(pilot, lambda: "enter" in footer_keys(app))
+        assert keys_built == [len(shown)]
