@@ -176,12 +176,15 @@ async def test_hostile_member_records_are_skipped_or_escaped(
 
         # An engine whose version is not the fleet's (the oldest live member's): one
         # agent.version_mismatch, recorded by the member that saw it.
-        rows = wait_for(
-            lambda: engine.rows("SELECT data FROM events WHERE type = 'agent.version_mismatch'"),
-            30,
-            "version_mismatch",
-        )
-        found = {json.loads(r[0])["agent"]["name"]: json.loads(r[0]) for r in rows}
+        # "markup" is behind too (its version is not the fleet's either), and the watch
+        # may bring the two records in two passes: wait for old's own (CI once saw only
+        # markup's when the first row came).
+        def mismatches() -> dict[str, Any] | None:
+            rows = engine.rows("SELECT data FROM events WHERE type = 'agent.version_mismatch'")
+            found = {json.loads(r[0])["agent"]["name"]: json.loads(r[0]) for r in rows}
+            return found if "old" in found else None
+
+        found = wait_for(mismatches, 30, "old's version_mismatch")
         assert found["old"]["agent_version"] == "0.0.1"
         assert found["old"]["server_version"] == __version__
         assert engine.proc is not None and engine.proc.poll() is None
