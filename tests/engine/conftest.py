@@ -10,7 +10,7 @@ from gatekit import Gate, gate_server
 
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    """gatekit's held HTTP server, reached directly (no proxy from the environment)."""
+    """gatekit's loopback HTTP server, reached directly (no proxy from the environment)."""
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     with gate_server() as holder:

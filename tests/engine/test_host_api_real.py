@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gatekit import Gate
 
 from sloth_tui.config import Settings
 from sloth_tui.engine import threadhost
@@ -202,60 +201,8 @@ end
 # -- http against a real server on 127.0.0.1 ----------------------------------------------
 
 
-@dataclass
-class Server:
-    url: str
-    received: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
-    # GET /gate: `entered` is set, then the reply waits for `gate` (at most 10 s).
-    entered: threading.Event = field(default_factory=threading.Event)
-    gate: threading.Event = field(default_factory=threading.Event)
-
-
-@pytest.fixture
-def http_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    holder = Server(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            holder.received.append((self.command, self.path, dict(self.headers), body))
-            if self.path == "/gate":
-                holder.entered.set()
-                holder.gate.wait(10)
-            status = int(self.path.rsplit("/", 1)[1]) if self.path.startswith("/status/") else 200
-            reply = json.dumps({"method": self.command, "body": body.decode()}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    holder.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield holder
-    holder.gate.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
-
-
-async def test_http_verbs_reach_a_real_server(
-    real: Engine, lua_file: LuaFile, http_server: Server
-) -> None:
-    url = http_server.url
+async def test_http_verbs_reach_a_real_server(real: Engine, lua_file: LuaFile, gate: Gate) -> None:
+    url = gate.root
     code = f"""
 function on_event()
   local g = http.get("{url}/g", {{headers = {{Authorization = "Bearer t"}}}})
@@ -268,14 +215,14 @@ end
     ex = await run_hook(real, lua_file, code, {"service": "api"})
     assert ex.status == "success", ex.error
     assert ex.result == [200, "GET", '{"service":"api"}', "raw text", 404, False]
-    assert [(m, p) for m, p, _h, _b in http_server.received] == [
+    assert [(m, p) for m, p, _h, _b in gate.received] == [
         ("GET", "/g"),
         ("POST", "/p"),
         ("PUT", "/u"),
         ("DELETE", "/status/404"),
     ]
-    assert http_server.received[0][2]["Authorization"] == "Bearer t"
-    assert http_server.received[1][2]["Content-Type"] == "application/json"
+    assert gate.received[0][2]["Authorization"] == "Bearer t"
+    assert gate.received[1][2]["Content-Type"] == "application/json"
     recorded = [(c["fn"], c["method"], c["url"], c["status"], c["error"]) for c in ex.calls]
     assert recorded == [
         ("http.get", "GET", f"{url}/g", 200, None),
@@ -410,16 +357,16 @@ end
 
 
 async def test_host_call_while_the_engine_stops_is_answered(
-    settings: Settings, lua_file: LuaFile, http_server: Server, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, lua_file: LuaFile, gate: Gate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """close() gives up on draining and stops the pool while a hook still runs; the hook
     then calls state.incr, which only the loop can answer. The loop must not be blocked
     joining the hook's thread meanwhile (that was a deadlock, until CALL_TIMEOUT)."""
     monkeypatch.setattr(threadhost, "CALL_TIMEOUT", 3.0)  # a deadlock fails fast
-    url = http_server.url
+    url = gate.root
     code = f"""
 function on_event()
-  http.get("{url}/gate")
+  http.get("{gate.url}")
   local ok, value = pcall(state.incr, "n")
   http.post("{url}/report", {{ok = ok, value = tostring(value)}})
 end
@@ -427,19 +374,19 @@ end
     engine = await Engine.open(settings)
     await engine.add_hook("h", ["myapp.ping"], lua_file(code))
     await engine.dispatch("myapp.ping", {})
-    assert await asyncio.to_thread(http_server.entered.wait, 10)  # the hook is running
+    assert await asyncio.to_thread(gate.entered.wait, 10)  # the hook is running
     assert engine._dispatcher is not None
     dispatcher = engine._dispatcher
     settle = dispatcher.settle
 
     async def settle_after_opening_the_gate(timeout: float) -> bool:
         # The engine now waits for the hook's run to end: let the hook go on.
-        http_server.gate.set()
+        gate.gate.set()
         return await settle(timeout)
 
     monkeypatch.setattr(dispatcher, "settle", settle_after_opening_the_gate)
     await engine.close(drain_timeout=0)
-    method, path, _headers, body = http_server.received[-1]
+    method, path, _headers, body = gate.received[-1]
     assert (method, path) == ("POST", "/report")
     assert json.loads(body) == {"ok": True, "value": "1"}
     store = await Store.open(settings.db_path, readonly=True)
