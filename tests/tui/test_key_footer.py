@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
-from tui_helpers import wait_for
+from tui_helpers import screen_text, wait_for
 
+from sloth_tui.config import load_settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.tui.app import SlothApp
 from sloth_tui.tui.screens.detail import DetailScreen
@@ -85,3 +87,21 @@ async def test_opening_a_detail_builds_its_keys_once(
         await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
         await wait_for(pilot, lambda: "enter" in footer_keys(app))
         assert keys_built == [len(shown)]
+
+
+async def test_a_keymap_key_shows_in_the_key_line_as_typed(
+    tmp_path: Path, make_app: Callable[..., SlothApp]
+) -> None:
+    """A [keymap] key that is markup to Rich (`[`) shows on the key line as typed, and works."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "config.toml").write_text('[keymap]\n"app.fire" = "left_square_bracket"\n')
+    engine = await Engine.open(load_settings(tmp_path / "home"), lifecycle=True)
+    try:
+        app = make_app(engine)
+        async with app.run_test(size=(200, 40)) as pilot:
+            await wait_for(pilot, lambda: "left_square_bracket" in footer_keys(app))
+            await wait_for(pilot, lambda: "[ Fire" in screen_text(app).splitlines()[-1])
+            await pilot.press("left_square_bracket")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "FireScreen")
+    finally:
+        await engine.close(reason="test finished")
