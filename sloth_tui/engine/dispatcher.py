@@ -528,7 +528,9 @@ class Dispatcher:
             for hook, execution in zip(hooks, executions, strict=False):
                 if _ran(execution):
                     hook.run_count += 1
-                    hook.last_run = execution.started
+                    # The latest start (runs end out of order), as the store keeps it.
+                    if hook.last_run is None or execution.started > hook.last_run:
+                        hook.last_run = execution.started
                 if publish is not None:
                     publish("execution", execution)
                 policy = hook.policy

@@ -69,9 +69,18 @@ DELETE_HTTP_MARK = "DELETE FROM http_marks WHERE event_id = ? AND hook = ?"
 WriteOp = tuple[str, Sequence[Any]]
 
 UPDATE_STATUS = "UPDATE events SET status = ? WHERE id = ?"
-UPDATE_HOOK_RUN = "UPDATE hooks SET run_count = run_count + 1, last_run = ? WHERE name = ?"
+# last_run is the latest start of any run. Runs of one hook end, and commit, out of the
+# order they started in (concurrent pool threads, batches), so the update keeps the
+# greater of the two starts rather than the last one written.
+UPDATE_HOOK_RUN = (
+    "UPDATE hooks SET run_count = run_count + 1, last_run = max(coalesce(last_run, 0), ?) "
+    "WHERE name = ?"
+)
 # A worker batch's runs of one hook, counted in memory and written once (runs_ops).
-UPDATE_HOOK_RUNS = "UPDATE hooks SET run_count = run_count + ?, last_run = ? WHERE name = ?"
+UPDATE_HOOK_RUNS = (
+    "UPDATE hooks SET run_count = run_count + ?, last_run = max(coalesce(last_run, 0), ?) "
+    "WHERE name = ?"
+)
 # Hooks already recorded for the events recovery picks up: one query, not one per event.
 RECORDED_RUNS = (
     "SELECT x.event_id, x.hook FROM executions x JOIN events e ON e.id = x.event_id "
@@ -164,14 +173,14 @@ def statuses_ops(event_ids: Sequence[int], status: str) -> list[WriteOp]:
 def runs_ops(rows: Sequence[tuple[Any, ...]], ran: Sequence[tuple[str, float]]) -> list[WriteOp]:
     """The records of a batch of runs without effects: their execution rows (made by
     execution_row; consecutive, so one multi-row INSERT), and one counter update per hook
-    for the runs in `ran` ((hook, start) of each run that ran, in order: last_run ends as
-    the last one's start, as one update per run would leave it)."""
+    for the runs in `ran` ((hook, start) of each run that ran: last_run ends as the
+    latest start, as one update per run would leave it)."""
     ops: list[WriteOp] = [(INSERT_EXECUTION, row) for row in rows]
     counts: dict[str, int] = {}
     last: dict[str, float] = {}
     for hook, started in ran:
         counts[hook] = counts.get(hook, 0) + 1
-        last[hook] = started
+        last[hook] = max(last.get(hook, started), started)
     ops.extend((UPDATE_HOOK_RUNS, (n, last[hook], hook)) for hook, n in counts.items())
     return ops
 

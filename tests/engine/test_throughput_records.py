@@ -15,7 +15,15 @@ from pathlib import Path
 from sloth_tui.bench import _dispatch_rate, _hook_rate, bench_sqlite_executions
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
-from sloth_tui.engine.store import Store, execution_row, runs_ops, statuses_ops
+from sloth_tui.engine.schema import MIGRATIONS
+from sloth_tui.engine.store import (
+    UPDATE_HOOK_RUN,
+    UPDATE_HOOK_RUNS,
+    Store,
+    execution_row,
+    runs_ops,
+    statuses_ops,
+)
 from sloth_tui.model.records import Event, Execution, Hook
 
 LuaFile = Callable[..., Path]
@@ -182,3 +190,25 @@ async def test_dispatch_rate_sends_every_event_with_more_producers_than_events(
         before = engine.stats().events_total
         assert await _dispatch_rate(engine, events, producers) > 0
         assert engine.stats().events_total - before == events
+
+
+def test_last_run_is_the_latest_start_whatever_the_order_runs_are_written(
+    settings: Settings,
+) -> None:
+    """Pool threads end runs, and batches commit, out of the order the runs started in:
+    last_run keeps the latest start (CI once saw an earlier one win, 40 us apart)."""
+    assert runs_ops([], [("h", 5.0), ("h", 3.0)]) == [
+        (UPDATE_HOOK_RUNS, (2, 5.0, "h")),
+    ]
+    conn = sqlite3.connect(settings.home / "last_run.db", isolation_level=None)
+    for migration in MIGRATIONS:
+        conn.executescript(migration)
+    conn.execute(
+        "INSERT INTO hooks (name, events, file, enabled, timeout, run_count, created) "
+        "VALUES ('h', '[]', 'h.lua', 1, 5, 0, 0)"
+    )
+    for op in (*runs_ops([], [("h", 9.0)]), *runs_ops([], [("h", 4.0), ("h", 7.0)])):
+        conn.execute(*op)
+    conn.execute(UPDATE_HOOK_RUN, (8.0, "h"))
+    assert conn.execute("SELECT run_count, last_run FROM hooks").fetchall() == [(4, 9.0)]
+    conn.close()
