@@ -83,15 +83,39 @@ class Subscription:
 class Bus:
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
+        self._stir: asyncio.Future[None] | None = None  # wait_stirred()'s, while it waits
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         sub = Subscription(self, maxsize)
         self._subs.append(sub)
+        self._stirred()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
+            self._stirred()
+
+    async def wait_stirred(self) -> None:
+        """Until something is published to a subscriber, or one comes or goes: what the
+        engine's figures loop sleeps on while nothing changes (one waiter at a time)."""
+        stir = self._stir = asyncio.get_running_loop().create_future()
+        try:
+            await stir
+        finally:
+            if self._stir is stir:
+                self._stir = None
+
+    @property
+    def awaiting_stir(self) -> bool:
+        return self._stir is not None
+
+    def _stirred(self) -> None:
+        stir = self._stir
+        if stir is not None:
+            self._stir = None
+            if not stir.done():
+                stir.set_result(None)
 
     @property
     def subscriber_count(self) -> int:
@@ -106,3 +130,5 @@ class Bus:
             notice = Notice(kind, payload)
             for sub in self._subs:
                 sub.offer(notice)
+            if self._stir is not None:
+                self._stirred()

@@ -59,6 +59,8 @@ log = logging.getLogger("sloth_tui.engine")
 CAP_CHECK_EVERY = 1000  # events between retention-cap checks
 SETTLE_GRACE = 2.0  # seconds past the longest hook deadline a stop waits for runs under way
 GIL_SWITCH_INTERVAL = 0.0005  # seconds
+STATS_EVERY = 1.0  # seconds between the figures notices while they change
+STATS_QUIET_ROUNDS = 3  # unchanged rounds after which the figures loop sleeps until a stir
 
 
 class Engine:
@@ -373,10 +375,28 @@ class Engine:
             self._dispatcher.put_first(jobs)
 
     async def _publish_stats(self) -> None:
+        """The engine's figures, each STATS_EVERY s while they change. Figures equal to
+        the last ones are not sent: each notice wakes every subscriber (an idle dashboard,
+        an attached one over the socket) only to show what it already shows. After
+        STATS_QUIET_ROUNDS unchanged rounds, or with nobody subscribed, the loop sleeps
+        until the bus stirs (every change starts with a notice or a subscriber), so an
+        idle engine does not wake at all: a wakeup costs ~0.5 ms of CPU on a small VM."""
+        last: EngineStats | None = None
+        unchanged = 0
         while True:
-            await asyncio.sleep(1.0)
-            if self.bus.subscriber_count:
-                self.bus.publish("stats", self.stats())
+            if unchanged >= STATS_QUIET_ROUNDS or not self.bus.subscriber_count:
+                await self.bus.wait_stirred()
+                unchanged = 0
+            await asyncio.sleep(STATS_EVERY)
+            if not self.bus.subscriber_count:
+                last = None
+                continue
+            stats = self.stats()
+            if stats == last:
+                unchanged += 1
+                continue
+            self.bus.publish("stats", stats)
+            last, unchanged = stats, 0
 
     # -- events ---------------------------------------------------------------
 

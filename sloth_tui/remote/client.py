@@ -12,7 +12,7 @@ table the server's handlers are derived from too. Differences worth knowing:
   `connected` (payload: the daemon's info dict). The daemon stopping arrives as
   `disconnected`; `shutdown` means only that this RemoteEngine was closed.
   Notices during a gap are lost: backfill with query_events(after_id=...).
-- `stats()` is the latest figure the daemon published (every second).
+- `stats()` is the latest figure the daemon published (each second while they change).
 - `check_syntax` and `declared_event_types` run in the daemon, where the hooks
   run; paths are sent absolute (the daemon has its own cwd).
 - `dispatch_batch` sends plain event lines, pipelined on one connection (the
