@@ -88,11 +88,12 @@ GC_FULL_EVERY = 100  # young collections between full ones (CPython's default is
 SOURCE_POLL = 2.0  # seconds between asks for the producers' top-bar lines
 SUBSCRIBE_WAIT = 5.0  # attached: seconds to wait for the notice stream before reading history
 # Idle: after IDLE_AFTER ticks with nothing new, on a screen that shows nothing new without
-# notices, with the rate in the top bar at 0 for good, the tick stops until a notice comes
-# (or IDLE_TICK s pass): 10 wakeups a second cost more than everything else an idle
-# dashboard does (tui/bench.py's idle CPU).
+# notices, with the rate in the top bar at 0 for good, the tick and the producers' poll
+# stop until a notice comes or IDLE_POLL s pass (SOURCE_POLL while the top bar shows a
+# producer's line, which may change on its own). Wakeups are what an idle dashboard
+# costs: each one about 0.5 ms of CPU on a small VM (tui/bench.py's idle CPU).
 IDLE_AFTER = 10
-IDLE_TICK = 1.0
+IDLE_POLL = 5.0
 
 
 class SlothApp(DashboardHost, App[None]):
@@ -161,6 +162,7 @@ class SlothApp(DashboardHost, App[None]):
         self._gc_threshold = gc.get_threshold()
         self.sub: Any = None
         self._tick_timer: Timer | None = None
+        self._sources_timer: Timer | None = None
         self._idle_ticks = 0  # ticks in a row that brought nothing but engine figures
         self._early: list[Notice] = []  # what woke an idle tick, drained with the rest
         self._waiter: asyncio.Task[None] | None = None
@@ -283,7 +285,10 @@ class SlothApp(DashboardHost, App[None]):
         for message in self._warnings:
             self.notify(message, severity="warning", timeout=10)
         self._tick_timer = self.set_interval(self.tick_seconds, self.tick, name="sloth-tick")
-        self.set_interval(SOURCE_POLL, self.poll_sources, name="sloth-sources")
+        self._sources_timer = self.set_interval(
+            SOURCE_POLL, self.poll_sources, name="sloth-sources"
+        )
+        self.poll_sources()  # now: the screen may go idle before the timer's first turn
         self.sysinfo()  # primes psutil's CPU counters, which report deltas between calls
         if self._freeze_gc:
             # Everything alive once the first screen is up (Textual, Rich, the engine) lives
@@ -343,7 +348,7 @@ class SlothApp(DashboardHost, App[None]):
     def _maybe_idle(self, top: Screen[Any], batch: Batch | None) -> None:
         """Count ticks that brought nothing to show; past IDLE_AFTER, stop the tick until
         a notice arrives (the first event after a pause then shows at once)."""
-        # The engine's figures come once a second, idle or not: they alone are no news.
+        # The engine's figures come once a second while they change: they alone are no news.
         if batch is not None and (batch.stats is None or batch.news):
             self._idle_ticks = 0
             return
@@ -357,18 +362,21 @@ class SlothApp(DashboardHost, App[None]):
         ):
             return
         self._tick_timer.pause()
+        if self._sources_timer is not None:
+            self._sources_timer.pause()  # resumed with the tick: it polls at once then
         wait = self._idle_wait()
         self._waiter = asyncio.create_task(self._wait_for_notice(self.sub, wait), name="sloth-idle")
 
     def _idle_wait(self) -> float:
-        """How long an idle tick may sleep: IDLE_TICK once the top bar's rate (the mean of
-        the last 5 whole seconds) is 0 for good; until the next whole second while it still
-        falls, so that it falls on time."""
+        """How long an idle tick may sleep: until the next whole second while the top
+        bar's rate (the mean of the last 5 whole seconds) still falls, so that it falls on
+        time; once it is 0 for good, until the producers' lines are due again."""
         now = self.clock()
         per_second = self.live.per_second
+        longest = SOURCE_POLL if self.source_headers else IDLE_POLL
         if not per_second or max(per_second) < int(now) - 5:
-            return IDLE_TICK
-        return min(IDLE_TICK, int(now) + 1 - now + 0.005)
+            return longest
+        return min(longest, int(now) + 1 - now + 0.005)
 
     async def _wait_for_notice(self, sub: Any, wait: float) -> None:
         try:
@@ -378,6 +386,8 @@ class SlothApp(DashboardHost, App[None]):
             self._waiter = None
             if self._tick_timer is not None:
                 self._tick_timer.resume()  # ticks at once: the notice shows now
+            if self._sources_timer is not None:
+                self._sources_timer.resume()
 
     async def on_event(self, event: events.Event) -> None:
         # Keys and the mouse move the cursor, and what follows it (the split view) is

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from rich.cells import cell_len, set_cell_size
 from tui_helpers import wait_for
 
+from sloth_tui.engine import engine as engine_module
 from sloth_tui.engine.engine import Engine
 from sloth_tui.tui import app as app_module
 from sloth_tui.tui.app import SlothApp
@@ -50,32 +51,55 @@ def _count_ticks(app: SlothApp, on_tick: Callable[[], None]) -> None:
     app.tick = counted  # type: ignore[method-assign]
 
 
-async def test_an_idle_events_screen_ticks_about_once_a_second(
-    engine: Engine, make_app: Callable[..., SlothApp]
+async def test_an_idle_events_screen_sleeps_until_a_notice(
+    engine: Engine, make_app: Callable[..., SlothApp], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Before: the tick ran every 0.05 s here whatever happened (20 per engine figures
-    notice, which comes once a second). Now an idle Events screen wakes for those figures,
-    the next whole second while the rate in the top bar falls, or a notice."""
+    """Before: an idle Events screen still woke about twice a second (for the engine's
+    figures, sent each second whether they changed or not, and for a 1 s timeout), and the
+    producers' lines were asked for every 2 s. Now the engine sends no figures while they
+    stay the same, and an idle screen wakes only for a notice or after IDLE_POLL s; each
+    such wake ticks once and asks for the producers' lines once."""
+    monkeypatch.setattr(app_module, "IDLE_POLL", 0.1)  # many idle wakes, quickly
+    monkeypatch.setattr(engine_module, "STATS_EVERY", 0.05)  # and a quiet engine soon
     app = make_app(engine)  # tick=0.05
-    stats_ticks: list[int] = []
-    ticks = 0
-    last_stats: list[Any] = [None]
+    ticks = waits = polls = 0
 
     def seen() -> None:
         nonlocal ticks
         ticks += 1
-        if app.live.engine is not last_stats[0]:  # this tick drained the engine's figures
-            last_stats[0] = app.live.engine
-            stats_ticks.append(ticks)
 
     _count_ticks(app, seen)
+    real_wait, real_poll = app._wait_for_notice, app.poll_sources
+
+    async def counted_wait(sub: Any, wait: float) -> None:
+        nonlocal waits
+        waits += 1
+        await real_wait(sub, wait)
+
+    def counted_poll() -> Any:
+        nonlocal polls
+        polls += 1
+        return real_poll()
+
+    app._wait_for_notice = counted_wait  # type: ignore[method-assign]
+    app.poll_sources = counted_poll  # type: ignore[method-assign]
     async with app.run_test(size=(120, 40)) as pilot:
         assert isinstance(app.screen, EventsScreen)
-        await wait_for(pilot, lambda: app._waiter is not None)  # gone idle
-        first = len(stats_ticks)
-        await wait_for(pilot, lambda: len(stats_ticks) >= first + 3, timeout=10)
-        gaps = [b - a for a, b in zip(stats_ticks[first:], stats_ticks[first + 1 :], strict=False)]
-        assert gaps and max(gaps) <= 4, gaps
+        # Idle, and the engine's figures loop asleep on the bus: no figures to come.
+        await wait_for(pilot, lambda: app._waiter is not None and engine.bus.awaiting_stir)
+        assert app._idle_wait() == app_module.IDLE_POLL
+        figures = app.live.engine
+        first = (ticks, waits, polls)
+        await wait_for(pilot, lambda: waits >= first[1] + 5, timeout=10)
+        woke = waits - first[1]
+        assert ticks - first[0] <= woke + 1, (ticks - first[0], woke)
+        assert polls - first[2] <= woke + 1, (polls - first[2], woke)
+        assert app.live.engine is figures  # nothing came from the engine meanwhile
+
+        # A producer's line in the top bar may change on its own: asked for more often.
+        app.source_headers = "⇄ sloth-runner lag 2s"
+        assert app._idle_wait() == app_module.SOURCE_POLL
+        app.source_headers = ""
 
         # A notice ends the idle wait at once, and the event shows.
         event = await engine.dispatch("deploy.started", {"service": "api"}, source="test")
