@@ -105,3 +105,29 @@ async def test_a_keymap_key_shows_in_the_key_line_as_typed(
             await wait_for(pilot, lambda: type(app.screen).__name__ == "FireScreen")
     finally:
         await engine.close(reason="test finished")
+
+
+async def test_keys_start_in_the_footers_style(
+    engine: Engine, make_app: Callable[..., SlothApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FooterKey started compact and was then bound to the footer's setting (not
+    compact): each key's class went on and off again, a restyle each time. Built by
+    KeyFooter, the keys start as they end: never compact, and the line reads the same
+    (the snapshots). The palette key is not bound, and stays compact as in Textual."""
+    compact_keys: list[str] = []
+    watch = FooterKey._watch_compact
+
+    def recording(self: FooterKey, compact: bool) -> None:
+        if compact and not self.has_class("-command-palette"):
+            compact_keys.append(self.key)
+        watch(self, compact)
+
+    monkeypatch.setattr(FooterKey, "_watch_compact", recording)
+    app = make_app(engine)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await wait_for(pilot, lambda: "enter" in footer_keys(app))
+        line = screen_text(app).splitlines()[-1]
+        assert " ⏎ Detail " in line, line  # not compact: a space around each key
+        keys = [k for k in app.screen.query(FooterKey) if not k.has_class("-command-palette")]
+        assert keys and not any(k.compact or k.has_class("-compact") for k in keys)
+        assert compact_keys == []

@@ -85,6 +85,9 @@ class DetailScreen(NavMixin, LiveScreen):
         self.query_one("#detail-body").focus()
         self._placed = False  # the cursor goes to the first run or child once, on load
         on_theme_change(self, self._retheme)
+        # Read now, while the first layout runs, rather than at the next tick (up to one
+        # TICK later): the event shows a frame or two sooner (bench --scale's detail open).
+        self.refresh_view()
 
     def _retheme(self) -> None:
         if self.event is not None:

@@ -14,6 +14,7 @@ from collections.abc import Hashable
 
 from textual.app import ComposeResult
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 
 class KeyFooter(Footer):
@@ -44,6 +45,14 @@ class KeyFooter(Footer):
         # Footer composes nothing until the screen's bindings are ready: not a result to
         # keep, or the first real rebuild would look like no change.
         self._built = self.shown_keys() if built else None
+        for widget in built:
+            # A FooterKey starts compact and is then bound to the footer's setting: two
+            # class changes, each restyling the key on mount (about 1.5 ms a key, ten keys
+            # a screen). Starting it at the footer's setting shows the same. The palette
+            # key is not bound (it stays compact): left as it is.
+            if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
+                widget.set_reactive(FooterKey.compact, self.compact)
+                widget.set_class(self.compact, "-compact", update=False)
         yield from built
 
     async def recompose(self) -> None:
