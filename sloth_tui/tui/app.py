@@ -416,7 +416,8 @@ class SlothApp(DashboardHost, App[None]):
 
     @work(exclusive=True, group="sources")
     async def poll_sources(self) -> None:
-        """The producers' top-bar lines (their health() `header`), every SOURCE_POLL s."""
+        """The producers' top-bar lines (their health() `header`): every SOURCE_POLL s, and
+        on each idle wake (see _idle_wait)."""
         try:
             health = await self.engine.source_health()
         except (SlothError, OSError):
