@@ -47,6 +47,7 @@ async def _run(
     embedded = EmbeddedEngine(settings, demo_rate=demo_rate, nats=fleet)
     engine = await embedded.start()  # the demo's hooks and stream too, when asked
     app: SlothApp | None = None
+    signals = StopSignals(asyncio.get_running_loop())
     try:
         if fleet is not None:
             from sloth_tui.tui.fleet_view import FleetViewApp
@@ -63,65 +64,99 @@ async def _run(
             warnings=embedded.warnings,
         )
         embedded.on_handover = app.reattach
-        return await _run_app(app)
+        return await _run_app(app, signals)
     finally:
-        await embedded.wait_handed_over()
-        await _close_or_stop_at_once(embedded)
+        signals.closing()
+        try:
+            await embedded.wait_handed_over()
+            await _close_or_stop_at_once(embedded, signals.forced)
+        finally:
+            signals.remove()
         if (
             app is not None and app.attached
         ):  # serve took the home over: detach from it (it keeps running)
             await app.engine.close(reason="dashboard closed")
 
 
-async def _close_or_stop_at_once(embedded: EmbeddedEngine) -> None:
+class StopSignals:
+    """The dashboard's stop signals, one set of handlers from the app's start to the exit.
+
+    While the app runs, SIGHUP (the SSH session dropped) and SIGTERM close it cleanly,
+    like `q` (^C is a key to the app). After the first, and once the app has closed, a
+    SIGTERM or SIGINT cuts the rest of the close short: `forced` holds it (a SIGHUP then
+    changes nothing: the close goes on). Handlers handed from
+    one phase to the next had gaps: a second SIGTERM that came while the app was still
+    closing only asked it to exit again, and the engine then waited out its hook runs."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.forced: asyncio.Future[int] = loop.create_future()
+        self._app: SlothApp | None = None
+        self._signalled = False
+        self._installed: set[signal.Signals] = set()
+
+    def running(self, app: SlothApp) -> None:
+        self._app = app
+        self._install(signal.SIGHUP, signal.SIGTERM)
+
+    def closing(self) -> None:
+        self._app = None
+        self._install(signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+
+    def remove(self) -> None:
+        for sig in self._installed:
+            self._loop.remove_signal_handler(sig)
+        self._installed.clear()
+
+    def _install(self, *sigs: signal.Signals) -> None:
+        for sig in sigs:
+            if sig not in self._installed:
+                self._loop.add_signal_handler(sig, self._received, sig)
+                self._installed.add(sig)
+
+    def _received(self, sig: signal.Signals) -> None:
+        if sig == signal.SIGHUP and self._app is None:
+            return  # the terminal went away while closing: nothing to cut short for that
+        if not self._signalled and self._app is not None:
+            self._signalled = True
+            self._app.exit(return_code=128 + sig.value)
+        elif not self.forced.done():
+            self.forced.set_result(sig.value)
+
+
+async def _close_or_stop_at_once(embedded: EmbeddedEngine, forced: asyncio.Future[int]) -> None:
     """Close the embedded engine in order (runs under way end within their deadlines);
-    SIGTERM or SIGINT meanwhile stops at once, as for `serve`: connections dropped, socket
-    file removed, store closed, lock released, and the process exits 128 + the signal."""
-    loop = asyncio.get_running_loop()
-    forced: asyncio.Future[int] = loop.create_future()
-
-    def again(sig: signal.Signals) -> None:
-        if not forced.done():
-            forced.set_result(sig.value)
-
-    closing = asyncio.create_task(embedded.close(), name="embedded-close")
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, again, sig)
-    try:
+    a signal meanwhile (`forced`, see StopSignals) stops at once, as for `serve`:
+    connections dropped, socket file removed, store closed, lock released, and the
+    process exits 128 + the signal."""
+    if not forced.done():
+        closing = asyncio.create_task(embedded.close(), name="embedded-close")
         either: set[asyncio.Future[Any]] = {closing, forced}
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    if closing.done() or not forced.done():
-        await closing
-        return
-    closing.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await closing
+        if closing.done() or not forced.done():
+            await closing
+            return
+        closing.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await closing
     await embedded.stop_at_once()
     # A normal exit would join the hook threads still running: the wait this skips.
     logging.shutdown()
     os._exit(128 + forced.result())
 
 
-async def _run_app(app: SlothApp) -> int:
-    """Run `app` until it exits; SIGHUP (the SSH session dropped) and SIGTERM close it
-    cleanly, like `q`, so the engine records its shutdown and a demo home is removed."""
-    loop = asyncio.get_running_loop()
-    signalled: list[int] = []
-
-    def stop(sig: signal.Signals) -> None:
-        signalled.append(sig.value)
-        app.exit(return_code=128 + sig.value)
-
-    for sig in (signal.SIGHUP, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop, sig)
+async def _run_app(app: SlothApp, signals: StopSignals | None = None) -> int:
+    """Run `app` until it exits; SIGHUP and SIGTERM close it cleanly, like `q`, so the
+    engine records its shutdown and a demo home is removed (StopSignals)."""
+    own = signals is None
+    if signals is None:
+        signals = StopSignals(asyncio.get_running_loop())
+    signals.running(app)
     try:
         await app.run_async()
     finally:
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        if own:
+            signals.remove()
     return app.return_code or 0
 
 
