@@ -38,11 +38,13 @@ async def _run(
         from sloth_tui.remote.client import RemoteEngine
 
         remote: RemoteEngine = await RemoteEngine.open(settings, socket)
+        attached = StopSignals(asyncio.get_running_loop())
         try:
             return await _run_app(
-                SlothApp(remote, theme=theme, themes_dir=themes_dir, freeze_gc=True)
+                SlothApp(remote, theme=theme, themes_dir=themes_dir, freeze_gc=True), attached
             )
         finally:
+            attached.remove()
             await remote.close(reason="dashboard closed")
     embedded = EmbeddedEngine(settings, demo_rate=demo_rate, nats=fleet)
     engine = await embedded.start()  # the demo's hooks and stream too, when asked
@@ -84,15 +86,14 @@ class StopSignals:
     While the app runs, SIGHUP (the SSH session dropped) and SIGTERM close it cleanly,
     like `q` (^C is a key to the app). After the first, and once the app has closed, a
     SIGTERM or SIGINT cuts the rest of the close short: `forced` holds it (a SIGHUP then
-    changes nothing: the close goes on). Handlers handed from
-    one phase to the next had gaps: a second SIGTERM that came while the app was still
-    closing only asked it to exit again, and the engine then waited out its hook runs."""
+    changes nothing: the close goes on). Handlers handed from one phase to the next had
+    gaps: a second SIGTERM that came while the app was still closing only asked it to
+    exit again, and the engine then waited out its hook runs."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.forced: asyncio.Future[int] = loop.create_future()
-        self._app: SlothApp | None = None
-        self._signalled = False
+        self._app: SlothApp | None = None  # until the first signal, or the app's own close
         self._installed: set[signal.Signals] = set()
 
     def running(self, app: SlothApp) -> None:
@@ -115,13 +116,12 @@ class StopSignals:
                 self._installed.add(sig)
 
     def _received(self, sig: signal.Signals) -> None:
-        if sig == signal.SIGHUP and self._app is None:
-            return  # the terminal went away while closing: nothing to cut short for that
-        if not self._signalled and self._app is not None:
-            self._signalled = True
-            self._app.exit(return_code=128 + sig.value)
-        elif not self.forced.done():
+        app, self._app = self._app, None
+        if app is not None:  # the first: the app closes as for `q`
+            app.exit(return_code=128 + sig.value)
+        elif sig != signal.SIGHUP and not self.forced.done():
             self.forced.set_result(sig.value)
+        # A SIGHUP while closing: the terminal went away, the close goes on.
 
 
 async def _close_or_stop_at_once(embedded: EmbeddedEngine, forced: asyncio.Future[int]) -> None:
@@ -145,18 +145,11 @@ async def _close_or_stop_at_once(embedded: EmbeddedEngine, forced: asyncio.Futur
     os._exit(128 + forced.result())
 
 
-async def _run_app(app: SlothApp, signals: StopSignals | None = None) -> int:
+async def _run_app(app: SlothApp, signals: StopSignals) -> int:
     """Run `app` until it exits; SIGHUP and SIGTERM close it cleanly, like `q`, so the
     engine records its shutdown and a demo home is removed (StopSignals)."""
-    own = signals is None
-    if signals is None:
-        signals = StopSignals(asyncio.get_running_loop())
     signals.running(app)
-    try:
-        await app.run_async()
-    finally:
-        if own:
-            signals.remove()
+    await app.run_async()
     return app.return_code or 0
 
 
