@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from sloth_tui import __version__
+from sloth_tui.commands.cli_log import install as install_log_lines
 from sloth_tui.commands.group import OneLineErrorGroup
 from sloth_tui.commands.lazy_group import LazyGroup as LazySubcommands
 from sloth_tui.commands.lazy_group import Loader
@@ -141,6 +142,7 @@ def main(
 
     Run with no command to open the dashboard on the local engine.
     """
+    install_log_lines()
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
     ctx.obj["strict"] = strict or None

@@ -108,7 +108,13 @@ class DashboardServer(Server):
     def initialize_logging(self) -> None:
         # textual-serve's default is a Rich handler with tracebacks and locals: here the
         # lines are plain, and only warnings (a dashboard that failed to start) show.
-        logging.basicConfig(level=logging.WARNING, format="web: %(message)s")
+        # Escaped as serve's lines are (a request's path is a stranger's text); `force`:
+        # in place of the command line's own handler (commands/cli_log.py).
+        from sloth_tui.sources.log_format import PlainFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(PlainFormatter("web: %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
     async def on_startup(self, app: web.Application) -> None:
         pass  # the banner is printed once the port is bound (_serve), not before

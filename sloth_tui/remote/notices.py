@@ -116,5 +116,7 @@ class NoticeStream:
             log.info("attached to %s", self.label)
             self.bus.publish("connected", dict(self.info))
         else:
-            log.warning("%s", reason)
+            # Info, not warning: each subscriber says it in its own words (the
+            # dashboard's banner, the tail's "reconnecting"), and a warning printed it twice.
+            log.info("%s", reason)
             self.bus.publish("disconnected", reason)

@@ -226,11 +226,12 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # Libraries' records (asyncio's "exception never retrieved", aiohttp's errors) come
+    # in the same lines, escaped as ours are, not in the command line's (commands/cli_log.py).
+    top = logging.getLogger()
+    top.handlers[:] = [handler]
+    top.setLevel(logging.WARNING)
     if fmt == "json":
-        # Libraries' records (asyncio's "exception never retrieved", aiohttp's errors) and
-        # Python warnings would otherwise reach stderr through logging's last-resort
-        # handler as plain text, breaking "every line is JSON" for the shipper.
-        top = logging.getLogger()
-        top.handlers[:] = [handler]
-        top.setLevel(logging.WARNING)
+        # Python warnings would otherwise reach stderr as plain text, breaking "every
+        # line is JSON" for the shipper.
         logging.captureWarnings(True)

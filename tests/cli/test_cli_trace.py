@@ -19,12 +19,12 @@ from sourcekit import DaemonProcess, wait_for
 
 from sloth_tui.cli import main
 from sloth_tui.commands.event_trace import trace_text
-from sloth_tui.commands.output import _UNSAFE
 from sloth_tui.config import load_settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.store import INSERT_EVENT, INSERT_EXECUTION, event_row, execution_row
 from sloth_tui.model.records import Event, Execution
 from sloth_tui.model.trace import Trace, TraceEvent, TraceRun
+from sloth_tui.plain_text import _UNSAFE
 
 Cli = Callable[..., Result]
 
