@@ -33,6 +33,7 @@ from sloth_tui.commands.output import clean, clean_block, json_text, say, value_
 from sloth_tui.commands.upstream_shapes import hook_json, hook_logs_json
 from sloth_tui.model.errors import NotFound, SlothError
 from sloth_tui.model.records import Execution, Hook
+from sloth_tui.user_path import user_path
 
 if TYPE_CHECKING:  # engine.api brings every record type: `hook list` needs two of them
     from sloth_tui.engine.api import EngineAPI
@@ -218,7 +219,7 @@ def hook_add(
     if enabled is not None and disabled and enabled:
         raise click.UsageError("--enabled=true and --disabled contradict each other")
     switched_on = not disabled if enabled is None else enabled
-    path = Path(file).expanduser()
+    path = user_path(file)
     if not path.is_file():
         raise click.BadParameter(f"no such file: {path}", param_hint="--file")
     flags = PolicyFlags.pop_from(policy_flags)
@@ -309,7 +310,7 @@ def hook_update(
     if events:
         changes["events"] = list(dict.fromkeys(events))
     if file is not None:
-        path = Path(file).expanduser()
+        path = user_path(file)
         if not path.is_file():
             raise click.BadParameter(f"no such file: {path}", param_hint="--file")
         changes["file"] = str(path.resolve())
@@ -328,7 +329,7 @@ def hook_update(
     async def body() -> None:
         async with engine_for(ctx) as engine:
             if file is not None:
-                await _check_syntax(engine, Path(file).expanduser(), force, "use")
+                await _check_syntax(engine, user_path(file), force, "use")
             if flags.given:  # the current policy, changed by the flags: in the same update
                 changes["policy"] = flags.apply((await engine.get_hook(name)).policy)
             hook = await engine.update_hook(name, **changes)

@@ -25,6 +25,7 @@ from sloth_tui.commands.hooks_code import (
 )
 from sloth_tui.commands.output import error_line, say
 from sloth_tui.model.records import Hook
+from sloth_tui.user_path import user_path
 
 
 @click.command("export")
@@ -44,7 +45,7 @@ def hook_export(ctx: click.Context, directory: str) -> None:
     \b
         sloth-tui hook export hooks/ && git -C hooks diff
     """
-    target = Path(directory).expanduser()
+    target = user_path(directory)
 
     async def body() -> list[Hook]:
         async with engine_for(ctx, readonly=True) as engine:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import shlex
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import click
@@ -29,6 +28,7 @@ from sloth_tui.sources.watch_config import (
     parse_watch_kinds,
 )
 from sloth_tui.sources.watchconf import add_watcher, check_watcher_name, remove_watcher
+from sloth_tui.user_path import user_path
 
 
 @click.group("watch")
@@ -100,7 +100,7 @@ def watch_add(
 ) -> None:
     """Watch PATH (a directory or a file) as NAME."""
     settings = settings_from(ctx)
-    target = Path(path).expanduser()
+    target = user_path(path)
     try:
         target.stat()
         resolved = target.resolve()
@@ -184,7 +184,7 @@ def watch_list(ctx: click.Context, as_json: bool) -> None:
                 "recursive": w.recursive,
                 "patterns": list(w.patterns),
                 "ignore": list(w.ignore),
-                "exists": Path(w.path).expanduser().exists(),
+                "exists": user_path(w.path).exists(),
             }
             for w in watchers
         ]
@@ -207,7 +207,7 @@ def watch_list(ctx: click.Context, as_json: bool) -> None:
             [
                 [
                     w.name,
-                    w.path + ("" if Path(w.path).expanduser().exists() else "  (MISSING)"),
+                    w.path + ("" if user_path(w.path).exists() else "  (MISSING)"),
                     "yes" if w.recursive else "no",
                     ",".join(w.patterns),
                     ",".join(w.ignore) or "-",

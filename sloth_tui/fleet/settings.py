@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from sloth_tui.config import ConfigError, Settings
+from sloth_tui.user_path import user_path
 
 KEYS = (
     "url",
@@ -144,7 +144,7 @@ def fleet_settings(
             continue
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where}: {key} = {value!r}: a file path")
-        path = Path(value).expanduser()
+        path = user_path(value)
         if not path.is_file():
             raise ConfigError(f"{where}: {key} = {value!r}: no such file")
         files[key] = str(path)

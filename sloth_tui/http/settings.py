@@ -17,12 +17,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sloth_tui.config import ConfigError, Settings
 from sloth_tui.model.errors import SlothError
 from sloth_tui.remote.server import read_token
+from sloth_tui.user_path import user_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +153,7 @@ def _token(settings: Settings, where: str, value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise ConfigError(f'{where}: token_file = {value!r} is not a path, e.g. "http.token"')
-    path = Path(value).expanduser()
+    path = user_path(value)
     if not path.is_absolute():  # beside config.toml, as an operator reading it would expect
         path = settings.config_dir / path
     try:

@@ -34,6 +34,7 @@ from sloth_tui.http.webhook_mapping import (
 )
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.remote.server import ServerError, read_token
+from sloth_tui.user_path import user_path
 
 PRESETS = ("alertmanager", "github")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -201,7 +202,7 @@ def _read(value: Any, key: str, where: str, config_dir: Path) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: {key} must be a path")
-    path = Path(value).expanduser()
+    path = user_path(value)
     if not path.is_absolute():
         path = config_dir / path
     try:

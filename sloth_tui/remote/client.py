@@ -31,6 +31,7 @@ from sloth_tui.model.errors import EventRefused, SlothError
 from sloth_tui.remote import ops
 from sloth_tui.remote.protocol import DaemonUnavailable, ProtocolError, error_from_reply, probe
 from sloth_tui.remote.wire import Address, BlockingConnection, WireConnection
+from sloth_tui.user_path import user_path
 
 # Only for the annotations: a one-shot command (blocking=True) never loads asyncio, the
 # notice stream or the bus (issue 19, cli_ratio); they are imported when first used.
@@ -73,7 +74,7 @@ def attach_address(attach: str, token_file: str | None = None) -> Address:
                 "the file holding the daemon's TCP token"
             )
         return Address(host=tcp.host, port=tcp.port, token=read_token(token_file))
-    path = Path(attach).expanduser()
+    path = user_path(attach)
     if probe(path) is None:
         raise DaemonUnavailable(f"no sloth-tui daemon answers on {path}")
     return Address(path=path)
@@ -157,7 +158,7 @@ class RemoteEngine:
         if isinstance(socket, Address):
             address = socket
         else:
-            address = Address(path=Path(socket or settings.socket_path).expanduser())
+            address = Address(path=user_path(socket or settings.socket_path))
         conn: Connection = await cls._connect(address, blocking)
         try:
             reply = await conn.request({"op": "ping"})

@@ -29,6 +29,7 @@ from sloth_tui.model.errors import EventRefused, SlothError
 from sloth_tui.remote.connection import ClientLimits, ConnContext, Connection
 from sloth_tui.remote.ops import Handler
 from sloth_tui.remote.protocol import MAX_LINE, PROTOCOL_VERSION, encode
+from sloth_tui.user_path import user_path
 
 if TYPE_CHECKING:
     from sloth_tui.engine.api import EngineAPI
@@ -111,7 +112,7 @@ async def _answers(path: Path, timeout: float = 1.0) -> bool:
 
 def read_token(path: str | Path) -> str:
     try:
-        token = Path(path).expanduser().read_text(encoding="utf-8").strip()
+        token = user_path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ServerError(f"cannot read the token file {path}: {exc}") from None
     if len(token) < 16:

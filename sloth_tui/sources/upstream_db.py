@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from sloth_tui.model.errors import SlothError
+from sloth_tui.user_path import user_path
 
 HOOKS_DB = "hooks.db"
 # Upstream's own order (internal/config/paths.go GetDataDir): the variable, when set, is
@@ -35,7 +36,7 @@ def candidate_dirs(
     env = os.environ if environ is None else environ
     override = env.get(DATA_DIR_VARIABLE)
     if override:
-        return [Path(override).expanduser()]
+        return [user_path(override)]
     user_home = home if home is not None else Path.home()
     return [SYSTEM_DATA_DIR, user_home / ".sloth-runner", Path(".sloth-cache")]
 
@@ -48,7 +49,7 @@ def locate_hooks_db(
     """`--db PATH` (a file, or a data dir holding hooks.db), else the first hooks.db of
     candidate_dirs(). Raises UpstreamDBError naming every place looked in."""
     if explicit is not None and str(explicit) != "":
-        path = Path(explicit).expanduser()
+        path = user_path(explicit)
         try:
             return path / HOOKS_DB if path.is_dir() else path
         except OSError as exc:  # a name too long for the file system, say

@@ -15,7 +15,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -24,6 +23,7 @@ from watchdog.observers import Observer
 from sloth_tui.config import Settings, WatcherSettings
 from sloth_tui.model.errors import SlothError
 from sloth_tui.sources.status import Status
+from sloth_tui.user_path import user_path
 
 if TYPE_CHECKING:
     from sloth_tui.engine.api import EngineAPI
@@ -53,7 +53,7 @@ class Watcher:
     def __init__(
         self, cfg: WatcherSettings, emit: Callable[[str, dict[str, Any]], None], window: float
     ) -> None:
-        path = Path(cfg.path).expanduser()
+        path = user_path(cfg.path)
         if not path.exists():
             raise WatcherError(f"watcher {cfg.name!r}: {path} does not exist")
         self.cfg = cfg

@@ -126,9 +126,16 @@ def test_no_argument_vector_crashes(
         ["hook", "add", "h", "--file", "a\x00b"],
         ["hook", "add", "h", "--file", "/dev/null", "--timeout", "nan"],
         ["watch", "add", "w", "y" * 5000],
+        # `~name` for no user: Path.expanduser raised RuntimeError; a shell keeps it as typed
+        ["hook", "export", "~0"],
+        ["hook", "add", "h", "--file", "~nosuchuser0/h.lua"],
+        ["watch", "add", "w", "~nosuchuser0/x.log"],
     ],
 )
-def test_the_inputs_that_once_crashed(fuzz_home: Path, args: list[str]) -> None:
+def test_the_inputs_that_once_crashed(
+    fuzz_home: Path, args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(fuzz_home)  # `hook export ~0` writes the folder `~0` here
     result = CliRunner().invoke(main, ["--home", str(fuzz_home), *args], catch_exceptions=True)
     assert "unexpected" not in result.output and "Traceback" not in result.output, result.output
     assert result.exit_code in (0, 1, 2)

@@ -30,6 +30,7 @@ from sloth_tui.tui.reach import engine_of
 from sloth_tui.tui.screens.base import StaleMapGuard
 from sloth_tui.tui.tones import Tones, tones_of
 from sloth_tui.tui.widgets.lua_editor import atomic_write, display_path
+from sloth_tui.user_path import user_path
 
 GLOB_CHARS = frozenset("*?[]!")
 
@@ -163,7 +164,7 @@ class NewHookScreen(StaleMapGuard, ModalScreen[Hook | None]):
         """The file the hook will use: the one typed (relative to hooks/), or a new one."""
         typed = self.value("nh-file")
         if typed:
-            path = Path(typed).expanduser()
+            path = user_path(typed)
             return path if path.is_absolute() else self.hooks_dir / path
         return self.hooks_dir / f"{hook_templates.file_stem(self.value('nh-name') or 'hook')}.lua"
 
