@@ -53,6 +53,7 @@ from sloth_tui.tui.keymap import (
     live_bindings,
 )
 from sloth_tui.tui.live import Batch, LiveStats
+from sloth_tui.tui.log_toasts import LogToasts
 from sloth_tui.tui.nav import key_name
 from sloth_tui.tui.palette import SlothPalette
 from sloth_tui.tui.reach import DashboardHost, Tab
@@ -162,6 +163,7 @@ class SlothApp(DashboardHost, App[None]):
         self._gc_threshold = gc.get_threshold()
         self.sub: Any = None
         self._tick_timer: Timer | None = None
+        self._log_toasts: LogToasts | None = None
         self._sources_timer: Timer | None = None
         self._idle_ticks = 0  # ticks in a row that brought nothing but engine figures
         self._early: list[Notice] = []  # what woke an idle tick, drained with the rest
@@ -284,6 +286,8 @@ class SlothApp(DashboardHost, App[None]):
             self.notify(message, title="Theme file skipped", severity="warning", timeout=10)
         for message in self._warnings:
             self.notify(message, severity="warning", timeout=10)
+        self._log_toasts = LogToasts(self)
+        self._log_toasts.install()
         self._tick_timer = self.set_interval(self.tick_seconds, self.tick, name="sloth-tick")
         self._sources_timer = self.set_interval(
             SOURCE_POLL, self.poll_sources, name="sloth-sources"
@@ -306,6 +310,8 @@ class SlothApp(DashboardHost, App[None]):
             self.demo.start()
 
     async def on_unmount(self) -> None:
+        if self._log_toasts is not None:  # what the engine logs while closing goes to stderr
+            self._log_toasts.remove()
         self.wake_tick()
         if self._freeze_gc:
             gc.unfreeze()
