@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import signal
@@ -192,3 +193,17 @@ def write_config(home: Path, text: str) -> None:
 
 HAVE = {tool: shutil.which(tool) is not None for tool in ("socat", "nc")}
 SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
+
+
+def log_record(message: str, *args: object, exc: bool = False) -> logging.LogRecord:
+    """A WARNING record as a module of ours would log it; `exc`: with a ValueError whose
+    text holds a newline and an escape (for the log formatters' tests)."""
+    exc_info = None
+    if exc:
+        try:
+            raise ValueError("bad\nvalue \x1b[31m")
+        except ValueError:
+            exc_info = sys.exc_info()
+    return logging.LogRecord(
+        "sloth_tui.test", logging.WARNING, __file__, 1, message, args, exc_info
+    )

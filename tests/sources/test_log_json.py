@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sourcekit import DaemonProcess, ask, run_cli, wait_for
+from sourcekit import DaemonProcess, ask, log_record, run_cli, wait_for
 
 from sloth_tui.sources.log_format import JsonFormatter, iso_utc
 
@@ -21,20 +19,8 @@ Daemons = Callable[..., DaemonProcess]
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def _record(message: str, *args: object, exc: bool = False) -> logging.LogRecord:
-    exc_info = None
-    if exc:
-        try:
-            raise ValueError("bad\nvalue \x1b[31m")
-        except ValueError:
-            exc_info = sys.exc_info()
-    return logging.LogRecord(
-        "sloth_tui.test", logging.WARNING, __file__, 1, message, args, exc_info
-    )
-
-
 def test_a_record_is_one_line_of_json_with_its_fields() -> None:
-    line = JsonFormatter().format(_record("path %s\nnext\x1b]0;title\x07 \u2028 end", "/srv/a"))
+    line = JsonFormatter().format(log_record("path %s\nnext\x1b]0;title\x07 \u2028 end", "/srv/a"))
     assert len(line.splitlines()) == 1  # splitlines also splits on \x85, \u2028, \x1c...
     assert line.isascii()
     record = json.loads(line)
@@ -46,7 +32,7 @@ def test_a_record_is_one_line_of_json_with_its_fields() -> None:
 
 
 def test_the_exception_text_is_kept_on_the_same_line() -> None:
-    line = JsonFormatter().format(_record("it failed", exc=True))
+    line = JsonFormatter().format(log_record("it failed", exc=True))
     assert len(line.splitlines()) == 1
     record = json.loads(line)
     assert record["exception"].startswith("Traceback (most recent call last):")
@@ -61,7 +47,7 @@ def test_time_is_utc_iso_8601() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=2000))
 def test_any_message_round_trips_on_one_line(message: str) -> None:
-    line = JsonFormatter().format(_record("%s", message))
+    line = JsonFormatter().format(log_record("%s", message))
     assert len(line.splitlines()) == 1
     assert json.loads(line)["message"] == message
 

@@ -4,16 +4,14 @@ path as text and never as terminal control."""
 
 from __future__ import annotations
 
-import logging
 import re
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sourcekit import DaemonProcess, ask, run_cli, wait_for
+from sourcekit import DaemonProcess, ask, log_record, run_cli, wait_for
 
 from sloth_tui.json_out import UNSAFE_PAST_C0
 from sloth_tui.sources.log_format import TEXT_FORMAT, PlainFormatter
@@ -25,20 +23,8 @@ LINE_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ sloth_tui
 HOSTILE = "boom \x1b]0;PWNED\x07 \x1b[31mred\x1b[0m \u202eevil\nsecond line"
 
 
-def _record(message: str, *args: object, exc: bool = False) -> logging.LogRecord:
-    exc_info = None
-    if exc:
-        try:
-            raise ValueError("bad\nvalue \x1b[31m")
-        except ValueError:
-            exc_info = sys.exc_info()
-    return logging.LogRecord(
-        "sloth_tui.test", logging.WARNING, __file__, 1, message, args, exc_info
-    )
-
-
 def test_a_message_is_one_line_with_its_controls_escaped() -> None:
-    line = PlainFormatter(TEXT_FORMAT).format(_record("hook %s failed: %s", "h", HOSTILE))
+    line = PlainFormatter(TEXT_FORMAT).format(log_record("hook %s failed: %s", "h", HOSTILE))
     assert "\n" not in line and not UNSAFE.search(line)
     assert line.endswith(
         r"sloth_tui.test: hook h failed: boom \x1b]0;PWNED\x07 \x1b[31mred\x1b[0m"
@@ -47,7 +33,7 @@ def test_a_message_is_one_line_with_its_controls_escaped() -> None:
 
 
 def test_a_traceback_keeps_its_lines_and_loses_its_controls() -> None:
-    text = PlainFormatter(TEXT_FORMAT).format(_record("it failed", exc=True))
+    text = PlainFormatter(TEXT_FORMAT).format(log_record("it failed", exc=True))
     lines = text.splitlines()
     assert LINE_START.match(lines[0]) and lines[0].endswith("it failed")
     assert lines[1] == "Traceback (most recent call last):"
@@ -58,7 +44,7 @@ def test_a_traceback_keeps_its_lines_and_loses_its_controls() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=2000))
 def test_any_message_is_one_harmless_line(message: str) -> None:
-    line = PlainFormatter(TEXT_FORMAT).format(_record("%s", message))
+    line = PlainFormatter(TEXT_FORMAT).format(log_record("%s", message))
     assert not UNSAFE.search(line)  # no line end of any kind, no escape, no bidi control
     assert LINE_START.match(line)
 
