@@ -8,6 +8,10 @@ import logging
 import threading
 from pathlib import Path
 
+from hostile import hostile_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_hostile_screens import assert_clean
 from tui_helpers import wait_for
 
 from sloth_tui.engine.engine import Engine
@@ -92,3 +96,22 @@ async def test_the_handler_goes_with_the_dashboard(engine: Engine, make_app) -> 
         assert any(isinstance(h, LogToasts) for h in handlers)
     # Gone with the app: what the engine logs while it closes goes to stderr.
     assert not any(isinstance(h, LogToasts) for h in logging.getLogger("sloth_tui").handlers)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    database=None,  # nothing written into the working tree
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(texts=st.lists(hostile_text(200), min_size=1, max_size=SHOWN_PER_WINDOW))
+async def test_any_logged_text_is_a_toast_of_text(
+    engine: Engine, make_app, texts: list[str]
+) -> None:
+    app = make_app(engine)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        for text in texts:
+            logging.getLogger("sloth_tui.engine").warning("said: %s", text)
+        await wait_for(pilot, lambda: len(_toasts(app, "Engine warning")) == len(texts))
+        await pilot.pause()
+        assert_clean(app)  # no control byte drawn; the markup in them is text
