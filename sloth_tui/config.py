@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 from sloth_tui.model.errors import SlothError
+from sloth_tui.user_path import resolved
 
 APP_NAME = "sloth-tui"
 _T = TypeVar("_T", bound="DataclassInstance")
@@ -365,7 +366,7 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     """Build Settings from every layer; `overrides` are command-line flags (None = not given)."""
     home_env = os.environ.get("SLOTH_TUI_HOME")
     if home is not None or home_env:
-        home_path = Path(os.path.expanduser(str(home if home is not None else home_env))).resolve()
+        home_path = resolved(os.path.expanduser(str(home if home is not None else home_env)))
         config_dir = home_path
     else:
         import platformdirs

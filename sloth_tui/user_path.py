@@ -11,3 +11,11 @@ def user_path(value: str | os.PathLike[str]) -> Path:
     shell. (Path.expanduser raises RuntimeError there, which reached operators as an
     unexpected error: `hook export ~0`.)"""
     return Path(os.path.expanduser(value))
+
+
+def resolved(value: str | os.PathLike[str]) -> Path:
+    """The absolute path with symlinks followed, as Path.resolve() gives it, except that
+    a symlink loop stays in the path (as Python 3.13 does) for the next open to refuse
+    in one line (ELOOP, "too many levels of symbolic links"). Python 3.11 and 3.12 raise
+    RuntimeError there: `--home` on a looping symlink was an unexpected error."""
+    return Path(os.path.realpath(value))

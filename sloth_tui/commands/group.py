@@ -20,6 +20,7 @@ import click
 from sloth_tui.commands.output import clean, error_line
 from sloth_tui.model.errors import SlothError
 from sloth_tui.pipe import silence_stdout
+from sloth_tui.user_path import resolved
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -40,7 +41,7 @@ def _data_dir(ctx: click.Context | None) -> Path:
         return Path(settings.home)
     home = obj.get("home") or os.environ.get("SLOTH_TUI_HOME")
     if home:
-        return Path(os.path.expanduser(str(home))).resolve()
+        return resolved(os.path.expanduser(str(home)))
     from sloth_tui.config import default_home
 
     return default_home()
@@ -54,7 +55,11 @@ def _crash_line(exc: BaseException, ctx: click.Context | None) -> str:
     from sloth_tui.crash import save_crash_report
 
     try:
-        report = save_crash_report(exc, _data_dir(ctx), "a sloth-tui command (see argv)")
+        home: Path | None = _data_dir(ctx)
+    except Exception:  # the data dir itself is what failed: the temp dir takes the report
+        home = None
+    try:
+        report = save_crash_report(exc, home, "a sloth-tui command (see argv)")
     except Exception:  # saving must not turn into a traceback either
         report = None
     message = clean(str(exc))

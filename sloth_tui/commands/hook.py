@@ -33,7 +33,7 @@ from sloth_tui.commands.output import clean, clean_block, json_text, say, value_
 from sloth_tui.commands.upstream_shapes import hook_json, hook_logs_json
 from sloth_tui.model.errors import NotFound, SlothError
 from sloth_tui.model.records import Execution, Hook
-from sloth_tui.user_path import user_path
+from sloth_tui.user_path import resolved, user_path
 
 if TYPE_CHECKING:  # engine.api brings every record type: `hook list` needs two of them
     from sloth_tui.engine.api import EngineAPI
@@ -229,7 +229,7 @@ def hook_add(
     async def body() -> None:
         async with engine_for(ctx) as engine:
             await _check_syntax(engine, path, force, "add")
-            patterns = list(events) or await engine.declared_event_types(str(path.resolve()))
+            patterns = list(events) or await engine.declared_event_types(str(resolved(path)))
             if not patterns:
                 raise click.UsageError(
                     "give at least one --event PATTERN (the file declares no event_types)"
@@ -313,7 +313,7 @@ def hook_update(
         path = user_path(file)
         if not path.is_file():
             raise click.BadParameter(f"no such file: {path}", param_hint="--file")
-        changes["file"] = str(path.resolve())
+        changes["file"] = str(resolved(path))
     if description is not None:
         changes["description"] = description
     if timeout is not None:

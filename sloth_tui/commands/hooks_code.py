@@ -32,6 +32,7 @@ from sloth_tui.model.errors import HookError, SlothError
 from sloth_tui.model.policy import NO_POLICY, HookPolicy
 from sloth_tui.model.records import Hook
 from sloth_tui.model.rules import check_hook_name, check_pattern
+from sloth_tui.user_path import resolved
 
 HOOKS_FILE = "hooks.toml"
 HEADER = (
@@ -281,7 +282,7 @@ def read_folder(directory: Path) -> Folder:
     if not isinstance(hooks, dict):
         folder.problems.append(f"{toml_path}: hooks is {_kind(hooks)}, not a table of hooks")
         return folder
-    root = directory.resolve()
+    root = resolved(directory)
     for name, entry in hooks.items():
         problems: list[str] = []
         spec = _read_hook(name, entry, directory, root, problems)
@@ -416,7 +417,7 @@ def _code(file: Any, directory: Path, root: Path, problems: list[str]) -> bytes 
         return None
     path = directory / file
     try:
-        inside = path.resolve().is_relative_to(root)
+        inside = resolved(path).is_relative_to(root)
     except (OSError, RuntimeError):  # a symlink loop
         inside = False
     if not inside:

@@ -10,7 +10,7 @@ import click
 
 from sloth_tui.commands.common import fail, settings_from
 from sloth_tui.model.errors import SlothError
-from sloth_tui.user_path import user_path
+from sloth_tui.user_path import resolved, user_path
 
 
 @click.command("serve")
@@ -98,7 +98,7 @@ def serve_command(
         root.obj.pop("settings", None)
     settings = settings_from(ctx)
     if socket_path is not None:
-        settings = dataclasses.replace(settings, socket=user_path(socket_path).resolve())
+        settings = dataclasses.replace(settings, socket=resolved(user_path(socket_path)))
     configure_logging(log_level, log_format)
     try:
         address = TcpAddress.parse(tcp) if tcp else None

@@ -28,7 +28,7 @@ from sloth_tui.sources.watch_config import (
     parse_watch_kinds,
 )
 from sloth_tui.sources.watchconf import add_watcher, check_watcher_name, remove_watcher
-from sloth_tui.user_path import user_path
+from sloth_tui.user_path import resolved, user_path
 
 
 @click.group("watch")
@@ -103,12 +103,12 @@ def watch_add(
     target = user_path(path)
     try:
         target.stat()
-        resolved = target.resolve()
+        resolved_target = resolved(target)
     except OSError as exc:  # missing, too long, not permitted, a loop of links
         fail(f"cannot watch {clean(str(target))}: {(exc.strerror or str(exc)).lower()}")
     watcher = WatcherSettings(
         name=name,
-        path=str(resolved),
+        path=str(resolved_target),
         recursive=recursive,
         patterns=patterns or ("*",),
         ignore=ignore,

@@ -42,6 +42,7 @@ from sloth_tui.engine.private import DB_SUFFIXES, TEXT_INDEX_SUFFIX, make_privat
 from sloth_tui.engine.schema import SCHEMA_VERSION
 from sloth_tui.engine.store_faults import check_problems, identity_path, read_identity
 from sloth_tui.model.errors import SlothError
+from sloth_tui.user_path import resolved
 
 STEP_PAGES = 256  # pages per backup step (1 MiB at 4 KiB pages): Ctrl-C is seen between
 KEEP_MAX = 100_000
@@ -308,8 +309,8 @@ def _copy_store(
     started = clock()
     if not source.is_file() or source.stat().st_size == 0:
         raise BackupError(f"there is no store at {source} yet: nothing to back up")
-    store_files = {Path(f"{source}{s}").resolve() for s in (*DB_SUFFIXES, ".identity")}
-    if dest.resolve() in store_files:
+    store_files = {resolved(f"{source}{s}") for s in (*DB_SUFFIXES, ".identity")}
+    if resolved(dest) in store_files:
         raise BackupError(f"{dest} is the store itself: name a file elsewhere")
     if dest.exists() and not overwrite:
         raise BackupError(f"{dest} exists: choose another name, or add --overwrite")

@@ -27,7 +27,7 @@ from sloth_tui.lua.runtime import HookRuntime, Limits
 from sloth_tui.model.errors import EventRefused, HookError, NotFound
 from sloth_tui.model.records import Event, Execution, Hook
 from sloth_tui.secret_vault import KEY_FILE, VAULT_FILE
-from sloth_tui.user_path import user_path
+from sloth_tui.user_path import resolved, user_path
 
 log = logging.getLogger("sloth_tui.engine")
 
@@ -121,7 +121,7 @@ class HookRegistry:
             raise HookError(
                 f"a hook named {name!r} already exists (delete it first, or pick another name)"
             )
-        path = user_path(file).resolve()
+        path = resolved(user_path(file))
         if not path.is_file():
             raise HookError(f"hook file not found: {path}")
         if not events:
@@ -155,7 +155,7 @@ class HookRegistry:
             for pattern in changes["events"]:
                 check_pattern(pattern)
         if "file" in changes:
-            changes["file"] = str(user_path(changes["file"]).resolve())
+            changes["file"] = str(resolved(user_path(changes["file"])))
         if "stack" in changes:
             changes["stack"] = _stack(changes["stack"])
         if changes.get("enabled") is True:  # enabling clears why the engine disabled it

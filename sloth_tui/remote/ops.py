@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.records import EXEC_STATUSES, Event, Execution, Hook
 from sloth_tui.remote.protocol import ProtocolError, filter_from_wire, filter_to_wire
-from sloth_tui.user_path import user_path
+from sloth_tui.user_path import resolved, user_path
 
 # The records of the other operations are imported by their decoders, when a reply of
 # theirs arrives: a one-shot command (`event list`) then creates only the dataclasses it
@@ -269,7 +269,7 @@ def _same(value: Any) -> Any:
 
 def _absolute(path: Any) -> str:
     """The daemon resolves paths against its own cwd: send an absolute one."""
-    return str(user_path(path).resolve())
+    return str(resolved(user_path(path)))
 
 
 def _changes_to_wire(changes: Any) -> dict[str, Any]:

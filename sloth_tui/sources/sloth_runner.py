@@ -45,6 +45,7 @@ from sloth_tui.sources.upstream_reader import (
     Page,
     UpstreamReader,
 )
+from sloth_tui.user_path import resolved
 
 if TYPE_CHECKING:
     from sloth_tui.engine.api import EngineAPI
@@ -304,7 +305,7 @@ class SlothRunnerBridge:
     @property
     def cursor_name(self) -> str:
         assert self.reader is not None
-        return f"{SOURCE}:{self.reader.path.resolve()}"
+        return f"{SOURCE}:{resolved(self.reader.path)}"
 
     async def _resume(self, api: EngineAPI, reader: UpstreamReader) -> None:
         """Where to start: the engine's stored cursor, unless the file is not the one it

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from sloth_tui.model.errors import SlothError
-from sloth_tui.user_path import user_path
+from sloth_tui.user_path import resolved, user_path
 
 HOOKS_DB = "hooks.db"
 # Upstream's own order (internal/config/paths.go GetDataDir): the variable, when set, is
@@ -74,7 +74,7 @@ def open_readonly(path: Path, busy_timeout: float = 5.0) -> sqlite3.Connection:
         raise UpstreamDBError(f"{path}: no such file")
     if not path.is_file():
         raise UpstreamDBError(f"{path}: not a file")
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    uri = f"file:{quote(str(resolved(path)))}?mode=ro"
     try:
         conn = sqlite3.connect(
             uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False

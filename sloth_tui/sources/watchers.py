@@ -23,7 +23,7 @@ from watchdog.observers import Observer
 from sloth_tui.config import Settings, WatcherSettings
 from sloth_tui.model.errors import SlothError
 from sloth_tui.sources.status import Status
-from sloth_tui.user_path import user_path
+from sloth_tui.user_path import resolved, user_path
 
 if TYPE_CHECKING:
     from sloth_tui.engine.api import EngineAPI
@@ -57,7 +57,7 @@ class Watcher:
         if not path.exists():
             raise WatcherError(f"watcher {cfg.name!r}: {path} does not exist")
         self.cfg = cfg
-        self.target = path.resolve()
+        self.target = resolved(path)
         # A single file is watched through its directory, narrowed to that one name.
         self.root = self.target if self.target.is_dir() else self.target.parent
         self.only = None if self.target.is_dir() else str(self.target)

@@ -34,7 +34,7 @@ from watchdog.observers import Observer
 from sloth_tui.engine.api import SyntaxProblem
 from sloth_tui.model.errors import SlothError
 from sloth_tui.tui.reach import engine_of
-from sloth_tui.user_path import user_path
+from sloth_tui.user_path import resolved, user_path
 
 SETTLE = 0.15  # seconds: editors write in several steps (vim: backup, write, rename)
 LIVE_CHECK = 0.4  # seconds of quiet typing before the buffer is compiled for its marks
@@ -156,7 +156,7 @@ class LuaEditor(TextArea):
         if lang is not None:
             self.register_language("lua", *lang)
             self.language = "lua"
-        self.path = user_path(path).resolve()
+        self.path = resolved(user_path(path))
         self.disk_text: str | None = None  # the file as last read or written; None: missing
         self.dirty = False
         self._observer: Any = None
