@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 # (issue 19, cli_ratio).
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from _typeshed import DataclassInstance
 
 from sloth_tui.model.errors import SlothError
@@ -307,7 +309,21 @@ def _keymap(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
 def default_home() -> Path:
     import platformdirs
 
-    return Path(platformdirs.user_data_dir(APP_NAME))
+    return user_dir(platformdirs.user_data_dir)
+
+
+def user_dir(where: Callable[[str], str]) -> Path:
+    """One of platformdirs' per-user dirs for sloth-tui. A ConfigError (one line) when
+    the user has none: no HOME and no home in the password database, as in a container
+    run under an arbitrary uid, where platformdirs raises RuntimeError."""
+    try:
+        return Path(where(APP_NAME))
+    except RuntimeError:
+        raise ConfigError(
+            f"no home directory to keep sloth-tui's files under: HOME is not set and user id "
+            f"{os.getuid()} has none in the password database; use --home DIR (or set "
+            "SLOTH_TUI_HOME, or HOME)"
+        ) from None
 
 
 def _coerce(key: str, value: Any, kind: type | str) -> Any:
@@ -372,7 +388,7 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
         import platformdirs
 
         home_path = default_home()
-        config_dir = Path(platformdirs.user_config_dir(APP_NAME))
+        config_dir = user_dir(platformdirs.user_config_dir)
     settings = Settings(home=home_path, config_dir=config_dir)
 
     raw = _read_toml(settings.config_file)

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from sloth_tui.commands.common import fail, settings_from
-from sloth_tui.config import Settings, load_settings
+from sloth_tui.config import Settings, load_settings, user_dir
 from sloth_tui.model.errors import SlothError
 
 SCHEMES = ("nats://", "tls://")
@@ -55,7 +55,7 @@ def cache_home(servers: tuple[str, ...]) -> Path:
     import platformdirs
 
     digest = hashlib.sha256(",".join(servers).encode()).hexdigest()[:12]
-    return Path(platformdirs.user_cache_dir("sloth-tui")) / f"fleet-{digest}"
+    return user_dir(platformdirs.user_cache_dir) / f"fleet-{digest}"
 
 
 def observer_settings(url: str, user: Settings) -> Settings:

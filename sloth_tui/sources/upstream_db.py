@@ -37,8 +37,11 @@ def candidate_dirs(
     override = env.get(DATA_DIR_VARIABLE)
     if override:
         return [user_path(override)]
-    user_home = home if home is not None else Path.home()
-    return [SYSTEM_DATA_DIR, user_home / ".sloth-runner", Path(".sloth-cache")]
+    if home is None:
+        found = os.path.expanduser("~")  # "~" as it is for a user with no home
+        home = None if found == "~" else Path(found)
+    mine = [] if home is None else [home / ".sloth-runner"]
+    return [SYSTEM_DATA_DIR, *mine, Path(".sloth-cache")]
 
 
 def locate_hooks_db(

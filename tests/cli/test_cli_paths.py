@@ -5,10 +5,16 @@ raise RuntimeError from Path.resolve() there, which reached operators as "unexpe
 from __future__ import annotations
 
 import os
+import pwd
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
 from sourcekit import run_cli
 
+from sloth_tui.cli import main
+from sloth_tui.sources.upstream_db import SYSTEM_DATA_DIR, candidate_dirs
+from sloth_tui.tui.widgets.lua_editor import display_path
 from sloth_tui.user_path import resolved, user_path
 
 
@@ -58,3 +64,35 @@ def test_a_hook_file_or_a_watched_path_that_loops_is_one_line(tmp_path: Path) ->
     watched = run_cli("--home", str(home), "watch", "add", "w", str(loop))
     assert watched.returncode == 1
     assert watched.stderr == f"error: cannot watch {loop}: too many levels of symbolic links\n"
+
+
+@pytest.fixture
+def no_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container run under an arbitrary uid: no HOME, no entry in the password database."""
+    for name in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "SLOTH_TUI_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def unknown(uid: int) -> pwd.struct_passwd:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", unknown)
+
+
+@pytest.mark.usefixtures("no_home")
+def test_no_home_at_all_is_one_line_that_says_what_to_do(tmp_path: Path) -> None:
+    for args in (["event", "list"], ["hook", "list"], []):  # [] opens the dashboard
+        done = CliRunner().invoke(main, args)
+        assert done.exit_code == 1, done.output
+        assert done.output == (
+            "error: no home directory to keep sloth-tui's files under: HOME is not set and "
+            f"user id {os.getuid()} has none in the password database; use --home DIR (or "
+            "set SLOTH_TUI_HOME, or HOME)\n"
+        )
+    given = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "event", "list"])
+    assert (given.exit_code, given.output) == (0, "(none)\n")
+
+
+@pytest.mark.usefixtures("no_home")
+def test_with_no_home_paths_are_shown_and_searched_as_they_are(tmp_path: Path) -> None:
+    assert display_path(tmp_path / "h.lua") == str(tmp_path / "h.lua")
+    assert candidate_dirs({}) == [SYSTEM_DATA_DIR, Path(".sloth-cache")]

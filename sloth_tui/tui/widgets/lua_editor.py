@@ -92,8 +92,11 @@ def atomic_write(path: Path, text: str) -> None:
 
 def display_path(path: Path) -> str:
     """A path as the operator reads it: under their home as ~/..."""
-    home, text = str(Path.home()), str(path)
-    return "~" + text[len(home) :] if home != "/" and text.startswith(home + "/") else text
+    # expanduser leaves "~" as it is for a user with no home (Path.home() raises there).
+    home, text = os.path.expanduser("~"), str(path)
+    return (
+        "~" + text[len(home) :] if home not in ("/", "~") and text.startswith(home + "/") else text
+    )
 
 
 @dataclass(frozen=True, slots=True)
