@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 from sloth_tui.model.errors import SlothError
-from sloth_tui.user_path import resolved
 
 APP_NAME = "sloth-tui"
 _T = TypeVar("_T", bound="DataclassInstance")
@@ -382,7 +381,10 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     """Build Settings from every layer; `overrides` are command-line flags (None = not given)."""
     home_env = os.environ.get("SLOTH_TUI_HOME")
     if home is not None or home_env:
-        home_path = resolved(os.path.expanduser(str(home if home is not None else home_env)))
+        typed = os.path.expanduser(str(home if home is not None else home_env))
+        # realpath, not Path.resolve(): a symlink loop stays for the store to refuse in a
+        # line (as sloth_tui/user_path.py's resolved(), which config may not import).
+        home_path = Path(os.path.realpath(typed))
         config_dir = home_path
     else:
         import platformdirs

@@ -110,7 +110,7 @@ class DashboardServer(Server):
         # lines are plain, and only warnings (a dashboard that failed to start) show.
         # Escaped as serve's lines are (a request's path is a stranger's text); `force`:
         # in place of the command line's own handler (commands/cli_log.py).
-        from sloth_tui.sources.log_format import PlainFormatter
+        from sloth_tui.log_lines import PlainFormatter
 
         handler = logging.StreamHandler()
         handler.setFormatter(PlainFormatter("web: %(message)s"))

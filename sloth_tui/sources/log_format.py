@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sloth_tui.plain_text import clean, clean_block
+from sloth_tui.log_lines import PlainFormatter
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,23 +46,6 @@ def iso_utc(created: float) -> str:
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-class PlainFormatter(logging.Formatter):
-    """Text lines that outside text cannot act through. A message quotes hook errors,
-    paths and peers; on `serve` in a terminal an escape sequence in one would retitle
-    the window or clear the screen, and journald stores a line with a control character
-    as a blob that journalctl will not show. So the message is one line with control
-    characters escaped (sloth_tui/plain_text.py); a traceback keeps its line ends."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return clean(super().formatMessage(record))
-
-    def formatException(self, ei: Any) -> str:
-        return clean_block(super().formatException(ei))
-
-    def formatStack(self, stack_info: str) -> str:
-        return clean_block(super().formatStack(stack_info))
 
 
 def make_formatter(fmt: str) -> logging.Formatter:

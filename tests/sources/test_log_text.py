@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from sourcekit import DaemonProcess, ask, log_record, run_cli, wait_for
 
 from sloth_tui.json_out import UNSAFE_PAST_C0
-from sloth_tui.sources.log_format import TEXT_FORMAT, PlainFormatter
+from sloth_tui.log_lines import PlainFormatter
+from sloth_tui.sources.log_format import TEXT_FORMAT
 
 Daemons = Callable[..., DaemonProcess]
 UNSAFE = re.compile(rf"[\x00-\x1f{UNSAFE_PAST_C0}]")
