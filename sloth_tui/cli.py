@@ -12,6 +12,7 @@ from sloth_tui.commands.group import OneLineErrorGroup
 from sloth_tui.commands.lazy_group import LazyGroup as LazySubcommands
 from sloth_tui.commands.lazy_group import Loader
 from sloth_tui.commands.lazy_group import from_module as _from
+from sloth_tui.commands.output import suit_the_terminal
 
 # -- the subcommands, imported when named -------------------------------------------------
 #
@@ -143,6 +144,7 @@ def main(
     Run with no command to open the dashboard on the local engine.
     """
     install_log_lines()
+    suit_the_terminal()
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
     ctx.obj["strict"] = strict or None

@@ -7,8 +7,11 @@ back into exactly the same text.
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import re
+import sys
 from typing import Any
 
 import click
@@ -61,3 +64,36 @@ def error_line(message: str) -> None:
 
 def emit_json(value: Any) -> None:
     click.echo(json_text(value, indent=2))
+
+
+ESCAPE_UNENCODABLE = "sloth-tui-escape"
+
+
+def _escape_unencodable(error: UnicodeError) -> tuple[str, int]:
+    """`\\u26a0` for a character the terminal's encoding lacks (a surrogate pair past
+    U+FFFF): a visible escape in human output, and the same character to any JSON reader
+    in --json output, where every such character sits inside a string."""
+    assert isinstance(error, UnicodeEncodeError)
+    escaped = []
+    for char in error.object[error.start : error.end]:
+        code = ord(char)
+        if code > 0xFFFF:
+            code -= 0x10000
+            escaped.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            escaped.append(f"\\u{code:04x}")
+    return "".join(escaped), error.end
+
+
+codecs.register_error(ESCAPE_UNENCODABLE, _escape_unencodable)
+
+
+def suit_the_terminal() -> None:
+    """On a terminal (or pipe) whose encoding is not UTF-8, a latin-1 locale say, print
+    what it cannot encode as an escape instead of failing halfway through a listing with
+    UnicodeEncodeError (an event's data, the ⚠ of a warning)."""
+    for stream in (sys.stdout, sys.stderr):
+        if not isinstance(stream, io.TextIOWrapper) or stream.errors != "strict":
+            continue
+        if codecs.lookup(stream.encoding).name != "utf-8":
+            stream.reconfigure(errors=ESCAPE_UNENCODABLE)

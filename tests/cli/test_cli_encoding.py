@@ -1,0 +1,47 @@
+"""A terminal whose encoding is not UTF-8 (a latin-1 locale): what it cannot encode is
+printed as an escape, never a UnicodeEncodeError halfway through a listing, and --json
+output still reads back exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from sourcekit import SLOTH, run_cli
+
+DATA = {"name": "n", "message": "héllo ✓ 😀 \u202e"}
+
+
+def _latin1(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*SLOTH, *args],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "latin-1"},
+        timeout=30,
+        check=False,
+    )
+
+
+def test_a_listing_escapes_what_the_terminal_cannot_show(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    fired = run_cli("--home", home, "event", "dispatch", "custom", "--data", json.dumps(DATA))
+    assert fired.returncode == 0, fired.stderr
+    listed = _latin1("--home", home, "event", "list")
+    assert listed.returncode == 0, listed.stderr
+    out = listed.stdout.decode("latin-1")
+    assert 'message="h\xe9llo \\u2713 \\ud83d\\ude00 \\u202e"' in out  # é is latin-1
+    shown = _latin1("--home", home, "event", "show", "1")
+    assert shown.returncode == 0, shown.stderr
+
+
+def test_json_reads_back_exactly(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    run_cli("--home", home, "event", "dispatch", "custom", "--data", json.dumps(DATA))
+    for args in (["event", "list", "--json"], ["event", "show", "1", "--json"]):
+        done = _latin1("--home", home, *args)
+        assert done.returncode == 0, done.stderr
+        value = json.loads(done.stdout.decode("latin-1"))
+        event = value[0] if isinstance(value, list) else value
+        assert event["data"] == DATA
