@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import os
 import re
 import sys
 from typing import Any
@@ -89,9 +90,15 @@ codecs.register_error(ESCAPE_UNENCODABLE, _escape_unencodable)
 
 
 def suit_the_terminal() -> None:
-    """On a terminal (or pipe) whose encoding is not UTF-8, a latin-1 locale say, print
-    what it cannot encode as an escape instead of failing halfway through a listing with
-    UnicodeEncodeError (an event's data, the ⚠ of a warning)."""
+    """The standard streams as the commands expect them.
+
+    On a terminal (or pipe) whose encoding is not UTF-8, a latin-1 locale say, print what
+    it cannot encode as an escape instead of failing halfway through a listing with
+    UnicodeEncodeError (an event's data, the ⚠ of a warning). A closed stdin (`<&-`,
+    some service managers) reads as empty, as /dev/null does: Python makes it None,
+    and `event import -` or `secret set` failed on that as an unexpected error."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (the process's stdin)
     for stream in (sys.stdout, sys.stderr):
         if not isinstance(stream, io.TextIOWrapper) or stream.errors != "strict":
             continue

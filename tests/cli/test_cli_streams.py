@@ -1,6 +1,8 @@
-"""A terminal whose encoding is not UTF-8 (a latin-1 locale): what it cannot encode is
+"""The standard streams as operators leave them (commands/output.py suit_the_terminal).
+
+A terminal whose encoding is not UTF-8 (a latin-1 locale): what it cannot encode is
 printed as an escape, never a UnicodeEncodeError halfway through a listing, and --json
-output still reads back exactly."""
+output still reads back exactly. A closed stdin reads as empty."""
 
 from __future__ import annotations
 
@@ -45,3 +47,21 @@ def test_json_reads_back_exactly(tmp_path: Path) -> None:
         value = json.loads(done.stdout.decode("latin-1"))
         event = value[0] if isinstance(value, list) else value
         assert event["data"] == DATA
+
+
+def test_a_closed_stdin_reads_as_empty(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    for args, code, said in (
+        (["event", "import", "-"], 0, "imported 0 events\n"),
+        (["secret", "set", "x"], 1, "error: no value on stdin (pipe it in, or run without a pipe"),
+    ):
+        done = subprocess.run(
+            [*SLOTH, "--home", home, *args],
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda: os.close(0),  # `<&-`: Python's sys.stdin is None
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == code, done.stderr
+        assert (done.stdout + done.stderr).startswith(said), done.stderr
