@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from dataclasses import replace
@@ -18,9 +19,26 @@ def _exit_with(code: int) -> None:
         sys.exit(code)
 
 
+def need_a_terminal() -> None:
+    """The dashboard draws on a terminal and reads its keys there. With stdout or stdin
+    not one (`sloth-tui > file`, `ssh host sloth-tui` without -t, a cron job) it wrote
+    escape sequences forever. `sloth-tui web` runs it under textual-serve's driver
+    (TEXTUAL_DRIVER), which needs no terminal."""
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return
+    for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)):
+        if stream is None or not stream.isatty():
+            fail(
+                f"the dashboard needs a terminal, and {name} is not one (over ssh: ssh -t); "
+                "to follow events from a script: sloth-tui event tail"
+            )
+
+
 def run_dashboard(ctx: click.Context, theme: str | None = None) -> None:
     """On the daemon the CLI chose (ctx.obj["engine_socket"]), else on an embedded engine."""
     from sloth_tui.tui.launch import launch
+
+    need_a_terminal()
 
     settings = settings_from(ctx)
     socket = (ctx.find_root().obj or {}).get("engine_socket")
@@ -34,6 +52,8 @@ def run_dashboard(ctx: click.Context, theme: str | None = None) -> None:
 def run_demo(ctx: click.Context, rate: float = 20.0, theme: str | None = None) -> None:
     """The dashboard on a throwaway home, with sample hooks and a synthetic stream."""
     from sloth_tui.tui.launch import launch
+
+    need_a_terminal()
 
     user = settings_from(ctx)  # for the theme choice and the user's own theme files
     obj = ctx.find_root().obj or {}

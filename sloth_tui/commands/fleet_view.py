@@ -80,7 +80,10 @@ def observer_settings(url: str, user: Settings) -> Settings:
 
 def run_fleet_view(ctx: click.Context, url: str, theme: str | None) -> None:
     """The dashboard on an observer of the fleet at `url`; one line on an error."""
+    from sloth_tui.commands.dashboard import need_a_terminal
     from sloth_tui.tui.launch import launch
+
+    need_a_terminal()
 
     user = settings_from(ctx)
     try:

@@ -65,3 +65,17 @@ def test_a_closed_stdin_reads_as_empty(tmp_path: Path) -> None:
         )
         assert done.returncode == code, done.stderr
         assert (done.stdout + done.stderr).startswith(said), done.stderr
+
+
+def test_the_dashboard_without_a_terminal_says_so_and_exits(tmp_path: Path) -> None:
+    """`sloth-tui > file`, `ssh host sloth-tui` without -t: no screen to draw on (it drew
+    escape sequences into the pipe until killed)."""
+    home = str(tmp_path / "home")
+    for args in ([], ["dashboard"], ["demo"]):
+        done = run_cli("--home", home, *args, input="")  # stdin and stdout are pipes
+        assert done.returncode == 1, done.stdout[:200]
+        assert done.stderr.endswith(
+            "error: the dashboard needs a terminal, and stdin is not one (over ssh: ssh -t);"
+            " to follow events from a script: sloth-tui event tail\n"
+        )
+        assert done.stdout == ""
