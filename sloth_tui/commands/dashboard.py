@@ -20,13 +20,13 @@ def _exit_with(code: int) -> None:
 
 
 def need_a_terminal() -> None:
-    """The dashboard draws on a terminal and reads its keys there. With stdout or stdin
-    not one (`sloth-tui > file`, `ssh host sloth-tui` without -t, a cron job) it wrote
-    escape sequences forever. `sloth-tui web` runs it under textual-serve's driver
-    (TEXTUAL_DRIVER), which needs no terminal."""
+    """The dashboard reads its keys from stdin and draws on stderr (Textual's terminal
+    driver), so both must be a terminal. Without one (`ssh host sloth-tui` without -t,
+    a cron job, `2> file`) it wrote escape sequences forever. `sloth-tui web` runs it
+    under textual-serve's driver (TEXTUAL_DRIVER), which needs no terminal."""
     if os.environ.get("TEXTUAL_DRIVER"):
         return
-    for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)):
+    for name, stream in (("stdin", sys.stdin), ("stderr", sys.stderr)):
         if stream is None or not stream.isatty():
             fail(
                 f"the dashboard needs a terminal, and {name} is not one (over ssh: ssh -t); "

@@ -68,8 +68,9 @@ def test_a_closed_stdin_reads_as_empty(tmp_path: Path) -> None:
 
 
 def test_the_dashboard_without_a_terminal_says_so_and_exits(tmp_path: Path) -> None:
-    """`sloth-tui > file`, `ssh host sloth-tui` without -t: no screen to draw on (it drew
-    escape sequences into the pipe until killed)."""
+    """`ssh host sloth-tui` without -t, a cron job: no screen to draw on (it drew escape
+    sequences into the pipe until killed). Where a terminal is there, tests/tui/
+    test_signals.py runs it on a pty."""
     home = str(tmp_path / "home")
     for args in ([], ["dashboard"], ["demo"]):
         done = run_cli("--home", home, *args, input="")  # stdin and stdout are pipes
