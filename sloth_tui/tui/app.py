@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import events, work
 from textual.app import App, ScreenStackError
@@ -164,6 +165,7 @@ class SlothApp(DashboardHost, App[None]):
         self.sub: Any = None
         self._tick_timer: Timer | None = None
         self._log_toasts: LogToasts | None = None
+        self.closing = False  # exit() was called: input is ignored from then on
         self._sources_timer: Timer | None = None
         self._idle_ticks = 0  # ticks in a row that brought nothing but engine figures
         self._early: list[Notice] = []  # what woke an idle tick, drained with the rest
@@ -188,6 +190,17 @@ class SlothApp(DashboardHost, App[None]):
         self.keymap, problems = check_keymap(self._settings.keymap, sorted(self.default_keys))
         self._warnings += problems + clashes(type(self), self.keymap)
         self.set_keymap(self.keymap)
+
+    # -- closing ----------------------------------------------------------------------
+
+    def exit(
+        self,
+        result: Any = None,
+        return_code: int = 0,
+        message: RenderableType | None = None,
+    ) -> None:
+        self.closing = True
+        super().exit(result, return_code, message)
 
     # -- crashes ----------------------------------------------------------------------
 
@@ -396,6 +409,13 @@ class SlothApp(DashboardHost, App[None]):
                 self._sources_timer.resume()
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent) and self.closing:
+            # Keys and clicks that come after `q` (typed ahead, pasted, a burst over SSH):
+            # nothing they ask for can happen now. They opened screens on the closing app,
+            # which Textual mounted without their widgets (`qt`: the time dialog's on_mount
+            # failed with NoMatches), or met an empty screen stack (ScreenStackError): an
+            # unexpected error on the way out.
+            return
         # Keys and the mouse move the cursor, and what follows it (the split view) is
         # redrawn on the tick: an idle tick wakes for the operator at once.
         if isinstance(event, events.InputEvent) and self._waiter is not None:

@@ -1,12 +1,14 @@
-"""Races in Textual that the monkey test found, each driven directly: the command palette's
-(sloth_tui/tui/palette.py) and a click into a widget removed since the last frame
-(StaleMapGuard in sloth_tui/tui/screens/base.py)."""
+"""Races in Textual that the monkey test (or an operator) found, each driven directly: the
+command palette's (sloth_tui/tui/palette.py), a click into a widget removed since the last
+frame (StaleMapGuard in sloth_tui/tui/screens/base.py), and keys typed after `q`
+(SlothApp.on_event)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
 from textual import events
 from textual.command import CommandList, CommandPalette, Hit, Hits, Provider
 from textual.widgets.option_list import Option
@@ -185,3 +187,19 @@ async def test_a_search_that_lands_after_the_palette_lost_its_list(
         await app.workers.wait_for_complete(gathering)
         await pilot.pause()
         assert app.is_running and app._exception is None
+
+
+@pytest.mark.parametrize("keys", ["qt", "qF", "q2", "q3", "q4", "q5", "q6", "qn", "q?"])
+async def test_keys_typed_after_q_close_the_app_cleanly(
+    settings: Settings, make_app: Any, keys: str
+) -> None:
+    """Typed ahead (or a burst over SSH): both keys are queued before `q` is handled, so
+    the second still opened a screen as the app closed (its on_mount found none of its
+    widgets: NoMatches), or met an empty screen stack (ScreenStackError); the dashboard
+    died on its way out, with a crash log."""
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
+        for key in keys:
+            app.post_message(events.Key(key, key))
+    assert app.return_code == 0 and app.crash_message is None, app.crash_message
