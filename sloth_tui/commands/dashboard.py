@@ -38,10 +38,9 @@ def run_dashboard(ctx: click.Context, theme: str | None = None) -> None:
     """On the daemon the CLI chose (ctx.obj["engine_socket"]), else on an embedded engine."""
     from sloth_tui.tui.launch import launch
 
-    need_a_terminal()
-
-    settings = settings_from(ctx)
+    settings = settings_from(ctx)  # a config error first: it says more than "no terminal"
     socket = (ctx.find_root().obj or {}).get("engine_socket")
+    need_a_terminal()
     try:
         code = launch(settings, socket=socket, theme=theme, themes_dir=settings.themes_dir)
     except SlothError as exc:  # EngineLocked, DaemonUnavailable and friends: one line
@@ -53,10 +52,9 @@ def run_demo(ctx: click.Context, rate: float = 20.0, theme: str | None = None) -
     """The dashboard on a throwaway home, with sample hooks and a synthetic stream."""
     from sloth_tui.tui.launch import launch
 
-    need_a_terminal()
-
     user = settings_from(ctx)  # for the theme choice and the user's own theme files
     obj = ctx.find_root().obj or {}
+    need_a_terminal()
     with tempfile.TemporaryDirectory(prefix="sloth-tui-demo-") as home:
         settings = replace(load_settings(home, strict=obj.get("strict")), theme=user.theme)
         click.echo(f"demo home: {home} (deleted on exit)", err=True)

@@ -83,11 +83,10 @@ def run_fleet_view(ctx: click.Context, url: str, theme: str | None) -> None:
     from sloth_tui.commands.dashboard import need_a_terminal
     from sloth_tui.tui.launch import launch
 
-    need_a_terminal()
-
     user = settings_from(ctx)
     try:
-        settings = observer_settings(url, user)
+        settings = observer_settings(url, user)  # a bad URL first: it says more
+        need_a_terminal()
         code = launch(
             settings, theme=theme or user.theme, themes_dir=user.themes_dir, fleet=url.strip()
         )
