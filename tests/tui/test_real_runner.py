@@ -77,8 +77,12 @@ async def test_a_crash_exits_non_zero_with_one_line_and_a_saved_traceback(
 
 def test_the_process_exits_non_zero_after_a_crash(tmp_path: Path) -> None:
     """`sloth-tui` itself: a crash inside the app is exit 1 and one line on stderr."""
+    import contextlib
+    import os
+    import pty
     import subprocess
     import sys
+    import threading
 
     home = tmp_path / "home"
     script = (
@@ -91,15 +95,32 @@ def test_the_process_exits_non_zero_after_a_crash(tmp_path: Path) -> None:
         f"sys.argv = ['sloth-tui', '--home', {str(home)!r}, '--embedded']\n"
         "main()\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 1, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stdout + proc.stderr
-    assert "unexpected RuntimeError: injected crash" in proc.stdout + proc.stderr
+    # A terminal, as an operator has (the dashboard refuses to start without one).
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={"TERM": "xterm-256color", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+        os.close(slave)
+        chunks: list[bytes] = []
+
+        def read() -> None:  # meanwhile: a terminal nobody reads would block the app
+            with contextlib.suppress(OSError):  # EIO: the process and its terminal are gone
+                while chunk := os.read(master, 65536):
+                    chunks.append(chunk)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        code = proc.wait(timeout=60)
+        reader.join(timeout=10)
+    finally:
+        os.close(master)
+    text = b"".join(chunks).decode(errors="replace")
+    assert code == 1, text
+    assert "Traceback" not in text
+    assert "unexpected RuntimeError: injected crash" in text
     assert list((home / "logs").glob("crash-*.log"))
