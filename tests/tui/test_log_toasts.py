@@ -104,7 +104,16 @@ async def test_the_handler_goes_with_the_dashboard(engine: Engine, make_app) -> 
     database=None,  # nothing written into the working tree
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(texts=st.lists(hostile_text(200), min_size=1, max_size=SHOWN_PER_WINDOW))
+# No lone surrogate: pytest keeps the records it captured in the test's report, which
+# cannot cross to xdist's controller with one (execnet encodes UTF-8 strictly: CI's
+# INTERNALERROR). The toast escapes them as all controls (plain_text.clean).
+@given(
+    texts=st.lists(
+        hostile_text(200).filter(lambda t: not any("\ud800" <= c <= "\udfff" for c in t)),
+        min_size=1,
+        max_size=SHOWN_PER_WINDOW,
+    )
+)
 async def test_any_logged_text_is_a_toast_of_text(
     engine: Engine, make_app, texts: list[str]
 ) -> None:
