@@ -132,10 +132,15 @@ def write_error(exc: Exception, path: Path, *, event: bool) -> Exception:
 def dir_error(home: Path, exc: OSError) -> StoreError:
     """The data dir (or a file in it) cannot be created or opened."""
     where = exc.filename if exc.filename is not None else home
-    if home.is_symlink() and not home.exists():  # mkdir says "File exists" for it
+    # mkdir says "File exists" for these two, which reads as if all were well.
+    if home.is_symlink() and not home.exists():
         return StoreError(
             f"cannot use the data dir {home}: it is a symbolic link that leads nowhere (a "
             f"loop, or its target is missing: ls -l {home}); fix it, or choose another --home"
+        )
+    if home.exists() and not home.is_dir():
+        return StoreError(
+            f"cannot use the data dir {home}: it is not a directory; choose another --home"
         )
     return StoreError(
         f"cannot use the data dir {home}: {exc.strerror or exc} ({where}); "

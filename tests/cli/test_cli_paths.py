@@ -96,3 +96,14 @@ def test_no_home_at_all_is_one_line_that_says_what_to_do(tmp_path: Path) -> None
 def test_with_no_home_paths_are_shown_and_searched_as_they_are(tmp_path: Path) -> None:
     assert display_path(tmp_path / "h.lua") == str(tmp_path / "h.lua")
     assert candidate_dirs({}) == [SYSTEM_DATA_DIR, Path(".sloth-cache")]
+
+
+def test_a_home_that_is_not_a_directory_says_so(tmp_path: Path) -> None:
+    """A regular file click refuses itself (exit 2); a device or a FIFO gets here."""
+    os.mkfifo(tmp_path / "fifo")
+    for home in (tmp_path / "fifo", Path("/dev/null")):
+        done = run_cli("--home", str(home), "event", "list")
+        assert done.returncode == 1
+        assert done.stderr == (
+            f"error: cannot use the data dir {home}: it is not a directory; choose another --home\n"
+        )
