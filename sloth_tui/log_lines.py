@@ -1,4 +1,5 @@
-"""Log lines as text: the formatter of `serve`'s default lines and `web`'s.
+"""Log lines as text: the formatter of `serve`'s default lines and `web`'s, and a record
+as one line (the command line's `warning: ...`, the dashboard's toasts).
 
 Outside text cannot act through them: a message quotes hook errors, paths and peers, and
 on `serve` in a terminal an escape sequence in one would retitle the window or clear the
@@ -27,3 +28,13 @@ class PlainFormatter(logging.Formatter):
 
     def formatStack(self, stack_info: str) -> str:
         return clean_block(super().formatStack(stack_info))
+
+
+def one_line(record: logging.LogRecord) -> str:
+    """The record's message, its exception as `(Type: text)` rather than a traceback, as
+    one line with every control character escaped."""
+    text = record.getMessage()
+    error = record.exc_info[1] if record.exc_info else None
+    if error is not None:
+        text += f" ({type(error).__name__}: {error})"
+    return clean(text)

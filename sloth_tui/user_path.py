@@ -13,6 +13,14 @@ def user_path(value: str | os.PathLike[str]) -> Path:
     return Path(os.path.expanduser(value))
 
 
+def user_home() -> Path | None:
+    """The operator's home directory, or None when there is none: no HOME and no entry
+    in the password database (a container under an arbitrary uid, where Path.home()
+    raises RuntimeError; os.path.expanduser leaves "~" as it is)."""
+    found = os.path.expanduser("~")
+    return None if found == "~" else Path(found)
+
+
 def resolved(value: str | os.PathLike[str]) -> Path:
     """The absolute path with symlinks followed, as Path.resolve() gives it, except that
     a symlink loop stays in the path (as Python 3.13 does) for the next open to refuse

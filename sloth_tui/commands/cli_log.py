@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from sloth_tui.plain_text import clean
+from sloth_tui.log_lines import one_line
 
 
 class OneLineFormatter(logging.Formatter):
@@ -20,11 +20,7 @@ class OneLineFormatter(logging.Formatter):
     say it, the exception as one line, no traceback, every control character escaped."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"{record.levelname.lower()}: {record.getMessage()}"
-        error = record.exc_info[1] if record.exc_info else None
-        if error is not None:
-            text += f" ({type(error).__name__}: {error})"
-        return clean(text)
+        return f"{record.levelname.lower()}: {one_line(record)}"
 
 
 class CurrentStderr(logging.Handler):

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from sloth_tui.model.errors import SlothError
-from sloth_tui.user_path import resolved, user_path
+from sloth_tui.user_path import resolved, user_home, user_path
 
 HOOKS_DB = "hooks.db"
 # Upstream's own order (internal/config/paths.go GetDataDir): the variable, when set, is
@@ -37,9 +37,7 @@ def candidate_dirs(
     override = env.get(DATA_DIR_VARIABLE)
     if override:
         return [user_path(override)]
-    if home is None:
-        found = os.path.expanduser("~")  # "~" as it is for a user with no home
-        home = None if found == "~" else Path(found)
+    home = home if home is not None else user_home()
     mine = [] if home is None else [home / ".sloth-runner"]
     return [SYSTEM_DATA_DIR, *mine, Path(".sloth-cache")]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sloth_tui.plain_text import clean
+from sloth_tui.log_lines import one_line
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -58,13 +58,9 @@ class LogToasts(logging.Handler):
             self._summary = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        error = record.exc_info[1] if record.exc_info else None
-        if error is not None:
-            text += f" ({type(error).__name__}: {error})"
         error_level = record.levelno >= logging.ERROR
         with contextlib.suppress(RuntimeError):  # the loop is closed: the dashboard is gone
-            self._loop.call_soon_threadsafe(self.show, clean(text), error_level)
+            self._loop.call_soon_threadsafe(self.show, one_line(record), error_level)
 
     def show(self, text: str, error_level: bool) -> None:
         now = self.clock()

@@ -34,7 +34,7 @@ from watchdog.observers import Observer
 from sloth_tui.engine.api import SyntaxProblem
 from sloth_tui.model.errors import SlothError
 from sloth_tui.tui.reach import engine_of
-from sloth_tui.user_path import resolved, user_path
+from sloth_tui.user_path import resolved, user_home, user_path
 
 SETTLE = 0.15  # seconds: editors write in several steps (vim: backup, write, rename)
 LIVE_CHECK = 0.4  # seconds of quiet typing before the buffer is compiled for its marks
@@ -92,11 +92,8 @@ def atomic_write(path: Path, text: str) -> None:
 
 def display_path(path: Path) -> str:
     """A path as the operator reads it: under their home as ~/..."""
-    # expanduser leaves "~" as it is for a user with no home (Path.home() raises there).
-    home, text = os.path.expanduser("~"), str(path)
-    return (
-        "~" + text[len(home) :] if home not in ("/", "~") and text.startswith(home + "/") else text
-    )
+    home, text = str(user_home() or "/"), str(path)
+    return "~" + text[len(home) :] if home != "/" and text.startswith(home + "/") else text
 
 
 @dataclass(frozen=True, slots=True)
