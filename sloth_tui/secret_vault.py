@@ -29,7 +29,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from sloth_tui.atomic_file import PRIVATE, create_exclusively, write_atomically
 from sloth_tui.model.errors import NotFound, SlothError
 
 if TYPE_CHECKING:
@@ -175,6 +175,13 @@ class Vault:
                     " secrets exposed"
                 )
             raw = fh.read(4096)
+        if not raw.strip() and create:
+            # Empty, and no value stored (`create` is only asked for an empty vault): a
+            # key whose making failed before this version wrote keys whole. Nothing
+            # can depend on it, so a new one takes its place.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return self._create_key()
         try:
             return Fernet(raw.strip())
         except (ValueError, TypeError):
@@ -182,19 +189,17 @@ class Vault:
 
     def _create_key(self) -> Fernet:
         key = Fernet.generate_key()
-        self.key_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:  # another process made it first: use that one
-            return self._fernet(create=False)
+            self.key_path.parent.mkdir(parents=True, exist_ok=True)
+            # Whole or not at all: a key file left empty by a full disk would refuse
+            # every later `secret set` as a damaged key.
+            made = create_exclusively(self.key_path, key + b"\n", mode=PRIVATE)
         except OSError as exc:
             raise VaultError(
                 f"{self.key_path}: cannot create the key file: {exc.strerror or exc}"
             ) from None
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        if not made:  # another process made it first: use that one
+            return self._fernet(create=False)
         return Fernet(key)
 
     # -- the vault file ----------------------------------------------------------------
@@ -231,18 +236,10 @@ class Vault:
         return raw
 
     def _save(self, entries: dict[str, dict[str, Any]]) -> None:
-        """Atomically: a 0600 temporary file beside it, fsynced, renamed over it."""
-        directory = self.path.parent
-        fd, tmp = tempfile.mkstemp(prefix=".secrets-", suffix=".tmp", dir=directory)
+        """Whole or not at all (0600, fsynced, renamed over the old one)."""
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp makes it 0600
-                json.dump(entries, fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            write_atomically(self.path, json.dumps(entries, indent=1, sort_keys=True))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             raise VaultError(
                 f"{self.path}: cannot write the vault: {exc.strerror or exc}"
             ) from None
@@ -383,14 +380,9 @@ class Vault:
         """Keep `keys` (only those still meaningful: the caller passes the full set)."""
         path = self.path.with_name(DUE_FILE)
         with self._locked():
-            fd, tmp = tempfile.mkstemp(prefix=".secrets-due-", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(sorted(keys), fh)
-                os.replace(tmp, path)
+            try:  # not synced: losing it on a power cut only repeats an announcement
+                write_atomically(path, json.dumps(sorted(keys)), sync=False)
             except OSError as exc:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
                 raise VaultError(f"{path}: {exc.strerror or exc}") from None
 
 

@@ -49,6 +49,7 @@ UNITS: dict[str, str] = {
     "sloth_tui.config": "config",
     "sloth_tui.secret_vault": "config",  # the secret vault's files: beside the settings
     "sloth_tui.crash": "crash",
+    "sloth_tui.atomic_file": "files",  # a file written whole: every writer's, config's too
     "sloth_tui.bench": "bench",
     "sloth_tui.bench_scale": "bench_scale",
     "sloth_tui.bench_fleet": "bench_fleet",
@@ -65,9 +66,10 @@ UNITS: dict[str, str] = {
     "sloth_tui.commands": "commands",
 }
 
-# The leaves every unit may use: the records, the event catalog, the settings and
-# the version. model itself imports nothing of the project.
-_BASE = frozenset({"model", "catalog", "config", "root"})
+# The leaves every unit may use: the records, the event catalog, the settings,
+# the version and the one file writer (atomic_file). model itself imports nothing of
+# the project.
+_BASE = frozenset({"model", "catalog", "config", "root", "files"})
 
 # unit -> the units it may import. tui and commands are leaves no other package
 # imports: only the entry point (cli) and the commands that launch the dashboard
@@ -78,7 +80,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "model": frozenset(),
     "root": frozenset(),
     "catalog": frozenset({"model"}),
-    "config": frozenset({"model"}),
+    "files": frozenset(),
+    "config": frozenset({"model", "files"}),
     "crash": frozenset({"root"}),
     "engine.api": _BASE,
     "lua": _BASE,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import stat
-import tempfile
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 
 import tomli_w
 
+from sloth_tui.atomic_file import SHARED, write_atomically
 from sloth_tui.model.errors import HookError, SlothError
 from sloth_tui.model.policy import NO_POLICY, HookPolicy
 from sloth_tui.model.records import Hook
@@ -148,17 +148,9 @@ def write_atomic(path: Path, data: bytes) -> bool:
             return False
     except OSError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would not survive a git checkout anyway
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # 0644 always: mkstemp's 0600 would not survive a git checkout anyway. A file of
+    # the export that is a symlink (into a config repo) stays one.
+    write_atomically(path, data, mode=SHARED, follow_link=True)
     return True
 
 

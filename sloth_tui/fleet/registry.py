@@ -33,12 +33,12 @@ import contextlib
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sloth_tui.atomic_file import SHARED, write_atomically
 from sloth_tui.fleet import subjects
 from sloth_tui.fleet.parts import FleetContext
 from sloth_tui.fleet.state_kv import KVState
@@ -383,10 +383,7 @@ class RegistrySync:
                 return path
         except (OSError, UnicodeDecodeError):
             pass
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(code, encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_atomically(path, code, mode=SHARED)
 
     # -- here -> KV ---------------------------------------------------------------------
 

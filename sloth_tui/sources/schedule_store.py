@@ -21,12 +21,12 @@ import fcntl
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sloth_tui.atomic_file import PRIVATE, write_atomically
 from sloth_tui.config import ConfigError, Settings
 from sloth_tui.sources.schedule_spec import ScheduleSpec, parse_entry, parse_table
 
@@ -39,25 +39,9 @@ MAX_FILE = 4 << 20  # bytes; a bigger file is not ours
 
 
 def write_json_atomically(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(value, out, indent=1, ensure_ascii=False, allow_nan=False)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    with contextlib.suppress(OSError):  # the rename itself durable (not on every fs)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    text = json.dumps(value, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    # sync_dir: the rename itself durable, so a fire written is not fired again.
+    write_atomically(path, text, mode=PRIVATE, sync_dir=True)
 
 
 def _read_json(path: Path) -> Any:

@@ -7,13 +7,12 @@ compared with what was meant before it replaces the file (atomically).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from sloth_tui.atomic_file import PRIVATE, write_atomically
 from sloth_tui.config import ConfigError, WatcherSettings
 
 _HEADER = re.compile(r"^\s*\[")
@@ -64,19 +63,9 @@ def _parse(text: str, path: Path) -> dict[str, Any]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o600
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # A config.toml linked from a dotfiles repo stays linked; a new one is private (it
+    # may come to hold [nats] credentials).
+    write_atomically(path, text, mode=PRIVATE, keep_mode=True, follow_link=True)
 
 
 def _read(path: Path) -> str:

@@ -17,13 +17,12 @@ is mode 0600 from its creation: filters quote event data, which can be private.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from sloth_tui.atomic_file import PRIVATE, write_atomically
 
 STATE_FILE = "tui-state.json"
 MAX_HISTORY = 50  # filters remembered; the oldest go first
@@ -89,22 +88,9 @@ def load_state(home: Path) -> UiState:
 
 def save_state(home: Path, state: UiState) -> None:
     """Write the whole state atomically, mode 0600. Raises OSError (the caller says so)."""
-    path = state_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # ASCII: a lone surrogate (json.loads makes one of "\\ud800") still writes.
     text = json.dumps(state.to_dict(), indent=1, default=str)
-    # mkstemp creates the file 0600, whatever the umask.
-    fd, tmp = tempfile.mkstemp(prefix=".tui-state.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomically(state_path(home), text, mode=PRIVATE)
 
 
 def update_state(home: Path, **changes: Any) -> UiState:

@@ -175,6 +175,23 @@ def test_a_tampered_or_exposed_key_file_is_refused_in_one_line(cli: Invoke, home
     assert [e["name"] for e in json.loads(cli("secret", "list", "--json").output)] == ["slack"]
 
 
+def test_an_empty_key_file_is_replaced_only_while_no_secret_needs_it(
+    cli: Invoke, home: Path
+) -> None:
+    """An empty key is what a key whose making failed (a full disk) left before keys were
+    written whole: with nothing stored it is replaced; beside stored values, refused."""
+    key = home / "secrets.key"
+    home.mkdir(parents=True, exist_ok=True)
+    key.touch(mode=0o600)
+    assert cli("secret", "set", "slack", input=VALUE).exit_code == 0
+    assert len(key.read_bytes().strip()) == 44  # a Fernet key
+
+    key.write_bytes(b"")
+    line = one_line_error(cli("secret", "set", "other", input="other-value-1"))
+    assert str(key) in line and "tampered" in line
+    assert [e["name"] for e in json.loads(cli("secret", "list", "--json").output)] == ["slack"]
+
+
 @pytest.fixture
 def http_sink() -> Iterator[tuple[str, list[bytes]]]:
     """A loopback server that keeps each request's path and body."""

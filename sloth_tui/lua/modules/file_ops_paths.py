@@ -8,10 +8,9 @@ for the last component is replaced by a write (atomic rename), never followed.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 
+from sloth_tui.atomic_file import write_atomically
 from sloth_tui.lua.modules.base import HostError
 
 
@@ -51,18 +50,10 @@ def write_file(path: str, data: bytes, mode: int | None) -> None:
     over it, so a reader never sees half a file and a symlink there is replaced."""
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o755, exist_ok=True)
-    if mode is None:
-        try:
-            mode = os.stat(path).st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".file_ops-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    # Not synced: a hook's writes are as durable as the hook's host makes them, and an
+    # fsync per write would let one hook stall the others' worker threads. The link at
+    # `path`, if any, is replaced: confinement checked `path`, not where a link leads.
+    # A new file is 0644; one that exists keeps its mode unless the hook gives one.
+    write_atomically(
+        path, data, mode=0o644 if mode is None else mode, keep_mode=mode is None, sync=False
+    )

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -31,6 +30,7 @@ from textual.widgets import TextArea
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from sloth_tui.atomic_file import SHARED, write_atomically
 from sloth_tui.engine.api import SyntaxProblem
 from sloth_tui.model.errors import SlothError
 from sloth_tui.tui.reach import engine_of
@@ -70,24 +70,10 @@ def lua_language() -> tuple[Any, str] | None:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and os.replace: readers (the engine, vim)
-    see the old file or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644  # mkstemp makes 0600; a hook file is an ordinary file
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Save hook code whole (sloth_tui/atomic_file.py): readers (the engine, vim) see the
+    old file or the new one. A hook file that is a symlink (kept in a dotfiles or config
+    repo) stays one: its target is written. A new file is 0644, an ordinary file."""
+    write_atomically(path, text, mode=SHARED, keep_mode=True, follow_link=True)
 
 
 def display_path(path: Path) -> str:
