@@ -67,6 +67,7 @@ def diagnose(settings: Settings) -> Report:
     home, db = settings.home, settings.db_path
     if not _check_home(report, home):
         return report
+    _check_disk(report, home)
     _check_modes(report, home, db)
     engine_pid = _check_lock(report, settings.lock_path)
     if _check_socket(report, settings.socket_path, engine_pid):
@@ -95,6 +96,39 @@ def _check_home(report: Report, home: Path) -> bool:
     else:
         report.add("ok", "home", f"{home} is a writable directory")
     return True
+
+
+def _check_disk(report: Report, home: Path) -> None:
+    space = store_faults.disk_space(home)
+    if space is None:
+        return
+    fix = f"free space on the disk holding {home} (df -h {home}; df -i for inodes)"
+    if space.full:
+        what = "no inodes" if space.free_inodes == 0 else f"{_size(space.free_bytes)} free"
+        report.add(
+            "problem",
+            "disk",
+            f"the disk holding {home} is full ({what}): no event or change can be stored "
+            "(reads still work)",
+            fix,
+        )
+    elif space.nearly_full:
+        report.add(
+            "warning",
+            "disk",
+            f"the disk holding {home} is nearly full ({_size(space.free_bytes)} free of "
+            f"{_size(space.size_bytes)})",
+            fix,
+        )
+    else:
+        report.add("ok", "disk", f"{_size(space.free_bytes)} free on the disk holding {home}")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def _check_modes(report: Report, home: Path, db: Path) -> None:

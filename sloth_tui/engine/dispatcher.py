@@ -42,8 +42,8 @@ class Effects(Protocol):
         """Nothing to write but the record: it may wait for the end of the batch."""
         ...
 
-    def commit(self, record: list[WriteOp]) -> None:
-        """On the loop: write the effects and `record` in one store write."""
+    def commit(self, record: list[WriteOp]) -> asyncio.Future[None]:
+        """On the loop: write the effects and `record` in one store write; its future."""
         ...
 
 
@@ -141,6 +141,9 @@ class Dispatcher:
         self._rows: list[tuple[Any, ...]] = []  # execution rows (rows.execution_row)
         self._ran: list[tuple[str, float]] = []
         self._statuses: dict[int, str] = {}
+        # Events with runs whose effects commit on their own (_commit): those commits.
+        # Such an event's final status is written once they all succeeded (_gather).
+        self._effect_commits: dict[int, list[asyncio.Future[None]]] = {}
         self._answers: list[tuple[asyncio.Future[list[Execution]], list[Execution]]] = []
         store.gather_before_rounds(self._gather)
         self._open = asyncio.Event()  # cleared while recovery loads: workers wait
@@ -466,7 +469,8 @@ class Dispatcher:
 
     def _commit(self, hook: Hook, execution: Execution, effects: Effects) -> None:
         """On the loop: a run's effects with its record and its hook's counter, one write."""
-        effects.commit(run_record_ops(execution, hook.name))
+        committed = effects.commit(run_record_ops(execution, hook.name))
+        self._effect_commits.setdefault(execution.event_id, []).append(committed)
 
     async def _process(
         self, loop: asyncio.AbstractEventLoop, batch: deque[Job], lane: int | None
@@ -581,14 +585,41 @@ class Dispatcher:
         by_status: dict[str, list[int]] = {}
         for event_id, status in self._statuses.items():
             by_status.setdefault(status, []).append(event_id)
+        commits = self._effect_commits
         for status, ids in by_status.items():
-            ops.extend(statuses_ops(ids, status))
+            if commits and status != "processing":
+                ids = self._after_effects(ids, status)
+            ops.extend(statuses_ops(ids, status) if ids else ())
         answers = self._answers
         self._rows, self._ran, self._statuses, self._answers = [], [], {}, []
+        # Kept: on a full disk they are held and stored once space returns, or the
+        # events would be unfinished and run again at the next start (held_writes.py).
         if answers:  # answered once all of it is committed (the round's commit)
-            self._store.write(*ops).add_done_callback(functools.partial(_answer, answers))
-        else:
-            self._store.write_later(*ops)
+            self._store.write_kept(*ops).add_done_callback(functools.partial(_answer, answers))
+        elif ops:
+            self._store.write_later(*ops, keep=True)
+
+    def _after_effects(self, ids: list[int], status: str) -> list[int]:
+        """Of these events' final statuses, those to write now; the others (events with
+        runs whose effects committed on their own) are written once those commits
+        succeeded, and never if one failed: an event is finished only with the record of
+        each of its runs, and an unfinished one runs again at the next start."""
+        commits = self._effect_commits
+        now: list[int] = []
+        for event_id in ids:
+            futures = commits.pop(event_id, None)
+            if futures is None or all(_succeeded(f) for f in futures):
+                now.append(event_id)
+            elif not any(f.done() and not _succeeded(f) for f in futures):
+                waiting = asyncio.gather(*futures, return_exceptions=True)
+                waiting.add_done_callback(functools.partial(self._effects_landed, event_id, status))
+        return now
+
+    def _effects_landed(
+        self, event_id: int, status: str, outcomes: asyncio.Future[list[Any]]
+    ) -> None:
+        if all(outcome is None for outcome in outcomes.result()):
+            self._store.write_later(*statuses_ops([event_id], status), keep=True)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until queued work is done (recovered work too); False if `timeout` passed
@@ -769,6 +800,10 @@ class Dispatcher:
             if not waiter.done():
                 waiter.set_exception(_stopped(None))
                 waiter.add_done_callback(_retrieved)
+
+
+def _succeeded(future: asyncio.Future[None]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _gated(hooks: list[Hook]) -> bool:

@@ -30,6 +30,8 @@ from sloth_tui.engine.store import WriteOp, clear_http_mark_op, event_op, state_
 from sloth_tui.model.records import Event, Hook
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sloth_tui.engine.threadhost import ThreadHost
 
 
@@ -118,6 +120,6 @@ class RunEffects:
             ops.append(clear_http_mark_op(self.event.id, hook))
         return ops
 
-    def commit(self, record: list[WriteOp]) -> None:
-        """On the loop: queue the run's one write (its effects and `record`)."""
-        self._host.commit(self, record)
+    def commit(self, record: list[WriteOp]) -> asyncio.Future[None]:
+        """On the loop: queue the run's one write (its effects and `record`); its future."""
+        return self._host.commit(self, record)

@@ -14,6 +14,7 @@ import functools
 import itertools
 import json
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -25,6 +26,7 @@ from urllib.parse import quote
 
 from sloth_tui.engine import store_faults
 from sloth_tui.engine.filter_sql import filter_sql, register_sql_functions, text_index_match
+from sloth_tui.engine.held_writes import HeldWrites
 from sloth_tui.engine.private import create_private_file, make_private_dir
 from sloth_tui.engine.rows import (
     EXEC_COLUMNS,
@@ -197,7 +199,7 @@ class _Round:
     write fails only its own caller.
     """
 
-    __slots__ = ("bounds", "errors", "loop", "ops", "took", "waiters")
+    __slots__ = ("bounds", "errors", "kept", "loop", "ops", "took", "waiters")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -207,12 +209,32 @@ class _Round:
         # One future per waiter (not one shared): a cancelled caller cancels only its own.
         self.waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.took = 0.0  # seconds its commit took in the writer's thread
+        self.kept: set[int] = set()  # writes held through a full disk (held_writes.py)
 
-    def add(self, ops: tuple[WriteOp, ...]) -> int:
+    def add(self, ops: tuple[WriteOp, ...], *, keep: bool = False) -> int:
         start = len(self.ops)
         self.ops.extend(ops)
         self.bounds.append((start, len(self.ops)))
-        return len(self.bounds) - 1
+        index = len(self.bounds) - 1
+        if keep:
+            self.kept.add(index)
+        return index
+
+    def carry(self, writes: list[tuple[WriteOp, ...]]) -> None:
+        """Put `writes` (held ones, older than any here) first, each kept again if it
+        fails as they did."""
+        ops = [op for write in writes for op in write]
+        bounds: list[tuple[int, int]] = []
+        start = 0
+        for write in writes:
+            bounds.append((start, start + len(write)))
+            start += len(write)
+        shift, moved = len(ops), len(writes)
+        self.ops[:0] = ops
+        self.bounds = bounds + [(a + shift, b + shift) for a, b in self.bounds]
+        # -1 waits on the whole round (flush), not on one write.
+        self.waiters = [(i + moved if i >= 0 else i, future) for i, future in self.waiters]
+        self.kept = set(range(moved)) | {index + moved for index in self.kept}
 
     def wait(self, index: int) -> asyncio.Future[None]:
         future = self.loop.create_future()
@@ -366,6 +388,7 @@ async def _in_thread(
 
 
 CLOSE_TIMEOUT = 5.0  # seconds close() waits for the writer before leaving it behind
+HELD_RETRY = 1.0  # seconds between tries of writes held through a full disk
 log = logging.getLogger("sloth_tui.store")
 
 
@@ -499,9 +522,10 @@ def _probe_reader(conn: sqlite3.Connection, path: Path) -> None:
 
 async def _open_reader(path: Path, readonly: bool) -> SqliteThread:
     """The query connection. Read-only, in a data dir this user cannot write (a
-    read-only home, a backup on read-only media), SQLite cannot create the -shm it
-    needs: with no -wal there is nothing uncommitted to read, so the file is opened
-    immutable instead, and queries work."""
+    read-only home, a backup on read-only media) or on a full disk, SQLite cannot create
+    the -shm it needs: with no -wal (or an empty one) there is nothing uncommitted to
+    read, so the file is opened immutable instead, and queries work. (No engine is
+    writing then: one would hold the -shm open, and this open would have found it.)"""
     if not readonly:
         reader = await _connect(str(path), "reader")
     else:
@@ -515,8 +539,10 @@ async def _open_reader(path: Path, readonly: bool) -> SqliteThread:
     except sqlite3.Error as exc:
         await _close_quietly(reader)
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        wal = Path(f"{path}-wal")
-        if not readonly or code != sqlite3.SQLITE_READONLY or wal.exists():
+        cannot_make_shm = code == sqlite3.SQLITE_READONLY or (
+            code == sqlite3.SQLITE_IOERR and store_faults.disk_is_full(path.parent)
+        )
+        if not readonly or not cannot_make_shm or _wal_holds_frames(path):
             raise
     reader = await _connect(f"file:{quote(str(path))}?mode=ro&immutable=1", "reader", uri=True)
     try:
@@ -525,6 +551,13 @@ async def _open_reader(path: Path, readonly: bool) -> SqliteThread:
         await _close_quietly(reader)
         raise
     return reader
+
+
+def _wal_holds_frames(path: Path) -> bool:
+    try:
+        return os.stat(f"{path}-wal").st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def _migrate(conn: sqlite3.Connection) -> list[int]:
@@ -612,6 +645,7 @@ class Store:
         self._fault: str | None = None  # the store-wide write failure under way, if any
         self._fault_since = 0.0
         self._fault_count = 0
+        self._held = HeldWrites()  # kept writes that failed for a full disk
         self._file_id = store_faults.file_id(path)  # to notice the file being replaced
         # (version found, versions applied) by this open's migrations; the engine records
         # db.migration for them once it runs (a store cannot record events while opening).
@@ -718,6 +752,13 @@ class Store:
                 await asyncio.wait_for(_in_thread(writer, _checkpoint_truncate), CLOSE_TIMEOUT)
             except (TimeoutError, sqlite3.Error, ValueError) as exc:
                 log.warning("%s: could not empty the -wal (%s)", self.path, exc or "timed out")
+        if self._held:
+            log.warning(
+                "%s: the disk is still full: the hook runs' records and statuses held for "
+                "it were not stored (%d operations); their events run again at the next start",
+                self.path,
+                self._held.ops,
+            )
         for conn in (writer, self._reader):
             if conn is not None:
                 await _close_quietly(conn, self.path)
@@ -751,9 +792,17 @@ class Store:
         current.waiters.append((len(current.bounds) - 1, future))
         return future
 
-    def write_later(self, *ops: WriteOp) -> None:
-        """Queue writes that nobody waits on (status updates); committed in the next round."""
-        self._current().add(ops)
+    def write_later(self, *ops: WriteOp, keep: bool = False) -> None:
+        """Queue writes that nobody waits on (status updates); committed in the next round.
+        keep: when the disk is full, hold them and commit them once space returns (runs'
+        records and statuses: see held_writes.py), rather than drop them."""
+        self._current().add(ops, keep=keep)
+
+    def write_kept(self, *ops: WriteOp) -> asyncio.Future[None]:
+        """As write(), and held through a full disk as write_later(keep=True) is; the
+        future then fails (its caller knows they are not committed yet)."""
+        current = self._current()
+        return current.wait(current.add(ops, keep=True))
 
     def gather_before_rounds(self, gather: Callable[[], None]) -> None:
         """Call `gather` on the loop just before the writer takes each round, and in
@@ -794,6 +843,8 @@ class Store:
         """Return once everything queued so far (buffered writes too) is committed."""
         if self._gatherers:
             self._gather()
+        if self._held and not self._rounds:
+            self._current()  # one more try for the writes held through a full disk
         if self._rounds:
             await self._rounds[-1].wait(-1)
         else:
@@ -802,13 +853,24 @@ class Store:
     async def _write_loop(self) -> None:
         assert self._writer is not None
         while True:
-            await self._wake.wait()
+            if self._held and not self._rounds:
+                # Nothing new to write, but held writes to try again: the disk may have
+                # room by now, and nobody else will wake this loop for them.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), HELD_RETRY)
+                if not self._rounds:
+                    self._new_round()
+            else:
+                await self._wake.wait()
             if not self._rounds and self._gatherers:
                 self._gather()
             if not self._rounds:
                 self._wake.clear()
                 continue
             current = self._rounds.popleft()
+            carried = len(self._held.writes)
+            if carried:
+                current.carry(self._held.take())
             if self._gatherers:
                 # What the owners buffered (hook runs' records, statuses) goes in the
                 # round after this one: it commits while the loop answers this one's
@@ -829,15 +891,17 @@ class Store:
             except Exception as exc:  # the connection itself failed: so did every write
                 current.errors.update(dict.fromkeys(range(len(current.bounds)), exc))
             if current.errors:
-                self._map_errors(current)
+                self._map_errors(current, carried)
+                if current.kept:
+                    self._hold_failed(current)
             elif current.ops and self._fault is not None:
-                self._fault_cleared()
+                self._fault_cleared(carried)
             current.settle()
             if not self._rounds:
                 self._wake.clear()
                 self._idle.set()
 
-    def _map_errors(self, current: _Round) -> None:
+    def _map_errors(self, current: _Round, carried: int = 0) -> None:
         """Each failed write's error as its caller should see it (one line: the disk is
         full, the file is damaged...), and the fault logged once per episode, not once
         per event."""
@@ -851,7 +915,8 @@ class Store:
             current.errors[index] = mapped
         if fault is None:
             return
-        self._fault_count += len(current.errors)
+        # The held writes carried in front were counted when they first failed.
+        self._fault_count += sum(1 for index in current.errors if index >= carried)
         kind = "full" if isinstance(fault, DiskFull) else str(fault)
         if kind != self._fault:
             self._fault = kind
@@ -862,21 +927,42 @@ class Store:
                 operation = _verb(current.ops[start][0]) if start < end else "COMMIT"
                 data = {"database": str(self.path), "operation": operation, "error": str(fault)}
                 self.watcher.store_event("db.error", data)
+            # A one-shot command (no watcher) says the refusal itself, in its error line;
+            # logged louder, the operator would read the same thing twice.
+            serving = self.watcher is not None
             if isinstance(fault, DiskFull):
-                log.warning(
+                log.log(
+                    logging.WARNING if serving else logging.INFO,
                     "the disk holding %s is full: writes are refused until space returns "
                     "(reads still work)",
                     self.path.parent,
                 )
             else:
-                log.error("%s", fault)
+                log.log(logging.ERROR if serving else logging.INFO, "%s", fault)
 
-    def _fault_cleared(self) -> None:
+    def _hold_failed(self, current: _Round) -> None:
+        """The kept writes of a round that failed for a full disk, held for a later one."""
+        held = self._held
+        dropped = held.dropped
+        for index in sorted(current.kept):
+            if isinstance(current.errors.get(index), DiskFull):
+                start, end = current.bounds[index]
+                held.keep(current.ops[start:end])
+        if held.dropped and not dropped:
+            log.warning(
+                "%s: more hook-run records than can be held until space returns: the "
+                "rest are dropped, and their events run again at the next start",
+                self.path,
+            )
+
+    def _fault_cleared(self, carried: int) -> None:
+        kept = "; the hook runs' records held through it are stored now" if carried else ""
         log.warning(
-            "%s: writes work again after %.0f s (%d writes were refused meanwhile)",
+            "%s: writes work again after %.0f s (%d writes were refused meanwhile%s)",
             self.path,
             time.monotonic() - self._fault_since,
             self._fault_count,
+            kept,
         )
         if self.watcher is not None:
             self.watcher.store_recovered(self._fault_count, time.monotonic() - self._fault_since)
@@ -1284,8 +1370,9 @@ class Store:
         return self.write(*[(INSERT_EVENT, event_row(e, encoded)) for e, encoded in events])
 
     def set_status_later(self, event_id: int, status: str) -> None:
-        """An event's new status, with the next round (nobody waits on it)."""
-        self.write_later((UPDATE_STATUS, (status, event_id)))
+        """An event's new status, with the next round (nobody waits on it; held through a
+        full disk)."""
+        self.write_later((UPDATE_STATUS, (status, event_id)), keep=True)
 
     def record_later(self, execution: Execution, hook: str) -> None:
         """A real run's record (run_record_ops), with the next round."""

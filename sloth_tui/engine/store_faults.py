@@ -27,8 +27,10 @@ import os
 import secrets
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from sloth_tui.atomic_file import PRIVATE, write_atomically
 from sloth_tui.engine.private import IDENTITY_SUFFIX
 from sloth_tui.model.errors import DiskFull, StoreError, WriteRefused
 
@@ -90,6 +92,10 @@ def store_error(exc: BaseException, path: Path) -> StoreError | None:
             f"the files in it (SQLite creates {path.name}-wal and -shm there); "
             f"check with ls -la {home}, or choose another --home"
         )
+    if primary == sqlite3.SQLITE_IOERR and disk_is_full(home):
+        # SQLite says SQLITE_FULL only for a failed write(); growing the -shm file (at
+        # open, once the last engine has removed it) fails as IOERR_SHMSIZE instead.
+        return DiskFull(f"the disk holding {home} is full: the change was not saved")
     if primary == sqlite3.SQLITE_IOERR:
         return StoreError(
             f"input/output error on {path} ({reason}): the disk or file system failed; "
@@ -99,6 +105,46 @@ def store_error(exc: BaseException, path: Path) -> StoreError | None:
         f"{path} is locked by another process ({reason}): try again; "
         f"{doctor_hint(path)} shows who holds it"
     )
+
+
+FULL_BELOW = 1 << 20  # bytes: less than a WAL checkpoint may need is a full disk
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSpace:
+    """What is left on the file system holding a directory, for this user."""
+
+    free_bytes: int
+    size_bytes: int
+    free_inodes: int | None  # None: the file system does not count them (btrfs, zfs)
+
+    @property
+    def full(self) -> bool:
+        return self.free_bytes < FULL_BELOW or self.free_inodes == 0
+
+    @property
+    def nearly_full(self) -> bool:
+        """As df would show it: 95% used or more."""
+        return self.free_bytes * 20 < self.size_bytes
+
+
+def disk_space(directory: Path) -> DiskSpace | None:
+    """Free space where `directory` is (None when it cannot be asked). Root may use the
+    blocks reserved for it, so its free space is f_bfree, everyone else's f_bavail."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return None
+    blocks = st.f_bfree if os.geteuid() == 0 else st.f_bavail
+    inodes = st.f_ffree if os.geteuid() == 0 else st.f_favail
+    return DiskSpace(
+        blocks * st.f_frsize, st.f_blocks * st.f_frsize, inodes if st.f_files else None
+    )
+
+
+def disk_is_full(directory: Path) -> bool:
+    space = disk_space(directory)
+    return space is not None and space.full
 
 
 def moved_error(path: Path) -> StoreError:
@@ -168,15 +214,7 @@ def read_identity(path: Path) -> tuple[int, str] | None:
 def _write_identity(path: Path, app_id: int) -> None:
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     text = json.dumps({"application_id": app_id, "created": created}) + "\n"
-    target = identity_path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
+    write_atomically(identity_path(path), text, mode=PRIVATE)
 
 
 def refuse_emptied(path: Path) -> None:

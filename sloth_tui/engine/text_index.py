@@ -39,7 +39,8 @@ only if all of that still holds; then it indexes the events after that id. Anyth
 filled from the oldest event up, while queries read the rest from the table.
 
 A failure in here never stops the store: it is logged once, and queries stop using the
-index until the next start.
+index until the next start. A full disk is not a failure: indexing waits, and catches up
+once space returns.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from urllib.parse import quote
 from sloth_tui.engine.filter_sql import register_sql_functions
 from sloth_tui.engine.private import TEXT_INDEX_SUFFIX, create_private_file
 from sloth_tui.engine.sqlite_thread import SqliteThread
+from sloth_tui.engine.store_faults import disk_is_full
 from sloth_tui.model.filters import data_text
 
 PART_BITS = 18  # ids per partition: 262,144
@@ -73,6 +75,7 @@ QUIET = 0.1
 MAX_LAG = 100_000
 EVERYTHING = (1 << 63) - 1  # covered_to() when nothing is waiting
 CLOSE_TIMEOUT = 5.0
+FULL_RETRY = 2.0  # seconds between tries while the disk is full
 # The indexing thread's nice value, above the process's (Linux, where a thread has its
 # own): on a busy machine the scheduler gives the cores to the writer, the loop and the
 # hooks first, and the index takes what they leave.
@@ -275,6 +278,7 @@ class TextIndex:
         self.indexed = 0  # rows indexed since open
         self.queries = 0  # pages read through it (the store counts them)
         self.failed: str | None = None
+        self._stalled = False  # the disk is full: indexing waits for space
         self.paused = False  # tests: hold the indexing (the seam for "not yet indexed")
         self._wake = asyncio.Event()
         self._wake.set()
@@ -383,12 +387,22 @@ class TextIndex:
             self._busy = self._take()
             try:
                 self.indexed += await self._conn.call(_index, self._busy)
+                if self._stalled:
+                    self._stalled = False
+                    log.info("%s: text index: space returned, indexing again", self.path)
                 self._indexed_top = max(self._indexed_top, self._busy[-1][1])
                 if self.indexed - checked_at >= 1 << PART_BITS:
                     checked_at = self.indexed
                     lowest = await self._conn.call(_lowest)
                     await self._conn.call(_drop_gone, lowest)
             except (sqlite3.Error, ValueError) as exc:  # ValueError: closed meanwhile
+                if self._full_disk(exc):
+                    # Not a failure: what it could not index waits (queries read those
+                    # ids from the table meanwhile), and it tries again.
+                    self._waiting.extendleft(reversed(self._busy))
+                    self._busy = []
+                    await asyncio.sleep(FULL_RETRY)
+                    continue
                 self.failed = " ".join(str(exc).split()) or type(exc).__name__
                 log.warning(
                     "%s: text index failed (%s); filters read every event until the next start",
@@ -400,6 +414,21 @@ class TextIndex:
                 self._busy = []
                 if not self._waiting:
                     self._idle.set()
+
+    def _full_disk(self, exc: BaseException) -> bool:
+        """`exc` says the disk is full (said once per episode)."""
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        full = code == sqlite3.SQLITE_FULL or (
+            code == sqlite3.SQLITE_IOERR and disk_is_full(self.path.parent)
+        )
+        if full and not self._stalled:
+            self._stalled = True
+            log.warning(
+                "%s: text index waits: the disk is full (filters read the events it has "
+                "not indexed yet from the table)",
+                self.path,
+            )
+        return full
 
     def resume(self) -> None:
         self.paused = False

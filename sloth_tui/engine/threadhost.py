@@ -246,11 +246,13 @@ class ThreadHost:
         self._writable()
         self._call(self._store.mark_http, event_id, hook, time.time())
 
-    def commit(self, effects: RunEffects, record: list[WriteOp]) -> None:
-        """On the loop: the run's effects and its record, in one write (one transaction)."""
+    def commit(self, effects: RunEffects, record: list[WriteOp]) -> asyncio.Future[None]:
+        """On the loop: the run's effects and its record, in one write (one transaction);
+        its future."""
         future = self._store.write(*effects.write_ops(), *record)
         self._state.finished(effects.hook, effects.ops, effects.counted)
         future.add_done_callback(lambda f: self._committed(effects, f))
+        return future
 
     def _committed(self, effects: RunEffects, future: asyncio.Future[None]) -> None:
         error = future.exception() if not future.cancelled() else None

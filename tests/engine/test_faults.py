@@ -16,9 +16,11 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sourcekit import SLOTH, DaemonProcess, ask, request
+from waiting import eventually
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine import store as store_module
@@ -121,6 +123,137 @@ async def test_a_full_disk_refuses_events_clearly_serves_reads_and_recovers(
         ids = {r[0] for r in conn.execute("SELECT id FROM events")}
     conn.close()
     assert {e.id for e in stored} | {after.id} <= ids
+
+
+def _stored_runs(db: Path) -> tuple[dict[int, str], dict[int, list[str]]]:
+    """(status by event id, the logs of each event's runs) as committed, read from outside."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        statuses = dict(conn.execute("SELECT id, status FROM events WHERE type = 'custom'"))
+        runs: dict[int, list[str]] = {}
+        for event_id, logs in conn.execute("SELECT event_id, logs FROM executions"):
+            runs.setdefault(event_id, []).append(logs)
+    finally:
+        conn.close()
+    return statuses, runs
+
+
+# Logs of a few KB a run: the records need pages the full disk cannot give.
+PLAIN_HOOK = (
+    'function on_event() log.info("seen " .. event.data.name .. string.rep("x", 4000))'
+    " return true end"
+)
+
+
+async def _runs_meet_a_full_disk(
+    engine: Engine, lua_file: Any, n: int, code: str = PLAIN_HOOK
+) -> list[int]:
+    """n events stored, then the disk fills, then their hook runs: the runs' records and
+    the events' final statuses are the writes that find it full."""
+    hook = lua_file(code)
+    await engine.add_hook("note", ["custom"], hook)
+    engine._dispatcher.hold()  # the runs wait, so their events are stored first
+    ids = [(await engine.dispatch("custom", DATA)).id for _ in range(n)]
+    await engine.store.flush()
+    await _set_max_pages(engine.store, await _page_count(engine.store))
+    engine._dispatcher.put_first([])  # now they run
+    await eventually(lambda: engine._dispatcher.executions_total >= n, what="the runs")
+    await engine.store.flush()  # their records' round, refused
+    return ids
+
+
+async def test_hook_runs_on_a_full_disk_are_stored_once_space_returns(
+    settings: Settings, lua_file: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not dropped: an event left unfinished would run its hooks again at the next start
+    (a second page), its first run's logs lost. Nobody flushes: the store tries again."""
+    caplog.set_level(logging.INFO, logger="sloth_tui")
+    engine = await Engine.open(settings)
+    try:
+        ids = await _runs_meet_a_full_disk(engine, lua_file, 20)
+        statuses, runs = _stored_runs(settings.db_path)
+        assert set(statuses) == set(ids)
+        # A first record may fit in the file's free pages; the rest found it full.
+        done = {event_id for event_id, status in statuses.items() if status == "completed"}
+        assert len(done) < len(ids) // 2 and set(runs) == done, (statuses, set(runs))
+
+        await _set_max_pages(engine.store, None)  # space returns
+
+        def stored() -> bool:
+            statuses, runs = _stored_runs(settings.db_path)
+            return set(statuses.values()) == {"completed"} and len(runs) == len(ids)
+
+        await eventually(stored, what="the held runs and statuses")
+        statuses, runs = _stored_runs(settings.db_path)
+        assert {event_id: len(logs) for event_id, logs in runs.items()} == dict.fromkeys(ids, 1)
+        assert all("seen n" in logs[0] for logs in runs.values())
+    finally:
+        await engine.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("records held through it are stored now" in line for line in lines), lines
+    assert not any("run again" in line for line in lines), lines
+
+
+async def test_runs_held_when_the_engine_stops_full_run_again_at_the_next_start(
+    settings: Settings, lua_file: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sloth_tui")
+    engine = await Engine.open(settings)
+    try:
+        ids = await _runs_meet_a_full_disk(engine, lua_file, 5)
+    finally:
+        await engine.close()  # still full
+    said = [
+        r.getMessage() for r in caplog.records if "run again at the next start" in r.getMessage()
+    ]
+    assert len(said) == 1 and "the disk is still full" in said[0], said
+    assert not [r for r in caplog.records if r.exc_info]
+
+    engine = await Engine.open(settings)  # max_page_count was the old writer's alone
+    try:
+        await eventually(lambda: engine._dispatcher.executions_total > 0, what="the reruns")
+        await engine.store.flush()
+        await eventually(
+            lambda: set(_stored_runs(settings.db_path)[0].values()) == {"completed"},
+            what="every event finished",
+        )
+    finally:
+        await engine.close()
+    statuses, runs = _stored_runs(settings.db_path)
+    assert set(statuses.values()) == {"completed"}
+    assert {event_id: len(logs) for event_id, logs in runs.items()} == dict.fromkeys(ids, 1)
+
+
+async def test_a_run_with_effects_on_a_full_disk_leaves_its_event_to_the_next_start(
+    settings: Settings, lua_file: Any
+) -> None:
+    """Its commit (state write, record) is not held, so neither is its event's status:
+    an event is never finished without the record of each of its runs."""
+    code = 'function on_event() state.set("last", event.data.name)\n' + PLAIN_HOOK[19:]
+    engine = await Engine.open(settings)
+    try:
+        ids = await _runs_meet_a_full_disk(engine, lua_file, 6, code)
+        await _set_max_pages(engine.store, None)  # space returns
+        await engine.store.flush()  # the held writes, if any, are stored
+        assert not engine.store._held
+        statuses, runs = _stored_runs(settings.db_path)
+        done = {event_id for event_id, status in statuses.items() if status == "completed"}
+        assert done == set(runs) and len(done) < len(ids), (statuses, set(runs))
+    finally:
+        await engine.close()
+
+    engine = await Engine.open(settings)  # the next start runs the rest
+    try:
+        await eventually(lambda: engine._dispatcher.executions_total > 0, what="the reruns")
+        await engine.store.flush()
+        await eventually(
+            lambda: set(_stored_runs(settings.db_path)[0].values()) == {"completed"},
+            what="every event finished",
+        )
+    finally:
+        await engine.close()
+    statuses, runs = _stored_runs(settings.db_path)
+    assert {event_id: len(logs) for event_id, logs in runs.items()} == dict.fromkeys(ids, 1)
 
 
 async def test_a_full_disk_is_a_refusal_on_the_socket_without_traceback(

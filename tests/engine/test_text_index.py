@@ -24,6 +24,7 @@ from hostile import hostile_text
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from test_filter_parity import EXAMPLES, _row, events, terms
+from waiting import eventually
 
 from sloth_tui.config import Settings
 from sloth_tui.engine import store as store_module
@@ -274,6 +275,40 @@ def test_a_failing_index_leaves_queries_to_the_table(
 
     asyncio.run(body())
     assert caplog.text.count("text index failed") == 1
+
+
+def test_a_full_disk_holds_the_index_back_and_it_catches_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a failure: until the next start, every filter would read every event."""
+    monkeypatch.setattr(text_index_module, "FULL_RETRY", 0.05)
+
+    async def body() -> None:
+        store = await Store.open(tmp_path / "sloth.db")
+        index = store.text_index
+        assert index is not None
+        await _insert(store, [_event(i, "a needle") for i in range(1, 21)])
+        await index.wait_indexed()
+        pages = await index._conn.call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+        await index._conn.call(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))
+        # Text of many trigrams: the index needs pages its file cannot have.
+        await _insert(store, [_event(i, f"needle {os.urandom(600).hex()}") for i in range(21, 221)])
+        await eventually(lambda: index._stalled, what="the index to meet the full disk")
+        assert index.failed is None and index.covered_to() == 20
+        assert await _ids(store, "needle", limit=3) == [220, 219, 218]  # from the table
+
+        await index._conn.call(lambda c: c.execute("PRAGMA max_page_count = 2147483646"))
+        await index.wait_indexed()
+        assert index.covered_to() == text_index_module.EVERYTHING and not index._stalled
+        used = index.queries
+        assert len(await _ids(store, "needle")) == 220
+        assert index.queries > used  # through the index again
+        await store.close()
+
+    asyncio.run(body())
+    assert caplog.text.count("text index waits: the disk is full") == 1
+    assert caplog.text.count("space returned, indexing again") == 1
+    assert "text index failed" not in caplog.text
 
 
 def test_the_option_leaves_no_index(tmp_path: Path) -> None:
