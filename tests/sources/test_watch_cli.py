@@ -78,6 +78,21 @@ def test_add_list_remove_keep_the_rest_of_the_file(home: Path, tmp_path: Path) -
     assert list(home.glob(".config.*")) == []  # no temporary file left behind
 
 
+def test_a_config_kept_in_a_dotfiles_repo_stays_linked(home: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "dotfiles"
+    repo.mkdir()
+    (repo / "sloth.toml").write_text(ORIGINAL)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").symlink_to(repo / "sloth.toml")
+    target = tmp_path / "drop"
+    target.mkdir()
+    assert cli(home, "watch", "add", "drop", str(target)).exit_code == 0
+    assert (home / "config.toml").is_symlink()
+    text = (repo / "sloth.toml").read_text()
+    assert text.startswith(ORIGINAL) and 'name = "drop"' in text
+    assert [p.name for p in repo.iterdir()] == ["sloth.toml"]  # no temporary file left
+
+
 def test_add_to_a_home_without_a_config(home: Path, tmp_path: Path) -> None:
     assert cli(home, "watch", "add", "w", str(tmp_path)).exit_code == 0
     [w] = load_settings(home).watchers

@@ -234,6 +234,30 @@ async def test_file_changed_or_deleted_on_disk_is_noticed(engine: Engine, make_a
         assert path.read_text() == editor.text and not editor.dirty
 
 
+async def test_a_hook_file_kept_in_a_repo_stays_linked_when_saved(
+    engine: Engine, make_app, tmp_path: Path
+) -> None:
+    repo = tmp_path / "ops-repo"
+    repo.mkdir()
+    (repo / "page.lua").write_text("function on_event() return true end\n")
+    link = engine.settings.hooks_dir / "page.lua"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(repo / "page.lua")
+    await engine.add_hook("page", ["deploy.failed"], link)
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_editor(pilot, app, engine, "page")
+        editor = screen.query_one(LuaEditor)
+        editor.move_cursor((0, 0))
+        await pilot.press(*"-- edited", "enter", "ctrl+s")
+        await wait_for(pilot, lambda: not editor.dirty)
+        await shows(pilot, app, "saved page.lua")
+        assert app.screen is screen  # no "changed on disk" question about its own save
+    assert link.is_symlink()
+    assert (repo / "page.lua").read_text().startswith("-- edited\n")
+    assert sorted(p.name for p in repo.iterdir()) == ["page.lua"]
+
+
 async def test_leaving_or_quitting_with_unsaved_changes_asks(engine: Engine, make_app) -> None:
     path = engine.settings.hooks_dir / "keep.lua"
     path.parent.mkdir(parents=True)
