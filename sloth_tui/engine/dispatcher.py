@@ -21,6 +21,7 @@ from sloth_tui.engine.bus import Bus
 from sloth_tui.engine.policy_after import FollowUps
 from sloth_tui.engine.policy_gate import PolicyGate
 from sloth_tui.engine.store import (
+    UPDATE_STATUS,
     Store,
     WriteOp,
     execution_row,
@@ -141,9 +142,9 @@ class Dispatcher:
         self._rows: list[tuple[Any, ...]] = []  # execution rows (rows.execution_row)
         self._ran: list[tuple[str, float]] = []
         self._statuses: dict[int, str] = {}
-        # Events with runs whose effects commit on their own (_commit): those commits.
-        # Such an event's final status is written once they all succeeded (_gather).
-        self._effect_commits: dict[int, list[asyncio.Future[None]]] = {}
+        # Events one of whose runs' own commit failed before their batch landed: the
+        # batch leaves them unfinished (_effects_committed).
+        self._unrecorded: set[int] = set()
         self._answers: list[tuple[asyncio.Future[list[Execution]], list[Execution]]] = []
         store.gather_before_rounds(self._gather)
         self._open = asyncio.Event()  # cleared while recovery loads: workers wait
@@ -461,16 +462,29 @@ class Dispatcher:
             # thread's) reads this one's state writes (PendingState), and the loop takes
             # this callback before it answers that read.
             try:
-                self._loop.call_soon_threadsafe(self._commit, hook, execution, effects)
+                self._loop.call_soon_threadsafe(self._commit, job[0], hook, execution, effects)
             except RuntimeError:
                 return False
         runs.append(execution)
         return True
 
-    def _commit(self, hook: Hook, execution: Execution, effects: Effects) -> None:
+    def _commit(self, event: Event, hook: Hook, execution: Execution, effects: Effects) -> None:
         """On the loop: a run's effects with its record and its hook's counter, one write."""
         committed = effects.commit(run_record_ops(execution, hook.name))
-        self._effect_commits.setdefault(execution.event_id, []).append(committed)
+        committed.add_done_callback(functools.partial(self._effects_committed, event))
+
+    def _effects_committed(self, event: Event, committed: asyncio.Future[None]) -> None:
+        """A run's own commit failed (a full disk, a damaged store): its event must not
+        be finished without the run's record, so that the next start runs it again. If
+        its batch has landed, its final status is queued already: it is marked unfinished
+        again by a write queued after it (held through a full disk, as that status is).
+        If not, its batch leaves it unfinished when it lands (_landed)."""
+        if not committed.cancelled() and committed.exception() is None:
+            return
+        if event.status in FINAL:
+            self._store.write_later((UPDATE_STATUS, ("processing", event.id)), keep=True)
+        else:
+            self._unrecorded.add(event.id)
 
     async def _process(
         self, loop: asyncio.AbstractEventLoop, batch: deque[Job], lane: int | None
@@ -545,7 +559,11 @@ class Dispatcher:
                     follow_ups.ran(hook, event, execution)
             if len(executions) == len(hooks):
                 ok = follow_ups.settled(event, executions)
-                event.status = statuses[event.id] = "completed" if ok else "failed"
+                if self._unrecorded and event.id in self._unrecorded:
+                    self._unrecorded.discard(event.id)  # a run's own commit failed
+                    event.status = "processing"  # unfinished: the next start reruns it
+                else:
+                    event.status = statuses[event.id] = "completed" if ok else "failed"
                 notices.append(event)
                 if waiter is not None:
                     self._waiters.discard(waiter)
@@ -585,11 +603,8 @@ class Dispatcher:
         by_status: dict[str, list[int]] = {}
         for event_id, status in self._statuses.items():
             by_status.setdefault(status, []).append(event_id)
-        commits = self._effect_commits
         for status, ids in by_status.items():
-            if commits and status != "processing":
-                ids = self._after_effects(ids, status)
-            ops.extend(statuses_ops(ids, status) if ids else ())
+            ops.extend(statuses_ops(ids, status))
         answers = self._answers
         self._rows, self._ran, self._statuses, self._answers = [], [], {}, []
         # Kept: on a full disk they are held and stored once space returns, or the
@@ -598,28 +613,6 @@ class Dispatcher:
             self._store.write_kept(*ops).add_done_callback(functools.partial(_answer, answers))
         elif ops:
             self._store.write_later(*ops, keep=True)
-
-    def _after_effects(self, ids: list[int], status: str) -> list[int]:
-        """Of these events' final statuses, those to write now; the others (events with
-        runs whose effects committed on their own) are written once those commits
-        succeeded, and never if one failed: an event is finished only with the record of
-        each of its runs, and an unfinished one runs again at the next start."""
-        commits = self._effect_commits
-        now: list[int] = []
-        for event_id in ids:
-            futures = commits.pop(event_id, None)
-            if futures is None or all(_succeeded(f) for f in futures):
-                now.append(event_id)
-            elif not any(f.done() and not _succeeded(f) for f in futures):
-                waiting = asyncio.gather(*futures, return_exceptions=True)
-                waiting.add_done_callback(functools.partial(self._effects_landed, event_id, status))
-        return now
-
-    def _effects_landed(
-        self, event_id: int, status: str, outcomes: asyncio.Future[list[Any]]
-    ) -> None:
-        if all(outcome is None for outcome in outcomes.result()):
-            self._store.write_later(*statuses_ops([event_id], status), keep=True)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until queued work is done (recovered work too); False if `timeout` passed
@@ -802,8 +795,7 @@ class Dispatcher:
                 waiter.add_done_callback(_retrieved)
 
 
-def _succeeded(future: asyncio.Future[None]) -> bool:
-    return future.done() and not future.cancelled() and future.exception() is None
+FINAL = frozenset({"completed", "failed"})  # an event's statuses once its hooks ran
 
 
 def _gated(hooks: list[Hook]) -> bool:

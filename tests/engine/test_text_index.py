@@ -10,6 +10,7 @@ ids wait, and reopen the store the ways an operator can leave it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import sys
@@ -282,6 +283,7 @@ def test_a_full_disk_holds_the_index_back_and_it_catches_up(
 ) -> None:
     """Not a failure: until the next start, every filter would read every event."""
     monkeypatch.setattr(text_index_module, "FULL_RETRY", 0.05)
+    caplog.set_level(logging.INFO, logger="sloth_tui")
 
     async def body() -> None:
         store = await Store.open(tmp_path / "sloth.db")
