@@ -14,7 +14,7 @@ from typing import Any
 
 @dataclass(slots=True, frozen=True)
 class Notice:
-    kind: str  # event | event_status | execution | hooks | stats | dropped | shutdown
+    kind: str  # event | event_status | execution | hooks | stats | log | dropped | shutdown
     payload: Any
 
 

@@ -2,7 +2,7 @@
 
 engine = await Engine.open(settings)  # serving engines (serve, dashboard): lifecycle=True
 event = await engine.dispatch("deploy.failed", {...}, source="cli")
-sub = engine.subscribe()          # notices: event, event_status, execution, hooks, stats
+sub = engine.subscribe()          # notices: event, event_status, execution, hooks, stats, log
 await engine.close()
 """
 
@@ -30,6 +30,7 @@ from sloth_tui.engine.explain import explain_event
 from sloth_tui.engine.fleet_port import EngineFleetPort
 from sloth_tui.engine.hook_admin import HookRegistry, refuse_if_readonly
 from sloth_tui.engine.lock import DataDirLock
+from sloth_tui.engine.log_notices import LogNotices
 from sloth_tui.engine.mirror_intake import keys_of
 from sloth_tui.engine.mirror_intake import plan as mirror_plan
 from sloth_tui.engine.private import loose_modes
@@ -89,6 +90,7 @@ class Engine:
         self._readonly = readonly
         self.lifecycle = lifecycle
         self.bus = Bus()
+        self._log_notices: LogNotices | None = None  # a serving engine's warnings, as notices
         self._started = time.time()
         self._registry = HookRegistry(settings, store, self.bus, readonly=readonly)
         # The registry's matcher: _admit asks it once per event.
@@ -235,6 +237,8 @@ class Engine:
         self._dispatcher.hold()
         self._recovery = asyncio.create_task(self._recover(self._next_id), name="engine-recovery")
         if self.lifecycle:
+            self._log_notices = LogNotices(self.bus)  # for attached dashboards to show
+            self._log_notices.install()
             await self.dispatch(
                 "system.startup",
                 {"version": __version__, "start_time": _iso(self.started)},
@@ -338,6 +342,8 @@ class Engine:
         finally:
             if self._lock is not None:
                 self._lock.release()
+            if self._log_notices is not None:  # after the store's last words
+                self._log_notices.remove()
 
     async def __aenter__(self) -> Engine:
         return self

@@ -80,7 +80,7 @@ HOOK_CHANGES: dict[str, type | tuple[type, ...]] = {
 NULLABLE_CHANGES = frozenset({"stack", "max_instructions", "max_memory_mb"})  # null: default
 # The notice kinds a subscriber may ask for.
 NOTICE_KINDS = frozenset(
-    {"event", "event_status", "execution", "hooks", "stats", "dropped", "shutdown"}
+    {"event", "event_status", "execution", "hooks", "stats", "log", "dropped", "shutdown"}
 )
 
 # EngineAPI members RemoteEngine answers without an op of its own, and why. The parity

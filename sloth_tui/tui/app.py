@@ -350,6 +350,9 @@ class SlothApp(DashboardHost, App[None]):
                 screen.ingest(batch)
             if batch.shutdown:
                 self.notify(f"The engine stopped: {batch.shutdown}", severity="warning")
+            if batch.logs and self.attached and self._log_toasts is not None:
+                for text, error_level in batch.logs:  # the daemon's: escaped there, plain here
+                    self._log_toasts.show(text, error_level)
             if batch.lost is not None or batch.reconnected:
                 self._link_changed(batch)
         try:

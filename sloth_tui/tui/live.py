@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from sloth_tui.engine.bus import Notice
 from sloth_tui.model.records import OK_STATUSES, Event, Execution
 from sloth_tui.model.stats import EngineStats
+from sloth_tui.plain_text import clean
 
+LOG_CHARS = 2000  # of a daemon's warning shown in a toast
 RATE_HISTORY = 600  # seconds of per-second event counts kept for the sparkline
 
 
@@ -28,6 +30,9 @@ class Batch:
     stats: EngineStats | None = None
     dropped: int = 0
     shutdown: str | None = None
+    # The engine's warnings (engine/log_notices.py): (one line, is an error). Shown
+    # attached only: embedded, the dashboard hears the records themselves.
+    logs: list[tuple[str, bool]] = field(default_factory=list)
     # Attached only, the latest news wins: why the daemon was lost, or that it came
     # back (screens then catch up from the store on what they missed meanwhile).
     lost: str | None = None
@@ -53,6 +58,10 @@ class Batch:
                 batch.dropped += int(n.payload)
             elif kind == "shutdown":
                 batch.shutdown = str(n.payload)
+            elif kind == "log":
+                line = _log_line(n.payload)
+                if line is not None:
+                    batch.logs.append(line)
             elif kind == "disconnected":
                 batch.lost, batch.reconnected = str(n.payload), False
             elif kind == "connected":
@@ -66,10 +75,20 @@ class Batch:
         return bool(
             self.events or self.statuses or self.executions or self.hooks_changed
             or self.dropped or self.shutdown or self.lost is not None or self.reconnected
+            or self.logs
         )  # fmt: skip
 
     def __bool__(self) -> bool:
         return self.news or bool(self.stats)
+
+
+def _log_line(payload: object) -> tuple[str, bool] | None:
+    """A `log` notice's (message, is an error); None for one that is not such a notice
+    (the daemon is another program, and another version)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("message"), str):
+        return None
+    # Escaped again: the daemon did, but it is another process, perhaps not ours.
+    return clean(payload["message"][:LOG_CHARS]), payload.get("level") == "error"
 
 
 @dataclass

@@ -4,18 +4,24 @@ shown as text, and a burst is capped."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from hostile import hostile_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sourcekit import DaemonProcess
 from test_hostile_screens import assert_clean
 from tui_helpers import wait_for
 
+from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.model.policy import HookPolicy
+from sloth_tui.remote.client import RemoteEngine
 from sloth_tui.tui.log_toasts import SHOWN_PER_WINDOW, LogToasts
 
 FAILING = 'function on_event() error("down [bold]\\27]0;PWNED\\7") end\n'
@@ -39,6 +45,41 @@ async def test_an_auto_disabled_hook_is_a_toast(engine: Engine, make_app, tmp_pa
         # The error is the hook's text: escaped, and shown as text (markup=False).
         assert toast.endswith(r"flaky.lua:1: down [bold]\x1b]0;PWNED\x07")
         assert "\x1b" not in toast
+
+
+@pytest.fixture
+async def attached(settings: Settings) -> AsyncIterator[RemoteEngine]:
+    """A real `sloth-tui serve` on the test home, and a client of it."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    daemon = DaemonProcess(settings.home)
+    try:
+        await asyncio.to_thread(daemon.start, "--no-monitor", "--no-watchers")
+        remote = await RemoteEngine.open(settings, daemon.socket)
+        try:
+            yield remote
+        finally:
+            await remote.close()
+    finally:
+        daemon.kill()
+
+
+async def test_attached_the_daemons_warnings_are_toasts_too(
+    attached: RemoteEngine, make_app, tmp_path: Path
+) -> None:
+    """The daemon logs them in its own process: they come as `log` notices, once each."""
+    (tmp_path / "flaky.lua").write_text(FAILING)
+    await attached.add_hook("flaky", ["deploy.failed"], tmp_path / "flaky.lua")
+    await attached.update_hook("flaky", policy=HookPolicy(auto_disable=2))
+    app = make_app(attached)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await attached.wait_subscribed()
+        for n in range(2):
+            await attached.dispatch("deploy.failed", {"service": f"s{n}"}, source="cli")
+        await wait_for(pilot, lambda: bool(_toasts(app, "Engine warning")), timeout=15)
+        [toast] = _toasts(app, "Engine warning")
+        assert toast.startswith("hook flaky auto-disabled after 2 failures in a row")
+        assert toast.endswith(r"flaky.lua:1: down [bold]\x1b]0;PWNED\x07")
+        assert_clean(app)
 
 
 async def test_a_record_from_another_thread_is_shown_on_the_loop(engine: Engine, make_app) -> None:
