@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 #: The mode of a file made for the operator to read and edit (hook code, an export).
@@ -49,27 +50,36 @@ def write_atomically(
     if keep_mode:
         with contextlib.suppress(OSError):
             mode = os.stat(target).st_mode & 0o7777
+    with _staged(target, payload, mode, sync) as tmp:
+        os.replace(tmp, target)
+    if sync_dir:
+        _sync_directory(directory)
+    return target
+
+
+@contextlib.contextmanager
+def _staged(target: Path, payload: bytes, mode: int, sync: bool) -> Iterator[str]:
+    """A temporary file beside `target` holding `payload`, flushed (and synced), with
+    `mode` (mkstemp made it 0600, whatever the umask), for the caller to rename or link
+    into place. Its name is gone at the end whatever happened (after a rename there is
+    nothing left to remove), and an OSError names `target`."""
     tmp: str | None = None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as out:
             out.write(payload)
             out.flush()
             if sync:
                 os.fsync(out.fileno())
-        os.chmod(tmp, mode)  # mkstemp made it 0600, whatever the umask
-        os.replace(tmp, target)
-        tmp = None
+        os.chmod(tmp, mode)
+        yield tmp
     except OSError as exc:
         raise _naming(exc, target) from None
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    if sync_dir:
-        _sync_directory(directory)
-    return target
 
 
 def _naming(exc: OSError, target: Path) -> OSError:
@@ -98,23 +108,10 @@ def create_exclusively(path: Path | str, data: bytes, *, mode: int = PRIVATE) ->
     half-written: a full disk, or a crash mid-write, leaves no empty file that the next
     reader would take for a damaged one. Raises OSError naming `path`."""
     target = Path(path)
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
+    with _staged(target, data, mode, sync=True) as tmp:
         try:
             os.link(tmp, target)
         except FileExistsError:
             return False
-    except OSError as exc:
-        raise _naming(exc, target) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
     _sync_directory(target.parent)
     return True

@@ -162,6 +162,23 @@ async def _runs_meet_a_full_disk(
     return ids
 
 
+async def _the_next_start_finishes(settings: Settings, ids: list[int]) -> None:
+    """A new engine (max_page_count was the old writer's alone) reruns the unfinished
+    events: then every one is finished, with one recorded run each."""
+    engine = await Engine.open(settings)
+    try:
+        await eventually(lambda: engine._dispatcher.executions_total > 0, what="the reruns")
+        await engine.store.flush()
+        await eventually(
+            lambda: set(_stored_runs(settings.db_path)[0].values()) == {"completed"},
+            what="every event finished",
+        )
+    finally:
+        await engine.close()
+    _statuses, runs = _stored_runs(settings.db_path)
+    assert {event_id: len(logs) for event_id, logs in runs.items()} == dict.fromkeys(ids, 1)
+
+
 async def test_hook_runs_on_a_full_disk_are_stored_once_space_returns(
     settings: Settings, lua_file: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -209,19 +226,7 @@ async def test_runs_held_when_the_engine_stops_full_run_again_at_the_next_start(
     assert len(said) == 1 and "the disk is still full" in said[0], said
     assert not [r for r in caplog.records if r.exc_info]
 
-    engine = await Engine.open(settings)  # max_page_count was the old writer's alone
-    try:
-        await eventually(lambda: engine._dispatcher.executions_total > 0, what="the reruns")
-        await engine.store.flush()
-        await eventually(
-            lambda: set(_stored_runs(settings.db_path)[0].values()) == {"completed"},
-            what="every event finished",
-        )
-    finally:
-        await engine.close()
-    statuses, runs = _stored_runs(settings.db_path)
-    assert set(statuses.values()) == {"completed"}
-    assert {event_id: len(logs) for event_id, logs in runs.items()} == dict.fromkeys(ids, 1)
+    await _the_next_start_finishes(settings, ids)
 
 
 async def test_a_run_with_effects_on_a_full_disk_leaves_its_event_to_the_next_start(
@@ -242,18 +247,7 @@ async def test_a_run_with_effects_on_a_full_disk_leaves_its_event_to_the_next_st
     finally:
         await engine.close()
 
-    engine = await Engine.open(settings)  # the next start runs the rest
-    try:
-        await eventually(lambda: engine._dispatcher.executions_total > 0, what="the reruns")
-        await engine.store.flush()
-        await eventually(
-            lambda: set(_stored_runs(settings.db_path)[0].values()) == {"completed"},
-            what="every event finished",
-        )
-    finally:
-        await engine.close()
-    statuses, runs = _stored_runs(settings.db_path)
-    assert {event_id: len(logs) for event_id, logs in runs.items()} == dict.fromkeys(ids, 1)
+    await _the_next_start_finishes(settings, ids)
 
 
 async def test_a_full_disk_is_a_refusal_on_the_socket_without_traceback(

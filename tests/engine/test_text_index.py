@@ -33,7 +33,7 @@ from sloth_tui.engine import text_index as text_index_module
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.filter_sql import text_index_match
 from sloth_tui.engine.store import INSERT_EVENT, Store, event_row
-from sloth_tui.engine.text_index import index_path
+from sloth_tui.engine.text_index import TextIndex, index_path
 from sloth_tui.model.filters import Filter, Term, parse_filter
 from sloth_tui.model.records import Event
 
@@ -257,15 +257,20 @@ def test_retention_drops_whole_partitions(tmp_path: Path, monkeypatch: pytest.Mo
     asyncio.run(body())
 
 
+async def _twenty_needles_indexed(tmp_path: Path) -> tuple[Store, TextIndex]:
+    store = await Store.open(tmp_path / "sloth.db")
+    index = store.text_index
+    assert index is not None
+    await _insert(store, [_event(i, "a needle") for i in range(1, 21)])
+    await index.wait_indexed()
+    return store, index
+
+
 def test_a_failing_index_leaves_queries_to_the_table(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def body() -> None:
-        store = await Store.open(tmp_path / "sloth.db")
-        index = store.text_index
-        assert index is not None
-        await _insert(store, [_event(i, "a needle") for i in range(1, 21)])
-        await index.wait_indexed()
+        store, index = await _twenty_needles_indexed(tmp_path)
         # As a disk gone read-only would: the next batch fails.
         await index._conn.call(lambda c: c.execute("PRAGMA query_only = 1"))
         await _insert(store, [_event(21, "a needle")])
@@ -286,11 +291,7 @@ def test_a_full_disk_holds_the_index_back_and_it_catches_up(
     caplog.set_level(logging.INFO, logger="sloth_tui")
 
     async def body() -> None:
-        store = await Store.open(tmp_path / "sloth.db")
-        index = store.text_index
-        assert index is not None
-        await _insert(store, [_event(i, "a needle") for i in range(1, 21)])
-        await index.wait_indexed()
+        store, index = await _twenty_needles_indexed(tmp_path)
         pages = await index._conn.call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
         await index._conn.call(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))
         # Text of many trigrams: the index needs pages its file cannot have.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 import types
@@ -14,10 +15,12 @@ from tui_helpers import T0, fake_sysinfo
 
 # tests/sources/sourcekit.py: the real-daemon helpers, for the attach tests.
 sys.path.append(str(Path(__file__).resolve().parent.parent / "sources"))
+from sourcekit import DaemonProcess
 
 from sloth_tui.config import Settings, load_settings
 from sloth_tui.engine import engine as engine_module
 from sloth_tui.engine.engine import Engine
+from sloth_tui.remote.client import RemoteEngine
 from sloth_tui.tui.app import SlothApp
 
 
@@ -67,3 +70,28 @@ def frozen_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], float]
     yield lambda: T0 + 30.0
     monkeypatch.undo()
     time.tzset()
+
+
+# -- a real daemon, and a client attached to it ------------------------------------------
+
+
+@pytest.fixture
+def daemon(settings: Settings) -> Iterator[DaemonProcess]:
+    """`sloth-tui serve` on the test home (started by the test); always killed at the end."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    proc = DaemonProcess(settings.home)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+
+
+@pytest.fixture
+async def attached(settings: Settings, daemon: DaemonProcess) -> AsyncIterator[RemoteEngine]:
+    """The daemon started (no monitor, no watchers), and a RemoteEngine on its socket."""
+    await asyncio.to_thread(daemon.start, "--no-monitor", "--no-watchers")
+    remote = await RemoteEngine.open(settings, daemon.socket)
+    try:
+        yield remote
+    finally:
+        await remote.close()

@@ -4,10 +4,8 @@ dashboard serving its socket to the CLI in another "terminal" (a subprocess)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import pytest
 from sourcekit import DaemonProcess, events_of, request, run_cli
 from textual.widgets import Input
 from tui_helpers import screen_text, wait_for
@@ -23,29 +21,7 @@ from sloth_tui.tui.screens.hooks import HooksScreen
 from sloth_tui.tui.widgets.test_fire_panel import TestFirePanel
 
 SIZE = (140, 30)  # wide enough for the seven tabs, the pid and the pulse on one line
-SERVE_ARGS = ("--no-monitor", "--no-watchers")
 HOOK = 'function on_event() log.info("seen " .. event.type) return true end\n'
-
-
-@pytest.fixture
-def daemon(settings: Settings) -> Iterator[DaemonProcess]:
-    """`sloth-tui serve` on the test home (started by the test); always killed at the end."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    proc = DaemonProcess(settings.home)
-    try:
-        yield proc
-    finally:
-        proc.kill()
-
-
-@pytest.fixture
-async def attached(settings: Settings, daemon: DaemonProcess) -> AsyncIterator[RemoteEngine]:
-    await asyncio.to_thread(daemon.start, *SERVE_ARGS)
-    remote = await RemoteEngine.open(settings, daemon.socket)
-    try:
-        yield remote
-    finally:
-        await remote.close()
 
 
 def header(app: SlothApp) -> str:
@@ -125,7 +101,7 @@ async def test_attached_dashboard_works_and_outlives_a_daemon_restart(
 
         # -- the daemon is back: the banner goes, the gap is filled, new events stream in
         old_pid = daemon.proc.pid
-        await asyncio.to_thread(daemon.start, *SERVE_ARGS)
+        await asyncio.to_thread(daemon.start, "--no-monitor", "--no-watchers")
         await wait_for(pilot, lambda: app.link_lost is None, timeout=10)
         await wait_for(pilot, lambda: f"(pid {daemon.proc.pid})" in header(app))
         assert daemon.proc.pid != old_pid and "daemon lost" not in screen_text(app)

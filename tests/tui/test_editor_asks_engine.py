@@ -6,12 +6,9 @@ check made here instead of in the daemon fails the test."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sourcekit import DaemonProcess
 from textual.widgets import Input
 from tui_helpers import screen_text, wait_for
 
@@ -25,26 +22,6 @@ from sloth_tui.tui.widgets.lua_editor import LuaEditor
 SIZE = (120, 30)
 GOOD = 'function on_event() log.info("seen") return true end\n'
 DECLARES = 'return { event_types = { "deploy.failed" }, on_event = function() end }\n'
-
-
-@pytest.fixture
-def daemon(settings: Settings) -> Iterator[DaemonProcess]:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    proc = DaemonProcess(settings.home)
-    try:
-        yield proc
-    finally:
-        proc.kill()
-
-
-@pytest.fixture
-async def attached(settings: Settings, daemon: DaemonProcess) -> AsyncIterator[RemoteEngine]:
-    await asyncio.to_thread(daemon.start, "--no-monitor", "--no-watchers")
-    remote = await RemoteEngine.open(settings, daemon.socket)
-    try:
-        yield remote
-    finally:
-        await remote.close()
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sourcekit import DaemonProcess, db_rows, request
 from tui_helpers import wait_for
 
@@ -23,16 +21,6 @@ from sloth_tui.remote.protocol import probe
 from sloth_tui.tui.embedded import EmbeddedEngine
 
 SIZE = (120, 30)
-
-
-@pytest.fixture
-def daemon(settings: Settings) -> Iterator[DaemonProcess]:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    proc = DaemonProcess(settings.home)
-    try:
-        yield proc
-    finally:
-        proc.kill()
 
 
 class Producer:

@@ -4,21 +4,16 @@ shown as text, and a burst is capped."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from hostile import hostile_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sourcekit import DaemonProcess
 from test_hostile_screens import assert_clean
 from tui_helpers import wait_for
 
-from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.model.policy import HookPolicy
 from sloth_tui.remote.client import RemoteEngine
@@ -45,22 +40,6 @@ async def test_an_auto_disabled_hook_is_a_toast(engine: Engine, make_app, tmp_pa
         # The error is the hook's text: escaped, and shown as text (markup=False).
         assert toast.endswith(r"flaky.lua:1: down [bold]\x1b]0;PWNED\x07")
         assert "\x1b" not in toast
-
-
-@pytest.fixture
-async def attached(settings: Settings) -> AsyncIterator[RemoteEngine]:
-    """A real `sloth-tui serve` on the test home, and a client of it."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    daemon = DaemonProcess(settings.home)
-    try:
-        await asyncio.to_thread(daemon.start, "--no-monitor", "--no-watchers")
-        remote = await RemoteEngine.open(settings, daemon.socket)
-        try:
-            yield remote
-        finally:
-            await remote.close()
-    finally:
-        daemon.kill()
 
 
 async def test_attached_the_daemons_warnings_are_toasts_too(

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from hostile import SAMPLES, hostile_text
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sourcekit import DaemonProcess
 from textual.widgets import DataTable, Input
 from tui_helpers import screen_text, wait_for
 
@@ -208,26 +206,6 @@ async def test_hostile_log_lines_reach_the_table_as_text(
 
 
 # -- attached: the settings and the replay go over the daemon's socket ---------------------
-
-
-@pytest.fixture
-def daemon(settings: Settings) -> Iterator[DaemonProcess]:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    proc = DaemonProcess(settings.home)
-    try:
-        yield proc
-    finally:
-        proc.kill()
-
-
-@pytest.fixture
-async def attached(settings: Settings, daemon: DaemonProcess) -> AsyncIterator[RemoteEngine]:
-    await asyncio.to_thread(daemon.start, "--no-monitor", "--no-watchers")
-    remote = await RemoteEngine.open(settings, daemon.socket)
-    try:
-        yield remote
-    finally:
-        await remote.close()
 
 
 async def test_attached_editor_saves_settings_and_replays_in_the_daemon(
