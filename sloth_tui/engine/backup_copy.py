@@ -38,6 +38,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from sloth_tui.config import ConfigError, Settings
+from sloth_tui.engine import store_faults
 from sloth_tui.engine.private import DB_SUFFIXES, TEXT_INDEX_SUFFIX, make_private_dir
 from sloth_tui.engine.schema import SCHEMA_VERSION
 from sloth_tui.engine.store_faults import check_problems, identity_path, read_identity
@@ -202,9 +203,20 @@ def _why(exc: BaseException) -> str:
 
 
 def _open_source(path: Path) -> sqlite3.Connection:
-    """Read-only: a backup never creates or changes the file it copies."""
-    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+    """Read-only: a backup never creates or changes the file it copies. Where SQLite
+    cannot make the -shm a read needs (a full disk, a read-only dir) and nobody writes
+    the file, it is read as immutable (store_faults.shm_unmakeable), so a backup can
+    still be taken to another disk."""
+    uri = f"file:{quote(str(path))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        conn.execute("PRAGMA user_version").fetchone()  # the first read needs the -shm
+    except sqlite3.Error as exc:
+        conn.close()
+        if not store_faults.shm_unmakeable(exc, path):
+            raise
+        conn = sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None)
     return conn
 
 

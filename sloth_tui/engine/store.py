@@ -14,7 +14,6 @@ import functools
 import itertools
 import json
 import logging
-import os
 import re
 import sqlite3
 import time
@@ -538,11 +537,7 @@ async def _open_reader(path: Path, readonly: bool) -> SqliteThread:
         raise
     except sqlite3.Error as exc:
         await _close_quietly(reader)
-        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        cannot_make_shm = code == sqlite3.SQLITE_READONLY or (
-            code == sqlite3.SQLITE_IOERR and store_faults.disk_is_full(path.parent)
-        )
-        if not readonly or not cannot_make_shm or _wal_holds_frames(path):
+        if not readonly or not store_faults.shm_unmakeable(exc, path):
             raise
     reader = await _connect(f"file:{quote(str(path))}?mode=ro&immutable=1", "reader", uri=True)
     try:
@@ -551,13 +546,6 @@ async def _open_reader(path: Path, readonly: bool) -> SqliteThread:
         await _close_quietly(reader)
         raise
     return reader
-
-
-def _wal_holds_frames(path: Path) -> bool:
-    try:
-        return os.stat(f"{path}-wal").st_size > 0
-    except FileNotFoundError:
-        return False
 
 
 def _migrate(conn: sqlite3.Connection) -> list[int]:

@@ -147,6 +147,25 @@ def disk_is_full(directory: Path) -> bool:
     return space is not None and space.full
 
 
+def shm_unmakeable(exc: BaseException, path: Path) -> bool:
+    """A read-only open of the store at `path` failed because SQLite could not make its
+    -shm (a read-only home, or a full disk), and no -wal holds frames: then nobody is
+    writing it (an engine would hold the -shm open) and nothing is uncommitted, so the
+    file may be read as immutable."""
+    code = _code(exc) & 0xFF
+    cause = code == sqlite3.SQLITE_READONLY or (
+        code == sqlite3.SQLITE_IOERR and disk_is_full(path.parent)
+    )
+    if not cause:
+        return False
+    try:
+        return os.stat(f"{path}-wal").st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def moved_error(path: Path) -> StoreError:
     return StoreError(
         f"{path} was moved, deleted or replaced while sloth-tui ran: nothing more can be "
