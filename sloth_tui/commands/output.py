@@ -8,6 +8,7 @@ back into exactly the same text.
 from __future__ import annotations
 
 import codecs
+import errno
 import io
 import json
 import os
@@ -89,6 +90,21 @@ def _escape_unencodable(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error(ESCAPE_UNENCODABLE, _escape_unencodable)
 
 
+class ClosedOutput(io.TextIOBase):
+    """Standard output when it is closed (`>&-`). Python makes sys.stdout None, print()
+    then writes nothing, and `event list >&-` exited 0 having shown nothing: lost
+    output passed for success. Writing here raises, so the command line says so in one
+    line and exits 1 (as `ls >&-` does). A command that prints nothing still succeeds."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        raise OSError(errno.EBADF, "standard output is closed: the command's output was lost")
+
+
 def suit_the_terminal() -> None:
     """The standard streams as the commands expect them.
 
@@ -99,6 +115,8 @@ def suit_the_terminal() -> None:
     and `event import -` or `secret set` failed on that as an unexpected error."""
     if sys.stdin is None:
         sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (the process's stdin)
+    if sys.stdout is None:
+        sys.stdout = ClosedOutput()
     for stream in (sys.stdout, sys.stderr):
         if not isinstance(stream, io.TextIOWrapper) or stream.errors != "strict":
             continue

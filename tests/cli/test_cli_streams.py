@@ -2,7 +2,8 @@
 
 A terminal whose encoding is not UTF-8 (a latin-1 locale): what it cannot encode is
 printed as an escape, never a UnicodeEncodeError halfway through a listing, and --json
-output still reads back exactly. A closed stdin reads as empty."""
+output still reads back exactly. A closed stdin reads as empty; a closed stdout is an
+error, since the output was lost."""
 
 from __future__ import annotations
 
@@ -65,6 +66,32 @@ def test_a_closed_stdin_reads_as_empty(tmp_path: Path) -> None:
         )
         assert done.returncode == code, done.stderr
         assert (done.stdout + done.stderr).startswith(said), done.stderr
+
+
+def test_a_closed_stdout_is_an_error_not_a_silent_success(tmp_path: Path) -> None:
+    """`event list >&-` exited 0 having printed nothing; as `ls >&-`, it fails and says so
+    (the fast JSON path too)."""
+    home = str(tmp_path / "home")
+    run_cli("--home", home, "event", "dispatch", "custom", "--data", json.dumps(DATA))
+    for args in (
+        ["event", "list"],
+        ["event", "list", "--json", "--limit", "1"],
+        ["event", "list", "--type", "nothing.matches", "--json"],  # prints []
+        ["hook", "list"],
+        ["hook", "list", "--json"],
+    ):
+        done = subprocess.run(
+            [*SLOTH, "--home", home, *args],
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: os.close(1),  # `>&-`: Python's sys.stdout is None
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr.splitlines()[-1:] == [
+            "error: standard output is closed: the command's output was lost"
+        ], (args, done.stderr)
 
 
 def test_the_dashboard_without_a_terminal_says_so_and_exits(tmp_path: Path) -> None:
