@@ -885,6 +885,7 @@ class Engine:
             subscribers=self.bus.subscriber_count,
             commits=self.store.commits,
             text_index_waiting=index.waiting if (index := self.store.text_index) else 0,
+            write_fault=self.store.write_fault,
         )
 
     def report_sources(self, health: Callable[[], list[SourceHealth]]) -> None:

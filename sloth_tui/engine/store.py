@@ -928,6 +928,15 @@ class Store:
             else:
                 log.log(logging.ERROR if serving else logging.INFO, "%s", fault)
 
+    @property
+    def write_fault(self) -> str:
+        """The store-wide write failure under way, as one line; "" when writes work."""
+        if self._fault is None:
+            return ""
+        if self._fault == "full":
+            return f"the disk holding {self.path.parent} is full: new events are refused"
+        return self._fault
+
     def _hold_failed(self, current: _Round) -> None:
         """The kept writes of a round that failed for a full disk, held for a later one."""
         held = self._held

@@ -43,6 +43,8 @@ class EngineStats:
     subscribers: int
     commits: int
     text_index_waiting: int = 0  # event ids committed, not in the text index yet
+    # The store's write failure under way, one line ("": none): the disk is full...
+    write_fault: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__slots__}

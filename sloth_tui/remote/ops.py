@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -52,11 +53,19 @@ R = TypeVar("R")
 
 
 def stats_from_dict(d: dict[str, Any]) -> EngineStats:
-    """EngineStats from its wire shape (fields it lacks are 0). Here rather than in
-    notices.py, so that a one-shot command does not load the notice stream's asyncio."""
+    """EngineStats from its wire shape: a field it lacks (an older daemon's), or holds a
+    value of another type (another program's), is its default, else 0. Here rather than
+    in notices.py, so that a one-shot command does not load the notice stream's asyncio."""
     from sloth_tui.model.stats import EngineStats
 
-    return EngineStats(**{f.name: d.get(f.name, 0) for f in dataclass_fields(EngineStats)})
+    values: dict[str, Any] = {}
+    for f in dataclass_fields(EngineStats):
+        default = 0 if f.default is NO_DEFAULT else f.default
+        value = d.get(f.name, default)
+        wanted = str if isinstance(default, str) else (int, float)
+        fits = isinstance(value, wanted) and not isinstance(value, bool)
+        values[f.name] = value if fits else default
+    return EngineStats(**values)
 
 
 # A server-side handler: extra ops (handover, reload_watchers) have this shape too.

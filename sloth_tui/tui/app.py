@@ -43,6 +43,7 @@ from sloth_tui.crash import crash_line, save_crash_report
 from sloth_tui.engine.bus import Notice
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.records import Event
+from sloth_tui.plain_text import clean
 from sloth_tui.tui.commands import SlothCommands
 from sloth_tui.tui.feed import DEFAULT_CAP
 from sloth_tui.tui.format import count, printable
@@ -507,10 +508,13 @@ class SlothApp(DashboardHost, App[None]):
         self.notify(f"{why}; the dashboard re-attaches to it", title="sloth-tui serve started")
 
     def _banner_text(self) -> str:
-        if self.link_lost is None:
-            return ""
-        since = time.strftime("%H:%M:%S", time.localtime(self._lost_at))
-        return f"⚠ daemon lost at {since} — {self.link_lost} · reconnecting by itself…"
+        if self.link_lost is not None:
+            since = time.strftime("%H:%M:%S", time.localtime(self._lost_at))
+            return f"⚠ daemon lost at {since} — {self.link_lost} · reconnecting by itself…"
+        stats = self.live.engine
+        if stats is not None and stats.write_fault:  # the engine's figures carry it
+            return f"⚠ {clean(stats.write_fault)} · writes resume by themselves once it is fixed"
+        return ""
 
     @work(exclusive=True, group="reseed")
     async def _reseed_counts(self) -> None:
