@@ -114,6 +114,12 @@ def _engine(stats: EngineStats) -> Iterator[Metric]:
         stats.commits,
     )
     yield _gauge(
+        "sloth_store_writes_refused",
+        "1 while the store refuses writes (the disk holding it is full, it is damaged or "
+        "read-only): new events are refused. 0 when writes work. Alert on it.",
+        1 if stats.write_fault else 0,
+    )
+    yield _gauge(
         "sloth_engine_start_time_seconds", "When the engine started (Unix time).", stats.started
     )
 

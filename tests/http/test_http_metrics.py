@@ -5,6 +5,7 @@ source health, hostile label values, and the reader's lifecycle."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,10 +16,12 @@ import aiohttp
 from httpkit import context_for, served, served_engine
 from prometheus_client.parser import text_string_to_metric_families
 
+from sloth_tui.engine import store as store_module
 from sloth_tui.engine.engine import Engine
 from sloth_tui.http.app import build_app
 from sloth_tui.http.metrics import METRICS, Metrics
 from sloth_tui.http.metrics_scrape import store_bytes
+from sloth_tui.model.errors import EventRefused
 from sloth_tui.model.stats import SourceHealth
 
 LuaFile = Callable[..., Path]
@@ -158,6 +161,29 @@ async def test_store_size_is_the_file_plus_its_wal(engine: Engine) -> None:
         assert size is not None and size > 0
         assert store_bytes(db) == on_disk()
         assert db.stat().st_size > 0
+
+
+async def test_a_full_disk_is_a_gauge_to_alert_on(engine: Engine) -> None:
+    """SQLITE_FULL for real (max_page_count on the writer), then space again."""
+    writer = engine.store._writer
+    assert writer is not None
+
+    async def cap(value: str) -> None:
+        await store_module._in_thread(
+            writer, lambda c: c.execute(f"PRAGMA max_page_count = {value}").fetchone()
+        )
+
+    async with served_engine(engine) as (base, _ctx):
+        found = await scrape_until(base, lambda f: value(f, "sloth_store_writes_refused") == 0)
+        await cap("1")
+        with contextlib.suppress(EventRefused):
+            for i in range(20):
+                await engine.dispatch("myapp.ping", {"n": i, "pad": "x" * 2000})
+        found = await scrape_until(base, lambda f: value(f, "sloth_store_writes_refused") == 1)
+        await cap("2147483646")
+        await engine.dispatch("myapp.ping", {"n": 0})
+        found = await scrape_until(base, lambda f: value(f, "sloth_store_writes_refused") == 0)
+        assert found
 
 
 def test_store_size_of_a_missing_store_is_zero(tmp_path: Path) -> None:

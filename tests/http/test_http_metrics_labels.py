@@ -81,6 +81,7 @@ def test_any_label_value_round_trips(
         "sloth_bus_dropped_notices_total",
         "sloth_bus_subscribers",
         "sloth_store_commits_total",
+        "sloth_store_writes_refused",
         "sloth_engine_start_time_seconds",
         "sloth_store_size_bytes",
         "sloth_source_up",
