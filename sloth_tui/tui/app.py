@@ -413,18 +413,26 @@ class SlothApp(DashboardHost, App[None]):
                 self._sources_timer.resume()
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.InputEvent) and self.closing:
+        if isinstance(event, events.InputEvent) and (self.closing or self._unscreened()):
             # Keys and clicks that come after `q` (typed ahead, pasted, a burst over SSH):
             # nothing they ask for can happen now. They opened screens on the closing app,
             # which Textual mounted without their widgets (`qt`: the time dialog's on_mount
             # failed with NoMatches), or met an empty screen stack (ScreenStackError): an
-            # unexpected error on the way out.
+            # unexpected error on the way out. Textual's own shutdown (run_test's end, the
+            # driver's) empties the stack without exit(): no screen, no key either.
             return
         # Keys and the mouse move the cursor, and what follows it (the split view) is
         # redrawn on the tick: an idle tick wakes for the operator at once.
         if isinstance(event, events.InputEvent) and self._waiter is not None:
             self.wake_tick()
         await super().on_event(event)
+
+    def _unscreened(self) -> bool:
+        """No screen to take a key: the app is being torn down."""
+        try:
+            return not self._screen_stack
+        except KeyError:  # no such mode any more
+            return True
 
     def wake_tick(self) -> None:
         """Tick again now (the subscription changed, the app is closing, news to show)."""

@@ -203,3 +203,17 @@ async def test_keys_typed_after_q_close_the_app_cleanly(
         for key in keys:
             app.post_message(events.Key(key, key))
     assert app.return_code == 0 and app.crash_message is None, app.crash_message
+
+
+async def test_a_key_after_textuals_own_shutdown_is_dropped(
+    settings: Settings, make_app: Any
+) -> None:
+    """Textual tears down without exit() too (run_test's end; seen in CI as `qF`: the `F`
+    met the emptied stack before `q` set `closing`). A key then is dropped, not a
+    ScreenStackError."""
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
+    assert not app.closing and not app.screen_stack  # torn down, exit() never called
+    await app.on_event(events.Key("F", "F"))
+    await app.on_event(events.Key("q", "q"))
