@@ -965,6 +965,7 @@ class Store:
             self.watcher.store_recovered(self._fault_count, time.monotonic() - self._fault_since)
         self._fault = None
         self._fault_count = 0
+        self._held.dropped = 0  # the next episode says its own
 
     def _timed(self, took: float, what: str | int) -> None:
         """After an operation (a query's SQL, or a commit round's number of writes) that

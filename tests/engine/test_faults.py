@@ -229,6 +229,29 @@ async def test_runs_held_when_the_engine_stops_full_run_again_at_the_next_start(
     await _the_next_start_finishes(settings, ids)
 
 
+async def test_past_what_can_be_held_the_rest_run_again_at_the_next_start(
+    settings: Settings, lua_file: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bounded memory: past the limit, held writes are dropped (said once per episode),
+    and their events are left unfinished for the next start, never lost."""
+    caplog.set_level(logging.INFO, logger="sloth_tui")
+    engine = await Engine.open(settings)
+    try:
+        engine.store._held.limit = 1  # one operation: less than any round of records
+        ids = await _runs_meet_a_full_disk(engine, lua_file, 8)
+        await engine.store.flush()  # refused again: still no room, and still said once
+        await _set_max_pages(engine.store, None)
+        await engine.store.flush()
+        statuses, runs = _stored_runs(settings.db_path)
+        done = {event_id for event_id, status in statuses.items() if status == "completed"}
+        assert done == set(runs) and len(done) < len(ids), (statuses, set(runs))
+    finally:
+        await engine.close()
+    said = [r.getMessage() for r in caplog.records if "than can be held" in r.getMessage()]
+    assert len(said) == 1, said
+    await _the_next_start_finishes(settings, ids)
+
+
 async def test_a_run_with_effects_on_a_full_disk_leaves_its_event_to_the_next_start(
     settings: Settings, lua_file: Any
 ) -> None:
