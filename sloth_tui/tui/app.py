@@ -43,7 +43,6 @@ from sloth_tui.crash import crash_line, save_crash_report
 from sloth_tui.engine.bus import Notice
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.records import Event
-from sloth_tui.plain_text import clean
 from sloth_tui.tui.commands import SlothCommands
 from sloth_tui.tui.feed import DEFAULT_CAP
 from sloth_tui.tui.format import count, printable
@@ -227,9 +226,12 @@ class SlothApp(DashboardHost, App[None]):
         markup: bool = True,
     ) -> None:
         """Every notification, from any screen, shows its message as plain text: they quote
-        event types, hook names, errors and paths, and `[/srv]` in one must not crash the
-        app (MarkupError) or restyle it. `markup` is accepted and ignored."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        event types, hook names, errors, paths and a daemon's log lines, and `[/srv]` in
+        one must not crash the app (MarkupError) or restyle it, nor a control character
+        reach the terminal (shown as its picture, as everywhere on screen). `markup` is
+        accepted and ignored."""
+        shown = printable(message, lines=True)
+        super().notify(shown, title=title, severity=severity, timeout=timeout, markup=False)
 
     # -- engine -----------------------------------------------------------------------
 
@@ -521,7 +523,7 @@ class SlothApp(DashboardHost, App[None]):
             return f"⚠ daemon lost at {since} — {self.link_lost} · reconnecting by itself…"
         stats = self.live.engine
         if stats is not None and stats.write_fault:  # the engine's figures carry it
-            return f"⚠ {clean(stats.write_fault)} · writes resume by themselves once it is fixed"
+            return f"⚠ {stats.write_fault} · writes resume by themselves once it is fixed"
         return ""
 
     @work(exclusive=True, group="reseed")

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from sloth_tui.engine.bus import Notice
 from sloth_tui.model.records import OK_STATUSES, Event, Execution
 from sloth_tui.model.stats import EngineStats
-from sloth_tui.plain_text import clean
 
 LOG_CHARS = 2000  # of a daemon's warning shown in a toast
 RATE_HISTORY = 600  # seconds of per-second event counts kept for the sparkline
@@ -87,8 +86,8 @@ def _log_line(payload: object) -> tuple[str, bool] | None:
     (the daemon is another program, and another version)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("message"), str):
         return None
-    # Escaped again: the daemon did, but it is another process, perhaps not ours.
-    return clean(payload["message"][:LOG_CHARS]), payload.get("level") == "error"
+    # Shown as plain text, its control characters as pictures (SlothApp.notify).
+    return payload["message"][:LOG_CHARS], payload.get("level") == "error"
 
 
 @dataclass

@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from test_hostile_screens import assert_clean
 from tui_helpers import wait_for
 
+from sloth_tui.engine.bus import Notice
 from sloth_tui.engine.engine import Engine
 from sloth_tui.model.policy import HookPolicy
 from sloth_tui.remote.client import RemoteEngine
+from sloth_tui.tui.live import LOG_CHARS, Batch
 from sloth_tui.tui.log_toasts import SHOWN_PER_WINDOW, LogToasts
 
 FAILING = 'function on_event() error("down [bold]\\27]0;PWNED\\7") end\n'
@@ -144,3 +146,27 @@ async def test_any_logged_text_is_a_toast_of_text(
         await wait_for(pilot, lambda: len(_toasts(app, "Engine warning")) == len(texts))
         await pilot.pause()
         assert_clean(app)  # no control byte drawn; the markup in them is text
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(texts=st.lists(hostile_text(300), min_size=1, max_size=SHOWN_PER_WINDOW))
+async def test_a_daemons_raw_line_is_a_toast_of_text(
+    engine: Engine, make_app, texts: list[str]
+) -> None:
+    """A `log` notice comes from another process, perhaps another program: its message
+    is raw (markup, escapes, controls, lone surrogates), shown as text all the same."""
+    app = make_app(engine)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        batch = Batch.from_notices([Notice("log", {"level": "error", "message": t}) for t in texts])
+        assert [text for text, _error in batch.logs] == [t[:LOG_CHARS] for t in texts]
+        assert app._log_toasts is not None
+        for text, error_level in batch.logs:  # as the tick does for an attached dashboard
+            app._log_toasts.show(text, error_level)
+        await wait_for(pilot, lambda: len(_toasts(app, "Engine error")) == len(texts))
+        await pilot.pause()
+        assert_clean(app)
