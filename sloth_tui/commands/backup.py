@@ -29,7 +29,7 @@ from typing import Any
 import click
 
 from sloth_tui.commands.common import emit_json, engine_for, fail, run, settings_from
-from sloth_tui.commands.output import clean, say, warn
+from sloth_tui.commands.output import byte_size, clean, say, warn
 from sloth_tui.config import Settings
 from sloth_tui.engine.backup_copy import (
     BACKUP_NAME,
@@ -66,15 +66,6 @@ def _config(settings: Settings) -> BackupSettings:
         return backup_settings(settings)
     except SlothError as exc:
         fail(str(exc))
-    raise AssertionError("unreachable")
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
     raise AssertionError("unreachable")
 
 
@@ -124,7 +115,7 @@ def backup_command(ctx: click.Context, to: Path | None, overwrite: bool, as_json
         f"; removed {len(pruned)} older backup{'s' if len(pruned) != 1 else ''}" if pruned else ""
     )
     say(
-        f"backed up {result['events']} events ({_size(result['size'])}) to "
+        f"backed up {result['events']} events ({byte_size(result['size'])}) to "
         f"{clean(result['destination'])} in {result['duration']:.2f} s{tail}"
     )
     if rec.problem:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import click
 
 from sloth_tui.commands.common import emit_json, fail, settings_from
-from sloth_tui.commands.output import clean, say
+from sloth_tui.commands.output import byte_size, clean, say
 from sloth_tui.config import Settings
 from sloth_tui.engine import store_faults
 from sloth_tui.engine.private import loose_paths
@@ -104,7 +104,7 @@ def _check_disk(report: Report, home: Path) -> None:
         return
     fix = f"free space on the disk holding {home} (df -h {home}; df -i for inodes)"
     if space.full:
-        what = "no inodes" if space.free_inodes == 0 else f"{_size(space.free_bytes)} free"
+        what = "no inodes" if space.free_inodes == 0 else f"{byte_size(space.free_bytes)} free"
         report.add(
             "problem",
             "disk",
@@ -116,19 +116,12 @@ def _check_disk(report: Report, home: Path) -> None:
         report.add(
             "warning",
             "disk",
-            f"the disk holding {home} is nearly full ({_size(space.free_bytes)} free of "
-            f"{_size(space.size_bytes)})",
+            f"the disk holding {home} is nearly full ({byte_size(space.free_bytes)} free of "
+            f"{byte_size(space.size_bytes)})",
             fix,
         )
     else:
-        report.add("ok", "disk", f"{_size(space.free_bytes)} free on the disk holding {home}")
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
+        report.add("ok", "disk", f"{byte_size(space.free_bytes)} free on the disk holding {home}")
 
 
 def _check_modes(report: Report, home: Path, db: Path) -> None:

@@ -90,6 +90,16 @@ def _escape_unencodable(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error(ESCAPE_UNENCODABLE, _escape_unencodable)
 
 
+def byte_size(n: int) -> str:
+    """A count of bytes for an operator: 512 B, 84.0 KB, 3.8 MB, 227.6 GB."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 class ClosedOutput(io.TextIOBase):
     """Standard output when it is closed (`>&-`). Python makes sys.stdout None, print()
     then writes nothing, and `event list >&-` exited 0 having shown nothing: lost

@@ -71,7 +71,7 @@ def store_error(exc: BaseException, path: Path) -> StoreError | None:
     primary = code & 0xFF
     reason = str(exc)
     home = path.parent
-    if primary == sqlite3.SQLITE_FULL:
+    if means_full_disk(exc, home):
         return DiskFull(f"the disk holding {home} is full: the change was not saved")
     if primary == sqlite3.SQLITE_CORRUPT:
         return StoreError(
@@ -92,10 +92,6 @@ def store_error(exc: BaseException, path: Path) -> StoreError | None:
             f"the files in it (SQLite creates {path.name}-wal and -shm there); "
             f"check with ls -la {home}, or choose another --home"
         )
-    if primary == sqlite3.SQLITE_IOERR and disk_is_full(home):
-        # SQLite says SQLITE_FULL only for a failed write(); growing the -shm file (at
-        # open, once the last engine has removed it) fails as IOERR_SHMSIZE instead.
-        return DiskFull(f"the disk holding {home} is full: the change was not saved")
     if primary == sqlite3.SQLITE_IOERR:
         return StoreError(
             f"input/output error on {path} ({reason}): the disk or file system failed; "
@@ -147,15 +143,22 @@ def disk_is_full(directory: Path) -> bool:
     return space is not None and space.full
 
 
+def means_full_disk(exc: BaseException, directory: Path) -> bool:
+    """`exc`, from SQLite on a file in `directory`, says its disk is full. SQLite says
+    SQLITE_FULL only for a failed write(); growing the -shm file (at open, once the last
+    engine has removed it) fails as an I/O error, so that is asked of the disk."""
+    primary = _code(exc) & 0xFF
+    return primary == sqlite3.SQLITE_FULL or (
+        primary == sqlite3.SQLITE_IOERR and disk_is_full(directory)
+    )
+
+
 def shm_unmakeable(exc: BaseException, path: Path) -> bool:
     """A read-only open of the store at `path` failed because SQLite could not make its
     -shm (a read-only home, or a full disk), and no -wal holds frames: then nobody is
     writing it (an engine would hold the -shm open) and nothing is uncommitted, so the
     file may be read as immutable."""
-    code = _code(exc) & 0xFF
-    cause = code == sqlite3.SQLITE_READONLY or (
-        code == sqlite3.SQLITE_IOERR and disk_is_full(path.parent)
-    )
+    cause = _code(exc) & 0xFF == sqlite3.SQLITE_READONLY or means_full_disk(exc, path.parent)
     if not cause:
         return False
     try:

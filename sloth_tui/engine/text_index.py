@@ -62,7 +62,7 @@ from urllib.parse import quote
 from sloth_tui.engine.filter_sql import register_sql_functions
 from sloth_tui.engine.private import TEXT_INDEX_SUFFIX, create_private_file
 from sloth_tui.engine.sqlite_thread import SqliteThread
-from sloth_tui.engine.store_faults import disk_is_full
+from sloth_tui.engine.store_faults import means_full_disk
 from sloth_tui.model.filters import data_text
 
 PART_BITS = 18  # ids per partition: 262,144
@@ -417,10 +417,7 @@ class TextIndex:
 
     def _full_disk(self, exc: BaseException) -> bool:
         """`exc` says the disk is full (said once per episode)."""
-        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        full = code == sqlite3.SQLITE_FULL or (
-            code == sqlite3.SQLITE_IOERR and disk_is_full(self.path.parent)
-        )
+        full = means_full_disk(exc, self.path.parent)
         if full and not self._stalled:
             self._stalled = True
             log.warning(
