@@ -202,6 +202,12 @@ async def test_keys_typed_after_q_close_the_app_cleanly(
         await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
         for key in keys:
             app.post_message(events.Key(key, key))
+        # Both are queued; the test's end must not tear the app down before `q` is
+        # handled (run_test's shutdown skips exit(): test_a_key_after_textuals_own_...).
+        for _ in range(1000):
+            if app.return_code is not None:
+                break
+            await asyncio.sleep(0.01)
     assert app.return_code == 0 and app.crash_message is None, app.crash_message
 
 
