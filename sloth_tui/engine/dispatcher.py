@@ -476,15 +476,19 @@ class Dispatcher:
     def _effects_committed(self, event: Event, committed: asyncio.Future[None]) -> None:
         """A run's own commit failed (a full disk, a damaged store): its event must not
         be finished without the run's record, so that the next start runs it again. If
-        its batch has landed, its final status is queued already: it is marked unfinished
-        again by a write queued after it (held through a full disk, as that status is).
-        If not, its batch leaves it unfinished when it lands (_landed)."""
+        its batch has landed, its final status is buffered for the next round (then it
+        is buffered unfinished instead: a write queued now would go before the buffer's)
+        or queued already (then a write queued after it marks it unfinished again, held
+        through a full disk as that status is). If its batch has not landed, the batch
+        leaves it unfinished when it lands (_landed)."""
         if not committed.cancelled() and committed.exception() is None:
             return
-        if event.status in FINAL:
-            self._store.write_later((UPDATE_STATUS, ("processing", event.id)), keep=True)
-        else:
+        if event.status not in FINAL:
             self._unrecorded.add(event.id)
+        elif event.id in self._statuses:
+            self._statuses[event.id] = "processing"
+        else:
+            self._store.write_later((UPDATE_STATUS, ("processing", event.id)), keep=True)
 
     async def _process(
         self, loop: asyncio.AbstractEventLoop, batch: deque[Job], lane: int | None

@@ -103,6 +103,9 @@ class ThreadHost:
         # http marks left by runs a crash cut short, read once before the first run.
         self._marks: set[tuple[int, str]] | None = None
         self._marks_lock = threading.Lock()
+        # Runs whose commit failed since the last one logged: a full disk fails every
+        # run's, so the first is said in full and the rest as one count (_committed).
+        self._unstored = 0
 
     def _call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run fn(*args, **kwargs) on the loop and wait for its result in this thread."""
@@ -259,10 +262,22 @@ class ThreadHost:
         ok = not future.cancelled() and error is None
         self._state.acked(effects.hook, effects.ops, committed=ok)
         if not ok:
-            log.error(
-                "hook %s on event %d: its run could not be stored, its effects are lost: %s",
-                effects.hook, effects.event.id, error or "cancelled",
-            )  # fmt: skip
+            if self._unstored == 0:
+                log.error(
+                    "hook %s on event %d: its run could not be stored (%s); its state "
+                    "writes and events are dropped, and the event runs again at the next "
+                    "start",
+                    effects.hook, effects.event.id, error or "cancelled",
+                )  # fmt: skip
+            self._unstored += 1
+        elif self._unstored:
+            if self._unstored > 1:  # the first was said on its own
+                log.error(
+                    "%d more hook runs could not be stored after that one; their events "
+                    "run again at the next start",
+                    self._unstored - 1,
+                )
+            self._unstored = 0
         children = self._children
         if children is None:
             return

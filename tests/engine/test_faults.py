@@ -8,12 +8,14 @@ write (as root, a process without CAP_DAC_OVERRIDE, through setpriv).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -253,10 +255,13 @@ async def test_past_what_can_be_held_the_rest_run_again_at_the_next_start(
 
 
 async def test_a_run_with_effects_on_a_full_disk_leaves_its_event_to_the_next_start(
-    settings: Settings, lua_file: Any
+    settings: Settings, lua_file: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Its commit (state write, record) is not held, so neither is its event's status:
-    an event is never finished without the record of each of its runs."""
+    an event is never finished without the record of each of its runs. The log says the
+    first such run in full and the rest as one count, once a run is stored again: not
+    one error line per run for as long as the disk is full."""
+    caplog.set_level(logging.INFO, logger="sloth_tui")
     code = 'function on_event() state.set("last", event.data.name)\n' + PLAIN_HOOK[19:]
     engine = await Engine.open(settings)
     try:
@@ -267,10 +272,49 @@ async def test_a_run_with_effects_on_a_full_disk_leaves_its_event_to_the_next_st
         statuses, runs = _stored_runs(settings.db_path)
         done = {event_id for event_id, status in statuses.items() if status == "completed"}
         assert done == set(runs) and len(done) < len(ids), (statuses, set(runs))
+        unstored = len(ids) - len(done)
+        stored, _runs = await engine.dispatch_and_run("custom", DATA)  # the count is said now
+
+        def said() -> list[str]:
+            return [r.getMessage() for r in caplog.records if "be stored" in r.getMessage()]
+
+        await eventually(lambda: len(said()) == (2 if unstored > 1 else 1), what=str(said()))
     finally:
         await engine.close()
+    said = said()
+    assert len(said) == (2 if unstored > 1 else 1), said
+    assert "runs again at the next start" in said[0] and "hook note on event" in said[0]
+    if unstored > 1:
+        assert said[1].startswith(f"{unstored - 1} more hook runs could not be stored"), said
 
-    await _the_next_start_finishes(settings, ids)
+    await _the_next_start_finishes(settings, [*ids, stored.id])
+
+
+@pytest.mark.parametrize("gathered", [False, True])
+async def test_a_failed_run_commit_after_its_batch_landed_leaves_the_event_unfinished(
+    settings: Settings, gathered: bool
+) -> None:
+    """The order the full-disk test above meets only sometimes: the batch landed first
+    (its event's final status buffered for the next round, or already queued), then the
+    run's own commit failed. Either way the event is stored unfinished, for the next
+    start: a write queued then must not go before the buffered final status."""
+    engine = await Engine.open(settings)
+    try:
+        event = await engine.dispatch("custom", {"name": "n"})  # no hook: stored only
+        await engine.store.flush()
+        dispatcher = engine._dispatcher
+        event.status = "completed"  # what _landed does with a finished event
+        dispatcher._statuses[event.id] = "completed"
+        if gathered:
+            dispatcher._gather()  # queued already, not yet committed
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failed.set_exception(DiskFull("the disk is full"))
+        dispatcher._effects_committed(event, failed)
+        await engine.store.flush()
+        statuses, _runs = _stored_runs(settings.db_path)
+        assert statuses[event.id] == "processing"
+    finally:
+        await engine.close()
 
 
 async def test_a_full_disk_is_a_refusal_on_the_socket_without_traceback(
@@ -348,8 +392,6 @@ async def test_damage_while_running_fails_reads_and_writes_in_one_line_and_close
 def test_serve_on_a_damaged_database_exits_at_once_with_one_line(
     home: Path, tmp_path: Path
 ) -> None:
-    import asyncio
-
     asyncio.run(_fill(home))
     _checkpoint(home / "sloth.db")
     _damage(home / "sloth.db")
@@ -488,8 +530,6 @@ def _as_unprivileged() -> list[str]:
 
 @pytest.fixture
 def readonly_home(tmp_path: Path) -> tuple[Path, list[str]]:
-    import asyncio
-
     prefix = _as_unprivileged()
     home = tmp_path / "ro-home"
     home.mkdir()
@@ -565,9 +605,6 @@ async def test_a_database_replaced_while_running_refuses_writes_in_one_line(
 async def test_close_is_bounded_when_the_writer_is_stuck(tmp_path: Path) -> None:
     """A writer thread that never comes back (a dead disk, a hung file system) must not
     hold a stop forever: close gives it CLOSE_TIMEOUT, then leaves it behind."""
-    import asyncio
-    import threading
-
     from test_store import make_event
 
     from sloth_tui.engine import store as store_module

@@ -116,7 +116,7 @@ class NewHookScreen(StaleMapGuard, ModalScreen[Hook | None]):
                 "events",
                 Input(
                     self.initial_events,
-                    placeholder="deploy.failed",
+                    placeholder="e.g. deploy.failed",
                     suggester=PatternSuggester(),
                     id="nh-events",
                     compact=True,
