@@ -72,7 +72,9 @@ def store_error(exc: BaseException, path: Path) -> StoreError | None:
     reason = str(exc)
     home = path.parent
     if means_full_disk(exc, home):
-        return DiskFull(f"the disk holding {home} is full: the change was not saved")
+        # Not "the change was not saved": this is also what opening the store or a
+        # query needing a temporary file meets. A refused write says its own (write_error).
+        return DiskFull(f"the disk holding {home} is full: nothing can be written there")
     if primary == sqlite3.SQLITE_CORRUPT:
         return StoreError(
             f"{path} is damaged ({reason}): stop sloth-tui, run {doctor_hint(path)} "

@@ -231,15 +231,19 @@ async def test_runs_held_when_the_engine_stops_full_run_again_at_the_next_start(
     await _the_next_start_finishes(settings, ids)
 
 
+@pytest.mark.parametrize("bound", ["limit", "byte_limit"])
 async def test_past_what_can_be_held_the_rest_run_again_at_the_next_start(
-    settings: Settings, lua_file: Any, caplog: pytest.LogCaptureFixture
+    settings: Settings, lua_file: Any, caplog: pytest.LogCaptureFixture, bound: str
 ) -> None:
-    """Bounded memory: past the limit, held writes are dropped (said once per episode),
-    and their events are left unfinished for the next start, never lost."""
+    """Bounded memory, in operations and in bytes (a run's logs may be megabytes): past
+    either limit, held writes are dropped (said once per episode), and their events are
+    left unfinished for the next start, never lost."""
     caplog.set_level(logging.INFO, logger="sloth_tui")
     engine = await Engine.open(settings)
     try:
-        engine.store._held.limit = 1  # one operation: less than any round of records
+        # One operation, or less than one run's 4 KB of logs: less than any round of
+        # records (a round's status updates alone may still be held).
+        setattr(engine.store._held, bound, 1 if bound == "limit" else 4000)
         ids = await _runs_meet_a_full_disk(engine, lua_file, 8)
         await engine.store.flush()  # refused again: still no room, and still said once
         await _set_max_pages(engine.store, None)
