@@ -96,8 +96,11 @@ def store_error(exc: BaseException, path: Path) -> StoreError | None:
         )
     if primary == sqlite3.SQLITE_IOERR:
         return StoreError(
-            f"input/output error on {path} ({reason}): the disk or file system failed; "
-            f"check it (dmesg), then run {doctor_hint(path)}"
+            # SQLite says SQLITE_FULL only for ENOSPC: a used-up quota (EDQUOT) is an I/O
+            # error to it, and statvfs shows the disk with room (means_full_disk).
+            f"input/output error on {path} ({reason}): the disk or file system failed, "
+            f"or this user's disk quota is used up; check (dmesg, quota -s), then run "
+            f"{doctor_hint(path)}"
         )
     return StoreError(  # BUSY, LOCKED: another process holds the file past the timeout
         f"{path} is locked by another process ({reason}): try again; "

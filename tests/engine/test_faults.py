@@ -633,3 +633,17 @@ async def test_close_is_bounded_when_the_writer_is_stuck(tmp_path: Path) -> None
         # Let the thread finish what was queued behind it while this loop still runs.
         await store_module._in_thread(store._writer, lambda c: None)
         await store._writer.close()
+
+
+def test_an_io_error_names_a_used_up_quota_as_a_possible_cause(tmp_path: Path) -> None:
+    """SQLite reports a write refused for the quota (EDQUOT) as SQLITE_IOERR_WRITE, and
+    statvfs shows the disk with room: the line names the quota beside a failing disk.
+    (No quota can be set up here: tmpfs quotas are not in every kernel, so the error is
+    made as SQLite makes it, with its extended code.)"""
+    from sloth_tui.engine.store_faults import write_error
+
+    exc = sqlite3.OperationalError("disk I/O error")
+    exc.sqlite_errorcode = sqlite3.SQLITE_IOERR_WRITE  # type: ignore[attr-defined]
+    said = str(write_error(exc, tmp_path / "sloth.db", event=True))
+    assert said.startswith("the event was not stored: input/output error on "), said
+    assert "quota" in said and "doctor" in said and "\n" not in said
