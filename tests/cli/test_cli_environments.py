@@ -37,6 +37,13 @@ COMMANDS = [
     ["emit", "custom", "name=n", "message=héllo ✓ 😀"],
     ["event", "import", "-"],
     [],  # the dashboard: there is no terminal here, which it must say in a line
+    # Commands that write files of their own beside the store (session 21 swept every
+    # command so, three environments each, clean): a sample of them here.
+    ["hook", "add", "h", "-e", "custom", "-f", "h.lua"],
+    ["schedule", "add", "nightly", "--cron", "0 2 * * *"],
+    ["secret", "set", "TOKEN"],  # its value from stdin: closed, empty or a line
+    ["backup"],
+    ["doctor"],
 ]
 HOMES = ["fresh", "loop", "fifo", "no-user", "default"]
 
@@ -96,6 +103,7 @@ def test_every_environment_gets_an_answer_or_a_line(
     env["PYTHONIOENCODING"] = encoding
     cwd = tmp / "cwd"  # `~nosuchuser0/home` is relative: made here, not in the repo
     cwd.mkdir(exist_ok=True)
+    (cwd / "h.lua").write_text("function on_event() return true end\n")
     done = subprocess.run(
         [sys.executable, "-c", RUN, *_home(home, tmp), *command],
         input=None if stdin == "closed" else (b"" if stdin == "empty" else b"{}\n"),
