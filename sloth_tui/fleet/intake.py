@@ -26,9 +26,11 @@ keyed by fleet id, so a redelivered message adds nothing; a message is acked onl
   refuses (the type, the data's size or depth), is terminated (never redelivered),
   counted (`refused`) and logged, one line at most every REFUSED_LOG_EVERY seconds.
 - A batch the store fails to take is taken one message at a time; a message that fails
-  alone is offered again later and refused after POISON_AFTER deliveries.
+  alone is offered again later and refused after POISON_AFTER deliveries. When the store
+  refuses every write (model.errors.WriteRefused: a full disk, a damaged file), no message
+  is at fault: the batch is offered again after a growing delay, as long as it takes.
 
-Counters: taken_in, runs_taken_in, own_skipped, refused, runs_orphaned.
+Counters: taken_in, runs_taken_in, own_skipped, refused, runs_orphaned, intake_waits.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from sloth_tui.fleet.codec import (
     run_msg_id,
 )
 from sloth_tui.fleet.parts import FleetContext
-from sloth_tui.model.errors import EventRefused, NotFound
+from sloth_tui.model.errors import EventRefused, NotFound, WriteRefused
 from sloth_tui.model.mirror import ForeignEvent, ForeignExecution, MirrorBatch
 
 if TYPE_CHECKING:
@@ -161,6 +163,7 @@ class Intake:
         self._subs: list[Any] = []
         self._setup: asyncio.Task[None] | None = None
         self._stopping = False
+        self._waiting = False  # the store refuses writes: messages wait (_store_refused)
 
     async def start(self, ctx: FleetContext) -> None:
         self.ctx = ctx
@@ -256,37 +259,69 @@ class Intake:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
-            delay, failures = RETRY_FIRST, 0
+            failures = 0
             try:
-                await self._handle(msgs, handle)
+                taken = await self._handle(msgs, handle, delay)
             except EventRefused:  # the engine is stopping: leave them unacked
                 return
+            if taken:
+                delay = RETRY_FIRST
+                if self._waiting:
+                    self._waiting = False
+                    log.warning("fleet: the intake goes on: the store takes writes again")
+            else:  # the store refuses every write: wait before fetching more to refuse
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
 
     async def _handle(
-        self, msgs: list[Msg], handle: Callable[[list[Msg]], Awaitable[None]]
-    ) -> None:
-        """A batch in one transaction; when that fails (a store fault, or one message the
-        store cannot take), each message alone, so that one bad message holds up no
-        other. One that fails alone is offered again later, and refused once it has
-        failed POISON_AFTER deliveries (about five minutes: a store fault mends sooner)."""
+        self, msgs: list[Msg], handle: Callable[[list[Msg]], Awaitable[None]], delay: float
+    ) -> bool:
+        """A batch in one transaction; when that fails (one message the store cannot
+        take), each message alone, so that one bad message holds up no other. One that
+        fails alone is offered again later, and refused once it has failed POISON_AFTER
+        deliveries. False: the store refuses every write (a full disk, a damaged file):
+        no message is at fault, so none is refused for it, nor taken one by one; they
+        come back after `delay`, as often as it takes."""
         try:
             await handle(msgs)
-            return
+            return True
+        except WriteRefused as exc:
+            await self._store_refused(msgs, exc, delay)
+            return False
         except EventRefused:
             raise
         except Exception as exc:
             log.warning("fleet: intake batch failed, taking it one by one: %s", exc)
-        for msg in msgs:
+        for k, msg in enumerate(msgs):
             try:
                 await handle([msg])
+            except WriteRefused as exc:
+                await self._store_refused(msgs[k:], exc, delay)
+                return False
             except EventRefused:
                 raise
             except Exception as exc:
                 tries = _deliveries(msg)
                 if tries >= POISON_AFTER:  # failed alone, time and again: it is the message
                     await self._refuse(msg, f"cannot be stored: {' '.join(str(exc).split())}")
-                else:  # maybe the store (disk full, say): again later, a little later each time
+                else:  # maybe a passing fault: again later, a little later each time
                     await msg.nak(delay=min(RETRY_MAX * tries, 60.0))
+        return True  # each message was taken, or dealt with alone
+
+    async def _store_refused(self, msgs: list[Msg], exc: WriteRefused, delay: float) -> None:
+        """Offered again after `delay`; said once per episode of refusals (the store
+        itself says when writes work again)."""
+        if not self._waiting:
+            self._waiting = True
+            log.warning(
+                "fleet: the intake waits: %s; the fleet's messages stay in JetStream until "
+                "this store takes writes again",
+                " ".join(str(exc).split())[:300],
+            )
+        self.ctx.counters.add("intake_waits")
+        for msg in msgs:
+            with contextlib.suppress(Exception):  # NATS away: redelivered after ACK_WAIT
+                await msg.nak(delay=delay)
 
     # -- events ------------------------------------------------------------------------
 
