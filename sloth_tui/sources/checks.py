@@ -27,6 +27,7 @@ from sloth_tui.sources.check_base import ProbeResult, Timer
 from sloth_tui.sources.check_config import CheckSettings, load_checks
 from sloth_tui.sources.check_probes import probe
 from sloth_tui.sources.check_state import CheckState, Clock, Emitted
+from sloth_tui.sources.refusal_log import RefusalLog
 from sloth_tui.sources.status import Status
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class CheckRunner:
         self.source = f"check:{cfg.name}"
         self._dispatch = dispatch
         self._timer = timer
+        self._refusals = RefusalLog(self.source, log)
 
     async def tick(self) -> tuple[ProbeResult, Emitted]:
         """One probe now, and the events it raised (each dispatched)."""
@@ -64,8 +66,9 @@ class CheckRunner:
         for event_type, data in events:
             try:
                 await self._dispatch(event_type, data, source=self.source)
+                self._refusals.taken()
             except SlothError as exc:  # refused (e.g. --strict): the check goes on
-                log.warning("%s: %s refused: %s", self.source, event_type, exc)
+                self._refusals.refused(event_type, exc)
         if events:
             log.info("%s: %s", self.source, ", ".join(t for t, _ in events))
         return result, events

@@ -20,6 +20,7 @@ import psutil
 
 from sloth_tui.config import ConfigError, MonitorSettings, Settings
 from sloth_tui.model.errors import SlothError
+from sloth_tui.sources.refusal_log import RefusalLog
 from sloth_tui.sources.status import Status
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ class SystemMonitor:
         self.samples = 0
         self.cpu_seconds = 0.0  # the monitor's own cost, for the overhead figure
         self._dispatch = dispatch
+        self._refusals = RefusalLog("monitor", log)
         self._missing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -173,8 +175,9 @@ class SystemMonitor:
         for event_type, data in alarms:
             try:
                 await self._dispatch(event_type, data, source="system")
+                self._refusals.taken()
             except SlothError as exc:
-                log.warning("monitor: %s refused: %s", event_type, exc)
+                self._refusals.refused(event_type, exc)
         self.samples += 1
         self.cpu_seconds += sample.cost_s + time.thread_time() - started
         return alarms

@@ -23,6 +23,7 @@ import psutil
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.rules import MAX_DATA_BYTES
 from sloth_tui.model.saferegex import Regex, compile_regex
+from sloth_tui.sources.refusal_log import RefusalLog
 from sloth_tui.sources.status import Status, one_line
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class PolledWatcher:
         self.interval = interval
         self.emitted = 0
         self.refused = 0
+        self._refusals = RefusalLog(self.name, log)
         self.error = ""  # the error of the last look, reported once; "" while looks work
         self._sleep = sleep
         self._api: EngineAPI | None = None
@@ -122,8 +124,9 @@ class PolledWatcher:
             await self._api.dispatch(event_type, fit(data), source=self.name)
         except SlothError as exc:
             self.refused += 1
-            log.warning("%s: %s refused: %s", self.name, event_type, exc)
+            self._refusals.refused(event_type, exc)
             return 0
+        self._refusals.taken()
         self.emitted += 1
         return 1
 

@@ -22,6 +22,7 @@ from watchdog.observers import Observer
 
 from sloth_tui.config import Settings, WatcherSettings
 from sloth_tui.model.errors import SlothError
+from sloth_tui.sources.refusal_log import RefusalLog
 from sloth_tui.sources.status import Status
 from sloth_tui.user_path import resolved, user_path
 
@@ -174,6 +175,7 @@ class FileWatchers:
         self._window = window
         self._watchers: dict[str, Watcher] = {}
         self._queue: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue(QUEUE_SIZE)
+        self._refusals: dict[str, RefusalLog] = {}  # per watcher (its source)
         self._pumps: list[asyncio.Task[None]] = []
         self._observer: Any = None
         self.dropped = 0
@@ -234,10 +236,14 @@ class FileWatchers:
         # engine numbers an event before its first await.
         while True:
             event_type, source, data = await self._queue.get()
+            refusals = self._refusals.get(source)
+            if refusals is None:
+                refusals = self._refusals[source] = RefusalLog(source, log)
             try:
                 await self._dispatch(event_type, data, source=source)
+                refusals.taken()
             except SlothError as exc:
-                log.warning("%s: %s refused: %s", source, event_type, exc)
+                refusals.refused(event_type, exc)
             finally:
                 self._queue.task_done()
 
