@@ -363,3 +363,25 @@ async def test_an_unreadable_file_opens_read_only(engine: Engine, make_app) -> N
         assert path.read_bytes().startswith(b"-- caf\xe9")
         await pilot.press("escape")
         assert isinstance(app.screen, HooksScreen)
+
+
+@pytest.mark.parametrize("width", [100, 140])
+async def test_the_test_fire_buttons_are_whole_at_any_width(
+    engine: Engine, make_app, width: int
+) -> None:
+    """At 100 columns the pane is narrower than the four buttons: they go two by two, each
+    label whole (one row cut "Fire real ^f" off, session 21); wide, they stay one row."""
+    path = engine.settings.hooks_dir / "b.lua"
+    path.parent.mkdir(parents=True)
+    path.write_text("function on_event() return true end\n")
+    await engine.add_hook("b", ["deploy.*"], path)
+    app = make_app(engine)
+    async with app.run_test(size=(width, 36)) as pilot:
+        await open_editor(pilot, app, engine, "b")
+        await shows(pilot, app, "Dry run ^r", "Sample f2", "Recent f3", "Fire real ^f")
+        panel = app.screen.query_one(TestFirePanel)
+        buttons = list(panel.query("#tf-buttons Button"))
+        rows = {button.region.y for button in buttons}
+        assert len(rows) == (2 if width == 100 else 1), rows
+        for button in buttons:  # within the pane, and not cut
+            assert panel.region.contains_region(button.region), (button, button.region)

@@ -40,6 +40,9 @@ GRACE = 5.0  # seconds past the hook's own deadline before the dashboard gives u
 RECENT = 20  # real events of the type offered by "recent"
 
 
+BUTTONS_WIDE = 51  # cells the four buttons take in one row, with their margins
+
+
 class TestFirePanel(Vertical):
     """Posts `Ran` after each dry run, so the screen can jump to an error's line."""
 
@@ -100,6 +103,12 @@ class TestFirePanel(Vertical):
     def on_mount(self) -> None:
         first = template_type(self.hook.events) or "custom"
         self.set_event(first, catalog.sample_data(first))
+
+    def on_resize(self) -> None:
+        # Four buttons in a row need BUTTONS_WIDE cells; a narrower pane (the editor on an
+        # 80- or 100-column terminal) shows them two by two rather than cut "Fire real".
+        narrow = self.content_size.width < BUTTONS_WIDE
+        self.query_one("#tf-buttons").set_class(narrow, "-narrow")
 
     # -- the event ---------------------------------------------------------------------
 
