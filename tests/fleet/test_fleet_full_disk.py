@@ -24,7 +24,7 @@ from sloth_tui.fleet.settings import FleetSettings
 from sloth_tui.model.records import Event
 from sloth_tui.sources.fleet import FleetSource
 
-PAD = "x" * 3000  # each event needs pages of its own: a capped file cannot take it
+PAD = "x" * 20_000  # overflow pages of its own (whole pages): a capped file cannot take it
 
 
 async def _writer_pragma(engine: Engine, sql: str) -> int:
