@@ -47,7 +47,7 @@ from sloth_tui.model.explain import HookVerdict
 from sloth_tui.model.filters import Filter
 from sloth_tui.model.fleet import FleetStatus
 from sloth_tui.model.mirror import ForeignEvent, MirrorBatch, MirrorResult
-from sloth_tui.model.records import Event, Execution, Hook
+from sloth_tui.model.records import OK_STATUSES, Event, Execution, Hook
 from sloth_tui.model.replay import ReplayReport
 from sloth_tui.model.stats import EngineStats, HookStats, SourceHealth, SourceItem
 from sloth_tui.model.trace import Trace
@@ -365,13 +365,16 @@ class Engine:
             events = [e for e in await self.store.unfinished_events() if e.id < first_new_id]
             recorded = await self.store.recorded_runs_of_unfinished() if events else {}
             for event in events:
-                done = recorded.get(event.id, set())
+                done = recorded.get(event.id, {})
                 matched = self.matcher.admit(self.matcher.match(event.type, event.stack), event)
                 hooks = [h for h in matched if h.name not in done]
+                ok = all(status in OK_STATUSES for status in done.values())
                 if hooks:
+                    if not ok:  # a run before the crash failed: so does the event
+                        self._dispatcher.follow_ups.recorded_before(event.id, done)
                     jobs.append((event, hooks, None, "recovery", 1))
                 else:
-                    self.store.set_status_later(event.id, "completed")
+                    self.store.set_status_later(event.id, "completed" if ok else "failed")
             if jobs:
                 log.info("recovery: %d unfinished events queued ahead of new ones", len(jobs))
         except Exception:  # the events stay pending; new ones must not wait for ever

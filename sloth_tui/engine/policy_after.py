@@ -87,6 +87,11 @@ class FollowUps:
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
 
+    def recorded_before(self, event_id: int, outcomes: dict[str, str]) -> None:
+        """Runs of the event recorded before a crash (hook -> status of its latest):
+        recovery runs the others, and the event's status counts these too (settled)."""
+        self.latest[event_id] = dict(outcomes)
+
     def retry_done(self, event_id: int) -> None:
         left = self._pending.get(event_id, 0) - 1
         if left > 0:

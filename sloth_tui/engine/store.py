@@ -84,8 +84,8 @@ UPDATE_HOOK_RUNS = (
 )
 # Hooks already recorded for the events recovery picks up: one query, not one per event.
 RECORDED_RUNS = (
-    "SELECT x.event_id, x.hook FROM executions x JOIN events e ON e.id = x.event_id "
-    "WHERE e.status IN ('pending', 'processing') AND x.dry_run = 0"
+    "SELECT x.event_id, x.hook, x.status FROM executions x JOIN events e ON e.id = x.event_id "
+    "WHERE e.status IN ('pending', 'processing') AND x.dry_run = 0 ORDER BY x.id"
 )
 INSERT_MIRRORED = "INSERT INTO mirrored (key, local_id) VALUES (?, ?)"
 UPSERT_CURSOR = "INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)"
@@ -1402,11 +1402,12 @@ class Store:
         """Before a run's first http request: a crash after this is known at restart."""
         return self.write((INSERT_HTTP_MARK, (event_id, hook, ts)))
 
-    async def recorded_runs_of_unfinished(self) -> dict[int, set[str]]:
-        """For recovery: the hooks with a real run recorded, per unfinished event."""
-        recorded: dict[int, set[str]] = {}
-        for event_id, hook in await self._fetchall(RECORDED_RUNS):
-            recorded.setdefault(event_id, set()).add(hook)
+    async def recorded_runs_of_unfinished(self) -> dict[int, dict[str, str]]:
+        """For recovery: per unfinished event, the hooks with a real run recorded, each
+        with the status of its latest run (a failed one makes the event failed)."""
+        recorded: dict[int, dict[str, str]] = {}
+        for event_id, hook, status in await self._fetchall(RECORDED_RUNS):
+            recorded.setdefault(event_id, {})[hook] = status
         return recorded
 
     async def mirrored(

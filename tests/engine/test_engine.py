@@ -299,6 +299,40 @@ async def test_recovery_skips_executions_already_finished(
     assert sorted(r.hook for r in runs) == ["a", "b"]
 
 
+@pytest.mark.parametrize("left", [["b"], []])
+async def test_a_run_that_failed_before_a_crash_fails_the_recovered_event(
+    settings: Settings, lua_file: LuaFile, left: list[str]
+) -> None:
+    """Hook a's run was recorded, failed, before the crash; recovery runs what is left
+    (b, or nothing) and the event ends `failed`, not `completed` (session 21: recovery
+    counted only the runs it made)."""
+    from sloth_tui.engine.store import INSERT_EXECUTION, Store, execution_row
+    from sloth_tui.model.records import Execution
+
+    engine = await Engine.open(settings)
+    await engine.add_hook("a", ["deploy.failed"], lua_file("function on_event() end"))
+    await engine.add_hook("b", ["deploy.failed"], lua_file("function on_event() end"))
+    await engine.close()
+    event_id = await _crash_leaving(settings, "processing")
+    store = await Store.open(settings.db_path)
+    records = [Execution("a", event_id, "error", 1.0, error="boom")]
+    if not left:
+        records.append(Execution("b", event_id, "success", 1.0))
+    await store.write(*((INSERT_EXECUTION, execution_row(x)) for x in records))
+    await store.close()
+
+    engine = await Engine.open(settings)
+    try:
+        await engine.wait_idle()
+        await engine.store.flush()
+        runs = await engine.executions_of(event_id)
+        assert sorted(r.hook for r in runs) == ["a", "b"]
+        assert [r.trigger for r in runs if r.hook in left] == ["recovery"] * len(left)
+        assert (await engine.get_event(event_id)).status == "failed"
+    finally:
+        await engine.close()
+
+
 async def test_slow_subscriber_does_not_slow_dispatch_and_learns_drops(engine: Engine) -> None:
     slow = engine.subscribe(maxsize=10)
     fast = engine.subscribe(maxsize=10_000)

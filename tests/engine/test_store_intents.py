@@ -26,8 +26,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await s.close()
 
 
-def _run(hook: str, event_id: int, *, dry_run: bool = False) -> Execution:
-    return Execution(hook, event_id, "success", 1.0, dry_run=dry_run)
+def _run(hook: str, event_id: int, *, dry_run: bool = False, status: str = "success") -> Execution:
+    return Execution(hook, event_id, status, 1.0, dry_run=dry_run)
 
 
 async def test_delete_event_takes_its_executions_and_nothing_else(store: Store) -> None:
@@ -72,7 +72,13 @@ async def test_recorded_runs_of_unfinished_events_only_real_ones(store: Store) -
     )
     for hook, event_id, dry in [("a", 1, False), ("b", 1, True), ("a", 2, False), ("c", 3, False)]:
         await store.record_execution(_run(hook, event_id, dry_run=dry))
-    assert await store.recorded_runs_of_unfinished() == {1: {"a"}, 2: {"a"}}
+    await store.record_execution(_run("b", 2, status="error"))  # failed, then retried:
+    await store.record_execution(_run("b", 2))  # its latest run's status counts
+    await store.record_execution(_run("c", 2, status="error"))
+    assert await store.recorded_runs_of_unfinished() == {
+        1: {"a": "success"},
+        2: {"a": "success", "b": "success", "c": "error"},
+    }
 
 
 async def test_status_and_run_records_go_with_the_next_round(store: Store) -> None:
