@@ -163,7 +163,6 @@ class Intake:
         self._subs: list[Any] = []
         self._setup: asyncio.Task[None] | None = None
         self._stopping = False
-        self._waiting = False  # the store refuses writes: messages wait (_store_refused)
 
     async def start(self, ctx: FleetContext) -> None:
         self.ctx = ctx
@@ -218,8 +217,10 @@ class Intake:
         )
         self._subs = [events, runs]
         self._tasks = [
-            asyncio.create_task(self._loop(events, self._events), name="fleet-intake"),
-            asyncio.create_task(self._loop(runs, self._runs), name="fleet-intake-runs"),
+            asyncio.create_task(self._loop(events, self._events, "intake"), name="fleet-intake"),
+            asyncio.create_task(
+                self._loop(runs, self._runs, "intake of runs"), name="fleet-intake-runs"
+            ),
         ]
 
     async def _cancel(self) -> None:
@@ -234,9 +235,12 @@ class Intake:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _loop(self, sub: Any, handle: Callable[[list[Msg]], Awaitable[None]]) -> None:
+    async def _loop(
+        self, sub: Any, handle: Callable[[list[Msg]], Awaitable[None]], what: str
+    ) -> None:
         delay = RETRY_FIRST
         failures = 0
+        waiting = False  # the store refuses writes: messages wait (_handle)
         while not self._stopping:
             try:
                 msgs = await _fetch(sub)
@@ -261,33 +265,41 @@ class Intake:
                 continue
             failures = 0
             try:
-                taken = await self._handle(msgs, handle, delay)
+                refused = await self._handle(msgs, handle, delay)
             except EventRefused:  # the engine is stopping: leave them unacked
                 return
-            if taken:
+            if refused is None:
                 delay = RETRY_FIRST
-                if self._waiting:
-                    self._waiting = False
-                    log.warning("fleet: the intake goes on: the store takes writes again")
-            else:  # the store refuses every write: wait before fetching more to refuse
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+                if waiting:
+                    waiting = False
+                    log.warning("fleet: the %s goes on: the store takes writes again", what)
+                continue
+            if not waiting:  # once per episode (the store says when writes work again)
+                waiting = True
+                log.warning(
+                    "fleet: the %s waits: %s; the fleet's messages stay in JetStream until "
+                    "this store takes writes again",
+                    what,
+                    " ".join(str(refused).split())[:300],
+                )
+            await asyncio.sleep(delay)  # before fetching more to refuse
+            delay = min(delay * 2, RETRY_MAX)
 
     async def _handle(
         self, msgs: list[Msg], handle: Callable[[list[Msg]], Awaitable[None]], delay: float
-    ) -> bool:
+    ) -> WriteRefused | None:
         """A batch in one transaction; when that fails (one message the store cannot
         take), each message alone, so that one bad message holds up no other. One that
         fails alone is offered again later, and refused once it has failed POISON_AFTER
-        deliveries. False: the store refuses every write (a full disk, a damaged file):
-        no message is at fault, so none is refused for it, nor taken one by one; they
-        come back after `delay`, as often as it takes."""
+        deliveries. When the store refuses every write (a full disk, a damaged file), no
+        message is at fault: none is refused for it, nor taken one by one; they come
+        back after `delay`, as often as it takes, and the refusal is returned."""
         try:
             await handle(msgs)
-            return True
+            return None
         except WriteRefused as exc:
-            await self._store_refused(msgs, exc, delay)
-            return False
+            await self._offer_again(msgs, delay)
+            return exc
         except EventRefused:
             raise
         except Exception as exc:
@@ -296,8 +308,8 @@ class Intake:
             try:
                 await handle([msg])
             except WriteRefused as exc:
-                await self._store_refused(msgs[k:], exc, delay)
-                return False
+                await self._offer_again(msgs[k:], delay)
+                return exc
             except EventRefused:
                 raise
             except Exception as exc:
@@ -306,18 +318,10 @@ class Intake:
                     await self._refuse(msg, f"cannot be stored: {' '.join(str(exc).split())}")
                 else:  # maybe a passing fault: again later, a little later each time
                     await msg.nak(delay=min(RETRY_MAX * tries, 60.0))
-        return True  # each message was taken, or dealt with alone
+        return None  # each message was taken, or dealt with alone
 
-    async def _store_refused(self, msgs: list[Msg], exc: WriteRefused, delay: float) -> None:
-        """Offered again after `delay`; said once per episode of refusals (the store
-        itself says when writes work again)."""
-        if not self._waiting:
-            self._waiting = True
-            log.warning(
-                "fleet: the intake waits: %s; the fleet's messages stay in JetStream until "
-                "this store takes writes again",
-                " ".join(str(exc).split())[:300],
-            )
+    async def _offer_again(self, msgs: list[Msg], delay: float) -> None:
+        """Messages the store could not take through no fault of theirs: back in `delay`."""
         self.ctx.counters.add("intake_waits")
         for msg in msgs:
             with contextlib.suppress(Exception):  # NATS away: redelivered after ACK_WAIT
