@@ -126,6 +126,8 @@ async def test_keys_start_in_the_footers_style(
     app = make_app(engine)
     async with app.run_test(size=(200, 40)) as pilot:
         await wait_for(pilot, lambda: "enter" in footer_keys(app))
+        # The keys are mounted before they are drawn (CI once read an empty line here).
+        await wait_for(pilot, lambda: "Detail" in screen_text(app).splitlines()[-1])
         line = screen_text(app).splitlines()[-1]
         assert " ⏎ Detail " in line, line  # not compact: a space around each key
         keys = [k for k in app.screen.query(FooterKey) if not k.has_class("-command-palette")]
