@@ -175,7 +175,7 @@ class FileWatchers:
         self._window = window
         self._watchers: dict[str, Watcher] = {}
         self._queue: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue(QUEUE_SIZE)
-        self._refusals: dict[str, RefusalLog] = {}  # per watcher (its source)
+        self._refusals: dict[str, RefusalLog] = {}  # per watcher (its source): _emitter
         self._pumps: list[asyncio.Task[None]] = []
         self._observer: Any = None
         self.dropped = 0
@@ -217,6 +217,7 @@ class FileWatchers:
 
     def _emitter(self, name: str) -> Callable[[str, dict[str, Any]], None]:
         source = f"watcher:{name}"
+        self._refusals[source] = RefusalLog(source, log)
 
         def emit(event_type: str, data: dict[str, Any]) -> None:
             data = {k: _text(v) if isinstance(v, str) else v for k, v in data.items()}
@@ -236,9 +237,7 @@ class FileWatchers:
         # engine numbers an event before its first await.
         while True:
             event_type, source, data = await self._queue.get()
-            refusals = self._refusals.get(source)
-            if refusals is None:
-                refusals = self._refusals[source] = RefusalLog(source, log)
+            refusals = self._refusals[source]
             try:
                 await self._dispatch(event_type, data, source=source)
                 refusals.taken()

@@ -18,6 +18,7 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -25,6 +26,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Static, TextArea
+from textual.widgets.button import ButtonVariant
 
 from sloth_tui import catalog
 from sloth_tui.model.errors import SlothError
@@ -40,7 +42,15 @@ GRACE = 5.0  # seconds past the hook's own deadline before the dashboard gives u
 RECENT = 20  # real events of the type offered by "recent"
 
 
-BUTTONS_WIDE = 51  # cells the four buttons take in one row, with their margins
+# The buttons, (label, id, variant); in one row each takes its label, a cell of padding
+# on both sides and a cell of margin after it (workbench.tcss), but the last's margin.
+BUTTONS: tuple[tuple[str, str, ButtonVariant], ...] = (
+    ("Dry run ^r", "tf-run", "primary"),
+    ("Sample f2", "tf-sample", "default"),
+    ("Recent f3", "tf-recent", "default"),
+    ("Fire real ^f", "tf-fire", "warning"),
+)
+BUTTONS_WIDE = sum(cell_len(label) + 3 for label, _id, _variant in BUTTONS) - 1
 
 
 class TestFirePanel(Vertical):
@@ -90,10 +100,8 @@ class TestFirePanel(Vertical):
         yield TextArea("{}", soft_wrap=True, id="tf-data", tab_behavior="indent")
         yield Static("", id="tf-error", markup=False)
         with Horizontal(id="tf-buttons"):
-            yield Button("Dry run ^r", id="tf-run", variant="primary", compact=True)
-            yield Button("Sample f2", id="tf-sample", compact=True)
-            yield Button("Recent f3", id="tf-recent", compact=True)
-            yield Button("Fire real ^f", id="tf-fire", variant="warning", compact=True)
+            for label, button_id, variant in BUTTONS:
+                yield Button(label, id=button_id, variant=variant, compact=True)
         with VerticalScroll(id="tf-result-box"):
             yield ExecutionView(
                 "ctrl+r runs the editor's code on this event (dry run).", id="tf-result"
@@ -105,7 +113,7 @@ class TestFirePanel(Vertical):
         self.set_event(first, catalog.sample_data(first))
 
     def on_resize(self) -> None:
-        # Four buttons in a row need BUTTONS_WIDE cells; a narrower pane (the editor on an
+        # The buttons in a row need BUTTONS_WIDE cells; a narrower pane (the editor on an
         # 80- or 100-column terminal) shows them two by two rather than cut "Fire real".
         narrow = self.content_size.width < BUTTONS_WIDE
         self.query_one("#tf-buttons").set_class(narrow, "-narrow")
