@@ -408,11 +408,15 @@ class SlothApp(DashboardHost, App[None]):
             with contextlib.suppress(TimeoutError):
                 self._early.append(await asyncio.wait_for(sub.get(), wait))
         finally:
-            self._waiter = None
-            if self._tick_timer is not None:
-                self._tick_timer.resume()  # ticks at once: the notice shows now
-            if self._sources_timer is not None:
-                self._sources_timer.resume()
+            if self._waiter is asyncio.current_task():  # not ended by wake_tick already
+                self._end_idle()
+
+    def _end_idle(self) -> None:
+        self._waiter = None
+        if self._tick_timer is not None:
+            self._tick_timer.resume()  # ticks at once: the notice shows now
+        if self._sources_timer is not None:
+            self._sources_timer.resume()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent) and (self.closing or self._unscreened()):
@@ -438,8 +442,14 @@ class SlothApp(DashboardHost, App[None]):
 
     def wake_tick(self) -> None:
         """Tick again now (the subscription changed, the app is closing, news to show)."""
-        if self._waiter is not None:
-            self._waiter.cancel()  # its finally resumes the tick
+        waiter = self._waiter
+        if waiter is not None:
+            # Resumed here, not in the waiter's finally: a task cancelled before its first
+            # step never runs its body, so a key in the same turn as the idle wait began
+            # (pressing 7 right then) left the tick paused for good (session 22: a fleet
+            # screen that never redrew, seen in CI).
+            self._end_idle()
+            waiter.cancel()
         self._idle_ticks = 0
 
     def pulse_text(self) -> str:

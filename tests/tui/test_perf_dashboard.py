@@ -131,6 +131,36 @@ async def test_a_polling_screen_keeps_its_tick(
         assert not idle_seen
 
 
+async def test_a_wake_in_the_turn_the_idle_wait_begins_keeps_the_tick(
+    engine: Engine, make_app: Callable[..., SlothApp]
+) -> None:
+    """Session 22: wake_tick cancelled the idle waiter and left the resuming to its
+    `finally`; a task cancelled before its first step never runs its body, so a key
+    pressed in the turn the wait began (7, from an idle Events screen) paused the tick for
+    good: the Fleet screen it opened never redrew (a CI flake of test_fleet_attach)."""
+    app = make_app(engine)
+    ticks = 0
+
+    def seen() -> None:
+        nonlocal ticks
+        ticks += 1
+
+    _count_ticks(app, seen)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app._waiter is not None)  # idle on Events
+        app.wake_tick()
+        await wait_for(pilot, lambda: app._waiter is None)
+        # The idle wait begins, and a wake comes before its task has run a step.
+        app._idle_ticks = app_module.IDLE_AFTER
+        app._maybe_idle(app.screen, None)
+        assert app._waiter is not None
+        app.wake_tick()
+        app.action_show("stats")  # a screen that polls on the tick: it never idles
+        start = ticks
+        await wait_for(pilot, lambda: ticks >= start + 3, timeout=10)
+        assert app._waiter is None
+
+
 @pytest.mark.parametrize("events", [12])
 async def test_new_rows_do_not_lay_out_the_screen(
     engine: Engine, make_app: Callable[..., SlothApp], events: int
