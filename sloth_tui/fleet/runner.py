@@ -38,6 +38,7 @@ from sloth_tui.fleet.claims_runs import Markers, Verdict
 from sloth_tui.fleet.codec import CodecError, FleetEvent, decode_event
 from sloth_tui.fleet.parts import FleetContext
 from sloth_tui.model.records import Event, Hook
+from sloth_tui.refusal_log import RefusalLog
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -67,9 +68,13 @@ class HookSlot:
     filter: str
     ack_wait: float
     task: asyncio.Task[None] | None = None
+    # Its runs that fail here, said once per reason then counted: a full disk fails every
+    # run handed to this engine, and each comes back every RETRY_DELAY_S.
+    failures: RefusalLog = field(init=False)
     _patterns: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.failures = RefusalLog(f"fleet: hook {self.hook.name}", log, "runs", "failed here")
         self.follow(self.hook)
 
     def follow(self, hook: Hook) -> None:
@@ -299,6 +304,7 @@ class HookRunner:
         """One message: ack once its run is recorded (or known done elsewhere); nak to
         come back later; nothing (redelivered after ack_wait) when NATS is away."""
         ctx = self._context()
+        run = "a run"
         try:
             try:
                 fev = decode_event(msg.data)
@@ -310,14 +316,17 @@ class HookRunner:
             if not slot.matches(fev.event):  # the subject filter is only coarse
                 await msg.ack()
                 return
+            run = f"a run on {fev.event.type}"
             await self._run(slot, msg, fev)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             ctx.counters.add("runs_failed_here")
-            log.warning("fleet: hook %s: %s", slot.hook.name, " ".join(str(exc).split())[:300])
+            slot.failures.refused(run, exc)
             with contextlib.suppress(Exception):
                 await msg.nak(delay=RETRY_DELAY_S)
+        else:
+            slot.failures.taken()
 
     async def _run(self, slot: HookSlot, msg: Msg, fev: FleetEvent) -> None:
         ctx = self._context()

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 from sloth_tui.config import Settings
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.stats import SOURCE_ACTIONS, SourceItem
+from sloth_tui.refusal_log import RefusalLog
 from sloth_tui.sources.check_base import ProbeResult, Timer
 from sloth_tui.sources.check_config import CheckSettings, load_checks
 from sloth_tui.sources.check_probes import probe
 from sloth_tui.sources.check_state import CheckState, Clock, Emitted
-from sloth_tui.sources.refusal_log import RefusalLog
 from sloth_tui.sources.status import Status
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ import psutil
 
 from sloth_tui.config import ConfigError, MonitorSettings, Settings
 from sloth_tui.model.errors import SlothError
-from sloth_tui.sources.refusal_log import RefusalLog
+from sloth_tui.refusal_log import RefusalLog
 from sloth_tui.sources.status import Status
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ import psutil
 from sloth_tui.model.errors import SlothError
 from sloth_tui.model.rules import MAX_DATA_BYTES
 from sloth_tui.model.saferegex import Regex, compile_regex
-from sloth_tui.sources.refusal_log import RefusalLog
+from sloth_tui.refusal_log import RefusalLog
 from sloth_tui.sources.status import Status, one_line
 
 if TYPE_CHECKING:

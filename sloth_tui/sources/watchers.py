@@ -22,7 +22,7 @@ from watchdog.observers import Observer
 
 from sloth_tui.config import Settings, WatcherSettings
 from sloth_tui.model.errors import SlothError
-from sloth_tui.sources.refusal_log import RefusalLog
+from sloth_tui.refusal_log import RefusalLog
 from sloth_tui.sources.status import Status
 from sloth_tui.user_path import resolved, user_path
 

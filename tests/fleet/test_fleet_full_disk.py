@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +121,82 @@ async def test_events_from_the_fleet_wait_out_a_full_disk_and_land_after(
     assert len(waits) == 1 and "is full" in waits[0], said
     assert "fleet: the intake goes on: the store takes writes again" in said
     assert not [line for line in said if "refused a message" in line], said
+
+
+async def _runs_of(engine: Engine, hook: str) -> int:
+    def count(conn: Any) -> int:
+        (n,) = conn.execute("SELECT count(*) FROM executions WHERE hook = ?", (hook,)).fetchone()
+        return int(n)
+
+    result: int = await engine.store.run_readonly(count)
+    return result
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        assert loop.time() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_runs_that_fail_on_a_full_disk_are_said_once_then_counted(
+    member: Engine,
+    nats_server: NatsServer,
+    caplog: pytest.LogCaptureFixture,
+    lua_file: Callable[[str], Path],
+) -> None:
+    """Session 22: the runner logged a warning per failed run, and each comes back every
+    RETRY_DELAY_S while the disk is full: a line per event every two seconds."""
+    import nats
+
+    caplog.set_level(logging.INFO, logger="sloth_tui")
+    await member.add_hook("notify", ["deploy.*"], lua_file("function on_event() end"))
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+
+    async def send(*numbers: int) -> None:
+        for n in numbers:
+            event = Event(n, "deploy.failed", "deploy", {"n": n, "pad": PAD}, "cli", 1.7e9 + n)
+            subject = subjects.event_subject("sloth", event.type)
+            await js.publish(subject, encode_event("z", event, None), timeout=10)
+
+    async def failed_here() -> int:
+        return (await member.fleet_status()).counters.get("runs_failed_here", 0)
+
+    async def stream_made() -> bool:  # the member's link makes it once connected
+        try:
+            await js.stream_info(subjects.events_stream("sloth"))
+        except nats.js.errors.NotFoundError:
+            return False
+        return True
+
+    async def runs(n: int) -> bool:
+        return await _runs_of(member, "notify") == n
+
+    async def failing() -> bool:
+        return await failed_here() >= 6  # each of the three events twice at least
+
+    try:
+        await _until(stream_made, "the events stream")
+        await send(1)
+        await _until(lambda: runs(1), "run 1")
+        pages = await _writer_pragma(member, "PRAGMA page_count")
+        await _writer_pragma(member, f"PRAGMA max_page_count = {pages}")  # the disk is full
+        await send(2, 3, 4)
+        await _until(failing, "runs failing here", timeout=60)
+        await _writer_pragma(member, "PRAGMA max_page_count = 2147483646")  # space returns
+        await _until(lambda: runs(4), "runs 2-4", timeout=60)
+    finally:
+        await nc.close()
+    said = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "sloth_tui.fleet" and r.getMessage().startswith("fleet: hook notify: ")
+    ]
+    first = [line for line in said if " failed here: " in line and " more runs " not in line]
+    counted = [line for line in said if " more runs failed here: " in line]
+    assert first and "a run on deploy.failed failed here: " in first[0], said
+    assert "full" in first[0], said
+    assert counted, said  # the run of failures ended: its count was said
+    assert len(said) < await failed_here(), said  # not a line per failed run

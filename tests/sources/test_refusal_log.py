@@ -15,7 +15,7 @@ from sloth_tui.config import Settings, WatcherSettings
 from sloth_tui.engine import store as store_module
 from sloth_tui.engine.engine import Engine
 from sloth_tui.model.errors import DiskFull, EventRefused
-from sloth_tui.sources.refusal_log import RefusalLog
+from sloth_tui.refusal_log import RefusalLog
 from sloth_tui.sources.watchers import FileWatchers
 
 log = logging.getLogger("sloth_tui.test_refusals")
