@@ -398,12 +398,13 @@ async def test_an_empty_store_says_what_to_do_next(engine: Engine, make_app) -> 
     async with app.run_test(size=SIZE) as pilot:
         events = app.screen
         assert isinstance(events, EventsScreen)
-        await wait_for(pilot, lambda: "No events yet" in screen_text(app))
+        await wait_for(pilot, lambda: "To get some:" in screen_text(app))
         text = screen_text(app)
         assert "system.startup" in text  # the engine's own row is still there
+        assert "Only the engine's own events so far" in text  # not "no events" above it
         assert "F " in text and "sloth-tui demo" in text and "sloth.sock" in text
         await engine.dispatch("deploy.started", {"service": "api"}, source="demo")
-        await wait_for(pilot, lambda: "No events yet" not in screen_text(app))
+        await wait_for(pilot, lambda: "To get some:" not in screen_text(app))
         # Executions with no runs: what to do next, and with a filter, how to clear it
         await pilot.press("3")
         await wait_for(pilot, lambda: "no hook has run yet" in screen_text(app))

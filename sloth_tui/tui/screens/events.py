@@ -37,9 +37,13 @@ W = TypeVar("W", bound=Widget)
 EMPTY_ROWS = 3  # at most this many system.* rows, and nothing else: the store is "empty"
 
 
-def empty_hint(socket: Path) -> tuple[str, ...]:
+def empty_hint(socket: Path, own_rows: bool) -> tuple[str, ...]:
+    """What to do next on an empty store; `own_rows`: the engine's system.* rows are there
+    (its start), so "no events" would contradict the table above the hint."""
     return (
-        "No events yet. To get some:",
+        "Only the engine's own events so far. To get some:"
+        if own_rows
+        else "No events yet. To get some:",
         "  F                fire one (type with completion, a form or raw JSON)",
         "  sloth-tui demo   a dashboard fed with sample events",
         "  sloth-tui event dispatch TYPE key=value   from a shell, through this dashboard's",
@@ -74,7 +78,8 @@ class EventsScreen(NavMixin, LiveScreen):
         self._select_until = 0.0  # (monotonic) when to stop waiting for it
         self._preview_runs: tuple[int, list[Execution]] | None = None  # (event id, its runs)
         self._children: dict[str, Widget] = {}
-        self._hint: tuple[object, tuple[str, ...]] | None = None  # (settings, lines)
+        # (settings, own rows shown, lines)
+        self._hint: tuple[object, bool, tuple[str, ...]] | None = None
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.MODE)
@@ -140,13 +145,13 @@ class EventsScreen(NavMixin, LiveScreen):
             and len(feed.rows) <= EMPTY_ROWS
             and all(ev.type.startswith("system.") for ev in feed.rows)
         )
-        self.table.set_hint(self._empty_hint() if quiet else ())
+        self.table.set_hint(self._empty_hint(bool(feed.rows)) if quiet else ())
 
-    def _empty_hint(self) -> tuple[str, ...]:
+    def _empty_hint(self, own_rows: bool) -> tuple[str, ...]:
         settings = self.engine.settings  # a re-attached engine may bring other settings
-        if self._hint is None or self._hint[0] is not settings:
-            self._hint = (settings, empty_hint(settings.socket_path))
-        return self._hint[1]
+        if self._hint is None or self._hint[0] is not settings or self._hint[1] != own_rows:
+            self._hint = (settings, own_rows, empty_hint(settings.socket_path, own_rows))
+        return self._hint[2]
 
     # -- the split view ------------------------------------------------------------------
 
