@@ -58,6 +58,33 @@ async def _until_stored(engine: Engine, numbers: list[int], timeout: float) -> N
         await asyncio.sleep(0.05)
 
 
+async def _send_from_z(js: Any, numbers: tuple[int, ...]) -> None:
+    """Events of engine z, published as its outbox would: 20 KB each."""
+    for n in numbers:
+        event = Event(n, "deploy.failed", "deploy", {"n": n, "pad": PAD}, "cli", 1.7e9 + n)
+        subject = subjects.event_subject("sloth", event.type)
+        await js.publish(subject, encode_event("z", event, None), timeout=10)
+
+
+async def _stream_made(js: Any) -> bool:
+    """The member's link makes the events stream once connected."""
+    import nats
+
+    try:
+        await js.stream_info(subjects.events_stream("sloth"))
+    except nats.js.errors.NotFoundError:
+        return False
+    return True
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        assert loop.time() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 async def member(settings: Settings, nats_server: NatsServer) -> AsyncIterator[Engine]:
     engine = await Engine.open(settings, fleet=True)
@@ -83,24 +110,10 @@ async def test_events_from_the_fleet_wait_out_a_full_disk_and_land_after(
     js = nc.jetstream()
 
     async def send(*numbers: int) -> None:
-        for n in numbers:
-            event = Event(n, "deploy.failed", "deploy", {"n": n, "pad": PAD}, "cli", 1.7e9 + n)
-            subject = subjects.event_subject("sloth", event.type)
-            await js.publish(subject, encode_event("z", event, None), timeout=10)
-
-    async def streams_made() -> None:  # the member's link makes them once connected
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while True:
-            try:
-                await js.stream_info(subjects.events_stream("sloth"))
-                return
-            except nats.js.errors.NotFoundError:
-                assert loop.time() < deadline, "the member made no stream"
-                await asyncio.sleep(0.05)
+        await _send_from_z(js, numbers)
 
     try:
-        await streams_made()
+        await _until(lambda: _stream_made(js), "the events stream")
         await send(1)
         await _until_stored(member, [1], timeout=30)
 
@@ -132,14 +145,6 @@ async def _runs_of(engine: Engine, hook: str) -> int:
     return result
 
 
-async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, f"timed out after {timeout}s waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_runs_that_fail_on_a_full_disk_are_said_once_then_counted(
     member: Engine,
     nats_server: NatsServer,
@@ -156,20 +161,10 @@ async def test_runs_that_fail_on_a_full_disk_are_said_once_then_counted(
     js = nc.jetstream()
 
     async def send(*numbers: int) -> None:
-        for n in numbers:
-            event = Event(n, "deploy.failed", "deploy", {"n": n, "pad": PAD}, "cli", 1.7e9 + n)
-            subject = subjects.event_subject("sloth", event.type)
-            await js.publish(subject, encode_event("z", event, None), timeout=10)
+        await _send_from_z(js, numbers)
 
     async def failed_here() -> int:
         return (await member.fleet_status()).counters.get("runs_failed_here", 0)
-
-    async def stream_made() -> bool:  # the member's link makes it once connected
-        try:
-            await js.stream_info(subjects.events_stream("sloth"))
-        except nats.js.errors.NotFoundError:
-            return False
-        return True
 
     async def runs(n: int) -> bool:
         return await _runs_of(member, "notify") == n
@@ -178,7 +173,7 @@ async def test_runs_that_fail_on_a_full_disk_are_said_once_then_counted(
         return await failed_here() >= 6  # each of the three events twice at least
 
     try:
-        await _until(stream_made, "the events stream")
+        await _until(lambda: _stream_made(js), "the events stream")
         await send(1)
         await _until(lambda: runs(1), "run 1")
         pages = await _writer_pragma(member, "PRAGMA page_count")
