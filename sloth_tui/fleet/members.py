@@ -13,12 +13,14 @@ cut to a bounded length.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sloth_tui.fleet import subjects
+from sloth_tui.fleet.kv_watch import watch_entries
 from sloth_tui.fleet.settings import NAME
 from sloth_tui.model.fleet import FleetMember
 
@@ -160,47 +162,22 @@ async def scan_members(link: FleetLink) -> MembersRead:
 
 
 async def scan_bucket(kv: KeyValue) -> MembersRead:
-    """Every record in a members bucket now.
-
-    The end of the values is the entry after which none was pending (delta 0), not
-    nats-py's end marker (None) alone: the watcher puts that marker first when its
-    consumer info finds nothing pending because the server has already sent every value,
-    before the first is handled. The scan then read an empty bucket (session 22: about 1
-    scan in 100 on a loaded machine; the observer's members table would blink empty)."""
-    watcher: Any = await kv.watchall()  # nats-py's KeyWatcher is untyped
+    """Every record in a members bucket now (fleet/kv_watch.py: where the values end)."""
     records: dict[str, MemberRecord] = {}
     skipped = 0
-    seen = 0
-    try:
-        while True:
-            entry = await watcher.updates(timeout=5.0)
-            if entry is None:
-                if seen or not await _holds_values(kv):
-                    break  # after the last value, or the bucket is empty
-                continue  # the early marker: the values come next
-            seen += 1
-            last = entry.delta == 0  # none pending after this one
+    async with contextlib.aclosing(watch_entries(kv, timeout=5.0)) as entries:
+        async for entry in entries:
+            if entry is None:  # the values there were are all read
+                break
             if entry.operation is not None:  # a delete or purge marker
-                if last:
-                    break
                 continue
             try:
                 record = MemberRecord.from_json(entry.value, entry.key, entry.revision or 0)
             except RecordError:
                 skipped += 1
-            else:
-                records[record.name] = record
-            if last:
-                break
-    finally:
-        await watcher.stop()
+                continue
+            records[record.name] = record
     return MembersRead(records, skipped)
-
-
-async def _holds_values(kv: KeyValue) -> bool:
-    """Whether the bucket's stream holds any message (values and delete markers)."""
-    status = await kv.status()
-    return bool(status.values)
 
 
 async def read_members(link: FleetLink) -> dict[str, MemberRecord]:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloth_tui.atomic_file import SHARED, write_atomically
 from sloth_tui.fleet import subjects
+from sloth_tui.fleet.kv_watch import watch_entries
 from sloth_tui.fleet.parts import FleetContext
 from sloth_tui.fleet.state_kv import KVState
 from sloth_tui.model.errors import NotFound, SlothError
@@ -225,24 +226,19 @@ class RegistrySync:
     async def _watch_once(self) -> None:
         self._ready = False
         kv = await self.ctx.link.kv("hooks")
-        watcher = await kv.watchall()
-        try:
-            first: dict[str, Any] = {}
-            initial = True
-            async for entry in watcher:
+        first: dict[str, Any] = {}
+        initial = True
+        async with contextlib.aclosing(watch_entries(kv)) as entries:
+            async for entry in entries:
                 if entry is None:  # the end of the values there were: reconcile once
-                    if initial:
-                        initial = False
-                        await self._reconcile(first)
-                        self._ready = True
+                    initial = False
+                    await self._reconcile(first)
+                    self._ready = True
                     continue
                 if initial:
                     first[entry.key] = entry
                     continue
                 await self._pulled(entry)
-        finally:
-            with contextlib.suppress(Exception):
-                await watcher.stop()  # type: ignore[no-untyped-call]
 
     def _remote(self, entry: Any) -> Remote:
         created = entry.created.timestamp() if entry.created is not None else 0.0
