@@ -41,7 +41,8 @@ def early_marker(monkeypatch: pytest.MonkeyPatch) -> None:
 
     async def watchall(self: KeyValue, **kwargs: Any) -> Any:
         watcher = await real(self, **kwargs)
-        await asyncio.sleep(0.2)  # the values arrive meanwhile (the callback queues them)
+        # Whatever it has queued so far goes behind the marker; values still on their way
+        # queue behind it too, and its own marker, once _init_done is set, never comes.
         queued = []
         while not watcher._updates.empty():
             queued.append(watcher._updates.get_nowait())
