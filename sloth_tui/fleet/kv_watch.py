@@ -36,6 +36,8 @@ async def watch_entries(kv: KeyValue, timeout: float | None = None) -> AsyncGene
                     initial = False
                     yield None
                 continue
+            if not hasattr(entry, "delta"):  # nats-py's sentinel: the watcher was stopped
+                return
             seen = True
             yield entry
             if initial and entry.delta == 0:  # none pending after it: the last value
