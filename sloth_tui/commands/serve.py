@@ -55,6 +55,13 @@ from sloth_tui.user_path import resolved, user_path
     "separated). Events and runs are shared with every engine there, and each hook runs "
     "once per event across the fleet. Overrides [nats] url; alone when neither is set.",
 )
+@click.option(
+    "--name",
+    metavar="NAME",
+    default=None,
+    help="This engine's name in the fleet (1-63 letters, digits, - or _). Overrides "
+    "[nats] name; default: the host's name. Each engine of a fleet needs its own.",
+)
 @click.option("--no-monitor", is_flag=True, help="Do not run the system monitor.")
 @click.option("--no-watchers", is_flag=True, help="Do not start the [[watchers]] of config.toml.")
 @click.option(
@@ -80,6 +87,7 @@ def serve_command(
     no_monitor: bool,
     http: str | None,
     nats: str | None,
+    name: str | None,
     no_watchers: bool,
     log_level: str,
     log_format: str,
@@ -114,6 +122,7 @@ def serve_command(
             watchers=not no_watchers,
             http=http,
             nats=nats,
+            nats_name=name,
         )
         asyncio.run(serve(settings, options))
     except SlothError as exc:

@@ -267,7 +267,7 @@ class Membership:
         where = f" on {holder.member.host}" if holder is not None and holder.member.host else ""
         self.refused = (
             f"another live engine is named {ctx.name!r}{where}: not joining the fleet "
-            f"(set [nats] name to a unique name); this engine runs alone"
+            f"(give it its own: serve --name NAME, or [nats] name); this engine runs alone"
         )
         log.error("fleet: %s", self.refused)
         ctx.counters.add("name_refused")
@@ -285,8 +285,8 @@ class Membership:
         self.refused = (
             f"the fleet knows engine {ctx.name!r} up to event id {theirs}, and this store "
             f"is at {ours}: it is not the store that used the name (a new or restored "
-            "one); not joining, so that no event is lost as a duplicate: set [nats] name "
-            "to a new name; this engine runs alone"
+            "one); not joining, so that no event is lost as a duplicate: give it a new name "
+            "(serve --name NAME, or [nats] name); this engine runs alone"
         )
         log.error("fleet: %s", self.refused)
         ctx.counters.add("name_refused")

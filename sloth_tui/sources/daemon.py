@@ -64,6 +64,7 @@ class DaemonOptions:
     watchers: bool = True
     http: str | None = None  # --http HOST:PORT
     nats: str | None = None  # --nats URL: join a fleet
+    nats_name: str | None = None  # --name NAME: this engine's name there
 
 
 class Daemon:
@@ -100,6 +101,7 @@ class Daemon:
             watchers=opts.watchers,
             http=opts.http,
             nats=opts.nats,
+            nats_name=opts.nats_name,
         )
 
     def request_stop(self, reason: str, signum: int = 0) -> None:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from sloth_tui.config import Settings
+from sloth_tui.config import ConfigError, Settings
 from sloth_tui.fleet.link import FleetLink
 from sloth_tui.fleet.parts import FleetContext, FleetPart, MembersView, part_classes
 from sloth_tui.fleet.settings import FleetSettings, fleet_settings
@@ -118,7 +118,14 @@ class FleetSource:
 def fleet_sources(settings: Settings, options: SourceOptions) -> list[FleetSource]:
     """The registry's line: one membership when `--nats` or [nats] url says where.
     Raises ConfigError on a bad [nats] (before anything starts)."""
-    fleet = fleet_settings(settings, options.nats, observer=options.role != "serve")
+    fleet = fleet_settings(
+        settings, options.nats, name=options.nats_name, observer=options.role != "serve"
+    )
     if fleet is None:
+        if options.nats_name is not None:
+            raise ConfigError(
+                f"--name {options.nats_name!r} names this engine in a fleet: "
+                "say which with --nats URL (or [nats] url in config.toml)"
+            )
         return []
     return [FleetSource(fleet)]

@@ -23,6 +23,7 @@ class SourceOptions:
     watchers: bool = True  # --no-watchers
     http: str | None = None  # serve --http HOST:PORT (overrides [http] listen)
     nats: str | None = None  # serve --nats URL (overrides [nats] url): join a fleet
+    nats_name: str | None = None  # serve --name NAME (overrides [nats] name)
     demo_rate: float | None = None  # events/s of the synthetic stream; None: no demo
     demo_hooks: Path | None = None  # where the demo writes its sample hooks
     # Kinds whose failure to start stops the caller's start; any other failure is told

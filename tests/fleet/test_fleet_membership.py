@@ -118,6 +118,7 @@ def test_a_second_engine_with_a_live_name_refuses_to_join(
         line = "another live engine is named 'twin'"
         wait_for(lambda: line in second.output(), 30, "the refusal")
         assert second.output().count(line) == 1  # one line, no traceback
+        assert "serve --name NAME" in second.output()  # and how to give it another
         assert "Traceback" not in second.output()
         st = wait_for(lambda: status(second), 30, "second's status")
         assert line in st["error"] and not st["connected"]

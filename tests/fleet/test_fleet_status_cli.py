@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from natskit import NatsServer
 
 from sloth_tui import __version__
+from sloth_tui.config import ConfigError, load_settings
 from sloth_tui.fleet.members import MemberRecord, RecordError, state_of
+from sloth_tui.fleet.settings import NAME, fleet_settings
 from sloth_tui.model.fleet import FleetMember
 
 FAST = "heartbeat = 0.5\n"
@@ -78,6 +80,49 @@ def test_status_json_and_plain_from_a_member(tmp_path: Path, nats_server: NatsSe
         assert view["members"][0]["state"] == "up"
     finally:
         engine.stop()
+
+
+def test_serve_name_names_the_engine(tmp_path: Path, nats_server: NatsServer) -> None:
+    """serve --name overrides [nats] name (a quick second engine needs no config edit);
+    a bad one, or one with no fleet to join, is one line before anything starts."""
+    engine = FleetEngine(
+        tmp_path, "from-config", nats_server.url, config=FAST, args=["--name", "from-flag"]
+    ).start()
+    try:
+
+        def joined() -> dict[str, Any] | None:
+            done = engine.cli("fleet", "status", "--json")
+            assert done.returncode == 0, done.stderr
+            st = json.loads(done.stdout)
+            return st if st["members"] else None
+
+        st = wait_for(joined, 30, "a heartbeat")
+        assert st["name"] == "from-flag"
+        assert [m["name"] for m in st["members"]] == ["from-flag"]
+    finally:
+        engine.stop()
+    for args, said in (
+        (["--nats", nats_server.url, "--name", "[b]x\x1b y"], "--name '[b]x\\x1b y': "),
+        (["--name", "solo"], "--name 'solo' names this engine in a fleet: say which"),
+    ):
+        done = cli(tmp_path / "bad", "serve", "--no-monitor", *args)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith(f"error: {said}"), done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "bad" / "sloth.db").exists()  # refused before the store opened
+
+
+@given(hostile_text())
+def test_any_name_flag_is_the_name_or_one_line(name: str) -> None:
+    settings = load_settings(Path("/nonexistent-sloth-home"))
+    try:
+        fleet = fleet_settings(settings, "nats://127.0.0.1:4222", name=name)
+    except ConfigError as exc:
+        assert not NAME.fullmatch(name)
+        said = str(exc)
+        assert said.startswith("--name ") and "\n" not in said and "\x1b" not in said
+    else:
+        assert fleet is not None and fleet.name == name and NAME.fullmatch(name)
 
 
 def test_direct_read_of_nothing_is_one_line(tmp_path: Path, nats_server: NatsServer) -> None:
