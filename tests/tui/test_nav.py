@@ -6,6 +6,7 @@ Real engines on real SQLite files in a tmp home; keys go through Pilot as a user
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from textual.widgets import Input
@@ -402,6 +403,9 @@ async def test_an_empty_store_says_what_to_do_next(engine: Engine, make_app) -> 
         text = screen_text(app)
         assert "system.startup" in text  # the engine's own row is still there
         assert "Only the engine's own events so far" in text  # not "no events" above it
+        # The filter bar counts its one row in the singular.
+        await wait_for(pilot, lambda: re.search(r"\b1 event\b", screen_text(app)) is not None)
+        assert "1 events" not in screen_text(app)
         assert "F " in text and "sloth-tui demo" in text and "sloth.sock" in text
         await engine.dispatch("deploy.started", {"service": "api"}, source="demo")
         await wait_for(pilot, lambda: "To get some:" not in screen_text(app))

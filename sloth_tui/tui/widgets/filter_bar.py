@@ -195,7 +195,7 @@ class FilterBar(Vertical):
         elif self.current:
             text = f"{count:,} match{'es' if count != 1 else ''}"
         else:
-            text = f"{count:,} events"
+            text = f"{count:,} event{'s' if count != 1 else ''}"
         if text != self._info:
             # The count changes every tick under load, its width seldom: no layout then.
             resized = cell_len(text) != cell_len(self._info)
