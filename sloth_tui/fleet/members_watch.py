@@ -58,9 +58,6 @@ class MembersWatch:
 
     async def read(self, ctx: FleetContext) -> list[FleetMember]:
         found = await scan_members(ctx.link)
-        # A gauge, the bucket's now: shown from the first value refused, back to 0 once
-        # they are gone (a stranger's junk deleted).
-        if found.skipped or "members_refused" in ctx.counters.values:
-            ctx.counters.values["members_refused"] = found.skipped
+        ctx.counters.gauge("members_refused", found.skipped)  # the bucket's now
         now = time.time()
         return sorted((as_member(r, now) for r in found.records.values()), key=lambda m: m.name)

@@ -435,11 +435,9 @@ class Membership:
         self._refusing = asyncio.create_task(self._refuse(other), name="fleet-name-taken")
 
     def _count_skipped(self) -> None:
-        # A gauge among the counters: fleet_status() shows how many records were not ones.
-        if self._ctx is not None and (
-            self.bad_keys or "members_skipped" in self._ctx.counters.values
-        ):
-            self._ctx.counters.values["members_skipped"] = len(self.bad_keys)
+        # fleet_status() shows how many records were not ones.
+        if self._ctx is not None:
+            self._ctx.counters.gauge("members_skipped", len(self.bad_keys))
 
     async def _observe(self) -> None:
         """The agent.* events the members' states call for, each tried once here."""

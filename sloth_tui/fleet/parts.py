@@ -28,6 +28,12 @@ class Counters:
     def add(self, name: str, n: int = 1) -> None:
         self.values[name] = self.values.get(name, 0) + n
 
+    def gauge(self, name: str, value: int) -> None:
+        """A figure of now, not a count: shown from its first non-zero value on, and
+        back to 0 when what it measures is gone (not left at its highest)."""
+        if value or name in self.values:
+            self.values[name] = value
+
 
 @dataclass(slots=True)
 class FleetContext:
