@@ -32,7 +32,7 @@ async def watch_entries(kv: KeyValue, timeout: float | None = None) -> AsyncGene
         while True:
             entry = await watcher.updates(timeout=timeout)
             if entry is None:  # nats-py's marker, early or not
-                if initial and (seen or not await holds_values(kv)):
+                if initial and (seen or not await _holds_values(kv)):
                     initial = False
                     yield None
                 continue
@@ -48,7 +48,7 @@ async def watch_entries(kv: KeyValue, timeout: float | None = None) -> AsyncGene
             await watcher.stop()
 
 
-async def holds_values(kv: KeyValue) -> bool:
+async def _holds_values(kv: KeyValue) -> bool:
     """Whether the bucket's stream holds any message (values and delete markers)."""
     status = await kv.status()
     return bool(status.values)

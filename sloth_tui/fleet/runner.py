@@ -304,7 +304,7 @@ class HookRunner:
         """One message: ack once its run is recorded (or known done elsewhere); nak to
         come back later; nothing (redelivered after ack_wait) when NATS is away."""
         ctx = self._context()
-        run = "a run"
+        fev: FleetEvent | None = None
         try:
             try:
                 fev = decode_event(msg.data)
@@ -316,13 +316,12 @@ class HookRunner:
             if not slot.matches(fev.event):  # the subject filter is only coarse
                 await msg.ack()
                 return
-            run = f"a run on {fev.event.type}"
             await self._run(slot, msg, fev)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             ctx.counters.add("runs_failed_here")
-            slot.failures.refused(run, exc)
+            slot.failures.refused(f"a run on {fev.event.type}" if fev else "a run", exc)
             with contextlib.suppress(Exception):
                 await msg.nak(delay=RETRY_DELAY_S)
         else:

@@ -123,11 +123,11 @@ def fleet_settings(
     except ValueError as exc:
         raise ConfigError(f"{said}: {exc}") from None
     chosen = name if name is not None else raw.get("name")
-    name_said = f"--name {name!r}" if name is not None else f"{where}: name = {chosen!r}"
     if chosen is None:
         chosen = default_name()
     if not isinstance(chosen, str) or not NAME.fullmatch(chosen):
-        raise ConfigError(f"{name_said}: an engine's name is 1-63 letters, digits, - or _")
+        said = f"--name {name!r}" if name is not None else f"{where}: name = {chosen!r}"
+        raise ConfigError(f"{said}: an engine's name is 1-63 letters, digits, - or _")
     heartbeat = raw.get("heartbeat", 2.0)
     if isinstance(heartbeat, bool) or not isinstance(heartbeat, int | float):
         raise ConfigError(f"{where}: heartbeat = {heartbeat!r}: a number of seconds")

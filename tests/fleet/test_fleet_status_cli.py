@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import pytest
 from fleetkit import SLOTH, FleetEngine, wait_for
 from hostile import hostile_json, hostile_text
 from hypothesis import given
@@ -19,6 +20,7 @@ from natskit import NatsServer
 
 from sloth_tui import __version__
 from sloth_tui.config import ConfigError, load_settings
+from sloth_tui.fleet import settings as fleet_settings_module
 from sloth_tui.fleet.members import MemberRecord, RecordError, state_of
 from sloth_tui.fleet.settings import NAME, fleet_settings
 from sloth_tui.model.fleet import FleetMember
@@ -123,6 +125,15 @@ def test_any_name_flag_is_the_name_or_one_line(name: str) -> None:
         assert said.startswith("--name ") and "\n" not in said and "\x1b" not in said
     else:
         assert fleet is not None and fleet.name == name and NAME.fullmatch(name)
+
+
+def test_a_default_name_that_is_no_name_is_said_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The message names the value refused: the host's, not the None that stood for it."""
+    monkeypatch.setattr(fleet_settings_module, "default_name", lambda: "bad host!")
+    with pytest.raises(ConfigError, match=r"name = 'bad host!': an engine's name is"):
+        fleet_settings(load_settings(tmp_path), "nats://127.0.0.1:4222")
 
 
 def test_direct_read_of_nothing_is_one_line(tmp_path: Path, nats_server: NatsServer) -> None:
