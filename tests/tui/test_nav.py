@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from textual.widgets import Input
 from tui_helpers import screen_text, wait_for
 
+from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.tui.app import SlothApp
 from sloth_tui.tui.nav import NAV_BINDINGS, key_text, what_text
@@ -390,6 +392,26 @@ async def test_the_last_filter_comes_back_on_the_next_run(settings, make_app) ->
             await wait_for(pilot, lambda: not events.feed.loading and len(events.feed) == 1)
             assert events.feed.rows[0].type == "deploy.started"
             assert events.filter_bar.input.value == "type:deploy.*"
+    finally:
+        await engine.close(reason="test finished")
+
+
+async def test_the_empty_store_hint_shows_a_hostile_socket_path_as_text(
+    settings: Settings, tmp_path: Path, make_app
+) -> None:
+    """The hint quotes the socket's path, which the operator (or a config file) chose: it
+    reaches the screen as text, markup and terminal control included."""
+    odd = tmp_path / "[b]x[/b]\x1b[2J\x1b]0;pwned\x07\u202eevil[@click=app.quit]q[/]"
+    engine = await Engine.open(replace(settings, socket=odd / "sloth.sock"), lifecycle=True)
+    try:
+        app = make_app(engine)
+        async with app.run_test(size=(160, 30)) as pilot:
+            await wait_for(pilot, lambda: "To get some:" in screen_text(app))
+            await wait_for(pilot, lambda: "[b]x[/b]" in screen_text(app))
+            text = screen_text(app)
+            assert "[@click=app.quit]q[/]" in text  # markup is text, not a link or style
+            assert not set("\x1b\x07\u202e") & set(text)  # escaped, not sent to the terminal
+            assert app.is_running
     finally:
         await engine.close(reason="test finished")
 
