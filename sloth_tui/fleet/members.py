@@ -27,8 +27,6 @@ from sloth_tui.model.fleet import FleetMember
 if TYPE_CHECKING:
     from nats.js.kv import KeyValue
 
-    from sloth_tui.fleet.link import FleetLink
-
 MAX_RECORD = 16 * 1024  # bytes; a heartbeat is a few hundred
 MAX_TEXT = 200  # host, version
 MAX_COUNT = 10**12  # hooks, queue depth, lag, outbox
@@ -156,11 +154,6 @@ class MembersRead:
     skipped: int  # values that were not records
 
 
-async def scan_members(link: FleetLink) -> MembersRead:
-    """Every record in the bucket now (raises when the link is down)."""
-    return await scan_bucket(await link.kv("members"))
-
-
 async def scan_bucket(kv: KeyValue) -> MembersRead:
     """Every record in a members bucket now (fleet/kv_watch.py: where the values end)."""
     records: dict[str, MemberRecord] = {}
@@ -178,8 +171,3 @@ async def scan_bucket(kv: KeyValue) -> MembersRead:
                 continue
             records[record.name] = record
     return MembersRead(records, skipped)
-
-
-async def read_members(link: FleetLink) -> dict[str, MemberRecord]:
-    """The valid records by name (see scan_members for the count of the others)."""
-    return (await scan_members(link)).records
