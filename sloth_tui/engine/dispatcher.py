@@ -250,6 +250,9 @@ class Dispatcher:
                 if self._halt.is_set():
                     self._drop(item)
                     continue
+                if not self._open.is_set():  # held while this worker waited for work
+                    self._put_back(item)
+                    continue
                 batch = deque((self._took(item),))
                 # What is already queued goes along: one thread hop for several runs,
                 # since a trivial hook costs less than the hop itself.
@@ -634,6 +637,16 @@ class Dispatcher:
         """Workers take nothing until put_first(): recovery loads in the background while
         new events are queued, and the recovered ones must still run first."""
         self._open.clear()
+
+    def _put_back(self, item: tuple[Job, bool]) -> None:
+        """`item` back at the front of the queue: a worker parked on the queue before a
+        hold() took it (the engine's own hold comes before any worker runs; a later one
+        must hold all the same, and put_first's jobs still go ahead of it)."""
+        later = [item]
+        while not self._queue.empty():
+            later.append(self._queue.get_nowait())
+        for queued in later:
+            self._queue.put_nowait(queued)
 
     def put_first(self, jobs: Sequence[Job]) -> None:
         """Queue `jobs` ahead of everything queued so far, and let the workers go."""

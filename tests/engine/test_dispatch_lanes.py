@@ -228,3 +228,33 @@ async def test_hooks_blocked_in_http_calls_run_side_by_side(
         assert [[r.result for r in rs] for rs in runs] == [[200]] * 3
     finally:
         await engine.close()
+
+
+async def test_a_hold_after_start_holds_the_workers_waiting_for_work(tmp_path: Path) -> None:
+    """hold() while the workers are parked on the queue (the engine's own hold comes
+    before they first run): a new event waits, and jobs put first run before it. A
+    parked worker used to take the new event at once (test_faults' full-disk test then
+    saw runs recorded before its disk filled, under load)."""
+    order: list[int] = []
+
+    def run(hook: Hook, event: Event) -> tuple[Execution, Effects | None]:
+        order.append(event.id)
+        return Execution(hook.name, event.id, "success", time.time()), None
+
+    store, dispatcher = await open_lanes(tmp_path, run, concurrency=2, stall=60.0)
+    try:
+        first = await dispatcher.submit(await stored_event(store, 1), [HOOK], wait=True)
+        assert first is not None
+        await first  # every worker has run: they are parked, waiting for work
+        dispatcher.hold()
+        new = await dispatcher.submit(await stored_event(store, 2), [HOOK], wait=True)
+        recovered = await stored_event(store, 3)  # a round trip: the workers had their turn
+        assert order == [1]
+        job = dispatcher._job(recovered, [HOOK], True, "recovery", 1)
+        dispatcher.put_first([job])
+        assert new is not None and job[2] is not None
+        await asyncio.wait_for(asyncio.gather(new, job[2]), 20)
+        assert order == [1, 3, 2]
+    finally:
+        await dispatcher.stop()
+        await store.close()

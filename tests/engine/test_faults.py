@@ -192,9 +192,11 @@ async def test_hook_runs_on_a_full_disk_are_stored_once_space_returns(
         ids = await _runs_meet_a_full_disk(engine, lua_file, 20)
         statuses, runs = _stored_runs(settings.db_path)
         assert set(statuses) == set(ids)
-        # A first record may fit in the file's free pages; the rest found it full.
+        # None ran before the disk filled (a worker parked on the queue used to take the
+        # first events despite the hold: 1 to 3 here, more under load), and every record
+        # needs a new page (its logs overflow one): none is stored, no event finished.
         done = {event_id for event_id, status in statuses.items() if status == "completed"}
-        assert len(done) < len(ids) // 2 and set(runs) == done, (statuses, set(runs))
+        assert not done and not runs, (statuses, set(runs))
 
         await _set_max_pages(engine.store, None)  # space returns
 
