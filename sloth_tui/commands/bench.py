@@ -101,7 +101,8 @@ def bench_command(
     run), hook_executions_per_s_32_producers (the same from 32 producers, each waiting for
     its commit: bound by the round trip, not by the engine),
     latency_p50_ms / latency_p99_ms (dispatch to hook start at 1,000 events/s) and
-    sandbox_build_us; with the socket, socket_events_per_s, monitor_overhead_percent and
+    sandbox_build_us; with the socket, socket_events_per_s (the best of three pipelined
+    ingests into one `serve`; socket_events_per_s_first: the first), monitor_overhead_percent and
     cli_ms / cli_floor_ms / cli_ratio (`event list --limit 1 --json` against the daemon,
     over the smallest Python client sending the same request);
     with --tui, the dashboard's loop lag, visible delay and idle CPU; with --fleet N, the

@@ -27,6 +27,11 @@ from sloth_tui.sources.monitor import Alarms, take_sample
 
 SAMPLE_TYPE = "deploy.completed"
 CHUNK_LINES = 1000  # lines per write: the client pipelines, reading acks as they come
+# Ingests into one daemon, the best reported as the rest of the bench reports its runs:
+# one ingest of 20,000 events lasts under half a second, and on a shared machine a burst
+# of load elsewhere moved a single one from 63k to 40k events/s (session 23). The first
+# is reported too (socket_events_per_s_first): a daemon just started, its store empty.
+SOCKET_ROUNDS = 3
 
 
 def start_daemon(home: Path, *extra: str, timeout: float = 20.0) -> subprocess.Popen[bytes]:
@@ -128,12 +133,15 @@ async def run_socket_bench(events: int = 20_000) -> dict[str, float]:
             start_daemon, home, "--no-monitor", "--no-watchers", "--log-level", "warning"
         )
         try:
-            rate = await pipelined_ingest(home / "sloth.sock", events)
+            rates = [
+                await pipelined_ingest(home / "sloth.sock", events) for _ in range(SOCKET_ROUNDS)
+            ]
             cli = await asyncio.to_thread(cli_figures, home)  # on a store with events in it
         finally:
             await asyncio.to_thread(stop_daemon, proc)
     return {
-        "socket_events_per_s": rate,
+        "socket_events_per_s": max(rates),
+        "socket_events_per_s_first": rates[0],
         "monitor_overhead_percent": monitor_overhead_percent(),
         **cli,
     }
