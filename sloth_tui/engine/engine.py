@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloth_tui import __version__
 from sloth_tui.config import Settings
-from sloth_tui.engine import fleet_outbox
+from sloth_tui.engine import fleet_outbox, stale_fd
 from sloth_tui.engine.api import EventLine, SourceControls, SyntaxProblem, full_line
 from sloth_tui.engine.bus import Bus, Subscription
 from sloth_tui.engine.db_events import DbEvents, migration_events
@@ -200,6 +200,9 @@ class Engine:
         # default 5 ms switch interval it waits for the busy event loop to go idle, and
         # ingest runs in lockstep (loop, then writer). 0.5 ms lets them overlap.
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
+        # A client of this loop's servers must never wait on a reader asyncio forgot to
+        # register (stale_fd.py: seen after a NATS kill).
+        stale_fd.install(asyncio.get_running_loop())
         self._next_id = await self.store.max_event_id() + 1
         if self.fleet:
             # From the first event on (system.startup, what the socket takes before the
