@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sloth_tui.fleet import subjects
@@ -148,6 +148,27 @@ def as_member(record: MemberRecord, now: float) -> FleetMember:
     return replace(record.member, state=state_of(record, now))
 
 
+@dataclass(slots=True)
+class MembersTable:
+    """The members bucket as read so far: the one reading of its values, for a scan
+    (`scan_bucket`) and for an observer's watch (fleet/members_watch.py)."""
+
+    records: dict[str, MemberRecord] = field(default_factory=dict)  # by key
+    refused: set[str] = field(default_factory=set)  # keys whose value is not a record
+
+    def take(self, entry: Any) -> None:
+        """One value (nats-py's entry): a record, a stranger's junk, or a key gone."""
+        key = entry.key
+        self.records.pop(key, None)
+        self.refused.discard(key)
+        if entry.operation is not None:  # a delete or purge marker
+            return
+        try:
+            self.records[key] = MemberRecord.from_json(entry.value, key, entry.revision or 0)
+        except RecordError:
+            self.refused.add(key)
+
+
 @dataclass(frozen=True, slots=True)
 class MembersRead:
     records: dict[str, MemberRecord]  # by name
@@ -156,18 +177,10 @@ class MembersRead:
 
 async def scan_bucket(kv: KeyValue) -> MembersRead:
     """Every record in a members bucket now (fleet/kv_watch.py: where the values end)."""
-    records: dict[str, MemberRecord] = {}
-    skipped = 0
+    table = MembersTable()
     async with contextlib.aclosing(watch_entries(kv, timeout=5.0)) as entries:
         async for entry in entries:
             if entry is None:  # the values there were are all read
                 break
-            if entry.operation is not None:  # a delete or purge marker
-                continue
-            try:
-                record = MemberRecord.from_json(entry.value, entry.key, entry.revision or 0)
-            except RecordError:
-                skipped += 1
-                continue
-            records[record.name] = record
-    return MembersRead(records, skipped)
+            table.take(entry)
+    return MembersRead({r.name: r for r in table.records.values()}, len(table.refused))

@@ -19,10 +19,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
 
 from sloth_tui.fleet.kv_watch import watch_entries
-from sloth_tui.fleet.members import MemberRecord, RecordError, as_member
+from sloth_tui.fleet.members import MembersTable, as_member
 from sloth_tui.fleet.parts import FleetContext
 from sloth_tui.model.fleet import FleetMember
 
@@ -37,14 +36,15 @@ class MembersWatch:
     name = "members-watch"
 
     def __init__(self) -> None:
-        self._records: dict[str, MemberRecord] = {}  # by key in the bucket
-        self._refused: set[str] = set()  # keys whose value is not a record
+        self._table = MembersTable()  # the bucket as the last complete read left it
         self._ctx: FleetContext | None = None
         self._task: asyncio.Task[None] | None = None
 
     def members(self) -> list[FleetMember]:
         now = time.time()  # each state as of now, not as of the last change
-        return sorted((as_member(r, now) for r in self._records.values()), key=lambda m: m.name)
+        return sorted(
+            (as_member(r, now) for r in self._table.records.values()), key=lambda m: m.name
+        )
 
     async def start(self, ctx: FleetContext) -> None:
         self._ctx = ctx
@@ -82,28 +82,14 @@ class MembersWatch:
         """The bucket's values into fresh tables, shown once all are in (no half-read
         table meanwhile), then each change as it comes."""
         kv = await ctx.link.kv("members")
-        records: dict[str, MemberRecord] = {}
-        refused: set[str] = set()
+        table = MembersTable()
         shown = False
         async with contextlib.aclosing(watch_entries(kv)) as entries:
             async for entry in entries:
                 if entry is not None:
-                    _take(records, refused, entry)
+                    table.take(entry)
                 elif not shown:  # the values there were are all read
                     shown = True
-                    self._records, self._refused = records, refused
+                    self._table = table
                 if shown:
-                    ctx.counters.gauge("members_refused", len(refused))
-
-
-def _take(records: dict[str, MemberRecord], refused: set[str], entry: Any) -> None:
-    """One value of the bucket (nats-py's entry): a record, a stranger's junk, or gone."""
-    key = entry.key
-    records.pop(key, None)
-    refused.discard(key)
-    if entry.operation is not None:  # a delete or purge marker
-        return
-    try:
-        records[key] = MemberRecord.from_json(entry.value, key, entry.revision or 0)
-    except RecordError:
-        refused.add(key)
+                    ctx.counters.gauge("members_refused", len(table.refused))
