@@ -8,9 +8,10 @@ old registration went with the old socket), the selector drops the entry, and th
 callback's exception goes to the loop's handler. Nothing registers the reader again: the
 connection is never read, and its client waits for ever. Seen in CI (session 23, Python
 3.12.1): right after nats-server was killed mid-publish, a socket went with a writer
-still registered (the stale entry had no reader; most likely the NATS client's, with
-publishes in flight), and the next producer to connect got 0 of 20 acks. Which code
-leaves the entry behind is not known yet (asyncio or nats-py): this mends its effect.
+still registered, and the next producer to connect got 0 of 20 acks. The code that
+left it is asyncio's own writelines() after a lost connection, called by nats-py's
+flusher (CPython gh-136234): fleet/writelines_guard.py prevents that one. This repair
+stays for any other code that closes a socket still registered.
 
 The repair: once the stale entry is gone, that same callback registers the reader as it
 should have, so it is run again (once). Every other exception goes where it went before.

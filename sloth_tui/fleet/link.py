@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sloth_tui.fleet import subjects
+from sloth_tui.fleet import subjects, writelines_guard
 from sloth_tui.fleet.settings import FleetSettings
 
 if TYPE_CHECKING:
@@ -123,6 +123,9 @@ class FleetLink:
     async def _connect_loop(self) -> None:
         import nats
 
+        # nats-py writes with writelines(): without the guard, a NATS server killed
+        # mid-publish can leave its socket registered with the loop once closed.
+        writelines_guard.install()
         delay = RETRY_FIRST
         while not self._stopping:
             try:
