@@ -207,24 +207,33 @@ class Connection:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await self._read_task
         finally:
-            self._put(_END)
-            if self._hang_up is None:
-                await writer_task  # every request read gets its reply (acks survive shutdown)
-            else:  # what is owed goes out with the reason, to a client that reads in time
-                _done, late = await asyncio.wait((writer_task,), timeout=DROP_GRACE)
-                if late:
-                    self.abort()
-                    await writer_task
-            if self._pump is not None:
-                if not self._stopping:
-                    self._pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                    await self._pump
-            if self._hang_up is not None:
-                await self._linger()
-            self.writer.close()
+            try:
+                await self._finish(writer_task)
+            finally:
+                # Even when cancelled on the way: a loop that ends with this client still
+                # connected cancels every task, and the socket would stay open until the
+                # garbage collector found it.
+                self.writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
+
+    async def _finish(self, writer_task: asyncio.Task[None]) -> None:
+        """After the last request read: the replies owed, then the pump, then a linger."""
+        self._put(_END)
+        if self._hang_up is None:
+            await writer_task  # every request read gets its reply (acks survive shutdown)
+        else:  # what is owed goes out with the reason, to a client that reads in time
+            _done, late = await asyncio.wait((writer_task,), timeout=DROP_GRACE)
+            if late:
+                self.abort()
+                await writer_task
+        if self._pump is not None:
+            if not self._stopping:
+                self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await self._pump
+        if self._hang_up is not None:
+            await self._linger()
 
     async def _linger(self) -> None:
         """Hanging up on a client that may still be sending: end our side first (EOF after

@@ -440,3 +440,36 @@ async def test_a_failing_batch_costs_its_replies_not_the_connection(
     await engine.close()
     [stopped] = await request(server.socket_path, line(EVENT))
     assert stopped["error_type"] == "refused" and "not accepting events" in stopped["error"]
+
+
+def test_a_loop_that_ends_with_a_client_connected_closes_its_socket(settings: Settings) -> None:
+    """A loop that ends while a client is still connected cancels every task, the
+    connection's among them: its socket is closed on the way out all the same, not left
+    to the garbage collector (the old code left it open on Python 3.11 and 3.12.1; 3.13's
+    asyncio closes the socket of a cancelled connection itself)."""
+    left: list[Any] = []
+
+    async def main() -> socket.socket:
+        engine = await Engine.open(settings)
+        server = SocketServer(engine, settings.socket_path)
+        await server.start()
+        loop = asyncio.get_running_loop()
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.setblocking(False)
+        await loop.sock_connect(client, str(settings.socket_path))
+        await loop.sock_sendall(client, line({"op": "ping"}))
+        assert b'"ok":true' in await loop.sock_recv(client, 65536)
+        (conn,) = server._conns
+        left.append(conn.writer.transport)
+        for listener in server._servers:  # no new clients; this one stays connected
+            listener.close()
+        await engine.close()
+        return client  # the loop ends here, with the client's connection open
+
+    client = asyncio.run(main())
+    try:
+        (transport,) = left
+        assert transport.is_closing()
+        assert transport.get_extra_info("socket").fileno() == -1, "its socket is still open"
+    finally:
+        client.close()
