@@ -37,6 +37,7 @@ KEYS = (
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 PREFIX = re.compile(r"[a-z][a-z0-9_]{0,30}")
 SCHEMES = ("nats", "tls")
+PORT_RANGE = "the port is a number from 1 to 65535"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,27 +75,52 @@ def default_name() -> str:
 
 
 def parse_servers(text: object) -> tuple[str, ...]:
-    """`nats://host:4222`, `tls://host:4222`, several joined by commas. ValueError says why."""
+    """`nats://host:4222`, `tls://host:4222`, several joined by commas. ValueError says why
+    in one line (naming the server at fault when there are several)."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("expected a URL such as nats://127.0.0.1:4222")
+    given = text.split(",")
     out = []
-    for part in text.split(","):
+    for part in given:
         url = part.strip()
         try:
-            parts = urlsplit(url)
-            port = parts.port
+            out.append(_server_url(url))
         except ValueError as exc:
-            raise ValueError(f"{url!r}: {exc}") from None
-        if parts.scheme not in SCHEMES:
-            raise ValueError(f"{url!r}: the scheme is nats:// or tls://")
-        if not parts.hostname:
-            raise ValueError(f"{url!r}: no host")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError(f"{url!r}: a server URL has no path or query")
-        if port is None:
-            url = url.rstrip("/") + ":4222" if "@" not in url else url
-        out.append(url.rstrip("/"))
+            raise ValueError(f"{url!r}: {exc}" if len(given) > 1 else str(exc)) from None
     return tuple(out)
+
+
+def _server_url(url: str) -> str:
+    """One server's URL, with :4222 when it names no port."""
+    if not url:
+        raise ValueError("an empty server between commas")
+    if " " in url or not url.isprintable():  # control, format and separator characters
+        raise ValueError("a URL has no spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(_url_problem(str(exc))) from None
+    if parts.scheme not in SCHEMES:
+        raise ValueError("the scheme is nats:// or tls://, as in nats://127.0.0.1:4222")
+    if not parts.hostname:
+        raise ValueError("no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("a server URL has no path or query")
+    if port == 0:
+        raise ValueError(PORT_RANGE)
+    if port is None:
+        url = url.rstrip("/") + ":4222" if "@" not in url else url
+    return url.rstrip("/")
+
+
+def _url_problem(message: str) -> str:
+    """urllib's complaint as an operator can act on it."""
+    if "IPv6" in message:  # urllib reads any bracket in the host part as IPv6
+        return "brackets are for an IPv6 address only, as in nats://[::1]:4222"
+    if message.startswith("Port"):  # not an integer, or out of range
+        return PORT_RANGE
+    return message
 
 
 def fleet_settings(
