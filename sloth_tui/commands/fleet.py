@@ -77,11 +77,10 @@ async def read_direct(settings: Settings, url: str) -> FleetStatus:
     engine of its own (name ""). Creates nothing on the server."""
     import asyncio  # here: the daemon's path runs without asyncio (common.run oneshot)
 
-    import nats
     from nats.js.errors import NotFoundError
 
-    from sloth_tui.fleet import subjects, writelines_guard
-    from sloth_tui.fleet.link import credentials
+    from sloth_tui.fleet import subjects
+    from sloth_tui.fleet.link import connect, credentials
     from sloth_tui.fleet.members import as_member, scan_bucket
     from sloth_tui.fleet.settings import fleet_settings
     from sloth_tui.model.fleet import FleetStatus
@@ -99,9 +98,8 @@ async def read_direct(settings: Settings, url: str) -> FleetStatus:
         "error_cb": _quiet,  # its default prints a traceback; the failure is raised anyway
     }
     options.update(credentials(fleet))
-    writelines_guard.install()  # as the engine's link does (fleet/writelines_guard.py)
     try:
-        nc = await asyncio.wait_for(nats.connect(**options), 15.0)
+        nc = await asyncio.wait_for(connect(options), 15.0)
     except Exception as exc:  # refused, timed out, bad credentials: one line
         raise SlothError(f"cannot reach NATS at {fleet.shown_url}: {_one_line(exc)}") from None
     try:

@@ -47,6 +47,16 @@ BUCKETS: dict[str, dict[str, Any]] = {
 }
 
 
+async def connect(options: dict[str, Any]) -> Client:
+    """nats.connect(**options), with writelines() guarded first (fleet/writelines_guard.py:
+    nats-py writes with it, and a server killed mid-publish could otherwise leave its
+    socket registered once closed). Every NATS connection sloth-tui makes is made here."""
+    import nats
+
+    writelines_guard.install()
+    return await nats.connect(**options)
+
+
 class FleetLink:
     def __init__(self, fleet: FleetSettings) -> None:
         self.fleet = fleet
@@ -121,15 +131,10 @@ class FleetLink:
             self._closing = asyncio.get_running_loop().create_task(self.nc.close())
 
     async def _connect_loop(self) -> None:
-        import nats
-
-        # nats-py writes with writelines(): without the guard, a NATS server killed
-        # mid-publish can leave its socket registered with the loop once closed.
-        writelines_guard.install()
         delay = RETRY_FIRST
         while not self._stopping:
             try:
-                self.nc = await nats.connect(**self._options())
+                self.nc = await connect(self._options())
             except Exception as exc:  # NATS down or refusing us: say why, try again
                 self._problem(f"cannot reach NATS at {self.fleet.shown_url}: {_one_line(exc)}")
                 await asyncio.sleep(delay)
