@@ -98,8 +98,11 @@ def bench_command(
     dispatch_events_per_s and dispatch_ratio (dispatch / baseline), hook_executions_per_s
     (a trivial hook, events from as many producers as the dispatch run: what the engine
     can run) and hook_ratio (over raw SQLite inserts of execution rows, same schema, same
-    run), hook_executions_per_s_32_producers (the same from 32 producers, each waiting for
-    its commit: bound by the round trip, not by the engine),
+    run), sqlite_hook_events_per_s (raw SQLite writing a durable hook run's rows: the event,
+    then its execution and final status), hook_ratio_ceiling (that over the execution rows:
+    the best hook_ratio an engine costing nothing could reach) and hook_share_of_ceiling
+    (hook runs over it), hook_executions_per_s_32_producers (the same from 32 producers,
+    each waiting for its commit: bound by the round trip, not by the engine),
     latency_p50_ms / latency_p99_ms (dispatch to hook start at 1,000 events/s) and
     sandbox_build_us; with the socket, socket_events_per_s (the best of three pipelined
     ingests into one `serve`; socket_events_per_s_first: the first), monitor_overhead_percent and

@@ -12,7 +12,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sloth_tui.bench import _dispatch_rate, _hook_rate, bench_sqlite_executions
+from sloth_tui.bench import (
+    _dispatch_rate,
+    _hook_rate,
+    bench_sqlite,
+    bench_sqlite_executions,
+    bench_sqlite_hook_events,
+)
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.schema import MIGRATIONS
@@ -167,6 +173,29 @@ def test_hook_ratio_baseline_writes_execution_rows(tmp_path: Path) -> None:
     assert rows(path, "SELECT COUNT(*), MIN(hook), MAX(status) FROM executions") == [
         (700, "trivial", "success")
     ]
+
+
+def test_dispatch_ratio_baseline_writes_event_rows(tmp_path: Path) -> None:
+    path = tmp_path / "raw.db"
+    assert bench_sqlite(path, 650, batch=300) > 0
+    assert rows(path, "SELECT COUNT(*), MIN(id), MAX(id), MAX(status) FROM events") == [
+        (650, 1, 650, "completed")
+    ]
+
+
+def test_hook_ceiling_writes_a_durable_hook_runs_rows(tmp_path: Path) -> None:
+    """hook_ratio_ceiling's rows: every event, its one execution, and its final status
+    (the last batch short, so no id is skipped or written twice)."""
+    path = tmp_path / "raw.db"
+    assert bench_sqlite_hook_events(path, 650, batch=300) > 0
+    assert rows(path, "SELECT COUNT(*), MIN(id), MAX(id), MIN(status) FROM events") == [
+        (650, 1, 650, "completed")
+    ]
+    assert rows(
+        path,
+        "SELECT COUNT(*), COUNT(DISTINCT event_id), MIN(event_id), MAX(event_id) "
+        "FROM executions JOIN events ON events.id = executions.event_id",
+    ) == [(650, 650, 1, 650)]
 
 
 async def test_hook_rate_runs_each_event_once_whatever_the_producers(
