@@ -203,6 +203,8 @@ class Connection:
     async def run(self) -> None:
         writer_task = asyncio.create_task(self._write_loop())
         self._read_task = asyncio.create_task(self._read_loop())
+        if self._stopping:  # told to stop before it ran: it reads nothing
+            self._read_task.cancel()
         try:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await self._read_task

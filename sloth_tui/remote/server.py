@@ -144,10 +144,11 @@ class SocketServer:
         ops = dict(extra_ops or {})
         self._ctx = ConnContext(engine, self._ping, ops, None, self._unauthorized, self.limits)
         self._tcp_ctx = ConnContext(engine, self._ping, ops, token, self._unauthorized, self.limits)
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.Server] = []
         self._conns: dict[Connection, asyncio.Task[None]] = {}
         self._socket_ino = -1
         self._refusals = RefusalLimiter()
+        self._intake_stopped = False
 
     @classmethod
     def serving(
@@ -179,7 +180,7 @@ class SocketServer:
             self.tcp_port = server.sockets[0].getsockname()[1]
             log.info("listening on tcp %s:%d (token required)", self.tcp.host, self.tcp_port)
 
-    async def _start_unix(self) -> asyncio.AbstractServer:
+    async def _start_unix(self) -> asyncio.Server:
         path = self.socket_path
         if len(os.fsencode(path)) > MAX_UNIX_PATH:
             raise ServerError(
@@ -207,8 +208,8 @@ class SocketServer:
 
     async def stop_intake(self, timeout: float = 10.0) -> None:
         """Stop accepting and reading; wait (bounded) for the replies already owed."""
-        for server in self._servers:
-            server.close()
+        self._intake_stopped = True
+        await self._stop_accepting()
         for conn in list(self._conns):
             conn.stop_reading()
         pending = [t for c, t in self._conns.items() if not c.subscribed]
@@ -220,6 +221,23 @@ class SocketServer:
                     conn.abort()
             if late:
                 await asyncio.wait(late, timeout=1.0)
+
+    async def _stop_accepting(self) -> None:
+        """Close the listeners without stranding a connection accepted this very turn.
+
+        asyncio accepts in the listener's callback and builds the transport in a task one
+        turn later. A server closed in between fails that build (asyncio says so only in
+        debug mode), and the accepted socket is left to the garbage collector: the client
+        waits on a connection nobody serves, and on 3.13.0 the transport's finalizer raises
+        in Server._detach. So: stop the listener's callbacks (which cancels one already
+        queued), let the builds already scheduled run, then close."""
+        loop = asyncio.get_running_loop()
+        for server in self._servers:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        await asyncio.sleep(0)  # the builds were queued before this wake-up: they run first
+        for server in self._servers:
+            server.close()
 
     async def close(self, timeout: float = 2.0) -> None:
         """After the engine closed: subscribers got `shutdown`; hang up on everyone."""
@@ -265,6 +283,8 @@ class SocketServer:
         assert task is not None
         self._conns[conn] = task
         log.debug("%s: connected", conn.peer)
+        if self._intake_stopped:  # accepted as intake stopped: hung up on, nothing read
+            conn.stop_reading()
         try:
             await conn.run()
         finally:
