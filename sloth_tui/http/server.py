@@ -37,6 +37,7 @@ from sloth_tui.http.app import build_app
 from sloth_tui.http.context import HttpContext
 from sloth_tui.http.replies import refuse
 from sloth_tui.model.errors import SlothError
+from sloth_tui.remote.listen_close import close_listeners
 
 log = logging.getLogger("sloth_tui.http")
 
@@ -316,6 +317,7 @@ class GuardedSite(web.BaseSite):
         self._port = port
         self._factory = factory
         self.bound_port = port
+        self.listening: asyncio.Server | None = None  # once started
 
     @property
     def name(self) -> str:
@@ -328,6 +330,7 @@ class GuardedSite(web.BaseSite):
             self._factory, self._host, self._port, backlog=self._backlog, reuse_address=True
         )
         self._server = server
+        self.listening = server
         if server.sockets:
             self.bound_port = server.sockets[0].getsockname()[1]
 
@@ -344,6 +347,7 @@ class Listener:
         # grows a loop turn later, so a burst of accepts would all see room in it.
         self.open = 0
         self._runner: web.AppRunner | None = None
+        self._site: GuardedSite | None = None
         self._lifecycle: health.Lifecycle | None = None
 
     @property
@@ -370,6 +374,7 @@ class Listener:
             # asyncio rewords the OSError; its errno says it plainly ("Address already in use").
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise SlothError(f"cannot listen on {self.url}: {reason}") from None
+        self._site = site
         self.port = site.bound_port
 
     def _protocol(self) -> asyncio.Protocol:
@@ -415,6 +420,9 @@ class Listener:
         """Stop listening; requests under way get up to STOP_WAIT s, and events already
         handed to the engine are committed before this returns (events.py)."""
         self.stopping()
-        runner, self._runner = self._runner, None
+        runner, self._runner = self._runner, None  # a connection made from now: 503
+        site, self._site = self._site, None
+        if site is not None and site.listening is not None:
+            await close_listeners([site.listening])
         if runner is not None:
             await runner.cleanup()

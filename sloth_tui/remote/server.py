@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sloth_tui import __version__
 from sloth_tui.model.errors import EventRefused, SlothError
 from sloth_tui.remote.connection import ClientLimits, ConnContext, Connection
+from sloth_tui.remote.listen_close import close_listeners
 from sloth_tui.remote.ops import Handler
 from sloth_tui.remote.protocol import MAX_LINE, PROTOCOL_VERSION, encode
 from sloth_tui.user_path import user_path
@@ -209,7 +210,7 @@ class SocketServer:
     async def stop_intake(self, timeout: float = 10.0) -> None:
         """Stop accepting and reading; wait (bounded) for the replies already owed."""
         self._intake_stopped = True
-        await self._stop_accepting()
+        await close_listeners(self._servers)  # a connection accepted now is hung up on
         for conn in list(self._conns):
             conn.stop_reading()
         pending = [t for c, t in self._conns.items() if not c.subscribed]
@@ -221,23 +222,6 @@ class SocketServer:
                     conn.abort()
             if late:
                 await asyncio.wait(late, timeout=1.0)
-
-    async def _stop_accepting(self) -> None:
-        """Close the listeners without stranding a connection accepted this very turn.
-
-        asyncio accepts in the listener's callback and builds the transport in a task one
-        turn later. A server closed in between fails that build (asyncio says so only in
-        debug mode), and the accepted socket is left to the garbage collector: the client
-        waits on a connection nobody serves, and on 3.13.0 the transport's finalizer raises
-        in Server._detach. So: stop the listener's callbacks (which cancels one already
-        queued), let the builds already scheduled run, then close."""
-        loop = asyncio.get_running_loop()
-        for server in self._servers:
-            for sock in server.sockets:
-                loop.remove_reader(sock.fileno())
-        await asyncio.sleep(0)  # the builds were queued before this wake-up: they run first
-        for server in self._servers:
-            server.close()
 
     async def close(self, timeout: float = 2.0) -> None:
         """After the engine closed: subscribers got `shutdown`; hang up on everyone."""

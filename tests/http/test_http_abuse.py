@@ -18,7 +18,7 @@ from typing import Any
 
 import sourcekit
 from httpkit import free_port, served_listener
-from sourcekit import DaemonProcess, ask, request, write_config
+from sourcekit import DaemonProcess, ask, connect_as_it_stops, request, write_config
 from waiting import eventually
 
 from sloth_tui.engine.engine import Engine
@@ -271,3 +271,22 @@ def test_abuse_while_the_socket_keeps_answering(daemons: Any, tmp_path: Path) ->
     # 8 refusals above, plus one per connection turned away (a reset one counted too).
     assert 8 + outcome["503"] <= refused <= 8 + 1000 - outcome["200"], line
     assert d.signal(signal.SIGTERM) == 0
+
+
+async def test_a_connection_accepted_as_the_listener_stops_gets_a_503_not_a_hang(
+    engine: Engine,
+) -> None:
+    """Accepted by asyncio in the same turn as the stop, built a turn later: it used to
+    fail to build and wait for the garbage collector (remote/listen_close.py)."""
+    async with served_listener(engine) as (base, _ctx, listener):
+        port = int(base.rsplit(":", 1)[1])
+        client, errors = await connect_as_it_stops(("127.0.0.1", port), listener.stop)
+        with client:
+            assert [c.get("message") for c in errors] == []
+            loop = asyncio.get_running_loop()
+            reply = b""
+            while chunk := await asyncio.wait_for(loop.sock_recv(client, 4096), 10):
+                reply += chunk
+            head, _, body = reply.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 503")
+            assert json.loads(body)["error"] == "not serving"

@@ -207,3 +207,47 @@ def log_record(message: str, *args: object, exc: bool = False) -> logging.LogRec
     return logging.LogRecord(
         "sloth_tui.test", logging.WARNING, __file__, 1, message, args, exc_info
     )
+
+
+async def connect_as_it_stops(
+    address: str | tuple[str, int], stop: Callable[[], Any]
+) -> tuple[socket.socket, list[dict[str, Any]]]:
+    """Connect to a listener in the very loop turn in which `stop()` (a coroutine
+    function) starts: one turn sees a wake-up for the stopping task first, then the
+    connect, so asyncio has accepted the connection but not yet built its transport when
+    the stop runs. Returns the client socket (non-blocking; the caller closes it) and
+    what reached the loop's exception handler meanwhile, in debug mode (the only mode in
+    which asyncio reports a failed build)."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    debug, handler = loop.get_debug(), loop.get_exception_handler()
+    loop.set_debug(True)
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    wake_r, wake_w = socket.socketpair()
+    woken = loop.create_future()
+    loop.add_reader(wake_r.fileno(), lambda: woken.done() or woken.set_result(None))
+
+    async def stop_when_woken() -> None:
+        await woken
+        await stop()
+
+    stopper = asyncio.create_task(stop_when_woken())
+    await asyncio.sleep(0)  # the stopper waits on `woken`
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    client = socket.socket(family)
+    try:
+        # No await between the two: epoll reports the wake-up first, then the listener.
+        wake_w.send(b"x")
+        client.connect(address)
+        await stopper
+    except BaseException:
+        client.close()
+        raise
+    finally:
+        loop.remove_reader(wake_r.fileno())
+        wake_r.close()
+        wake_w.close()
+        loop.set_debug(debug)
+        loop.set_exception_handler(handler)
+    client.setblocking(False)
+    return client, errors

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sourcekit import async_wait_for, db_rows, request
+from sourcekit import async_wait_for, connect_as_it_stops, db_rows, request
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
@@ -479,38 +479,15 @@ def test_a_loop_that_ends_with_a_client_connected_closes_its_socket(settings: Se
 async def test_a_client_accepted_as_intake_stops_is_hung_up_on_not_stranded(
     server: SocketServer,
 ) -> None:
-    """asyncio accepts a connection in one callback and builds its transport in a task a
-    turn later. A server closed between the two fails the build (an AssertionError that
-    asyncio reports only in debug mode), the accepted socket is left to the garbage
-    collector, and on 3.13.0 its finalizer raises in Server._detach (CI's warning in the
-    handover test). Forced here: one loop turn sees a wake-up for the stopping task first,
-    then the connect, so the stop runs between accept and build."""
-    loop = asyncio.get_running_loop()
-    loop.set_debug(True)  # asyncio reports a failed build only then
-    errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    wake_r, wake_w = socket.socketpair()
-    woken = loop.create_future()
-    loop.add_reader(wake_r.fileno(), lambda: woken.done() or woken.set_result(None))
-
-    async def stop_when_woken() -> None:
-        await woken
-        await server.stop_intake(timeout=2)
-
-    stopper = asyncio.create_task(stop_when_woken())
-    await asyncio.sleep(0)  # the stopper waits on `woken`
-    client = socket.socket(socket.AF_UNIX)
-    try:
-        # No await between the two: epoll reports the wake-up first, then the listener.
-        wake_w.send(b"x")
-        client.connect(str(server.socket_path))
-        await stopper
+    """asyncio accepts a connection in one callback and builds its transport a turn
+    later; a server closed in between failed the build and left the accepted socket to
+    the garbage collector, its client waiting (on 3.13.0 the finalizer raised in
+    Server._detach: CI's warning in the handover test). remote/listen_close.py."""
+    client, errors = await connect_as_it_stops(
+        str(server.socket_path), lambda: server.stop_intake(timeout=2)
+    )
+    with client:
         assert [c.get("message") for c in errors] == []
-        client.setblocking(False)
         # Hung up on: EOF, with no request read (intake had stopped when it was built).
+        loop = asyncio.get_running_loop()
         assert await asyncio.wait_for(loop.sock_recv(client, 100), 10) == b""
-    finally:
-        loop.remove_reader(wake_r.fileno())
-        for sock in (client, wake_r, wake_w):
-            sock.close()
-        loop.set_debug(False)
