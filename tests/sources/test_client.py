@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sourcekit import async_wait_for
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.bus import Subscription
@@ -212,14 +213,16 @@ async def test_it_reconnects_after_the_daemon_comes_back(
 
 
 async def test_a_cancelled_request_does_not_poison_the_pool(
-    remote: RemoteEngine, lua_file: Any
+    remote: RemoteEngine, engine: Engine, lua_file: Any
 ) -> None:
     slow = lua_file(
         "function on_event() local t = os.clock() while os.clock() - t < 0.3 do end return true end"
     )
     await remote.add_hook("slow", ["task.*"], slow)
+    taken = engine.stats().events_total
     task = asyncio.create_task(remote.dispatch_and_run("task.started", {"task_name": "s"}))
-    await asyncio.sleep(0.05)
+    # In flight: the daemon has the event, its slow hook runs (0.3 s) when the cancel comes.
+    await async_wait_for(lambda: engine.stats().events_total > taken, what="the event taken in")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sourcekit import DaemonProcess, events_of, run_cli, wait_for, write_config
+from sourcekit import DaemonProcess, async_wait_for, events_of, run_cli, wait_for, write_config
 
 from sloth_tui.config import ConfigError, MonitorSettings, load_settings
 from sloth_tui.engine.events import catalog_warnings
@@ -130,7 +129,7 @@ async def test_start_and_stop_run_the_loop() -> None:
 
     monitor = SystemMonitor(dispatch, replace(LOW, interval=0.05))
     monitor.start()
-    await asyncio.sleep(0.4)
+    await async_wait_for(lambda: monitor.samples >= 4, what="four samples")
     await monitor.stop()
     assert monitor.samples >= 2 and sorted(sent) == sorted(set(sent)) and len(sent) == 4
 

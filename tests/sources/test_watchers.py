@@ -44,9 +44,8 @@ async def watch(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     ) -> tuple[Recorder, dict[str, str]]:
         rec = Recorder()
         fw = FileWatchers(rec, configs, window=window)
-        errors = fw.start()
+        errors = fw.start()  # its inotify watches are in place once it returns
         started.append(fw)
-        await asyncio.sleep(0.1)  # inotify watches are in place once start() returns; settle
         return rec, errors
 
     yield start
@@ -99,7 +98,7 @@ async def test_a_burst_of_writes_is_one_event(watch: Any, tmp_path: Path) -> Non
             f.flush()
             os.fsync(f.fileno())
     await until(rec, lambda t: "file.modified" in t, "file.modified")
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # negative: a window and more for a second one to come
     modified = [d for t, d, _ in rec.sent if t == "file.modified"]
     assert len(modified) == 1
     assert modified[0]["size"] == target.stat().st_size  # the size after the burst
@@ -115,7 +114,7 @@ async def test_a_file_written_right_after_creation_is_one_created(
             f.write(b"x" * 100)
             f.flush()
     await until(rec, lambda t: "file.created" in t, "file.created")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # negative: a window for a file.modified to come
     assert rec.types() == ["file.created"] and rec.sent[0][1]["size"] == 1000
 
 
@@ -132,7 +131,7 @@ async def test_patterns_and_ignore(watch: Any, tmp_path: Path) -> None:
     (tmp_path / "skip-me.log").write_text("no")
     (tmp_path / "deep" / "yes.log").write_text("yes")
     await until(rec, lambda t: bool(t), "an event")
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(0.4)  # negative: time for the ignored files' events to come
     assert [d["path"] for _, d, _ in rec.sent] == [str(tmp_path / "deep" / "yes.log")]
 
 
@@ -147,7 +146,7 @@ async def test_not_recursive_and_single_file(watch: Any, tmp_path: Path) -> None
     (tmp_path / "sub" / "inner.txt").write_text("no: below a non-recursive root")
     single.write_text("changed")
     await until(rec, lambda t: t.count("file.modified") >= 2, "both watchers")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # negative: time for an event below the non-recursive root
     seen = sorted((s, d["path"]) for t, d, s in rec.sent)
     assert seen == [("watcher:conf", str(single)), ("watcher:top", str(single))]
 
@@ -169,10 +168,11 @@ async def test_missing_paths_are_clear_errors_and_the_rest_still_run(
 async def test_stop_sends_what_was_being_coalesced(tmp_path: Path) -> None:
     rec = Recorder()
     fw = FileWatchers(rec, (WatcherSettings(name="w", path=str(tmp_path)),), window=30)
-    fw.start()
-    await asyncio.sleep(0.1)
+    fw.start()  # its inotify watches are in place once it returns
     (tmp_path / "late.txt").write_text("x")
-    await asyncio.sleep(0.3)
+    watcher = fw._watchers["w"]
+    late = str(watcher.root / "late.txt")
+    await async_wait_for(lambda: late in watcher._pending, what="the file's event held")
     assert rec.sent == []  # still inside its (long) window
     await fw.stop()
     assert rec.types() == ["file.created"]
@@ -216,8 +216,7 @@ async def test_a_flood_beyond_the_queue_is_dropped_and_counted(
         await stuck.wait()  # the engine is behind
 
     fw = FileWatchers(slow, (WatcherSettings(name="w", path=str(tmp_path)),), window=0.01)
-    fw.start()
-    await asyncio.sleep(0.1)
+    fw.start()  # its inotify watches are in place once it returns
     for i in range(40):
         (tmp_path / f"f{i}").mkdir()  # dir events are not coalesced
     await async_wait_for(lambda: fw.dropped > 0, what="drops")

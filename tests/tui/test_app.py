@@ -81,15 +81,14 @@ async def test_theme_switch_changes_category_colours(engine: Engine, make_app) -
         assert app.theme == "sloth-dark"
         dark = app.category_colors["deploy"]
         assert app.set_theme("sloth-light")
-        await pilot.pause(0.1)
-        assert app.theme == "sloth-light" and app.category_colors["deploy"] != dark
+        await wait_for(pilot, lambda: app.category_colors["deploy"] != dark)
+        assert app.theme == "sloth-light"
         assert not app.set_theme("no-such-theme")
         assert app.theme == "sloth-light"
         hits = [h async for h in SlothCommands(app.screen).search("theme contrast")]
         assert hits
         hits[0].command()
-        await pilot.pause(0.1)
-        assert app.theme == "sloth-contrast"
+        await wait_for(pilot, lambda: app.theme == "sloth-contrast")
 
 
 async def test_palette_offers_fire_screens_and_pause(engine: Engine, make_app) -> None:
@@ -103,8 +102,7 @@ async def test_palette_offers_fire_screens_and_pause(engine: Engine, make_app) -
         assert not app.events_screen.feed.following
         [stats] = [h async for h in provider.search("open stats")][:1]
         stats.command()
-        await pilot.pause(0.1)
-        assert isinstance(app.screen, StatsScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, StatsScreen))
 
 
 async def test_bad_user_theme_is_a_notification(settings: Settings, make_app) -> None:
@@ -115,10 +113,10 @@ async def test_bad_user_theme_is_a_notification(settings: Settings, make_app) ->
     try:
         app = make_app(engine, theme="mine")
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.1)
+            await wait_for(
+                pilot, lambda: any("not a colour" in n.message for n in app._notifications)
+            )
             assert app.theme == "mine"
-            messages = [n.message for n in app._notifications]
-            assert any("not a colour" in m for m in messages)
     finally:
         await engine.close()
 
@@ -159,8 +157,7 @@ async def test_small_terminals_render_every_screen(engine: Engine, make_app) -> 
             await pilot.resize_terminal(*size)
             for key in ("1", "2", "3", "4", "5", "1", "F"):
                 await pilot.press(key)
-                await pilot.pause(0.05)
-                assert screen_text(app).strip()
+                await wait_for(pilot, lambda: bool(screen_text(app).strip()))
             await pilot.press("escape")
 
 
@@ -193,7 +190,8 @@ async def test_mouse_tabs_rows_and_double_click(engine: Engine, make_app) -> Non
     async with app.run_test(size=(100, 30)) as pilot:
         events = app.screen
         await wait_for(pilot, lambda: len(events.feed) == 6)
-        await pilot.pause(0.2)
+        # drawn: the clicks below land on the tabs and rows where the screen shows them
+        await wait_for(pilot, lambda: screen_text(app).count("task.started") == 5)
         await pilot.click("#tabs", offset=(12, 0))  # " 2 Hooks "
         assert isinstance(app.screen, HooksScreen)
         await pilot.click("#tabs", offset=(2, 0))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
+import time
+
+import pytest
+from waiting import eventually
 
 from sloth_tui import catalog
 from sloth_tui.engine.engine import Engine
 from sloth_tui.engine.events import catalog_warnings
-from sloth_tui.sources.demo import DemoGenerator, Stories, install_demo_hooks
+from sloth_tui.sources.demo import DemoGenerator, Step, Stories, install_demo_hooks
 
 STORIES = ("deploy", "workflow", "health", "agent", "security", "files", "system", "data_plane",
            "ops", "burst")  # fmt: skip
@@ -27,12 +30,32 @@ def test_stories_cover_every_category_with_catalog_data() -> None:
     assert warned == {"system.cpu_high"}  # the one deliberate catalog mismatch
 
 
-async def test_generator_streams_at_about_the_rate(engine: Engine) -> None:
+async def test_generator_streams_at_about_the_rate(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paced: it streams on until 300 are out (at 200/s, 1.5 s; a generator that crawls
+    at a tenth of its rate times out), and never faster than its own clock
+    (time.monotonic) allows: the Poisson arrivals in the time it ran, plus the bursts,
+    which are not rate-bound. A slow machine only makes the run longer: that bound
+    grows with it, so it cannot fail from load; a generator that floods fails it."""
     demo = DemoGenerator(engine, rate=200, seed=3)
+    burst_steps: list[int] = []
+    real_burst = demo.stories.burst
+
+    def counted_burst() -> list[Step]:
+        steps = real_burst()
+        burst_steps.append(len(steps))
+        return steps
+
+    monkeypatch.setattr(demo.stories, "burst", counted_burst)
+    began = time.monotonic()
     demo.start()
-    await asyncio.sleep(1.5)
+    await eventually(lambda: demo.sent >= 300, what="300 demo events")
     await demo.stop()
-    assert 150 <= demo.sent <= 600  # paced, bursts included
+    ran = time.monotonic() - began
+    # Arrivals in `ran` s are Poisson(200 * ran), at least 200 here: 1.5 times the mean
+    # is more than 7 standard deviations above it.
+    assert demo.sent - sum(burst_steps) <= 1.5 * 200 * ran + 10, (demo.sent, burst_steps, ran)
     counts = await engine.counts()
     assert len(counts["categories"]) >= 8
     [ev] = await engine.query_events(None, limit=1)

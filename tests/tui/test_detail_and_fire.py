@@ -43,7 +43,7 @@ async def test_detail_shows_data_meta_runs_and_children(
         await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.event)
         detail = app.screen
         assert detail.event.id == parent.id
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: f"{child.id}  deploy.rollback" in screen_text(app))
         text = screen_text(app)
         assert '"service": "payments"' in text and '"rollback_needed": true' in text
         assert "source    demo" in text and "status    completed" in text
@@ -102,7 +102,7 @@ async def test_detail_reruns_the_hooks_for_real_after_asking(
         assert "Cancel [esc]" in screen_text(app)  # the keys show on the buttons
         await pilot.press("escape")  # cancelled: nothing runs
         await wait_for(pilot, lambda: app.screen is detail)
-        await pilot.pause(0.2)
+        await pilot.pause(0.2)  # negative: a chance for a wrongly started re-run to be recorded
         assert len(await engine.executions_of(event.id)) == 1
 
         hook.write_text('function on_event() log.info("sent to ops") end\n')
@@ -150,16 +150,14 @@ async def test_fire_dialog_refuses_invalid_input_with_a_message(engine: Engine, 
         await pilot.press("F", *"Bad Type", "enter")
         fire = app.screen
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
-        assert "invalid event type" in screen_text(app)
+        await wait_for(pilot, lambda: "invalid event type" in screen_text(app))
         assert isinstance(app.screen, FireScreen)
 
         fire.query_one("#fire-type", Input).value = "workflow.failed"
         await wait_for(pilot, lambda: fire.form_type == "workflow.failed")
         fire.query_one("#field-1", Input).value = "not json"  # failed_tasks[]
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
-        assert "failed_tasks: must be a JSON list" in screen_text(app)
+        await wait_for(pilot, lambda: "failed_tasks: must be a JSON list" in screen_text(app))
 
         await pilot.press("ctrl+t")  # still invalid: the form refuses to switch
         assert not fire.raw_mode
@@ -168,8 +166,7 @@ async def test_fire_dialog_refuses_invalid_input_with_a_message(engine: Engine, 
         assert fire.raw_mode
         fire.query_one("#fire-raw", TextArea).text = '{"workflow_name": '
         await pilot.press("ctrl+s")
-        await pilot.pause(0.1)
-        assert "raw JSON" in screen_text(app)
+        await wait_for(pilot, lambda: "raw JSON" in screen_text(app))
         assert engine.stats().events_total == before  # nothing was fired
 
         fire.query_one("#fire-raw", TextArea).text = '{"workflow_name": "w", "x": 1}'

@@ -50,7 +50,7 @@ async def test_explain_view_shows_each_hook_and_survives_hostile_text(
             )
             view = app.screen
             assert isinstance(view, ExplainScreen)
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: "tasks  would not run" in screen_text(app))  # drawn
             text = screen_text(app)
             assert f"Explain event {event.id}  deploy.failed" in text
             assert "3 hooks: 2 would run, 1 would not" in text

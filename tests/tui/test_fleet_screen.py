@@ -62,7 +62,8 @@ async def test_members_appear_and_strangers_text_stays_text(engine: Engine) -> N
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("7")
         await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen) and app.screen._drawn)
-        await pilot.pause(0.1)
+        # drawn: the header's figures and the table's last row
+        await wait_for(pilot, lambda: all(s in screen_text(app) for s in ("taken_in", "web-2")))
         text = screen_text(app)
         assert "web-1" in text and "web-2" in text
         assert "[bold red]pwn[/]␛[31m" in text  # as written, the escape made visible

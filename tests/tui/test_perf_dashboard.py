@@ -177,7 +177,9 @@ async def test_new_rows_do_not_lay_out_the_screen(
         await wait_for(pilot, lambda: table.painted_max_id >= 150)
         first = await engine.dispatch("deploy.started", {"service": "x"}, source="test")
         await wait_for(pilot, lambda: table.painted_max_id >= first.id)
-        await pilot.pause(0.2)  # what that first row changed settles
+        # What that first row changed settles: pause() waits for the screen's pending
+        # messages, then runs the layout they asked for, before the count begins.
+        await pilot.pause()
         layouts = 0
         real = screen._refresh_layout
 

@@ -153,10 +153,17 @@ async def test_running_indicator_then_escape_closes(engine: Engine, make_app) ->
         gate.clear()
         app.push_screen(ReplayScreen("rp", 5, slow_replay))
         await wait_for(pilot, lambda: isinstance(app.screen, ReplayScreen))
+        # its worker waits at the gate
+        await wait_for(pilot, lambda: "replaying hook rp over up to 5 events" in screen_text(app))
+        running = [w for w in app.workers if w.group == "replay" and not w.is_finished]
+        assert running
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ReplayScreen))
         gate.set()
-        await pilot.pause(0.1)
+        # Its worker ends (cancelled, or answering a closed view), and what it posted runs.
+        await wait_for(pilot, lambda: all(w.is_finished for w in running), WAIT)
+        await pilot.pause()
+        assert not isinstance(app.screen, ReplayScreen)
 
 
 async def test_a_missing_hook_is_one_line(engine: Engine, make_app) -> None:

@@ -7,9 +7,10 @@ Update the baselines with `pytest tests/tui/test_snapshots.py --snapshot-update`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from tui_helpers import T0, fake_sysinfo, wait_for
+from tui_helpers import T0, fake_sysinfo, screen_text, wait_for
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
@@ -188,7 +189,8 @@ def test_stats_screen(snap_compare, settings: Settings, frozen_time) -> None:
         await pilot.press("4")
         await settle(pilot, lambda: pilot.app.live.categories["deploy"] == 9)
         pilot.app.screen.draw()
-        await pilot.pause(0.1)
+        # drawn: the nine deploys in the per-category panel
+        await wait_for(pilot, lambda: bool(re.search(r"deploy +9 ", screen_text(pilot.app))))
 
     assert snap_compare(build(settings, frozen_time), run_before=run_before, terminal_size=SIZE)
 

@@ -15,7 +15,7 @@ import types
 
 import pytest
 from test_snapshots import STREAM, build, seed, settle
-from tui_helpers import T0
+from tui_helpers import T0, screen_text, wait_for
 
 from sloth_tui.config import Settings
 from sloth_tui.engine import dispatcher as dispatcher_module
@@ -139,6 +139,11 @@ def test_stats_at_60x20(snap_compare, settings: Settings, frozen_time, frozen_ru
         await pilot.press("4")
         await settle(pilot, lambda: "alert" in getattr(pilot.app.screen, "hook_stats", {}))
         pilot.app.screen.draw()
-        await pilot.pause(0.1)
+
+        def alert_rate_shown() -> bool:  # drawn: the hook's line with its success rate
+            text = screen_text(pilot.app)
+            return any("alert" in ln and "%" in ln for ln in text.splitlines())
+
+        await wait_for(pilot, alert_rate_shown)
 
     assert snap_compare(build(settings, frozen_time), run_before=run_before, terminal_size=(60, 20))

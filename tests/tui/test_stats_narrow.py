@@ -36,10 +36,14 @@ async def test_stats_hook_panel_is_readable_at_60x20(
         assert isinstance(screen, StatsScreen)
         await wait_for(pilot, lambda: HOOK in screen.hook_stats)
         screen.draw()
-        await pilot.pause(0.1)
+
+        def hook_row() -> str:
+            return next((ln for ln in screen_text(app).splitlines() if "notify-" in ln), "")
+
+        # the success rate whole, on the hook's line (drawn on the next refresh)
+        await wait_for(pilot, lambda: "100%" in hook_row())
         text = screen_text(app)
-        row = next((line for line in text.splitlines() if "notify-" in line), "")
-        assert "100%" in row, text  # the success rate whole, on the hook's line
+        row = hook_row()
         # the name: whole, or visibly cut
         assert HOOK in row or "notify-…" in row, text
 

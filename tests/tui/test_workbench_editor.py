@@ -323,9 +323,11 @@ async def test_lua_highlighting_and_new_hook_form_checks(engine: Engine, make_ap
         assert any("matches nothing" in n.message for n in app._notifications)
         editor = app.screen.query_one(LuaEditor)
         assert "for key, value in pairs(d)" in editor.text  # the generic template
-        await pilot.pause(0.1)
-        names = {name for spans in editor._highlights.values() for *_, name in spans}
-        assert {"keyword", "comment", "string", "function.call"} <= names
+        wanted = {"keyword", "comment", "string", "function.call"}
+        await wait_for(
+            pilot,
+            lambda: wanted <= {name for spans in editor._highlights.values() for *_, name in spans},
+        )
         await pilot.press("escape")
 
         # an existing file, named relative to hooks/, is used as it is
