@@ -317,11 +317,15 @@ class GuardedSite(web.BaseSite):
         self._port = port
         self._factory = factory
         self.bound_port = port
-        self.listening: asyncio.Server | None = None  # once started
 
     @property
     def name(self) -> str:
         return f"http://{self._host}:{self.bound_port}"
+
+    @property
+    def listening(self) -> asyncio.Server | None:
+        """The listener start() made (aiohttp types its slot as any AbstractServer)."""
+        return self._server if isinstance(self._server, asyncio.Server) else None
 
     async def start(self) -> None:
         await super().start()
@@ -330,7 +334,6 @@ class GuardedSite(web.BaseSite):
             self._factory, self._host, self._port, backlog=self._backlog, reuse_address=True
         )
         self._server = server
-        self.listening = server
         if server.sockets:
             self.bound_port = server.sockets[0].getsockname()[1]
 
