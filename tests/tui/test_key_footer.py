@@ -133,3 +133,22 @@ async def test_keys_start_in_the_footers_style(
         keys = [k for k in app.screen.query(FooterKey) if not k.has_class("-command-palette")]
         assert keys and not any(k.compact or k.has_class("-compact") for k in keys)
         assert compact_keys == []
+
+
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6", "7"])
+async def test_the_help_key_stays_in_sight_on_a_narrow_terminal(
+    engine: Engine, make_app: Callable[..., SlothApp], key: str
+) -> None:
+    """At 60 columns the keys no longer fit, and the line is cut on the right: `? Help`,
+    near the end, was cut first on every screen. It is pinned beside the palette key."""
+    app = make_app(engine)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, EventsScreen))
+        await pilot.press(key)
+        await wait_for(pilot, lambda: "q" in footer_keys(app))
+        await wait_for(pilot, lambda: "^p palette" in screen_text(app).splitlines()[-1])
+        line = screen_text(app).splitlines()[-1]
+        assert line.rstrip().endswith("? Help ^p palette"), line
+        # Still the help key: it opens the help.
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
