@@ -130,7 +130,11 @@ class ThreadHost:
             raise EventRefused("the engine is stopping") from None
         try:
             return future.result(CALL_TIMEOUT)
-        except concurrent.futures.TimeoutError:
+        except TimeoutError as exc:
+            # Since 3.11 the wait's timeout and a timeout the call raised itself (the
+            # fleet KV's own) are the same class: only the first is the engine's silence.
+            if future.done() and not future.cancelled() and future.exception() is exc:
+                raise
             future.cancel()
             raise TimeoutError(f"the engine did not answer within {CALL_TIMEOUT:g} s") from None
         except concurrent.futures.CancelledError:  # the loop cancelled it while stopping

@@ -426,3 +426,37 @@ async def test_host_call_from_the_loop_thread_is_refused(real: Engine) -> None:
     assert real._runtime is not None
     with pytest.raises(RuntimeError, match="event loop thread"):
         real._runtime.host.state_get("h", "k")
+
+
+async def test_a_host_calls_own_timeout_keeps_its_message(real: Engine) -> None:
+    """A call that times out by itself (the fleet KV gives up after 5 s) is that error.
+    Since 3.11 it is the same class as the host's own wait timing out, and it was
+    reported as 'the engine did not answer within 30 s'."""
+    assert real._runtime is not None
+    host = real._runtime.host
+
+    async def kv_that_gives_up() -> None:
+        raise TimeoutError("the fleet KV did not answer within 5 s")
+
+    with pytest.raises(TimeoutError, match=r"^the fleet KV did not answer within 5 s$"):
+        await asyncio.to_thread(host._call, kv_that_gives_up)
+
+
+async def test_a_host_call_the_loop_never_answers_times_out_and_is_cancelled(
+    real: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threadhost, "CALL_TIMEOUT", 0.2)
+    assert real._runtime is not None
+    host = real._runtime.host
+    cancelled = asyncio.Event()
+
+    async def never_answers() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with pytest.raises(TimeoutError, match=r"^the engine did not answer within 0\.2 s$"):
+        await asyncio.to_thread(host._call, never_answers)
+    await asyncio.wait_for(cancelled.wait(), 30)  # the call it gave up on does not linger
