@@ -59,6 +59,20 @@ Object.defineProperty(Object.prototype, "terminal", {
 });
 """
 
+# How the page's websockets ended, in `window.__slothSocketCloses`: {code, clean} for each.
+# A server that ends the session closes with 1000; a connection lost reads as 1006.
+CATCH_SOCKET_CLOSES = """
+window.__slothSocketCloses = [];
+window.WebSocket = class extends window.WebSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("close", (e) => {
+      window.__slothSocketCloses.push({code: e.code, clean: e.wasClean});
+    });
+  }
+};
+"""
+
 READ_ROWS = """
 (() => {
   const t = window.__slothTerminal;
@@ -150,6 +164,18 @@ class Cdp:
         )
         return reply.get("result", {}).get("value")
 
+    async def wait_for_value(self, expression: str, timeout: float = 30.0) -> Any:
+        """Poll `expression` until its value is truthy (a non-empty list, say); return it.
+        AssertionError showing the last value when the deadline passes."""
+        deadline = time.monotonic() + timeout
+        value = await self.evaluate(expression)
+        while not value:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{expression} is still {value!r} after {timeout}s")
+            await asyncio.sleep(0.1)
+            value = await self.evaluate(expression)
+        return value
+
     async def screen_rows(self) -> list[str] | None:
         rows = await self.evaluate(READ_ROWS)
         return rows if isinstance(rows, list) else None
@@ -202,6 +228,7 @@ async def browser_page(
                 await cdp.call("Page.enable")
                 await cdp.call("Runtime.enable")
                 await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=CATCH_TERMINAL)
+                await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=CATCH_SOCKET_CLOSES)
                 await cdp.call(
                     "Emulation.setDeviceMetricsOverride",
                     width=width,

@@ -11,7 +11,6 @@ import os
 import re
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -33,14 +32,12 @@ async def _fill(home: Path, n: int = 50) -> None:
 
 
 def _doctor(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    started = time.monotonic()
     proc = subprocess.run(
         [*SLOTH, "--home", str(home), "doctor", *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=60,  # a hang guard: doctor must never wait on a lock or a daemon
     )
-    assert time.monotonic() - started < 30
     assert "Traceback" not in proc.stderr + proc.stdout
     return proc
 

@@ -18,6 +18,10 @@ from sloth_tui.model.records import Execution
 
 LuaFile = Callable[..., Path]
 
+# How long a wait that must end goes on before the test fails: only a real hang gets
+# here (the waits guarded end in a second or so), and well under pytest-timeout's 120 s.
+HANG_GUARD = 60.0
+
 # A hook that keeps its thread busy a while (a Lua loop: bounded by instructions and
 # its deadline, never a sleep), then succeeds. ~20-80 ms on a loaded 2-core machine.
 SLOW = """
@@ -55,8 +59,11 @@ async def add(
     *,
     events: tuple[str, ...] = ("deploy.failed",),
     timeout: float | None = None,
+    max_instructions: int | None = None,
 ) -> None:
-    await engine.add_hook(name, list(events), lua_file(code), timeout=timeout)
+    await engine.add_hook(
+        name, list(events), lua_file(code), timeout=timeout, max_instructions=max_instructions
+    )
     await engine.update_hook(name, policy=policy)
 
 
@@ -83,12 +90,15 @@ async def eventually(
 
 
 async def settle(engine: Engine, timeout: float = 60.0) -> None:
-    """No run queued, running, or due as a retry."""
+    """No run queued, running, or due as a retry; AssertionError after `timeout`."""
     d = engine._dispatcher
     assert d is not None
+    end = time.monotonic() + timeout
 
     async def quiet() -> bool:
-        if not await engine.wait_idle(timeout):  # first: a run may schedule a retry
+        # First: a run may schedule a retry. (What is left of the timeout: a run that
+        # never ends fails the test at `timeout`, not at twice that.)
+        if not await engine.wait_idle(max(end - time.monotonic(), 0.01)):
             return False
         # Nothing queued, running or due at this instant (wait_idle's flush let the loop
         # run retries meanwhile: their records may be buffered still)...

@@ -41,9 +41,18 @@ class FleetEngine:
     """One `serve --nats` process; logs to HOME-serve.log; killed in teardown."""
 
     def __init__(
-        self, root: Path, name: str, url: str, *, config: str = "", args: Iterable[str] = ()
+        self,
+        root: Path,
+        name: str,
+        url: str,
+        *,
+        config: str = "",
+        args: Iterable[str] = (),
+        prelude: str = "",
     ) -> None:
         self.name = name
+        # Python run in the serve process before sloth-tui's own (a test patching a constant)
+        self.prelude = prelude
         self.url = url
         self.home = root / name
         self.home.mkdir(parents=True, exist_ok=True)
@@ -59,7 +68,11 @@ class FleetEngine:
 
     def start(self, timeout: float = 30.0, *, wait_connected: bool = True) -> FleetEngine:
         mark = len(self.output())
-        cmd = [*SLOTH, "serve", "--home", str(self.home), "--nats", self.url, "--no-monitor"]
+        program = SLOTH
+        if self.prelude:
+            then = "import runpy\nrunpy.run_module('sloth_tui', run_name='__main__')"
+            program = [sys.executable, "-c", f"{self.prelude}\n{then}"]
+        cmd = [*program, "serve", "--home", str(self.home), "--nats", self.url, "--no-monitor"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [*cmd, *self.args], stdin=subprocess.DEVNULL, stdout=log, stderr=log

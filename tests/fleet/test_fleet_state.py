@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,19 +106,36 @@ async def test_runs_read_and_write_kv_not_the_store(
 async def test_a_kv_failure_is_an_error_never_a_hang(
     kv_engine: tuple[Engine, KVState], lua_file: LuaFile, nats_server: NatsServer
 ) -> None:
-    engine, _backend = kv_engine
+    engine, backend = kv_engine
     await engine.add_hook("reader", ["custom"], lua_file('function on_event() state.get("x") end'))
     await engine.add_hook(
         "writer", ["deploy.failed"], lua_file('function on_event() state.set("x", 1) end')
     )
+    ended: list[str] = []  # how each KV call ended: its own error, or cut off from outside
+
+    def watched(call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def run(*args: Any) -> Any:
+            try:
+                return await call(*args)
+            except asyncio.CancelledError:  # the host call's own limit gave up waiting on it
+                ended.append("cut off")
+                raise
+            except Exception:
+                ended.append("error")
+                raise
+
+        return run
+
+    backend.get = watched(backend.get)  # type: ignore[method-assign]
+    backend.apply = watched(backend.apply)  # type: ignore[method-assign]
     nats_server.stop()
-    started = time.monotonic()
-    _event, runs = await engine.dispatch_and_run("custom", {})
+    # (wait_for: hang guards only)
+    _event, runs = await asyncio.wait_for(engine.dispatch_and_run("custom", {}), 50)
     assert runs[0].status == "error" and "state.get" in (runs[0].error or "")
-    _event, runs = await engine.dispatch_and_run("deploy.failed", {})
+    _event, runs = await asyncio.wait_for(engine.dispatch_and_run("deploy.failed", {}), 50)
     assert runs[0].status == "error"
     assert "state not saved to the fleet" in (runs[0].error or "")
-    assert time.monotonic() - started < 30
+    assert ended == ["error", "error"]  # bounded by itself, never left to the host call
     assert await _stored_state(engine) == []
 
 

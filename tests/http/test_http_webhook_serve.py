@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -103,8 +102,7 @@ def test_a_bad_webhook_entry_stops_serve_with_one_line(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     write_config(home, '[[webhooks]]\nname = "x"\nevent = "custom"\ndata.a = "body.a"\n')
-    started = time.monotonic()
-    proc = subprocess.run(
+    proc = subprocess.run(  # the timeout: the hang guard (a serve that starts never ends)
         [*SLOTH, "serve", "--home", str(home), "--http", f"127.0.0.1:{free_port()}"],
         capture_output=True,
         text=True,
@@ -116,4 +114,3 @@ def test_a_bad_webhook_entry_stops_serve_with_one_line(tmp_path: Path) -> None:
     assert lines, proc.stderr
     assert f"{home / 'config.toml'} [[webhooks]] entry 1 (x): data.a: path 'body.a'" in lines[0]
     assert "Traceback" not in proc.stderr
-    assert time.monotonic() - started < 60

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 
 def run(runtime, make_hook, event, body, **kw):
     return runtime.run(make_hook(f"function on_event()\n{body}\nend\n"), event, **kw)
@@ -103,9 +101,9 @@ def test_per_call_timeout_option(runtime, make_hook, deploy_event, http_server):
 local r, err = http.get("{http_server.url}/slow", {{timeout = 0.2}})
 return {{r == nil, err}}
 """
-    start = time.monotonic()
+    # The server holds its answer for 5 s: a call that ignored its 0.2 s timeout would
+    # get it, well inside the run's 10 s deadline.
     exe = run(runtime, make_hook, deploy_event, body)
-    assert time.monotonic() - start < 2
     assert exe.status == "success"
     assert exe.result[0] is True and "timed out" in exe.result[1]
 
@@ -115,9 +113,9 @@ def test_http_time_counts_toward_the_deadline(runtime, make_hook, deploy_event, 
   local r, err = http.get("{http_server.url}/slow")
   log.info("not reached")
 end"""
-    start = time.monotonic()
+    # The server holds its answer for 5 s: a call the deadline did not cut would get
+    # it, and the hook would go on to log.
     exe = runtime.run(make_hook(code, timeout=0.4), deploy_event)
-    assert time.monotonic() - start < 2
     assert exe.status == "timeout"
     assert exe.limit == "timeout"
     assert exe.logs == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from hang_guard import ends
 
 from sloth_tui.lua.runtime import Limits
 
@@ -50,12 +51,11 @@ def test_deadline_stops_the_loop(make_runtime, make_hook, deploy_event, code):
     runtime = make_runtime(instructions=NO_BUDGET)
     hook = make_hook(f"function on_event()\n  {code}\nend", timeout=TIMEOUT, file="loop.lua")
     start = time.monotonic()
-    exe = runtime.run(hook, deploy_event)
-    elapsed = time.monotonic() - start
+    exe = ends(lambda: runtime.run(hook, deploy_event))  # the loops never end by themselves
+    assert time.monotonic() - start >= TIMEOUT  # and not before the deadline
     assert exe.status == "timeout"
     assert exe.limit == "timeout"
     assert "timed out after 0.3 s" in exe.error
-    assert TIMEOUT <= elapsed < TIMEOUT + 0.5
     assert served(runtime, make_hook, deploy_event)
 
 
@@ -194,9 +194,9 @@ while true do end
 @pytest.mark.parametrize("code", ESCAPES_AFTER_TRIP.values(), ids=ESCAPES_AFTER_TRIP.keys())
 def test_nothing_runs_unchecked_after_a_trip(make_runtime, make_hook, deploy_event, host, code):
     runtime = make_runtime(instructions=NO_BUDGET)
-    start = time.monotonic()
-    exe = runtime.run(make_hook(f"function on_event()\n{code}\nend", timeout=0.2), deploy_event)
-    assert time.monotonic() - start < 1
+    hook = make_hook(f"function on_event()\n{code}\nend", timeout=0.2)
+    # A __close handler run unchecked after the trip would loop forever.
+    exe = ends(lambda: runtime.run(hook, deploy_event))
     assert exe.status == "timeout"
     assert exe.logs == [] and exe.calls == []
     assert host.state == {} and host.events == []
@@ -212,9 +212,9 @@ C_LOOPS = {
 
 @pytest.mark.parametrize("code", C_LOOPS.values(), ids=C_LOOPS.keys())
 def test_c_loops_that_the_count_hook_cannot_see(runtime, make_hook, deploy_event, code):
-    start = time.monotonic()
-    exe = runtime.run(make_hook(f"function on_event() {code} end", timeout=1), deploy_event)
-    assert time.monotonic() - start < 0.5
+    # In C, each loops 2^62 times, out of any deadline's reach: the sandbox answers first.
+    hook = make_hook(f"function on_event() {code} end", timeout=1)
+    exe = ends(lambda: runtime.run(hook, deploy_event))
     assert exe.result == 0 or "range too large" in exe.error
 
 

@@ -37,7 +37,7 @@ class _Handler(BaseHTTPRequestHandler):
         srv.hits.append(self.path)
         srv.arrived.set()
         if srv.gate is not None and not srv.hold_body:
-            srv.gate.wait(20)
+            srv.gate.wait(20)  # gives up after 20 s: a probe that waits for it gets its 200
         status, body, headers = srv.answers.get(self.path, (srv.status, srv.body, {}))
         self.send_response(status)
         for name, value in headers.items():
@@ -52,6 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body[sent : sent + 1])
                 self.wfile.flush()
                 sent += 1
+        srv.answered.set()  # before the last bytes: no client can have them all before
         self.wfile.write(body[sent:])
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -69,6 +70,7 @@ class HttpTarget(ThreadingHTTPServer):
         self.gate: threading.Event | None = None  # set: the answer may go
         self.hold_body = False  # with a gate: the headers go, the body trickles until it opens
         self.arrived = threading.Event()
+        self.answered = threading.Event()  # the whole answer is going out
         self.hits: list[str] = []
 
     def url(self, path: str = "/healthz") -> str:
@@ -171,16 +173,16 @@ async def test_a_server_that_never_answers_times_out_on_time(web: HttpTarget) ->
     result = await probe(check("http", url=web.url(), timeout=0.3, slow_ms=0), time.monotonic)
     took = time.monotonic() - started
     assert not result.ok and result.error == f"GET {web.url()}: timed out after 0.3 s"
-    assert 0.25 <= took < 2.0
+    assert not web.answered.is_set()  # ended by its deadline, not by the answer
+    assert took >= 0.25  # not before it
 
 
 async def test_a_body_that_stops_coming_times_out_on_time(web: HttpTarget) -> None:
     web.gate, web.hold_body, web.body = threading.Event(), True, b"x" * 1000 + b"ready"
-    started = time.monotonic()
     cfg = check("http", url=web.url(), timeout=0.3, slow_ms=0, body_contains="ready")
     result = await probe(cfg, time.monotonic)
     assert not result.ok and result.error == f"GET {web.url()}: timed out after 0.3 s"
-    assert time.monotonic() - started < 2.0
+    assert not web.answered.is_set()  # the body was still trickling in (for ~50 s more)
 
 
 def test_the_blocking_client_itself_ends_at_its_deadline(web: HttpTarget) -> None:
@@ -189,7 +191,8 @@ def test_the_blocking_client_itself_ends_at_its_deadline(web: HttpTarget) -> Non
     started = time.monotonic()
     with pytest.raises(HttpProbeError, match=r"^timed out after 0.3 s$"):
         fetch(web.url(), timeout=0.3, want_body=True, follow_redirects=False)
-    assert 0.25 <= time.monotonic() - started < 2.0
+    assert not web.answered.is_set()  # mid-body: the trickle had ~50 s to go
+    assert time.monotonic() - started >= 0.25  # not before its deadline
 
 
 async def test_a_slow_answer_is_degraded(web: HttpTarget, engine: Engine) -> None:
@@ -233,12 +236,16 @@ async def test_an_unroutable_address_is_a_clear_error_within_its_timeout(
     cfg: dict[str, Any],
 ) -> None:
     kind = cfg.pop("kind")
-    started = time.monotonic()
-    result = await probe(check(kind, timeout=0.5, slow_ms=0, **cfg), time.monotonic)
-    assert time.monotonic() - started < 0.5 + 1.0
+    # A hang guard only: past the probe's 0.5 s, the OS's own connect timeout (a minute
+    # or more) is all that could end an unanswered connect.
+    result = await asyncio.wait_for(
+        probe(check(kind, timeout=0.5, slow_ms=0, **cfg), time.monotonic), 30
+    )
     assert not result.ok and "192.0.2.1" in result.error
     # timed out, unreachable or refused, as the network here has it: said in words
     assert any(w in result.error for w in ("timed out", "unreachable", "refused")), result.error
+    if "timed out" in result.error:  # by its own deadline, not the OS's
+        assert "timed out after 0.5 s" in result.error, result.error
 
 
 # -- tcp -------------------------------------------------------------------------------
@@ -382,9 +389,8 @@ async def test_stop_during_a_probe_returns_at_once(web: HttpTarget, engine: Engi
     source = CheckSource(check("http", url=web.url(), timeout=30, slow_ms=0))
     await source.start(engine)
     await async_wait_for(web.arrived.is_set, what="the probe at the server")
-    started = time.monotonic()
     await source.stop()
-    assert time.monotonic() - started < 2.0
+    assert not web.answered.is_set()  # the server still holds its answer: not waited for
     assert source.health().state == "stopped" and await stored(engine) == []
 
 

@@ -233,6 +233,7 @@ async def test_misbehaving_clients_do_not_disturb_others(
     path = str(server.socket_path)
     # 1. A client that sends and never reads its replies.
     _r1, mute = await asyncio.open_unix_connection(path)
+    [mute_conn] = await async_wait_for(lambda: list(server._conns), what="its connection")
     flood = line({"type": "task.started", "data": {"task_name": "mute"}}) * 20_000
     mute.write(flood)
     # 2. A client that sends garbage.
@@ -244,14 +245,18 @@ async def test_misbehaving_clients_do_not_disturb_others(
     await vanisher.drain()
     vanisher.transport.abort()
     await asyncio.sleep(0.2)  # negative: their head start, to disturb the client below
-    # A well-behaved client still gets prompt acks.
-    started = time.monotonic()
+
+    def mute_stuck() -> bool:  # its replies fill the socket buffers: the server cannot write
+        return mute_conn in server._conns and mute_conn.writer.transport.get_write_buffer_size() > 0
+
+    await async_wait_for(mute_stuck, timeout=30, what="the mute client's replies backing up")
+    # A well-behaved client still gets its acks (each `request` gives up after 10 s) ...
     for i in range(20):
         [reply] = await request(
             server.socket_path, line({"type": "task.completed", "data": {"task_name": f"ok{i}"}})
         )
         assert reply["ok"]
-    assert time.monotonic() - started < 5
+    assert mute_stuck()  # ... while the mute one is still stuck: not served after it
     half = db_rows(settings.home, "SELECT COUNT(*) FROM events WHERE type = 'task.failed'")
     assert half == [(0,)]
     for w in (mute, garbage):
@@ -375,9 +380,8 @@ async def test_shutdown_drops_a_client_that_never_reads(
         return any(c.writer.transport.get_write_buffer_size() > 0 for c in server._conns)
 
     await async_wait_for(backed_up, timeout=30, what="replies backing up")
-    started = time.monotonic()
-    await server.stop_intake(timeout=0.5)
-    assert time.monotonic() - started < 3
+    # The client never reads: only dropping it can end the wait (a hang guard, no more).
+    await asyncio.wait_for(server.stop_intake(timeout=0.5), 30)
     assert "not reading its replies; dropping it" in caplog.text
     assert server.connection_count == 0
     writer.transport.abort()

@@ -10,7 +10,6 @@ import signal
 import socket
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +33,9 @@ end
 """
 SPINNER = "function on_event() while true do end end"  # ends at its deadline, not before
 SPIN_DEADLINE = 3.0
+# Far past every hang guard here: a stop that waited for such a deadline would not end in
+# time (the counter's; the spinner's of the second-signal test).
+LONG_DEADLINE = 600.0
 MANY_INSTRUCTIONS = 10**11  # the deadline, not the instruction count, stops the spinner
 UNFINISHED = "SELECT COUNT(*) FROM events WHERE status IN ('pending', 'processing')"
 
@@ -121,7 +123,10 @@ def test_sigterm_under_busy_hooks_stops_within_the_longest_deadline(
     add_hooks(
         d.home,
         tmp_path,
-        {"counter": ("task.*", COUNTER, 10.0), "spinner": ("deploy.*", SPINNER, SPIN_DEADLINE)},
+        {
+            "counter": ("task.*", COUNTER, LONG_DEADLINE),
+            "spinner": ("deploy.*", SPINNER, SPIN_DEADLINE),
+        },
     )
     d.start("--no-monitor", "--no-watchers")
     lines: list[dict[str, object]] = []
@@ -137,14 +142,14 @@ def test_sigterm_under_busy_hooks_stops_within_the_longest_deadline(
         "spinners running under load",
     )
     assert d.proc is not None
-    began = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
+    # A hang guard: only the spinner's deadline can end the run it has under way (it spins
+    # for ever), and the stop may wait for nothing else.
     code = d.proc.wait(60)
-    took = time.monotonic() - began
     producer.join(30)
     assert code == 0, d.output()
-    assert took <= SPIN_DEADLINE + 2.0, f"the stop took {took:.1f} s"
     assert not d.socket.exists()
+    assert "not reading its replies" not in d.output()  # every reply owed went out
     [shutdown] = events_of(d.home, "system.shutdown")
     assert shutdown["data"]["reason"] == "received SIGTERM"
     assert not producer.refused, producer.refused[:3]
@@ -182,30 +187,33 @@ def test_idle_hooks_stop_at_once(daemons: Daemons, tmp_path: Path) -> None:
     producer.start()
     wait_on(d, lambda: len(producer.acked) >= 50, "the queue to fill")
     assert d.proc is not None
-    began = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(60) == 0, d.output()
-    took = time.monotonic() - began
     producer.join(30)
-    assert took <= 3.0, f"the stop took {took:.1f} s"
     assert not producer.refused and not d.socket.exists()
+    # Not drained: one run at a time, so at most one was under way; the rest of the queue
+    # stays for the next start.
+    assert db_rows(d.home, UNFINISHED)[0][0] > 1
+    # Nor waited out: every reply owed went out, none dropped for want of queue room.
+    assert "not reading its replies" not in d.output()
+    stored = db_rows(d.home, "SELECT COUNT(*) FROM events WHERE type = 'task.started'")
+    assert len(producer.acked) == stored[0][0]
 
 
 def test_a_second_signal_stops_at_once(daemons: Daemons, tmp_path: Path) -> None:
     d = daemons()
-    add_hooks(d.home, tmp_path, {"spinner": ("deploy.*", SPINNER, 60.0)})
+    # Spins until its deadline, far past the hang guard below: only the second signal can
+    # end this stop in time.
+    add_hooks(d.home, tmp_path, {"spinner": ("deploy.*", SPINNER, LONG_DEADLINE)})
     d.start("--no-monitor", "--no-watchers")
     [reply] = ask(d.socket, {"type": "deploy.started", "data": {"service": "api"}})
     wait_on(d, lambda: processing(d.home, "deploy.*") == 1, "the spinner to start")
     assert d.proc is not None
     d.proc.send_signal(signal.SIGTERM)
     wait_on(d, lambda: "received SIGTERM: stopping" in d.output(), "the stop to begin")
-    began = time.monotonic()
     d.proc.send_signal(signal.SIGINT)
-    code = d.proc.wait(30)
-    took = time.monotonic() - began
+    code = d.proc.wait(30)  # a hang guard: the first signal's stop would wait 600 s
     assert code == 128 + signal.SIGINT, d.output()
-    assert took <= 3.0, f"the second signal took {took:.1f} s"
     assert not d.socket.exists()
     assert "stopping at once" in d.output()
     with sqlite3.connect(d.home / "sloth.db") as conn:
@@ -246,29 +254,18 @@ def seed_pending(home: Path, tmp_path: Path, n: int) -> None:
     asyncio.run(seed())
 
 
-def seconds_to_answer(d: DaemonProcess) -> float:
-    began = time.monotonic()
-    d.start("--no-monitor", "--no-watchers", timeout=60)
-    return time.monotonic() - began
-
-
 def test_the_socket_answers_before_recovery_and_new_events_run_after(
     daemons: Daemons, tmp_path: Path
 ) -> None:
-    baseline = daemons(tmp_path / "empty")
-    write_config(baseline.home, "concurrency = 1\n")
-    empty = seconds_to_answer(baseline)
-    assert baseline.signal(signal.SIGTERM) == 0
-
     d = daemons(tmp_path / "crashed")
     write_config(d.home, "concurrency = 1\n")
     seed_pending(d.home, tmp_path, 5000)
-    loaded = seconds_to_answer(d)
+    d.start("--no-monitor", "--no-watchers", timeout=60)
     [reply] = ask(d.socket, {"type": "task.started", "data": {"task_name": "new"}})
     assert reply["ok"]
-    # Sent while recovery had work left: the new event must still wait for all of it.
+    # Answered, and took the new event, while recovery had work left: the socket did not
+    # wait for it; the new event must still wait for all of it.
     assert db_rows(d.home, UNFINISHED)[0][0] > 1
-    assert loaded < empty + 2.0, f"{loaded:.2f} s with 5,000 pending, {empty:.2f} s without"
     wait_on(d, lambda: db_rows(d.home, UNFINISHED)[0][0] == 0, "recovery", timeout=120)
     [(new_run,)] = db_rows(d.home, "SELECT id FROM executions WHERE event_id = ?", (reply["id"],))
     [(last_recovered,)] = db_rows(

@@ -1,5 +1,5 @@
 """The dashboard's embedded engine stops like `serve` (issue 11): a second SIGTERM while it
-closes, with a hook run that would hold the close for a minute, stops at once and safely;
+closes, with a hook run that would hold the close for an hour, stops at once and safely;
 and the handlers that route the signals (tui/launch.py, StopSignals), on real signals."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 from sourcekit import ask, db_rows, run_cli
@@ -18,7 +17,9 @@ from waiting import eventually
 from sloth_tui.remote.protocol import probe
 from sloth_tui.tui.launch import StopSignals
 
-SPINNER = "function on_event() while true do end end"  # ends at its 60 s deadline
+# Ends at its deadline, an hour away (its budget is as far): a close that waits for it
+# cannot end inside the test, so only the forced stop can.
+SPINNER = "function on_event() while true do end end"
 
 
 def test_a_second_sigterm_stops_the_dashboard_at_once(tmp_path: Path) -> None:
@@ -27,7 +28,7 @@ def test_a_second_sigterm_stops_the_dashboard_at_once(tmp_path: Path) -> None:
     spinner.write_text(SPINNER)
     added = run_cli(
         *("--home", str(home), "hook", "add", "spin", "--event", "deploy.*"),
-        *("--file", str(spinner), "--timeout", "60", "--max-instructions", str(10**11)),
+        *("--file", str(spinner), "--timeout", "3600", "--max-instructions", str(10**12)),
     )
     assert added.returncode == 0, added.stderr
     sock = home / "sloth.sock"
@@ -48,15 +49,12 @@ def test_a_second_sigterm_stops_the_dashboard_at_once(tmp_path: Path) -> None:
         # the listener closes), and the dashboard is still up: the run holds the stop.
         p.wait_for(lambda: probe(sock, timeout=0.2) is None, what="the close to begin")
         assert p.proc.poll() is None
-        began = time.monotonic()
         p.proc.send_signal(signal.SIGTERM)
-        code = p.finish(timeout=30)
-        took = time.monotonic() - began
+        code = p.finish(timeout=30)  # the hang guard: the graceful close takes an hour
         out = p.output()
     finally:
         p.close()
     assert code == 128 + signal.SIGTERM, out
-    assert took <= 3.0, f"the second signal took {took:.1f} s"
     assert "Traceback" not in out
     assert not sock.exists()
     with sqlite3.connect(home / "sloth.db") as conn:
