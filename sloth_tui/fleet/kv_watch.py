@@ -13,6 +13,7 @@ fleet's back as a conflict). Here the end is the value after which none was pend
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ async def watch_entries(kv: KeyValue, timeout: float | None = None) -> AsyncGene
     change as it comes. `timeout`: seconds to wait for any one of them (nats' TimeoutError
     after), or None to wait as long as it takes. Use it under contextlib.aclosing: the
     watcher stops when the iteration ends."""
-    watcher: Any = await kv.watchall()  # nats-py's KeyWatcher is untyped
+    watcher = await start_watch(kv)
     initial, seen = True, False
     try:
         while True:
@@ -46,6 +47,37 @@ async def watch_entries(kv: KeyValue, timeout: float | None = None) -> AsyncGene
     finally:
         with contextlib.suppress(Exception):
             await watcher.stop()
+
+
+# Watchers made after the watch that asked for them was cancelled, until they are stopped.
+_stopping: set[asyncio.Task[None]] = set()
+
+
+async def start_watch(kv: KeyValue) -> Any:
+    """kv.watchall() (nats-py's KeyWatcher, untyped), whose subscription does not outlive
+    a cancel that comes while it is being made. nats-py subscribes, then asks the server
+    about the consumer: cancelled in between, the watcher was never returned, and its
+    subscription stayed, unread, queueing every change of the bucket (the members
+    bucket changes with each heartbeat) until the connection closed."""
+    making = asyncio.ensure_future(kv.watchall())
+    try:
+        return await asyncio.shield(making)
+    except asyncio.CancelledError:
+        making.add_done_callback(_stop_when_made)
+        raise
+
+
+def _stop_when_made(making: asyncio.Future[Any]) -> None:
+    if making.cancelled() or making.exception() is not None:
+        return
+    task = asyncio.ensure_future(_stop(making.result()))
+    _stopping.add(task)
+    task.add_done_callback(_stopping.discard)
+
+
+async def _stop(watcher: Any) -> None:
+    with contextlib.suppress(Exception):
+        await watcher.stop()
 
 
 async def _holds_values(kv: KeyValue) -> bool:

@@ -114,8 +114,11 @@ class FleetLink:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         if self.nc is not None:
+            # Flushed and closed, not drained: the parts are stopped, and a drain waits for
+            # every subscription's queue to empty. One nobody reads any more (a watch cut
+            # off as it began) held each such stop for the drain's whole 5 s.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.nc.drain(), 5.0)
+                await asyncio.wait_for(self.nc.flush(), 2.0)
             with contextlib.suppress(Exception):
                 await self.nc.close()
         self._up.clear()

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloth_tui import __version__
 from sloth_tui.fleet import subjects
+from sloth_tui.fleet.kv_watch import start_watch
 from sloth_tui.fleet.members import LATE, MemberRecord, RecordError, as_member, state_of
 from sloth_tui.fleet.parts import FleetContext
 from sloth_tui.model.errors import SlothError
@@ -390,7 +391,7 @@ class Membership:
     async def _watch(self) -> None:
         assert self._ctx is not None
         kv = await self._ctx.link.kv("members")
-        watcher: Any = await kv.watchall()  # nats-py's KeyWatcher is untyped
+        watcher = await start_watch(kv)
         try:
             async for entry in watcher:
                 if entry is None:  # the end of the initial values

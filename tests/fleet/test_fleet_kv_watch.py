@@ -11,6 +11,7 @@ edit conflict (a false system.warning)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -18,13 +19,16 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
+from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from natskit import NatsServer
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
 from sloth_tui.fleet import subjects
+from sloth_tui.fleet.kv_watch import watch_entries
 from sloth_tui.fleet.link import FleetLink
 from sloth_tui.fleet.members import MemberRecord, scan_bucket
 from sloth_tui.fleet.registry import encode
@@ -128,3 +132,65 @@ async def test_the_registry_takes_the_fleets_hook_without_a_conflict(
     finally:
         await source.stop()
         await engine.close()
+
+
+async def _until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout:g} s"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_watch_cancelled_as_it_begins_leaves_no_subscription(
+    link: FleetLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nats-py's watchall subscribes, then asks the server about its consumer. A part
+    stopped (or a watch restarted) in between never got the watcher to stop: its
+    subscription stayed on the connection, unread, queueing each change of the bucket,
+    and the engine's next stop waited 5 s on it."""
+    kv = await link.kv("members")
+    assert link.nc is not None
+    nc = link.nc
+    before = set(nc._subs)
+    subscribed = asyncio.Event()
+    subscribe = JetStreamContext.subscribe
+
+    async def noting(self: JetStreamContext, *args: Any, **kwargs: Any) -> Any:
+        sub = await subscribe(self, *args, **kwargs)
+        subscribed.set()
+        return sub
+
+    monkeypatch.setattr(JetStreamContext, "subscribe", noting)
+
+    async def watch() -> None:
+        async with contextlib.aclosing(watch_entries(kv)) as entries:
+            async for _entry in entries:
+                pass
+
+    task = asyncio.create_task(watch())
+    await asyncio.wait_for(subscribed.wait(), 30)
+    task.cancel()  # watchall is now asking about its consumer: a round trip away
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await _until(lambda: set(nc._subs) == before, "the watch's subscription to go")
+    # The bucket changing now reaches no subscription of ours.
+    await kv.put(subjects.token("y"), _member("y"))
+    assert set(nc._subs) == before
+
+
+async def test_what_was_published_before_the_link_stops_arrives(
+    link: FleetLink, nats_server: NatsServer
+) -> None:
+    """The link closes without draining its subscriptions (the parts are stopped by
+    then), but what it sent just before still goes out."""
+    watcher = await nats.connect(nats_server.url)
+    try:
+        sub = await watcher.subscribe("sloth-test.last-words")
+        await watcher.flush()
+        assert link.nc is not None
+        await link.nc.publish("sloth-test.last-words", b"bye")
+        await link.stop()
+        message = await sub.next_msg(timeout=30)
+        assert message.data == b"bye"
+    finally:
+        await watcher.close()
