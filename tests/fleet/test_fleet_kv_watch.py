@@ -24,6 +24,7 @@ import pytest
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 from natskit import NatsServer
+from waiting import eventually
 
 from sloth_tui.config import Settings
 from sloth_tui.engine.engine import Engine
@@ -134,13 +135,6 @@ async def test_the_registry_takes_the_fleets_hook_without_a_conflict(
         await engine.close()
 
 
-async def _until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout:g} s"
-        await asyncio.sleep(0.02)
-
-
 async def test_a_watch_cancelled_as_it_begins_leaves_no_subscription(
     link: FleetLink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,7 +166,7 @@ async def test_a_watch_cancelled_as_it_begins_leaves_no_subscription(
     task.cancel()  # watchall is now asking about its consumer: a round trip away
     with pytest.raises(asyncio.CancelledError):
         await task
-    await _until(lambda: set(nc._subs) == before, "the watch's subscription to go")
+    await eventually(lambda: set(nc._subs) == before, 30, "the watch's subscription to go")
     # The bucket changing now reaches no subscription of ours.
     await kv.put(subjects.token("y"), _member("y"))
     assert set(nc._subs) == before

@@ -152,3 +152,24 @@ async def test_the_help_key_stays_in_sight_on_a_narrow_terminal(
         # Still the help key: it opens the help.
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+
+
+async def test_a_pinned_help_key_from_the_keymap_shows_as_typed(
+    tmp_path: Path, make_app: Callable[..., SlothApp]
+) -> None:
+    """The help key moved to `[` (markup to Rich) in [keymap]: pinned on a narrow line, it
+    reads `[ Help`, as typed, and opens the help."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "config.toml").write_text('[keymap]\n"app.help" = "left_square_bracket"\n')
+    engine = await Engine.open(load_settings(tmp_path / "home"), lifecycle=True)
+    try:
+        app = make_app(engine)
+        async with app.run_test(size=(60, 20)) as pilot:
+            await wait_for(pilot, lambda: "left_square_bracket" in footer_keys(app))
+            await wait_for(pilot, lambda: "^p palette" in screen_text(app).splitlines()[-1])
+            line = screen_text(app).splitlines()[-1]
+            assert line.rstrip().endswith("▏ [ Help ^p palette"), line
+            await pilot.press("left_square_bracket")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+    finally:
+        await engine.close(reason="test finished")

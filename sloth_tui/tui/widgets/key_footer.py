@@ -88,13 +88,11 @@ class KeyFooter(Footer):
 def pin_right(keys: list[Widget]) -> list[Widget]:
     """The keys in their order, those of PINNED_ACTIONS and the palette key moved into
     one group docked on the right (a second right-docked widget would overlap the first)."""
-    pinned = [
-        key
-        for key in keys
-        if isinstance(key, FooterKey)
-        and (key.action in PINNED_ACTIONS or key.has_class("-command-palette"))
-    ]
-    if not pinned:
-        return keys
-    rest = [key for key in keys if not any(key is pin for pin in pinned)]
-    return [*rest, HorizontalGroup(*pinned, id="pinned-keys")]
+    pinned: list[Widget] = []
+    rest: list[Widget] = []
+    for key in keys:
+        pin = isinstance(key, FooterKey) and (
+            key.action in PINNED_ACTIONS or key.has_class("-command-palette")
+        )
+        (pinned if pin else rest).append(key)
+    return [*rest, HorizontalGroup(*pinned, id="pinned-keys")] if pinned else rest
